@@ -1,0 +1,109 @@
+// core/store/store.h: the event store interface shared by the embedded and the MySQL backends.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace anm::store {
+
+/// One header field as it arrived: original spelling, value without surrounding whitespace.
+struct Header {
+  std::string name;
+  std::string value;
+
+  bool operator==(const Header& other) const {
+    return name == other.name && value == other.value;
+  }
+};
+
+/// The verdict on a request's signature. Numbers match ANM_VERDICT_* in the SDK.
+enum class Verdict : int32_t { kValid = 1, kInvalid = 2, kUnsigned = 3 };
+
+/// A hook: the public ingest id with the provider settings it verifies senders with.
+struct HookRecord {
+  std::string id;        ///< at least 128 random bits, URL-safe
+  std::string provider;  ///< plugin name, or "" for a hook that accepts everything
+  std::string secret;    ///< signing secret bytes, may be empty
+  int64_t toleranceS = -1;  ///< -1: the plugin's default; 0: no timestamp window
+  std::vector<std::pair<std::string, std::string>> options;  ///< provider options, in order
+  std::string tokenHash;  ///< hex SHA-256 of the relay token that may read this hook
+  int64_t createdAtMs = 0;
+};
+
+/// A stored webhook. The id is global, strictly increasing in commit order of one edge, and is
+/// also the SSE event id.
+struct EventRecord {
+  int64_t id = 0;
+  std::string hookId;
+  int64_t receivedAtMs = 0;
+  std::string method;
+  std::string pathSuffix;  ///< "" or starting with '/'
+  std::string rawQuery;    ///< without '?', exactly as sent
+  std::vector<Header> headers;
+  std::string body;        ///< raw bytes; empty when fetched without bodies
+  int64_t bodySize = 0;    ///< always set, also when the body itself was not fetched
+  Verdict verdict = Verdict::kUnsigned;
+  int32_t reason = 0;      ///< ANM_REASON_* from the SDK
+  std::string reasonMessage;
+  std::string eventType;   ///< the provider's event type, if the request carries one
+  std::string deliveryId;  ///< the provider's delivery id, if the request carries one
+  int64_t replayOf = 0;    ///< id of the original event when this one is a replay, else 0
+};
+
+/// What a relay reports after forwarding an event to its local target.
+struct DeliveryRecord {
+  int64_t eventId = 0;
+  std::string relayId;     ///< chosen by the relay, stable for one relay session
+  int32_t status = 0;      ///< local HTTP status, 0 when no response came
+  int64_t durationMs = 0;
+  std::string error;       ///< "" on success; "timeout", "connection refused", ...
+  int64_t reportedAtMs = 0;
+};
+
+/// Thrown by a backend when the store cannot do what was asked (disk full, database gone).
+/// Callers on the request path turn it into 503; nothing is acknowledged that was not stored.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The store. Every method is safe to call from many threads at once.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Adds a hook. Throws StoreError if the id exists already.
+  virtual void createHook(const HookRecord& hook) = 0;
+
+  virtual std::optional<HookRecord> findHook(const std::string& hookId) = 0;
+
+  /// Stores the event durably (committed and synced) and returns its new id. Concurrent callers
+  /// may be committed together in one transaction; each returns only after its own event is
+  /// on disk.
+  virtual int64_t appendEvent(EventRecord event) = 0;
+
+  /// Events of a hook with id > afterId, oldest first, at most `limit`. With
+  /// forwardableOnly, events with Verdict::kInvalid are left out (they are never relayed).
+  virtual std::vector<EventRecord> listEvents(const std::string& hookId, int64_t afterId,
+                                              size_t limit, bool withBodies,
+                                              bool forwardableOnly) = 0;
+
+  /// One event of a hook with its body, or nothing if the hook has no such event.
+  virtual std::optional<EventRecord> getEvent(const std::string& hookId, int64_t eventId) = 0;
+
+  virtual void addDelivery(const DeliveryRecord& delivery) = 0;
+
+  /// Deliveries of one event, in the order they were reported.
+  virtual std::vector<DeliveryRecord> listDeliveries(int64_t eventId) = 0;
+};
+
+/// Opens the SQLite store in `path` (created with its schema when missing).
+std::unique_ptr<Store> openSqliteStore(const std::string& path);
+
+}  // namespace anm::store
