@@ -233,6 +233,14 @@ struct anm_host_api {
   /* Finds the last option with this key (exact match). since 1.0 */
   bool (*find_option)(const anm_settings* settings, anm_str key, anm_str* value);
 
+  /* Looks up a string member at the top level of a JSON object body, e.g. Stripe's "type" or
+   * Slack's "challenge". Writes the unescaped UTF-8 value to `out` and its length to *out_len.
+   * Returns ANM_OK, ANM_ERR_INVALID_ARGUMENT when the body is not a JSON object or the member
+   * is absent or not a string, or ANM_ERR_BUFFER_TOO_SMALL. Nested objects are skipped, never
+   * searched. since 1.0 */
+  anm_status (*json_find_string)(anm_bytes json, anm_str key, char* out, size_t out_cap,
+                                 size_t* out_len);
+
   /* Records the verdict. `message` is a short lower-case sentence for a person, e.g.
    * "timestamp is 412 s older than the 300 s tolerance"; it is copied. A verify call that
    * returns ANM_OK without calling this is treated as ANM_REASON_INTERNAL. since 1.0 */
