@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -86,10 +87,13 @@ class Store {
   /// Stores the event durably (committed and synced) and returns its new id. Concurrent callers
   /// may be committed together in one transaction; each returns only after its own event is
   /// on disk.
+  /// Throws StoreError when the event was not stored (the hook does not exist, the disk
+  /// failed); then no id exists for it. bodySize is taken from body.
   virtual int64_t appendEvent(EventRecord event) = 0;
 
   /// Events of a hook with id > afterId, oldest first, at most `limit`. With
-  /// forwardableOnly, events with Verdict::kInvalid are left out (they are never relayed).
+  /// forwardableOnly, events with Verdict::kInvalid are left out (they are never relayed),
+  /// except replays (replayOf != 0), which docs/protocol.md streams as a deliberate act.
   virtual std::vector<EventRecord> listEvents(const std::string& hookId, int64_t afterId,
                                               size_t limit, bool withBodies,
                                               bool forwardableOnly) = 0;
@@ -97,10 +101,29 @@ class Store {
   /// One event of a hook with its body, or nothing if the hook has no such event.
   virtual std::optional<EventRecord> getEvent(const std::string& hookId, int64_t eventId) = 0;
 
+  /// Stores one delivery report. Throws StoreError if the event does not exist.
   virtual void addDelivery(const DeliveryRecord& delivery) = 0;
+
+  /// Stores several delivery reports atomically: all of them or, on any error, none (the bulk
+  /// report of docs/protocol.md). Throws StoreError if one names an event that does not exist.
+  /// The default stores them one by one, which is not atomic; backends override it.
+  virtual void addDeliveries(const std::vector<DeliveryRecord>& deliveries) {
+    for (const auto& delivery : deliveries) addDelivery(delivery);
+  }
 
   /// Deliveries of one event, in the order they were reported.
   virtual std::vector<DeliveryRecord> listDeliveries(int64_t eventId) = 0;
+
+  /// Called with every event right after it was committed, in id order, once per event, on
+  /// the store's writer thread, before appendEvent returns to the caller that stored it. The
+  /// record is the one stored (id set, body included); it is valid only during the call. The
+  /// listener must be quick and must not call the store's write methods or setCommitListener
+  /// (both would wait on the thread running the listener); reads are fine. Exceptions it
+  /// throws are logged and dropped. Pass an empty function to remove it. The default does nothing: a backend without
+  /// a single writer has no commit order to report.
+  virtual void setCommitListener(std::function<void(const EventRecord&)> listener) {
+    (void)listener;
+  }
 };
 
 /// Opens the SQLite store in `path` (created with its schema when missing).

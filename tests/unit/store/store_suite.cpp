@@ -1,0 +1,548 @@
+// tests/unit/store/store_suite.cpp: Store behaviour every backend must show.
+// SPDX-License-Identifier: Apache-2.0
+#include "tests/unit/store/store_suite.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace anm::store::test {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "anm-store-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+HookRecord makeHook(const std::string& id) {
+  HookRecord hook;
+  hook.id = id;
+  hook.provider = "stripe";
+  hook.secret = std::string("whsec_\0\xff\x01", 9);
+  hook.toleranceS = 300;
+  hook.options = {{"allow_sha1", "true"}, {"b", ""}, {"allow_sha1", "false"}};
+  hook.tokenHash = std::string(64, 'a');
+  hook.createdAtMs = 1700000000123;
+  return hook;
+}
+
+EventRecord makeEvent(const std::string& hookId, const std::string& body) {
+  EventRecord event;
+  event.hookId = hookId;
+  event.receivedAtMs = 1700000000456;
+  event.method = "POST";
+  event.pathSuffix = "/x/y";
+  event.rawQuery = "a=1&a=2&b";
+  event.headers = {{"Content-Type", "application/json"}, {"Stripe-Signature", "t=1,v1=ab"}};
+  event.body = body;
+  event.verdict = Verdict::kValid;
+  event.reason = 0;
+  event.reasonMessage = "ok";
+  event.eventType = "charge.succeeded";
+  event.deliveryId = "evt_1";
+  return event;
+}
+
+namespace {
+
+std::string randomBytes(size_t size, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::string bytes(size, '\0');
+  for (auto& byte : bytes) byte = static_cast<char>(generator() & 0xffu);
+  return bytes;
+}
+
+std::vector<int64_t> idsOf(const std::vector<EventRecord>& events) {
+  std::vector<int64_t> ids;
+  for (const auto& event : events) ids.push_back(event.id);
+  return ids;
+}
+
+void expectSameEvent(const EventRecord& expected, const EventRecord& actual) {
+  EXPECT_EQ(expected.id, actual.id);
+  EXPECT_EQ(expected.hookId, actual.hookId);
+  EXPECT_EQ(expected.receivedAtMs, actual.receivedAtMs);
+  EXPECT_EQ(expected.method, actual.method);
+  EXPECT_EQ(expected.pathSuffix, actual.pathSuffix);
+  EXPECT_EQ(expected.rawQuery, actual.rawQuery);
+  EXPECT_EQ(expected.headers, actual.headers);
+  EXPECT_TRUE(expected.body == actual.body) << "bodies differ";
+  EXPECT_EQ(static_cast<int64_t>(expected.body.size()), actual.bodySize);
+  EXPECT_EQ(expected.verdict, actual.verdict);
+  EXPECT_EQ(expected.reason, actual.reason);
+  EXPECT_EQ(expected.reasonMessage, actual.reasonMessage);
+  EXPECT_EQ(expected.eventType, actual.eventType);
+  EXPECT_EQ(expected.deliveryId, actual.deliveryId);
+  EXPECT_EQ(expected.replayOf, actual.replayOf);
+}
+
+/// Appends `event` and fetches it back with its body.
+EventRecord roundTrip(Store& store, EventRecord event) {
+  event.id = store.appendEvent(event);
+  auto stored = store.getEvent(event.hookId, event.id);
+  EXPECT_TRUE(stored.has_value());
+  if (!stored) return EventRecord{};
+  expectSameEvent(event, *stored);
+  return *stored;
+}
+
+TEST_P(StoreSuite, IdsStrictlyIncreaseAcrossHooks) {
+  auto store = open();
+  store->createHook(makeHook("hook-a"));
+  store->createHook(makeHook("hook-b"));
+
+  int64_t last = 0;
+  for (int i = 0; i < 20; ++i) {
+    int64_t id = store->appendEvent(makeEvent(i % 2 ? "hook-a" : "hook-b"));
+    EXPECT_GT(id, last) << "append " << i;
+    last = id;
+  }
+}
+
+TEST_P(StoreSuite, BodyWithNulAndInvalidUtf8RoundTripsByteForByte) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  std::string body;
+  for (int b = 0; b < 256; ++b) body.push_back(static_cast<char>(b));
+  body += std::string("\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc\x00\x00\xff\xfe", 15);
+  auto stored = roundTrip(*store, makeEvent("h", body));
+
+  // Listing with bodies hands out the same bytes; without, only the size.
+  auto withBodies = store->listEvents("h", 0, 10, true, false);
+  ASSERT_EQ(withBodies.size(), 1u);
+  EXPECT_TRUE(withBodies[0].body == body);
+  auto withoutBodies = store->listEvents("h", 0, 10, false, false);
+  ASSERT_EQ(withoutBodies.size(), 1u);
+  EXPECT_TRUE(withoutBodies[0].body.empty());
+  EXPECT_EQ(withoutBodies[0].bodySize, static_cast<int64_t>(body.size()));
+}
+
+TEST_P(StoreSuite, EmptyBodyRoundTrips) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  auto event = makeEvent("h", "");
+  event.headers.clear();
+  event.pathSuffix.clear();
+  event.rawQuery.clear();
+  event.reasonMessage.clear();
+  event.eventType.clear();
+  event.deliveryId.clear();
+  auto stored = roundTrip(*store, event);
+  EXPECT_EQ(stored.bodySize, 0);
+}
+
+TEST_P(StoreSuite, TwentyMebibyteBodyRoundTrips) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  std::string body = randomBytes(size_t{20} << 20, 7);
+  roundTrip(*store, makeEvent("h", body));
+}
+
+TEST_P(StoreSuite, BodySizeIsTakenFromTheBody) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  auto event = makeEvent("h", "12345");
+  event.bodySize = 999;
+  int64_t id = store->appendEvent(event);
+  EXPECT_EQ(store->getEvent("h", id)->bodySize, 5);
+}
+
+TEST_P(StoreSuite, HeadersKeepOrderSpellingDuplicatesAndBytes) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  auto event = makeEvent("h");
+  event.headers = {
+      {"X-Dup", "1"},
+      {"content-TYPE", "application/json"},
+      {"x-dup", "2"},
+      {"X-Dup", "3"},
+      {"X-Empty", ""},
+      {"X-Bin", std::string("\0\xff\xc3\x28 tail", 9)},
+      {"X-\xc3\xbc\xff", "v\xc3\xa4lue\x80"},
+      {"", ""},
+  };
+  auto stored = roundTrip(*store, event);
+  EXPECT_EQ(stored.headers, event.headers);
+}
+
+TEST_P(StoreSuite, OtherFieldsKeepTheirBytes) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  auto event = makeEvent("h");
+  event.method = "PATCH";
+  event.pathSuffix = std::string("/a%2F\xff\0b", 8);
+  event.rawQuery = std::string("q=\xe2\x28\0&x", 7);
+  event.verdict = Verdict::kUnsigned;
+  event.reason = 7;
+  event.reasonMessage = std::string("bad\0msg", 7);
+  event.eventType = std::string("t\0y", 3);
+  event.deliveryId = "\xff\xfe";
+  roundTrip(*store, event);
+}
+
+TEST_P(StoreSuite, ListEventsPagesWithAfterIdAndLimit) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  store->createHook(makeHook("other"));
+
+  std::vector<int64_t> expected;
+  for (int i = 0; i < 25; ++i) {
+    expected.push_back(store->appendEvent(makeEvent("h", std::to_string(i))));
+    store->appendEvent(makeEvent("other"));
+  }
+
+  // Walk the pages the way the API does: after = last id of the previous page.
+  std::vector<int64_t> seen;
+  std::vector<size_t> pageSizes;
+  int64_t after = 0;
+  for (;;) {
+    auto page = store->listEvents("h", after, 10, false, false);
+    pageSizes.push_back(page.size());
+    if (page.empty()) break;
+    for (const auto& event : page) {
+      EXPECT_EQ(event.hookId, "h");
+      seen.push_back(event.id);
+    }
+    after = page.back().id;
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(pageSizes, (std::vector<size_t>{10, 10, 5, 0}));
+
+  // afterId in the middle starts right after it; limit 0 gives nothing.
+  auto tail = store->listEvents("h", expected[19], 100, true, false);
+  EXPECT_EQ(idsOf(tail), std::vector<int64_t>(expected.begin() + 20, expected.end()));
+  EXPECT_EQ(tail[0].body, "20");
+  EXPECT_TRUE(store->listEvents("h", 0, 0, false, false).empty());
+  EXPECT_TRUE(store->listEvents("no-such-hook", 0, 10, false, false).empty());
+}
+
+TEST_P(StoreSuite, ForwardableOnlyLeavesOutInvalidEventsButNotTheirReplays) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  auto valid = makeEvent("h");
+  auto invalid = makeEvent("h");
+  invalid.verdict = Verdict::kInvalid;
+  invalid.reason = 3;
+  auto unsignedEvent = makeEvent("h");
+  unsignedEvent.verdict = Verdict::kUnsigned;
+
+  int64_t validId = store->appendEvent(valid);
+  int64_t invalidId = store->appendEvent(invalid);
+  int64_t unsignedId = store->appendEvent(unsignedEvent);
+  auto replay = invalid;
+  replay.replayOf = invalidId;
+  int64_t replayId = store->appendEvent(replay);
+
+  EXPECT_EQ(idsOf(store->listEvents("h", 0, 10, false, true)),
+            (std::vector<int64_t>{validId, unsignedId, replayId}));
+  EXPECT_EQ(idsOf(store->listEvents("h", 0, 10, false, false)),
+            (std::vector<int64_t>{validId, invalidId, unsignedId, replayId}));
+
+  // The limit counts returned events, not skipped ones.
+  EXPECT_EQ(idsOf(store->listEvents("h", 0, 2, false, true)),
+            (std::vector<int64_t>{validId, unsignedId}));
+}
+
+TEST_P(StoreSuite, GetEventOfAnotherHookReturnsNothing) {
+  auto store = open();
+  store->createHook(makeHook("mine"));
+  store->createHook(makeHook("theirs"));
+
+  int64_t theirs = store->appendEvent(makeEvent("theirs"));
+  EXPECT_FALSE(store->getEvent("mine", theirs).has_value());
+  EXPECT_FALSE(store->getEvent("mine", theirs + 1000).has_value());
+  EXPECT_TRUE(store->getEvent("theirs", theirs).has_value());
+}
+
+TEST_P(StoreSuite, ConcurrentWritersGetDistinctIncreasingIds) {
+  auto store = open();
+  store->createHook(makeHook("h0"));
+  store->createHook(makeHook("h1"));
+
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  std::vector<std::vector<int64_t>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string body = std::to_string(t) + ":" + std::to_string(i);
+        ids[t].push_back(store->appendEvent(makeEvent(t % 2 ? "h1" : "h0", body)));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  // Each thread saw its own ids rise; no id was handed out twice.
+  std::set<int64_t> all;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(ids[t].size(), static_cast<size_t>(kPerThread));
+    EXPECT_TRUE(std::is_sorted(ids[t].begin(), ids[t].end())) << "thread " << t;
+    all.insert(ids[t].begin(), ids[t].end());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
+
+  // Every event is stored under the id its writer got, with its own body.
+  std::set<int64_t> stored;
+  for (const std::string hook : {"h0", "h1"}) {
+    for (const auto& event : store->listEvents(hook, 0, 100000, true, false)) {
+      stored.insert(event.id);
+    }
+  }
+  EXPECT_EQ(stored, all);
+  for (int t = 0; t < kThreads; ++t) {
+    auto event = store->getEvent(t % 2 ? "h1" : "h0", ids[t][kPerThread - 1]);
+    ASSERT_TRUE(event.has_value());
+    EXPECT_EQ(event->body, std::to_string(t) + ":" + std::to_string(kPerThread - 1));
+  }
+}
+
+TEST_P(StoreSuite, CommitListenerSeesEveryEventOnceInIdOrderBeforeAppendReturns) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+
+  std::mutex mutex;
+  std::vector<int64_t> heard;
+  std::vector<std::string> bodies;
+  store->setCommitListener([&](const EventRecord& event) {
+    std::lock_guard<std::mutex> lock(mutex);
+    heard.push_back(event.id);
+    bodies.push_back(event.body);
+  });
+
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 100;
+  std::atomic<int> heardLate{0};
+  std::vector<std::vector<int64_t>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        int64_t id = store->appendEvent(makeEvent("h", "body-" + std::to_string(t)));
+        ids[t].push_back(id);
+        std::lock_guard<std::mutex> lock(mutex);
+        if (std::find(heard.begin(), heard.end(), id) == heard.end()) ++heardLate;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  std::vector<int64_t> all;
+  for (const auto& own : ids) all.insert(all.end(), own.begin(), own.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(heard, all) << "every event once, in id order";
+  EXPECT_EQ(heardLate.load(), 0) << "an append returned before the listener heard of it";
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(bodies[i].rfind("body-", 0), 0u);
+
+  // Removing the listener stops the calls.
+  store->setCommitListener(nullptr);
+  store->appendEvent(makeEvent("h"));
+  EXPECT_EQ(heard.size(), all.size());
+}
+
+TEST_P(StoreSuite, DeliveriesComeBackInReportOrder) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  int64_t first = store->appendEvent(makeEvent("h"));
+  int64_t second = store->appendEvent(makeEvent("h"));
+
+  std::vector<DeliveryRecord> reports = {
+      {first, "relay-b", 500, 12, "", 1000},
+      {first, "relay-a", 0, 30000, "timeout", 999},
+      {first, "relay-b", 200, 3, "", 1002},
+  };
+  store->addDelivery(reports[0]);
+  store->addDelivery({second, "relay-a", 200, 1, "", 1001});
+  store->addDelivery(reports[1]);
+  store->addDeliveries({reports[2]});
+
+  auto listed = store->listDeliveries(first);
+  ASSERT_EQ(listed.size(), reports.size());
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(listed[i].eventId, first);
+    EXPECT_EQ(listed[i].relayId, reports[i].relayId);
+    EXPECT_EQ(listed[i].status, reports[i].status);
+    EXPECT_EQ(listed[i].durationMs, reports[i].durationMs);
+    EXPECT_EQ(listed[i].error, reports[i].error);
+    EXPECT_EQ(listed[i].reportedAtMs, reports[i].reportedAtMs);
+  }
+  EXPECT_EQ(store->listDeliveries(second).size(), 1u);
+  EXPECT_TRUE(store->listDeliveries(second + 100).empty());
+}
+
+TEST_P(StoreSuite, DeliveryForUnknownEventThrowsAndBulkReportsAreAllOrNothing) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  int64_t event = store->appendEvent(makeEvent("h"));
+
+  EXPECT_THROW(store->addDelivery({event + 1000, "r", 200, 1, "", 1}), StoreError);
+
+  // One bad report in a bulk request keeps the good ones before it out as well.
+  std::vector<DeliveryRecord> bulk = {
+      {event, "r", 200, 1, "", 1},
+      {event, "r", 200, 2, "", 2},
+      {event + 1000, "r", 200, 3, "", 3},
+  };
+  EXPECT_THROW(store->addDeliveries(bulk), StoreError);
+  EXPECT_TRUE(store->listDeliveries(event).empty());
+
+  // The store goes on working after the refused reports.
+  bulk.pop_back();
+  store->addDeliveries(bulk);
+  EXPECT_EQ(store->listDeliveries(event).size(), 2u);
+}
+
+TEST_P(StoreSuite, ReplayOfIsKept) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  int64_t original = store->appendEvent(makeEvent("h"));
+
+  auto replay = makeEvent("h");
+  replay.replayOf = original;
+  int64_t copy = store->appendEvent(replay);
+
+  EXPECT_EQ(store->getEvent("h", copy)->replayOf, original);
+  EXPECT_EQ(store->getEvent("h", original)->replayOf, 0);
+  auto listed = store->listEvents("h", original, 10, false, true);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].replayOf, original);
+}
+
+TEST_P(StoreSuite, HookRoundTripsAndUnknownHookIsNothing) {
+  auto store = open();
+  HookRecord hook = makeHook("hook-1");
+  store->createHook(hook);
+
+  auto found = store->findHook("hook-1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, hook.id);
+  EXPECT_EQ(found->provider, hook.provider);
+  EXPECT_EQ(found->secret, hook.secret);
+  EXPECT_EQ(found->toleranceS, hook.toleranceS);
+  EXPECT_EQ(found->options, hook.options);
+  EXPECT_EQ(found->tokenHash, hook.tokenHash);
+  EXPECT_EQ(found->createdAtMs, hook.createdAtMs);
+
+  HookRecord bare;
+  bare.id = "bare";
+  store->createHook(bare);
+  auto foundBare = store->findHook("bare");
+  ASSERT_TRUE(foundBare.has_value());
+  EXPECT_EQ(foundBare->provider, "");
+  EXPECT_EQ(foundBare->secret, "");
+  EXPECT_EQ(foundBare->toleranceS, -1);
+  EXPECT_TRUE(foundBare->options.empty());
+
+  EXPECT_FALSE(store->findHook("hook-2").has_value());
+}
+
+TEST_P(StoreSuite, CreateHookTwiceWithOneIdThrows) {
+  auto store = open();
+  store->createHook(makeHook("dup"));
+
+  HookRecord again = makeHook("dup");
+  again.provider = "github";
+  EXPECT_THROW(store->createHook(again), StoreError);
+
+  // The first hook is unchanged and the store takes new writes.
+  EXPECT_EQ(store->findHook("dup")->provider, "stripe");
+  store->createHook(makeHook("next"));
+  EXPECT_GT(store->appendEvent(makeEvent("next")), 0);
+}
+
+TEST_P(StoreSuite, EventOfUnknownHookIsRefused) {
+  auto store = open();
+  EXPECT_THROW(store->appendEvent(makeEvent("no-such-hook")), StoreError);
+
+  store->createHook(makeHook("h"));
+  int64_t id = store->appendEvent(makeEvent("h"));
+  EXPECT_EQ(idsOf(store->listEvents("h", 0, 10, false, false)), std::vector<int64_t>{id});
+}
+
+TEST_P(StoreSuite, ReopenKeepsEverythingAndIdsContinueAboveTheOldOnes) {
+  std::vector<EventRecord> written;
+  {
+    auto store = open();
+    store->createHook(makeHook("h"));
+    for (int i = 0; i < 5; ++i) {
+      auto event = makeEvent("h", randomBytes(1000 + i, i));
+      event.id = store->appendEvent(event);
+      written.push_back(event);
+    }
+    store->addDelivery({written[2].id, "relay", 204, 5, "", 77});
+  }
+
+  auto store = open();
+  ASSERT_TRUE(store->findHook("h").has_value());
+  EXPECT_EQ(store->findHook("h")->secret, makeHook("h").secret);
+  auto events = store->listEvents("h", 0, 100, true, false);
+  ASSERT_EQ(events.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) expectSameEvent(written[i], events[i]);
+  ASSERT_EQ(store->listDeliveries(written[2].id).size(), 1u);
+  EXPECT_EQ(store->listDeliveries(written[2].id)[0].status, 204);
+
+  EXPECT_GT(store->appendEvent(makeEvent("h")), written.back().id);
+}
+
+TEST_P(StoreSuite, NewerSchemaIsRefusedNamingBothVersions) {
+  { open()->createHook(makeHook("h")); }
+  const int64_t known = GetParam().schemaVersion;
+  GetParam().markSchemaVersion(dir_, known + 5);
+
+  try {
+    open();
+    FAIL() << "a database with a newer schema was opened";
+  } catch (const StoreError& e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find(std::to_string(known + 5)), std::string::npos) << message;
+    EXPECT_NE(message.find("(" + std::to_string(known) + ")"), std::string::npos) << message;
+    EXPECT_NE(message.find("newer"), std::string::npos) << message;
+  }
+}
+
+TEST_P(StoreSuite, FailedWritesThrowAndAcknowledgeNothing) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  int64_t before = store->appendEvent(makeEvent("h", "before"));
+
+  // While storage refuses writes, appends fail rather than return an id.
+  {
+    auto restore = GetParam().failWrites(dir_);
+    EXPECT_THROW(store->appendEvent(makeEvent("h", randomBytes(1 << 20, 3))), StoreError);
+    EXPECT_THROW(store->appendEvent(makeEvent("h", "small")), StoreError);
+    EXPECT_THROW(store->addDelivery({before, "r", 200, 1, "", 1}), StoreError);
+    restore();
+  }
+
+  // Afterwards the store works again and holds exactly what was acknowledged.
+  int64_t after = store->appendEvent(makeEvent("h", "after"));
+  EXPECT_GT(after, before);
+  auto events = store->listEvents("h", 0, 100, true, false);
+  ASSERT_EQ(idsOf(events), (std::vector<int64_t>{before, after}));
+  EXPECT_EQ(events[0].body, "before");
+  EXPECT_EQ(events[1].body, "after");
+  EXPECT_TRUE(store->listDeliveries(before).empty());
+}
+
+}  // namespace
+}  // namespace anm::store::test
