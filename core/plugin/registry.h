@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -12,6 +13,17 @@
 #include "core/store/store.h"
 
 namespace anm::plugin {
+
+/// Size of the error buffer every hook gets; the host reads at most one byte less, so a
+/// message that is not NUL-terminated is cut, never overrun.
+inline constexpr size_t kPluginErrorBytes = 512;
+
+/// Longest provider name: the ABI's rule is lower-case [a-z0-9_-]{1,32}.
+inline constexpr size_t kMaxProviderNameBytes = 32;
+
+/// Longest descriptor version and summary kept in PluginInfo; longer text is cut.
+inline constexpr size_t kMaxPluginVersionBytes = 64;
+inline constexpr size_t kMaxPluginSummaryBytes = 256;
 
 /// A loaded plugin as listed by the edge.
 struct PluginInfo {
@@ -89,6 +101,8 @@ class Registry {
 
  private:
   struct Loaded;
+  const Loaded* find(std::string_view provider) const;
+
   std::vector<std::unique_ptr<Loaded>> plugins_;
 };
 
