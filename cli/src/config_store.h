@@ -1,0 +1,30 @@
+// cli/src/config_store.h: per-hook files under $XDG_CONFIG_HOME/anonymily/hooks/.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace anm::cli {
+
+/// $XDG_CONFIG_HOME/anonymily, or $HOME/.config/anonymily. Throws std::runtime_error when
+/// neither variable is set.
+std::string configDir();
+
+/// Hook ids name files, so only URL-safe ids (letters, digits, '-', '_', 1..128) are accepted.
+bool isValidHookId(const std::string& id);
+
+/// Writes <config>/hooks/<id>.token with mode 0600, creating the directories with mode 0700.
+/// The file is replaced atomically. Throws std::runtime_error with the path and reason.
+void saveToken(const std::string& hookId, const std::string& token);
+
+std::optional<std::string> loadToken(const std::string& hookId);
+
+/// The id of the last event forwarded for a hook, so that `relay --hook` resumes after it.
+void saveCursor(const std::string& hookId, int64_t lastEventId);
+std::optional<int64_t> loadCursor(const std::string& hookId);
+
+std::string tokenPath(const std::string& hookId);
+
+}  // namespace anm::cli

@@ -1,0 +1,218 @@
+// cli/src/connection.cpp: socket I/O with deadlines, error words, TLS for https URLs.
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/src/connection.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/Net/SecureStreamSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Timespan.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+
+namespace anm::cli {
+
+namespace {
+
+// Blocking waits are cut into slices of this length so that the stop flag is noticed.
+constexpr std::chrono::milliseconds kStopPollSlice{200};
+
+Poco::Timespan remaining(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+  if (left.count() <= 0) return Poco::Timespan(0);
+  return Poco::Timespan(left.count());
+}
+
+Poco::Net::Context::Ptr clientContext() {
+  static std::once_flag once;
+  static Poco::Net::Context::Ptr context;
+  std::call_once(once, [] {
+    Poco::Net::initializeSSL();
+    Poco::Net::Context::Params params;
+    params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
+    params.loadDefaultCAs = true;
+    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+    context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+  });
+  return context;
+}
+
+// Turns whatever Poco threw into one of the protocol's error words.
+[[noreturn]] void rethrowAsNetError(const char* doing) {
+  try {
+    throw;
+  } catch (const NetError&) {
+    throw;
+  } catch (const Poco::TimeoutException&) {
+    throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing);
+  } catch (const Poco::Net::ConnectionRefusedException&) {
+    throw NetError(NetErrorKind::kRefused, "connection refused");
+  } catch (const Poco::Net::ConnectionResetException&) {
+    throw NetError(NetErrorKind::kReset, "connection reset");
+  } catch (const Poco::Net::ConnectionAbortedException&) {
+    throw NetError(NetErrorKind::kReset, "connection reset");
+  } catch (const Poco::Net::HostNotFoundException& e) {
+    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message());
+  } catch (const Poco::Net::NoAddressFoundException& e) {
+    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message());
+  } catch (const Poco::IOException& e) {
+    // EPIPE and ECONNRESET arrive as plain I/O errors from some paths.
+    if (e.code() == EPIPE || e.code() == ECONNRESET) {
+      throw NetError(NetErrorKind::kReset, "connection reset");
+    }
+    throw NetError(NetErrorKind::kOther,
+                   std::string("could not finish ") + doing + ": " + e.displayText());
+  } catch (const Poco::Exception& e) {
+    throw NetError(NetErrorKind::kOther,
+                   std::string("could not finish ") + doing + ": " + e.displayText());
+  }
+}
+
+}  // namespace
+
+std::string NetError::word() const {
+  switch (kind_) {
+    case NetErrorKind::kTimeout:
+      return "timeout";
+    case NetErrorKind::kRefused:
+      return "connection refused";
+    case NetErrorKind::kReset:
+      return "connection reset";
+    case NetErrorKind::kClosed:
+      return "connection closed";
+    default:
+      return what();
+  }
+}
+
+Connection::Connection(const Url& url, Clock::time_point deadline, size_t bufferBytes)
+    : buffer_(bufferBytes) {
+  try {
+    const Poco::Net::SocketAddress address(url.host, url.port);
+    if (url.tls()) {
+      auto secure = std::make_unique<Poco::Net::SecureStreamSocket>(clientContext());
+      secure->setPeerHostName(url.host);
+      tls_ = true;
+      socket_ = std::move(secure);
+    } else {
+      socket_ = std::make_unique<Poco::Net::StreamSocket>();
+    }
+    const Poco::Timespan left = remaining(deadline);
+    if (left.totalMicroseconds() <= 0) throw Poco::TimeoutException();
+    socket_->connect(address, left);
+    socket_->setNoDelay(true);
+  } catch (...) {
+    rethrowAsNetError("connecting");
+  }
+}
+
+Connection::~Connection() {
+  try {
+    if (socket_) socket_->close();
+  } catch (...) {
+    // Closing a dead socket may throw; nothing useful can be done about it here.
+  }
+}
+
+void Connection::writeAll(const char* data, size_t size, Clock::time_point deadline) {
+  try {
+    while (size > 0) {
+      const Poco::Timespan left = remaining(deadline);
+      if (left.totalMicroseconds() <= 0) throw Poco::TimeoutException();
+      // Resetting the timeout costs a system call; a drift of 50 ms is close enough.
+      if (std::abs(left.totalMicroseconds() - sendTimeoutUs_) > 50000) {
+        socket_->setSendTimeout(left);
+        sendTimeoutUs_ = left.totalMicroseconds();
+      }
+      const int chunk = static_cast<int>(std::min<size_t>(size, 1u << 20));
+      const int sent = socket_->sendBytes(data, chunk);
+      if (sent <= 0) throw NetError(NetErrorKind::kReset, "connection reset");
+      data += sent;
+      size -= static_cast<size_t>(sent);
+    }
+  } catch (...) {
+    rethrowAsNetError("sending");
+  }
+}
+
+bool Connection::fill(Clock::time_point deadline) {
+  if (begin_ < end_) return true;
+  begin_ = end_ = 0;
+  try {
+    for (;;) {
+      if (stop_ != nullptr && stop_->load()) throw NetError(NetErrorKind::kStopped, "stopped");
+
+      // TLS may hold decrypted bytes that poll() cannot see.
+      const bool pending = socket_->available() > 0;
+      Poco::Timespan left = remaining(deadline);
+      if (!pending && left.totalMicroseconds() <= 0) throw Poco::TimeoutException();
+      if (stop_ != nullptr) {
+        left = std::min(left, Poco::Timespan(kStopPollSlice.count() * 1000));
+      }
+      if (!pending &&
+          !socket_->poll(left, Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
+        continue;
+      }
+      // Plain TCP cannot block after poll() said readable; TLS can (a partial record).
+      if (tls_) socket_->setReceiveTimeout(std::max(remaining(deadline), Poco::Timespan(0, 1000)));
+      const int n = socket_->receiveBytes(buffer_.data(), static_cast<int>(buffer_.size()));
+      if (n <= 0) return false;
+      end_ = static_cast<size_t>(n);
+      received_ += static_cast<uint64_t>(n);
+      return true;
+    }
+  } catch (...) {
+    rethrowAsNetError("receiving");
+  }
+}
+
+size_t Connection::read(char* out, size_t cap, Clock::time_point deadline) {
+  if (!fill(deadline)) return 0;
+  const size_t n = std::min(cap, end_ - begin_);
+  std::copy(buffer_.data() + begin_, buffer_.data() + begin_ + n, out);
+  begin_ += n;
+  return n;
+}
+
+bool Connection::readLine(std::string& line, size_t maxBytes, Clock::time_point deadline) {
+  line.clear();
+  bool any = false;
+  for (;;) {
+    if (!fill(deadline)) {
+      if (!any) return false;
+      throw NetError(NetErrorKind::kClosed, "connection closed inside a line");
+    }
+    any = true;
+    const char* start = buffer_.data() + begin_;
+    const char* stop = buffer_.data() + end_;
+    const char* lf = std::find(start, stop, '\n');
+    line.append(start, lf);
+    begin_ += static_cast<size_t>(lf - start);
+    if (line.size() > maxBytes) {
+      throw NetError(NetErrorKind::kProtocol, "line longer than " + std::to_string(maxBytes));
+    }
+    if (lf != stop) {
+      ++begin_;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return true;
+    }
+  }
+}
+
+bool Connection::stale() {
+  if (begin_ < end_) return true;
+  try {
+    if (socket_->available() > 0) return true;
+    return socket_->poll(Poco::Timespan(0),
+                         Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
+  } catch (...) {
+    return true;
+  }
+}
+
+}  // namespace anm::cli

@@ -1,0 +1,92 @@
+// cli/src/connection.h: one blocking TCP or TLS connection with deadlines and a read buffer.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Poco/Net/StreamSocket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/src/url.h"
+
+namespace anm::cli {
+
+using Clock = std::chrono::steady_clock;
+
+/// Why a network operation failed. The names match the `error` words of docs/protocol.md.
+enum class NetErrorKind {
+  kTimeout,
+  kRefused,
+  kReset,
+  kClosed,
+  kResolve,
+  kProtocol,
+  kStopped,
+  kOther
+};
+
+class NetError : public std::runtime_error {
+ public:
+  NetError(NetErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  NetErrorKind kind() const { return kind_; }
+
+  /// The short word reported to the edge and printed: "timeout", "connection refused", ...
+  std::string word() const;
+
+ private:
+  NetErrorKind kind_;
+};
+
+/// A client connection. Every read and write takes an absolute deadline; reads also watch an
+/// optional stop flag so that a process waiting on a quiet stream can shut down promptly.
+class Connection {
+ public:
+  /// Connects to url's host and port (TLS for https, verified against the system CAs).
+  /// Throws NetError.
+  Connection(const Url& url, Clock::time_point deadline, size_t bufferBytes = 16 * 1024);
+  ~Connection();
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Stops blocking reads soon after *flag turns true (they throw NetErrorKind::kStopped).
+  void setStopFlag(const std::atomic<bool>* flag) { stop_ = flag; }
+
+  void writeAll(const char* data, size_t size, Clock::time_point deadline);
+  void writeAll(const std::string& data, Clock::time_point deadline) {
+    writeAll(data.data(), data.size(), deadline);
+  }
+
+  /// Up to `cap` bytes, at least one; 0 means the peer closed. Throws NetError.
+  size_t read(char* out, size_t cap, Clock::time_point deadline);
+
+  /// One line without its CR LF. Returns false on a clean close before any byte of the line.
+  /// Throws NetError (kProtocol) for a line longer than maxBytes.
+  bool readLine(std::string& line, size_t maxBytes, Clock::time_point deadline);
+
+  /// True when the peer has closed or sent unsolicited bytes: the connection must not be
+  /// reused for a new request.
+  bool stale();
+
+  /// Bytes received so far on this connection (to tell "closed before answering").
+  uint64_t bytesReceived() const { return received_; }
+
+ private:
+  bool fill(Clock::time_point deadline);
+
+  std::unique_ptr<Poco::Net::StreamSocket> socket_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  uint64_t received_ = 0;
+  const std::atomic<bool>* stop_ = nullptr;
+  bool tls_ = false;
+  int64_t sendTimeoutUs_ = -1;  ///< last value given to the socket, to skip needless setsockopt
+};
+
+}  // namespace anm::cli

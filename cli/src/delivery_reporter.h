@@ -1,0 +1,76 @@
+// cli/src/delivery_reporter.h: reports deliveries to the edge in batches, off the relay loop.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cli/src/connection.h"
+#include "cli/src/url.h"
+
+namespace anm::cli {
+
+struct DeliveryReport {
+  int64_t eventId = 0;
+  int status = 0;
+  int64_t durationMs = 0;
+  std::string error;
+};
+
+/// Queues reports and sends them with POST /api/v1/hooks/<id>/deliveries on one background
+/// thread and one kept-alive connection. enqueue() never blocks on the network: when the queue
+/// is full the oldest report is dropped (and counted), since a report only annotates an event
+/// that the edge keeps anyway.
+class DeliveryReporter {
+ public:
+  struct Options {
+    size_t maxQueued = 50000;  ///< reports held at most; about 3 MiB at the worst
+    size_t batchSize = 1000;   ///< the protocol's bulk limit
+    int attempts = 4;          ///< tries per batch before it is dropped
+    std::chrono::milliseconds firstRetryDelay{250};  ///< doubled after each failed try
+    std::chrono::milliseconds flushTimeout{10000};   ///< longest wait in stop()
+    std::chrono::milliseconds requestTimeout{10000};
+  };
+
+  DeliveryReporter(Url edge, std::string hookId, std::string token, std::string relayId,
+                   Options options);
+  ~DeliveryReporter();  ///< stops without waiting for a flush
+
+  void start();
+  void enqueue(DeliveryReport report);
+
+  /// Sends what is queued (within flushTimeout) and stops the thread.
+  void stop();
+
+  uint64_t sent() const { return sent_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+
+  /// The JSON body for one batch, as docs/protocol.md gives it.
+  static std::string batchJson(const std::string& relayId, const std::deque<DeliveryReport>& batch);
+
+ private:
+  void run();
+
+  Url edge_;
+  std::string hookId_;
+  std::string token_;
+  std::string relayId_;
+  Options options_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<DeliveryReport> queue_;
+  bool stopping_ = false;
+  Clock::time_point flushDeadline_;
+  std::thread thread_;
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace anm::cli

@@ -1,0 +1,143 @@
+// cli/src/event_output.cpp: formatting of per-event output lines.
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/src/event_output.h"
+
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/LocalDateTime.h>
+
+#include <cstdio>
+
+namespace anm::cli {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8Length(const std::string& s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  size_t n = 0;
+  uint32_t min = 0;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  uint32_t cp = c & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+std::string displayPath(const StreamEvent& event) {
+  std::string path = event.request.pathSuffix.empty() ? "/" : event.request.pathSuffix;
+  if (!event.request.rawQuery.empty()) path += "?" + event.request.rawQuery;
+  return path;
+}
+
+// Control bytes would let a sender draw on the developer's terminal; show them escaped.
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
+      out += buffer;
+      continue;
+    }
+    out.push_back(static_cast<char>(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string printableText(const std::string& text) { return printable(text); }
+
+bool isValidUtf8(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8Length(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string jsonQuote(const std::string& text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (c < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+      ++i;
+      continue;
+    }
+    const size_t n = utf8Length(text, i);
+    if (n == 0) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    out.append(text, i, n);
+    i += n;
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string formatEventLine(const StreamEvent& event, const DeliveryResult& result,
+                            const Poco::Timestamp& when) {
+  std::string outcome;
+  if (result.status == 0) {
+    outcome = result.error;
+  } else {
+    outcome = std::to_string(result.status);
+    if (!result.location.empty()) outcome += " Location: " + result.location;
+  }
+  const std::string time =
+      Poco::DateTimeFormatter::format(Poco::LocalDateTime(when), "%H:%M:%S.%i");
+  return time + "  " + printable(event.request.method) + " " + printable(displayPath(event)) +
+         "  " + (event.eventType.empty() ? "-" : printable(event.eventType)) + "  -> " +
+         printable(outcome) + "  " + std::to_string(result.durationMs) + " ms";
+}
+
+std::string formatEventJson(const StreamEvent& event, const DeliveryResult& result,
+                            const Poco::Timestamp& when) {
+  std::string json = "{\"id\":" + std::to_string(event.id);
+  json += ",\"time\":" + jsonQuote(Poco::DateTimeFormatter::format(when, "%Y-%m-%dT%H:%M:%S.%iZ"));
+  json += ",\"method\":" + jsonQuote(event.request.method);
+  json +=
+      ",\"path\":" + jsonQuote(event.request.pathSuffix.empty() ? "/" : event.request.pathSuffix);
+  json += ",\"query\":" + jsonQuote(event.request.rawQuery);
+  json += ",\"event_type\":" + jsonQuote(event.eventType);
+  json += ",\"status\":" + std::to_string(result.status);
+  json += ",\"duration_ms\":" + std::to_string(result.durationMs);
+  json += ",\"error\":" + jsonQuote(result.error);
+  if (!result.location.empty()) json += ",\"location\":" + jsonQuote(result.location);
+  json += "}";
+  return json;
+}
+
+}  // namespace anm::cli

@@ -1,0 +1,33 @@
+// cli/src/event_output.h: the per-event lines the relay prints, readable or JSON.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Poco/Timestamp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "cli/src/forwarder.h"
+#include "cli/src/stream_event.h"
+
+namespace anm::cli {
+
+bool isValidUtf8(const std::string& text);
+
+/// `text` with control bytes shown as \xNN, so that stored input cannot drive the terminal.
+std::string printableText(const std::string& text);
+
+/// A JSON string literal for `text`. Bytes that are not valid UTF-8 are written as U+FFFD so
+/// that the line stays valid JSON (this is display output, never a forwarded byte).
+std::string jsonQuote(const std::string& text);
+
+/// "14:03:07.412  POST /stripe?x=1  payment_intent.succeeded  -> 200  3 ms" in local time.
+std::string formatEventLine(const StreamEvent& event, const DeliveryResult& result,
+                            const Poco::Timestamp& when);
+
+/// One JSON object: id, time (UTC, ISO 8601 with ms), method, path, query, event_type,
+/// status, duration_ms, error, and location for a 3xx answer.
+std::string formatEventJson(const StreamEvent& event, const DeliveryResult& result,
+                            const Poco::Timestamp& when);
+
+}  // namespace anm::cli

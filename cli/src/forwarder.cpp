@@ -1,0 +1,103 @@
+// cli/src/forwarder.cpp: one delivery to the local target, with keep-alive and a deadline.
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/src/forwarder.h"
+
+#include <strings.h>
+
+#include "cli/src/http_response.h"
+
+namespace anm::cli {
+
+namespace {
+
+constexpr size_t kCoalesceBytes = 64 * 1024;
+
+}  // namespace
+
+Forwarder::Forwarder(Url target, std::chrono::milliseconds timeout)
+    : target_(std::move(target)), timeout_(timeout) {}
+
+Forwarder::~Forwarder() = default;
+
+DeliveryResult Forwarder::forward(const ForwardRequest& request) {
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + timeout_;
+  auto finish = [&](DeliveryResult result) {
+    result.durationMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    return result;
+  };
+
+  // A request that cannot be written faithfully is not sent at all.
+  std::string head;
+  std::string error;
+  if (!buildRequestHead(target_, request, head, error)) {
+    return finish(DeliveryResult{0, error, "", 0});
+  }
+
+  // A kept-alive connection may have been closed by the target while idle; a request that
+  // got no byte back on such a connection is sent once more on a fresh one.
+  bool retryable = false;
+  DeliveryResult result = attempt(head, request, deadline, retryable);
+  if (retryable && Clock::now() < deadline) result = attempt(head, request, deadline, retryable);
+  return finish(result);
+}
+
+DeliveryResult Forwarder::attempt(const std::string& head, const ForwardRequest& request,
+                                  Clock::time_point deadline, bool& retryable) {
+  retryable = false;
+  bool reused = false;
+  try {
+    if (connection_ && connection_->stale()) connection_.reset();
+    if (connection_) {
+      reused = true;
+    } else {
+      connection_ = std::make_unique<Connection>(target_, deadline);
+      ++opened_;
+    }
+    const uint64_t receivedBefore = connection_->bytesReceived();
+
+    // Send, then read the answer; the body is read only to keep the connection usable.
+    ResponseHead response;
+    try {
+      // Small requests go out in one write; large bodies are not copied.
+      if (request.body.size() <= kCoalesceBytes) {
+        std::string whole;
+        whole.reserve(head.size() + request.body.size());
+        whole.append(head).append(request.body);
+        connection_->writeAll(whole, deadline);
+      } else {
+        connection_->writeAll(head, deadline);
+        connection_->writeAll(request.body, deadline);
+      }
+      response = readResponseHead(*connection_, deadline);
+    } catch (const NetError& e) {
+      const bool silent = connection_->bytesReceived() == receivedBefore;
+      if (reused && silent &&
+          (e.kind() == NetErrorKind::kClosed || e.kind() == NetErrorKind::kReset)) {
+        retryable = true;
+      }
+      throw;
+    }
+    BodyReader body(*connection_, response, strcasecmp(request.method.c_str(), "HEAD") == 0);
+    body.discard(deadline);
+
+    // Keep the connection only when both sides allow it and the body had a known end.
+    const bool keep = body.framing() != BodyFraming::kUntilClose &&
+                      !response.hasToken("Connection", "close") &&
+                      (response.versionMinor >= 1 || response.hasToken("Connection", "keep-alive"));
+    if (!keep) connection_.reset();
+
+    DeliveryResult result;
+    result.status = response.status;
+    if (response.status >= 300 && response.status < 400) {
+      result.location = response.field("Location");
+    }
+    return result;
+  } catch (const NetError& e) {
+    connection_.reset();
+    return DeliveryResult{0, e.word(), "", 0};
+  }
+}
+
+}  // namespace anm::cli

@@ -1,0 +1,47 @@
+// cli/src/forwarder.h: sends forwarded requests to the local target over a kept-alive socket.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cli/src/connection.h"
+#include "cli/src/forward_request.h"
+#include "cli/src/url.h"
+
+namespace anm::cli {
+
+/// The outcome of one delivery, as reported to the edge.
+struct DeliveryResult {
+  int status = 0;          ///< the target's status; 0 when no response came
+  std::string error;       ///< "" on a response; "timeout", "connection refused", ...
+  std::string location;    ///< Location of a 3xx answer (never followed)
+  int64_t durationMs = 0;  ///< from the start of the delivery to the end of the response
+};
+
+/// Forwards one request at a time. Not thread-safe: one Forwarder per relay loop.
+class Forwarder {
+ public:
+  Forwarder(Url target, std::chrono::milliseconds timeout);
+  ~Forwarder();
+
+  /// Sends `request` and reads the whole answer within the timeout. Never throws for network
+  /// trouble: that becomes status 0 and an error word.
+  DeliveryResult forward(const ForwardRequest& request);
+
+  /// Connections opened so far (one per reconnect), for tests of keep-alive.
+  uint64_t connectionsOpened() const { return opened_; }
+
+ private:
+  DeliveryResult attempt(const std::string& head, const ForwardRequest& request,
+                         Clock::time_point deadline, bool& retryable);
+
+  Url target_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<Connection> connection_;
+  uint64_t opened_ = 0;
+};
+
+}  // namespace anm::cli

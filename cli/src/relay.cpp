@@ -1,0 +1,248 @@
+// cli/src/relay.cpp: stream reading, reconnection with backoff, forwarding in order.
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/src/relay.h"
+
+#include <Poco/Logger.h>
+#include <Poco/Timestamp.h>
+
+#include <random>
+#include <thread>
+
+#include "cli/src/api_client.h"
+#include "cli/src/config_store.h"
+#include "cli/src/connection.h"
+#include "cli/src/delivery_reporter.h"
+#include "cli/src/event_output.h"
+#include "cli/src/forwarder.h"
+#include "cli/src/http_response.h"
+#include "cli/src/sse_parser.h"
+#include "cli/src/stream_event.h"
+
+namespace anm::cli {
+
+namespace {
+
+constexpr std::chrono::seconds kStreamConnectTimeout{10};
+constexpr std::chrono::seconds kCursorSaveInterval{2};
+constexpr size_t kStreamBufferBytes = 64 * 1024;
+
+// A stream counts as healthy (and resets the backoff) once it carried an event or stayed up
+// this long; an edge that accepts and drops at once keeps backing off.
+constexpr std::chrono::seconds kHealthyStreamAge{10};
+
+enum class StreamEnd { kDropped, kStopped, kRefused };
+
+class Relay {
+ public:
+  Relay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out)
+      : options_(options),
+        stop_(stop),
+        out_(out),
+        log_(Poco::Logger::get("anm.cli")),
+        forwarder_(options.target, options.timeout),
+        reporter_(options.edge, options.hookId, options.token, options.relayId, {}),
+        lastEventId_(options.lastEventId),
+        random_(std::random_device{}()) {}
+
+  int run() {
+    reporter_.start();
+    int attempt = 0;
+    int exitCode = 0;
+    while (!stop_.load()) {
+      bool healthy = false;
+      std::string reason;
+      const StreamEnd end = holdStream(healthy, reason);
+      if (end == StreamEnd::kRefused) {
+        exitCode = 1;
+        break;
+      }
+      if (end == StreamEnd::kStopped || stop_.load()) break;
+      if (healthy) attempt = 0;
+
+      // Exponential backoff with jitter, so that many relays do not come back in step.
+      const auto base = std::min<int64_t>(options_.backoffCap.count(),
+                                          options_.backoffStart.count() << std::min(attempt, 16));
+      std::uniform_int_distribution<int64_t> jitter(base / 2, base);
+      const std::chrono::milliseconds delay(jitter(random_));
+      ++attempt;
+      log_.warning(
+          "stream lost reason=\"%s\" reconnecting attempt=%d delay_ms=%Ld last_event_id=%Ld",
+          reason, attempt, static_cast<Poco::Int64>(delay.count()),
+          static_cast<Poco::Int64>(lastEventId_));
+      sleepUnlessStopped(delay);
+    }
+
+    // Leave a resumable cursor and every report we can deliver.
+    saveCursor(true);
+    reporter_.stop();
+    log_.information("relay stopped last_event_id=%Ld reports_sent=%Lu reports_dropped=%Lu",
+                     static_cast<Poco::Int64>(lastEventId_),
+                     static_cast<Poco::UInt64>(reporter_.sent()),
+                     static_cast<Poco::UInt64>(reporter_.dropped()));
+    return exitCode;
+  }
+
+ private:
+  void sleepUnlessStopped(std::chrono::milliseconds delay) {
+    const Clock::time_point until = Clock::now() + delay;
+    while (!stop_.load() && Clock::now() < until) {
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
+    }
+  }
+
+  StreamEnd holdStream(bool& healthy, std::string& reason) {
+    const Clock::time_point opened = Clock::now();
+    bool sawEvent = false;
+    try {
+      // Open the stream, resuming after the last event we forwarded.
+      const Clock::time_point connectDeadline = Clock::now() + kStreamConnectTimeout;
+      Connection connection(options_.edge, connectDeadline, kStreamBufferBytes);
+      connection.setStopFlag(&stop_);
+      std::string request = "GET " + options_.edge.basePath() + "/api/v1/hooks/" +
+                            encodeSegment(options_.hookId) + "/stream HTTP/1.1\r\n";
+      request += "Host: " + options_.edge.authority() + "\r\n";
+      request += "Authorization: Bearer " + options_.token + "\r\n";
+      request += "Accept: text/event-stream\r\nCache-Control: no-cache\r\n";
+      request += "User-Agent: anonymily/0.1\r\n";
+      if (lastEventId_ > 0) request += "Last-Event-ID: " + std::to_string(lastEventId_) + "\r\n";
+      request += "\r\n";
+      connection.writeAll(request, connectDeadline);
+      const ResponseHead head = readResponseHead(connection, connectDeadline);
+
+      // A refusal of the hook or token will not change by retrying.
+      if (head.status != 200) {
+        std::string body;
+        BodyReader reader(connection, head, false);
+        char chunk[4096];
+        size_t n = 0;
+        while (body.size() < 4096 && (n = reader.read(chunk, sizeof chunk, connectDeadline)) > 0) {
+          body.append(chunk, n);
+        }
+        ApiResponse answer{head.status, body};
+        if (head.status == 404 || head.status == 401 || head.status == 403) {
+          log_.error("edge refused the stream status=%d error=\"%s\" hook=%s", head.status,
+                     answer.errorText(), options_.hookId);
+          return StreamEnd::kRefused;
+        }
+        reason = "status " + std::to_string(head.status) + ": " + answer.errorText();
+        return StreamEnd::kDropped;
+      }
+      log_.information("stream connected hook=%s last_event_id=%Ld", options_.hookId,
+                       static_cast<Poco::Int64>(lastEventId_));
+
+      // Read and dispatch; a quiet stream past the idle timeout is taken as dead.
+      BodyReader body(connection, head, false);
+      SseParser parser;
+      std::vector<char> buffer(kStreamBufferBytes);
+      const SseParser::Callback onEvent = [&](SseEvent& event) {
+        if (stop_.load()) return false;
+        if (event.type != "webhook") return true;
+        sawEvent = true;
+        handleEvent(event);
+        return !stop_.load();
+      };
+      for (;;) {
+        const size_t n =
+            body.read(buffer.data(), buffer.size(), Clock::now() + options_.idleTimeout);
+        if (n == 0) {
+          reason = "stream ended";
+          break;
+        }
+        if (!parser.feed(buffer.data(), n, onEvent)) return StreamEnd::kStopped;
+      }
+    } catch (const NetError& e) {
+      if (e.kind() == NetErrorKind::kStopped) return StreamEnd::kStopped;
+      reason = e.kind() == NetErrorKind::kTimeout
+                   ? "no data within the idle timeout or connect timeout"
+                   : e.word();
+    }
+    healthy = sawEvent || Clock::now() - opened >= kHealthyStreamAge;
+    return StreamEnd::kDropped;
+  }
+
+  void handleEvent(SseEvent& frame) {
+    // The id from the SSE frame; the JSON carries the same one.
+    long long frameId = 0;
+    try {
+      frameId = frame.id.empty() ? 0 : std::stoll(frame.id);
+    } catch (const std::exception&) {
+      frameId = 0;
+    }
+
+    StreamEvent event;
+    std::string error;
+    bool parsed = false;
+    if (frame.oversized) {
+      error = "event too large";
+    } else {
+      parsed = parseStreamEvent(frame.data, event, error);
+    }
+    if (!parsed) {
+      // Keep our place in the stream; the event stays replayable from the edge.
+      if (frameId <= lastEventId_) return;
+      log_.error("could not read event event_id=%Ld reason=\"%s\"",
+                 static_cast<Poco::Int64>(frameId), error);
+      reporter_.enqueue(DeliveryReport{frameId, 0, 0, "invalid event: " + error});
+      lastEventId_ = frameId;
+      return;
+    }
+
+    // The edge promises no duplicates; this guards the promise we make to the target.
+    if (event.id <= lastEventId_) return;
+
+    const Poco::Timestamp started;
+    const DeliveryResult result = forwarder_.forward(event.request);
+    lastEventId_ = event.id;
+    reporter_.enqueue(DeliveryReport{event.id, result.status, result.durationMs, result.error});
+    if (!options_.quiet) {
+      const std::string line = options_.json ? formatEventJson(event, result, started)
+                                             : formatEventLine(event, result, started);
+      std::fwrite(line.data(), 1, line.size(), out_);
+      std::fputc('\n', out_);
+      std::fflush(out_);
+    }
+    saveCursor(false);
+  }
+
+  void saveCursor(bool force) {
+    if (!options_.saveCursor || lastEventId_ == savedCursor_) return;
+    const Clock::time_point now = Clock::now();
+    if (!force && now - lastCursorSave_ < kCursorSaveInterval) return;
+    lastCursorSave_ = now;
+    try {
+      anm::cli::saveCursor(options_.hookId, lastEventId_);
+      savedCursor_ = lastEventId_;
+    } catch (const std::exception& e) {
+      log_.warning("could not save stream position reason=\"%s\"", std::string(e.what()));
+    }
+  }
+
+  const RelayOptions& options_;
+  const std::atomic<bool>& stop_;
+  std::FILE* out_;
+  Poco::Logger& log_;
+  Forwarder forwarder_;
+  DeliveryReporter reporter_;
+  int64_t lastEventId_;
+  int64_t savedCursor_ = -1;
+  Clock::time_point lastCursorSave_{};
+  std::mt19937_64 random_;
+};
+
+}  // namespace
+
+int runRelay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out) {
+  Relay relay(options, stop, out);
+  return relay.run();
+}
+
+std::string newRelayId() {
+  std::random_device device;
+  std::uniform_int_distribution<uint64_t> digits;
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(digits(device)));
+  return text;
+}
+
+}  // namespace anm::cli

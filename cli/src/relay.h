@@ -1,0 +1,40 @@
+// cli/src/relay.h: the relay loop: hold the event stream, forward each event, report it.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "cli/src/url.h"
+
+namespace anm::cli {
+
+struct RelayOptions {
+  Url edge;
+  Url target;
+  std::string hookId;
+  std::string token;
+  std::string relayId;      ///< random per process; names this relay in delivery reports
+  int64_t lastEventId = 0;  ///< resume after this id
+  std::chrono::milliseconds timeout{30000};  ///< per delivery to the target
+  /// A stream that sends nothing for this long is taken as dead (heartbeats come every 15 s).
+  std::chrono::milliseconds idleTimeout{45000};
+  std::chrono::milliseconds backoffStart{250};
+  std::chrono::milliseconds backoffCap{10000};
+  bool json = false;
+  bool quiet = false;
+  bool saveCursor = true;  ///< keep <config>/hooks/<id>.cursor up to date
+};
+
+/// Runs until `stop` turns true, then finishes the delivery in progress, flushes the delivery
+/// reports and returns 0. Returns 1 when the edge refuses the stream for good (unknown hook or
+/// wrong token). Per-event lines go to `out`; diagnostics go to the "anm.cli" logger.
+int runRelay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out);
+
+/// A new random relay id (16 hex digits).
+std::string newRelayId();
+
+}  // namespace anm::cli

@@ -1,0 +1,138 @@
+// tests/cli/events_test.cpp: `anonymily events list|show|replay` against the fake edge.
+// SPDX-License-Identifier: Apache-2.0
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/src/config_store.h"
+#include "support/cli_process.h"
+#include "support/fake_edge.h"
+#include "support/temp_dir.h"
+
+namespace anm::cli::test {
+namespace {
+
+class EventsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FakeEvent first;
+    first.method = "POST";
+    first.path = "/stripe";
+    first.query = "a=1";
+    first.eventType = "invoice.paid";
+    first.headers = {{"Content-Type", "application/json"}, {"X-B", "2"}, {"x-a", "1"}};
+    first.body = "{\"hello\":\"world\"}";
+    edge_.addEvent(first);
+    FakeEvent second;
+    second.method = "PUT";
+    second.path = "/bin";
+    second.headers = {{"X-Bin", "\x01\xff"}};
+    second.body = std::string("\0\x01\xff\xfe binary\n", 12);
+    edge_.addEvent(second);
+  }
+
+  std::map<std::string, std::string> env() const {
+    return {{"XDG_CONFIG_HOME", config_.path()}, {"ANONYMILY_EDGE", edge_.url()}};
+  }
+
+  std::vector<std::string> withToken(std::vector<std::string> args) const {
+    args.insert(args.end(), {"--hook", FakeEdge::kHookId, "--token", FakeEdge::kToken});
+    return args;
+  }
+
+  TempDir config_;
+  FakeEdge edge_;
+};
+
+TEST_F(EventsTest, ListPrintsOneRowPerEventWithTheDocumentedColumns) {
+  const CliResult result = runCli(withToken({"events", "list"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  std::vector<std::string> lines;
+  std::istringstream in(result.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << result.out;
+  EXPECT_EQ(lines[0].rfind("ID", 0), 0u);
+  for (const char* column : {"TIME", "METHOD", "PATH", "VERDICT", "TYPE", "SIZE", "LAST"}) {
+    EXPECT_NE(lines[0].find(column), std::string::npos) << column;
+  }
+  EXPECT_EQ(lines[1].rfind("1 ", 0), 0u);
+  EXPECT_NE(lines[1].find("POST"), std::string::npos);
+  EXPECT_NE(lines[1].find("/stripe?a=1"), std::string::npos);
+  EXPECT_NE(lines[1].find("valid/ok"), std::string::npos);
+  EXPECT_NE(lines[1].find("invoice.paid"), std::string::npos);
+  EXPECT_NE(lines[1].find(" 17 "), std::string::npos);  // body size
+  EXPECT_NE(lines[2].find("/bin"), std::string::npos);
+}
+
+TEST_F(EventsTest, ListJsonAndPagingPassAfterAndLimit) {
+  const CliResult result =
+      runCli(withToken({"events", "list", "--after", "1", "--limit", "5", "--json"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  Poco::JSON::Parser parser;
+  const auto event = parser.parse(result.out).extract<Poco::JSON::Object::Ptr>();
+  EXPECT_EQ(event->getValue<int>("id"), 2);
+  EXPECT_EQ(event->getValue<std::string>("path"), "/bin");
+}
+
+TEST_F(EventsTest, ShowRawWritesExactlyTheBodyBytes) {
+  const CliResult result = runCli(withToken({"events", "show", "2", "--raw"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(result.out, std::string("\0\x01\xff\xfe binary\n", 12));
+}
+
+TEST_F(EventsTest, ShowListsHeadersInArrivalOrderThenTheBody) {
+  const CliResult result = runCli(withToken({"events", "show", "1"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const std::string headers = "Content-Type: application/json\nX-B: 2\nx-a: 1\n\n";
+  const size_t at = result.out.find(headers);
+  ASSERT_NE(at, std::string::npos) << result.out;
+  EXPECT_EQ(result.out.substr(at + headers.size()), "{\"hello\":\"world\"}\n");
+  EXPECT_NE(result.out.find("POST /stripe?a=1"), std::string::npos);
+
+  // A binary body is not dumped on the terminal.
+  const CliResult binary = runCli(withToken({"events", "show", "2"}), env());
+  ASSERT_EQ(binary.exitCode, 0);
+  EXPECT_NE(binary.out.find("binary body, 12 bytes"), std::string::npos) << binary.out;
+  EXPECT_NE(binary.out.find("X-Bin: \\x01\xff\n"), std::string::npos) << binary.out;
+}
+
+TEST_F(EventsTest, ReplayPrintsTheNewEventId) {
+  const CliResult result = runCli(withToken({"events", "replay", "1"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(result.out, "3\n");
+  const auto events = edge_.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].replayOf, 1);
+  EXPECT_EQ(events[2].body, events[0].body);
+}
+
+TEST_F(EventsTest, UnknownEventOrWrongTokenFailsWithExitOne) {
+  const CliResult missing = runCli(withToken({"events", "show", "99"}), env());
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos);
+  const CliResult wrong =
+      runCli({"events", "list", "--hook", FakeEdge::kHookId, "--token", "nope"}, env());
+  EXPECT_EQ(wrong.exitCode, 1);
+}
+
+TEST_F(EventsTest, SavedTokenIsUsedWhenNoneIsGiven) {
+  // Without a token anywhere it is a usage error.
+  const CliResult none = runCli({"events", "list", "--hook", FakeEdge::kHookId}, env());
+  EXPECT_EQ(none.exitCode, 2);
+  EXPECT_NE(none.err.find("no token"), std::string::npos);
+
+  // Save it the way relay does, in this test's config directory.
+  ::setenv("XDG_CONFIG_HOME", config_.path().c_str(), 1);
+  saveToken(FakeEdge::kHookId, FakeEdge::kToken);
+  ::unsetenv("XDG_CONFIG_HOME");
+  const CliResult saved = runCli({"events", "list", "--hook", FakeEdge::kHookId}, env());
+  EXPECT_EQ(saved.exitCode, 0) << saved.err;
+  EXPECT_EQ(edge_.authorizations().back(), std::string("Bearer ") + FakeEdge::kToken);
+}
+
+}  // namespace
+}  // namespace anm::cli::test

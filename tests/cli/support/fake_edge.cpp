@@ -1,0 +1,386 @@
+// tests/cli/support/fake_edge.cpp: hooks, events, deliveries and the SSE stream, in memory.
+// SPDX-License-Identifier: Apache-2.0
+#include "support/fake_edge.h"
+
+#include <Poco/Base64Encoder.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/StringTokenizer.h>
+#include <Poco/URI.h>
+
+#include <sstream>
+#include <thread>
+
+#include "cli/src/event_output.h"
+
+namespace anm::cli::test {
+
+namespace {
+
+std::string base64(const std::string& bytes) {
+  std::ostringstream out;
+  Poco::Base64Encoder encoder(out);
+  encoder.rdbuf()->setLineLength(0);
+  encoder << bytes;
+  encoder.close();
+  return out.str();
+}
+
+// Header entries as docs/protocol.md gives them: a value that is not UTF-8 goes as base64.
+Poco::JSON::Array headerArray(const std::vector<std::pair<std::string, std::string>>& headers) {
+  Poco::JSON::Array out;
+  for (const auto& [name, value] : headers) {
+    Poco::JSON::Array entry;
+    if (anm::cli::isValidUtf8(value)) {
+      entry.add(name);
+      entry.add(value);
+    } else {
+      entry.add(name);
+      entry.add(base64(value));
+      entry.add("b64");
+    }
+    out.add(entry);
+  }
+  return out;
+}
+
+std::string json(const Poco::JSON::Object& object) {
+  std::ostringstream out;
+  object.stringify(out);
+  return out.str();
+}
+
+}  // namespace
+
+class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit Handler(FakeEdge& edge) : edge_(edge) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    std::string body;
+    Poco::StreamCopier::copyToString(request.stream(), body);
+    const Poco::URI uri(request.getURI());
+    std::vector<std::string> segments;
+    uri.getPathSegments(segments);
+    const std::string& method = request.getMethod();
+    {
+      std::lock_guard<std::mutex> lock(edge_.mutex_);
+      edge_.authorizations_.push_back(request.get("Authorization", ""));
+    }
+
+    // POST /api/v1/hooks
+    if (method == "POST" && segments == std::vector<std::string>{"api", "v1", "hooks"}) {
+      {
+        std::lock_guard<std::mutex> lock(edge_.mutex_);
+        edge_.createBodies_.push_back(body);
+      }
+      Poco::JSON::Object hook;
+      hook.set("id", kHookId);
+      hook.set("ingest_url", edge_.url() + "/h/" + kHookId);
+      hook.set("token", kToken);
+      return send(response, 201, json(hook));
+    }
+
+    // Everything else is /api/v1/hooks/<id>/... with the bearer token.
+    if (segments.size() < 4 || segments[0] != "api" || segments[3] != kHookId ||
+        request.get("Authorization", "") != std::string("Bearer ") + kToken) {
+      return send(response, 404, R"({"error":"unknown hook"})");
+    }
+    if (segments.size() == 4 && method == "GET") {
+      Poco::JSON::Object hook;
+      hook.set("id", kHookId);
+      hook.set("ingest_url", edge_.url() + "/h/" + kHookId);
+      return send(response, 200, json(hook));
+    }
+    const std::string what = segments[4];
+    if (what == "stream" && method == "GET") return stream(request, response, uri);
+    if (what == "deliveries" && method == "POST") return deliveries(response, body);
+    if (what == "events" && segments.size() == 5 && method == "GET") return list(response, uri);
+    if (what == "events" && segments.size() >= 6) {
+      const int64_t id = std::stoll(segments[5]);
+      std::unique_lock<std::mutex> lock(edge_.mutex_);
+      const FakeEvent* found = nullptr;
+      for (const FakeEvent& event : edge_.events_) {
+        if (event.id == id) found = &event;
+      }
+      if (found == nullptr) {
+        lock.unlock();
+        return send(response, 404, R"({"error":"unknown event"})");
+      }
+      const FakeEvent event = *found;
+      const std::string detail = edge_.summary(event, true);
+      lock.unlock();
+      if (segments.size() == 6 && method == "GET") return send(response, 200, detail);
+      if (segments.size() == 7 && segments[6] == "body" && method == "GET") {
+        return send(response, 200, event.body, "application/octet-stream");
+      }
+      if (segments.size() == 7 && segments[6] == "replay" && method == "POST") {
+        FakeEvent copy = event;
+        copy.replayOf = event.id;
+        copy.id = edge_.addEvent(copy);
+        std::lock_guard<std::mutex> relock(edge_.mutex_);
+        return send(response, 201, edge_.summary(copy, false));
+      }
+    }
+    send(response, 404, R"({"error":"no such route"})");
+  }
+
+ private:
+  static void send(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
+                   const std::string& type = "application/json") {
+    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setContentType(type);
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+  }
+
+  void deliveries(Poco::Net::HTTPServerResponse& response, const std::string& body) {
+    Poco::JSON::Parser parser;
+    const auto root = parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+    const auto list = root->getArray("deliveries");
+    std::vector<ReportedDelivery> parsed;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const auto d = list->getObject(static_cast<unsigned>(i));
+      parsed.push_back({d->getValue<int64_t>("event"), d->getValue<std::string>("relay"),
+                        d->getValue<int>("status"), d->getValue<int64_t>("duration_ms"),
+                        d->getValue<std::string>("error")});
+    }
+    {
+      std::lock_guard<std::mutex> lock(edge_.mutex_);
+      edge_.deliveries_.insert(edge_.deliveries_.end(), parsed.begin(), parsed.end());
+    }
+    send(response, 201, "{\"stored\":" + std::to_string(parsed.size()) + "}");
+  }
+
+  void list(Poco::Net::HTTPServerResponse& response, const Poco::URI& uri) {
+    int64_t after = 0;
+    size_t limit = 100;
+    for (const auto& [key, value] : uri.getQueryParameters()) {
+      if (key == "after") after = std::stoll(value);
+      if (key == "limit") limit = std::stoul(value);
+    }
+    std::string out = "{\"events\":[";
+    int64_t last = after;
+    size_t n = 0;
+    std::lock_guard<std::mutex> lock(edge_.mutex_);
+    for (const FakeEvent& event : edge_.events_) {
+      if (event.id <= after || n == limit) continue;
+      if (n++ > 0) out += ",";
+      out += edge_.summary(event, false);
+      last = event.id;
+    }
+    out += "],\"next_after\":" + std::to_string(last) + "}";
+    send(response, 200, out);
+  }
+
+  void stream(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+              const Poco::URI&) {
+    const std::string lastHeader = request.get("Last-Event-ID", "");
+    const int64_t lastId = lastHeader.empty() ? 0 : std::stoll(lastHeader);
+    int generation;
+    {
+      std::lock_guard<std::mutex> lock(edge_.mutex_);
+      edge_.lastEventIds_.push_back(lastHeader);
+      generation = edge_.generation_;
+    }
+    response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    response.setContentType("text/event-stream");
+    response.set("Cache-Control", "no-cache");
+    response.setKeepAlive(false);
+    response.setChunkedTransferEncoding(edge_.chunked_);
+    std::ostream& out = response.send();
+    out << "retry: 1000\n\n";
+    out.flush();
+
+    // Backlog above Last-Event-ID, then whatever is added, until dropped or stopped.
+    size_t next = 0;
+    auto lastWrite = std::chrono::steady_clock::now();
+    for (;;) {
+      std::vector<std::string> pending;
+      {
+        std::unique_lock<std::mutex> lock(edge_.mutex_);
+        edge_.changed_.wait_for(lock, std::chrono::milliseconds(100), [&] {
+          return edge_.stopping_ || edge_.generation_ != generation || next < edge_.frames_.size();
+        });
+        if (edge_.stopping_ || edge_.generation_ != generation) return;
+        for (; next < edge_.frames_.size(); ++next) {
+          if (edge_.frames_[next].id > lastId) pending.push_back(edge_.frames_[next].text);
+        }
+      }
+      for (const std::string& frame : pending) out << frame;
+      if (pending.empty() &&
+          std::chrono::steady_clock::now() - lastWrite > std::chrono::seconds(1)) {
+        out << ": keep-alive\n\n";
+        pending.emplace_back();
+      }
+      if (!pending.empty()) {
+        out.flush();
+        lastWrite = std::chrono::steady_clock::now();
+      }
+      if (!out.good()) return;
+    }
+  }
+
+  FakeEdge& edge_;
+};
+
+namespace {
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit Factory(FakeEdge& edge) : edge_(edge) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new FakeEdge::Handler(edge_);
+  }
+
+ private:
+  FakeEdge& edge_;
+};
+
+}  // namespace
+
+FakeEdge::FakeEdge(bool chunkedStream) : chunked_(chunkedStream) {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 64);
+  port_ = socket.address().port();
+  auto* params = new Poco::Net::HTTPServerParams;  // owned by the server from here on
+  params->setMaxThreads(16);
+  server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, params);
+  server_->start();
+}
+
+FakeEdge::~FakeEdge() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  server_->stopAll(true);
+}
+
+std::string FakeEdge::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
+  Poco::JSON::Object object;
+  object.set("id", event.id);
+  object.set("hook", kHookId);
+  object.set("received_at_ms", static_cast<Poco::Int64>(1764800000000LL + event.id));
+  object.set("method", event.method);
+  object.set("path", event.path);
+  object.set("query", event.query);
+  object.set("verdict", "valid");
+  object.set("reason", "ok");
+  object.set("event_type", event.eventType);
+  object.set("size", static_cast<Poco::Int64>(event.body.size()));
+  object.set("replay_of", event.replayOf);
+  Poco::JSON::Array deliveries;
+  for (const ReportedDelivery& d : deliveries_) {
+    if (d.event != event.id) continue;
+    Poco::JSON::Object item;
+    item.set("relay", d.relay);
+    item.set("status", d.status);
+    item.set("duration_ms", d.durationMs);
+    item.set("error", d.error);
+    deliveries.add(item);
+  }
+  object.set("deliveries", deliveries);
+  if (detail) {
+    object.set("headers", headerArray(event.headers));
+    object.set("body_base64", base64(event.body));
+  }
+  return json(object);
+}
+
+std::string FakeEdge::envelope(const FakeEvent& event) const {
+  Poco::JSON::Object object;
+  object.set("id", event.id);
+  object.set("hook", kHookId);
+  object.set("received_at_ms", static_cast<Poco::Int64>(1764800000000LL + event.id));
+  object.set("method", event.method);
+  object.set("path", event.path);
+  object.set("query", event.query);
+  object.set("headers", headerArray(event.headers));
+  object.set("body_base64", base64(event.body));
+  object.set("verdict", "valid");
+  object.set("reason", "ok");
+  object.set("event_type", event.eventType);
+  object.set("delivery_id", "");
+  object.set("replay_of", event.replayOf);
+  return json(object);
+}
+
+int64_t FakeEdge::addEvent(FakeEvent event) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int64_t id = std::max(nextId_, frames_.empty() ? 1 : frames_.back().id + 1);
+    nextId_ = id + 1;
+    event.id = id;
+    events_.push_back(event);
+    frames_.push_back(
+        {id, "id: " + std::to_string(id) + "\nevent: webhook\ndata: " + envelope(event) + "\n\n"});
+  }
+  changed_.notify_all();
+  return event.id;
+}
+
+void FakeEdge::addRawFrame(int64_t id, std::string frame) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    frames_.push_back({id, std::move(frame)});
+  }
+  changed_.notify_all();
+}
+
+void FakeEdge::dropStreams() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++generation_;
+  }
+  changed_.notify_all();
+}
+
+std::vector<std::string> FakeEdge::streamLastEventIds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lastEventIds_;
+}
+
+std::vector<ReportedDelivery> FakeEdge::deliveries() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return deliveries_;
+}
+
+std::vector<std::string> FakeEdge::createBodies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return createBodies_;
+}
+
+std::vector<std::string> FakeEdge::authorizations() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return authorizations_;
+}
+
+std::vector<FakeEvent> FakeEdge::events() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_;
+}
+
+bool FakeEdge::waitUntil(const std::function<bool()>& condition,
+                         std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+}  // namespace anm::cli::test
