@@ -2,12 +2,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/store/store.h"
 
 namespace anm::edge {
+
+// Every form is one line of valid JSON whatever bytes the event holds. Header fields keep their
+// bytes: a field whose value is not valid UTF-8 is sent as ["Name","<base64 value>","b64"], and
+// one whose name is not valid UTF-8 as ["<base64 name>","<base64 value>","b64name"] (see the
+// event stream section of docs/protocol.md). Other text fields (path, query, message, ...) that
+// are not valid UTF-8 have each bad byte replaced by U+FFFD; the body is always base64.
 
 /// The summary form of docs/protocol.md, with the deliveries given.
 std::string eventSummaryJson(const store::EventRecord& event,
@@ -22,5 +31,22 @@ std::string eventEnvelopeJson(const store::EventRecord& event);
 
 /// One complete SSE frame: "id: N\nevent: webhook\ndata: {...}\n\n".
 std::string sseFrame(const store::EventRecord& event);
+
+/// "valid", "invalid" or "unsigned" (the names of plugin::verdictName, without the plugin host).
+std::string_view verdictName(store::Verdict verdict);
+
+/// The protocol name of an ANM_REASON_* code, e.g. "timestamp_outside"; "unknown" otherwise.
+std::string_view reasonName(int32_t reason);
+
+/// True when `in` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+/// U+10FFFF).
+bool isValidUtf8(std::string_view in);
+
+/// Length of the well-formed UTF-8 sequence starting at in[pos], or 0 if there is none.
+/// Requires pos < in.size().
+size_t utf8SequenceLength(std::string_view in, size_t pos);
+
+/// Appends the standard base64 form of `in` (RFC 4648 alphabet, '=' padding) to `out`.
+void appendBase64(std::string& out, std::string_view in);
 
 }  // namespace anm::edge

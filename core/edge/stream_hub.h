@@ -2,12 +2,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <Poco/Net/StreamSocket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <Poco/Net/StreamSocket.h>
 
 #include "core/store/store.h"
 
@@ -17,30 +17,74 @@ namespace anm::edge {
 /// the HTTP server, so an open stream costs a few KiB and no thread. The hub reads backlogs
 /// from the store itself, so a stream that attaches with an old Last-Event-ID, or that falls
 /// behind, catches up in id order with no gap and no duplicate.
+///
+/// Threads: one event loop thread does every socket write and read; one worker thread reads
+/// backlogs from the store. attach, publish and openStreams may be called from any thread.
 class StreamHub {
  public:
   struct Options {
     std::chrono::milliseconds heartbeat{15000};  ///< idle time before a keep-alive comment
-    size_t maxQueuedBytes = 4u << 20;            ///< per stream; past it the stream is closed
-    size_t backlogPage = 256;                    ///< events read from the store at a time
+    /// Bytes waiting to be written to one stream. A live event that would take a non-empty
+    /// queue past it closes the stream (the relay reconnects with Last-Event-ID and misses
+    /// nothing); one frame is always accepted into an empty queue, so events larger than the
+    /// limit still get through. Backlog pages fill at most half of it, so that a stream that
+    /// has just caught up has room for a burst of live events.
+    size_t maxQueuedBytes = 4u << 20;
+    /// Most events read from the store at a time (at least 1). A stream's first page holds at
+    /// most 32 events, since their sizes are not known yet; later pages are sized to fit the
+    /// room left in its queue.
+    size_t backlogPage = 256;
+    /// A stream with bytes waiting that could write none of them for this long is closed, so
+    /// that a relay that stopped reading in the middle of a backlog does not hold its queue
+    /// forever. Zero turns the check off. Kept last so that initialisers of the fields above
+    /// still compile.
+    std::chrono::milliseconds stallTimeout{60000};
   };
 
   StreamHub(store::Store& store, Options options);
   ~StreamHub();  ///< stops and closes every stream
 
+  StreamHub(const StreamHub&) = delete;
+  StreamHub& operator=(const StreamHub&) = delete;
+
+  /// Starts the event loop and the backlog reader. Streams attached before start() wait.
   void start();
+
+  /// Closes every stream and joins the threads. Idempotent; attach closes its socket after it.
   void stop();
 
   /// Takes over a socket whose HTTP response head has been sent (no keep-alive, no chunking:
-  /// the stream ends when the connection closes). Sends every forwardable event of the hook
-  /// with an id above lastEventId, then each new one.
+  /// the stream ends when the connection closes). Sends "retry: 1000", then every forwardable
+  /// event of the hook with an id above lastEventId, then each new one. Returns at once: the
+  /// backlog is read on the hub's worker thread.
   void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId);
 
-  /// Tells the hub that a forwardable event was durably stored. Cheap; never blocks on I/O.
+  /// Tells the hub that an event was durably stored; events that are not forwardable (invalid
+  /// signature and not a replay) are ignored. Live streams get the event without a store read,
+  /// so the calls must come in id order, once for every committed event: call it from
+  /// store::Store::setCommitListener. Formats the event once if a stream of its hook is live;
+  /// never waits on a socket. An event that arrives out of order is logged as a warning and
+  /// the hook's live streams that have not passed its id read it from the store; streams that
+  /// already sent a later event cannot take it in order and miss it, hence the contract.
   void publish(const store::EventRecord& event);
 
   size_t openStreams() const;
   size_t openStreams(const std::string& hookId) const;
+
+  /// Counters since construction, for metrics and tests. (Since 0.1; appended.)
+  struct Stats {
+    uint64_t attached = 0;          ///< streams taken over
+    uint64_t closed = 0;            ///< streams closed for any reason, stop() included
+    uint64_t closedQueueLimit = 0;  ///< closed because a live event did not fit the queue
+    uint64_t closedStalled = 0;     ///< closed after stallTimeout without progress
+    uint64_t closedStoreError = 0;  ///< closed because the backlog could not be read
+    uint64_t backlogReads = 0;      ///< pages read from the store
+    uint64_t liveFrames = 0;        ///< frames queued by publish() without a store read
+    uint64_t heartbeats = 0;        ///< keep-alive comments queued
+    uint64_t outOfOrder = 0;        ///< publish() calls that broke id order
+    size_t liveStreams = 0;         ///< open streams past their backlog, taking publishes
+  };
+  Stats stats() const;
 
  private:
   class Impl;

@@ -1,0 +1,61 @@
+// core/edge/config.h: the edge's settings, read from a properties file and the command line.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+namespace anm::edge {
+
+/// A setting that cannot be used. The message names the key and the value; the edge prints it
+/// and exits with 78 (EX_CONFIG).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Bounds of the numeric settings, also listed by `anonymily-edge --help`.
+inline constexpr size_t kMaxBodyBytesLimit = 256u << 20;
+inline constexpr int kMaxThreadsLimit = 1024;
+inline constexpr int kMaxQueuedLimit = 100000;
+inline constexpr int64_t kMinHeartbeatMs = 100;
+inline constexpr int64_t kMaxHeartbeatMs = 3600000;
+
+/// Everything the edge needs to start, already checked.
+struct EdgeConfig {
+  std::string listenHost = "127.0.0.1";
+  uint16_t listenPort = 8080;
+  std::string dataDir = "./anonymily-data";
+  std::string pluginDir;        ///< empty: no plugins are loaded
+  bool pluginDirGiven = false;  ///< set explicitly, so a missing directory is an error
+  std::string publicUrl;        ///< empty: http://<bound address>
+  std::string store;            ///< "sqlite:<path>"
+  std::string sqlitePath;       ///< the path part of `store`
+  size_t maxBodyBytes = 10485760;
+  int maxThreads = 32;
+  int maxQueued = 64;
+  std::chrono::milliseconds heartbeat{15000};
+  std::string logLevel = "information";
+};
+
+/// The keys a configuration file may hold, with their values as text.
+using ConfigValues = std::map<std::string, std::string>;
+
+/// Reads a POCO properties file (`key = value`). Throws ConfigError when the file cannot be
+/// read or holds a key the edge does not know (a typo must not be ignored silently).
+ConfigValues readConfigFile(const std::string& path);
+
+/// Builds the configuration from `values` (file values overlaid with command-line values).
+/// `exeDir` is the directory of the running executable; the default plugin directory is
+/// `<exeDir>/../lib/anonymily/plugins`. Throws ConfigError for any value that is out of range
+/// or malformed.
+EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir);
+
+/// True for the keys parseConfig understands.
+bool isKnownConfigKey(const std::string& key);
+
+}  // namespace anm::edge

@@ -1,0 +1,177 @@
+// core/edge/edge_server.cpp: the edge as one object: store, plugins, stream hub and HTTP server.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/edge_server.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Logger.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/Util/Application.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "core/edge/connection.h"
+#include "core/edge/handlers.h"
+#include "core/edge/recording_socket.h"
+#include "core/edge/stream_hub.h"
+#include "core/plugin/registry.h"
+#include "core/store/store.h"
+
+#ifndef ANM_VERSION
+#define ANM_VERSION "0.0.0"
+#endif
+
+namespace anm::edge {
+namespace {
+
+Poco::Logger& edgeLog() { return Poco::Logger::get("anm.edge"); }
+
+// Seconds an idle pool thread waits for work before it ends.
+constexpr int kThreadIdleSeconds = 60;
+constexpr int kListenBacklog = 128;
+
+void createDataDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  if (!fs::create_directories(dir, ec) || ec) {
+    throw ConfigError("could not create data_dir " + dir + ": " + ec.message());
+  }
+  // Events hold other people's webhooks: only the edge's own user may read them.
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) throw ConfigError("could not restrict data_dir " + dir + ": " + ec.message());
+}
+
+}  // namespace
+
+struct EdgeServer::Parts {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<plugin::Registry> registry;
+  std::unique_ptr<StreamHub> hub;
+  EdgeServices services;
+  std::unique_ptr<Router> router;
+  ConnectionSet connections;
+  std::unique_ptr<Poco::ThreadPool> pool;
+  std::unique_ptr<Poco::Net::TCPServer> server;
+  uint16_t port = 0;
+  bool running = false;
+};
+
+EdgeServer::EdgeServer(EdgeConfig config)
+    : config_(std::move(config)), parts_(std::make_unique<Parts>()) {}
+
+EdgeServer::~EdgeServer() {
+  try {
+    stop();
+  } catch (...) {
+    // A destructor must not throw; stop() already logged what went wrong.
+  }
+}
+
+void EdgeServer::start() {
+  auto& p = *parts_;
+  if (p.running) return;
+
+  // A relay that hangs up mid-write must cost an error code, not the process.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  createDataDir(config_.dataDir);
+  try {
+    p.store = store::openSqliteStore(config_.sqlitePath);
+  } catch (const std::exception& e) {
+    throw StartError("could not open store " + config_.store + ": " + e.what(),
+                     Poco::Util::Application::EXIT_IOERR);
+  }
+
+  // Plugins: a missing default directory means a bare edge, a missing chosen one a mistake.
+  p.registry = std::make_unique<plugin::Registry>();
+  std::error_code ec;
+  if (std::filesystem::is_directory(config_.pluginDir, ec)) {
+    p.registry->loadDirectory(config_.pluginDir);
+  } else if (config_.pluginDirGiven) {
+    throw ConfigError("plugin_dir " + config_.pluginDir + " is not a directory");
+  } else {
+    edgeLog().warning("plugin directory missing, no provider will verify signatures dir=%s",
+                      config_.pluginDir);
+  }
+
+  StreamHub::Options hubOptions;
+  hubOptions.heartbeat = config_.heartbeat;
+  p.hub = std::make_unique<StreamHub>(*p.store, hubOptions);
+  p.hub->start();
+
+  // The hub needs every committed event once and in id order, which only the store's writer
+  // knows; request threads finish their appends in any order.
+  StreamHub* hub = p.hub.get();
+  p.store->setCommitListener([hub](const store::EventRecord& event) { hub->publish(event); });
+
+  // Listen before anything can announce the address, so that port 0 resolves to the real one.
+  RecordingServerSocket socket;
+  try {
+    socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true);
+    socket.listen(kListenBacklog);
+  } catch (const Poco::Exception& e) {
+    p.store->setCommitListener({});
+    p.hub->stop();
+    throw StartError("could not listen on " + config_.listenHost + ":" +
+                         std::to_string(config_.listenPort) + ": " + e.displayText(),
+                     Poco::Util::Application::EXIT_UNAVAILABLE);
+  }
+  p.port = socket.address().port();
+
+  p.services.store = p.store.get();
+  p.services.registry = p.registry.get();
+  p.services.hub = p.hub.get();
+  p.services.maxBodyBytes = config_.maxBodyBytes;
+  p.services.publicUrl = config_.publicUrl;
+  if (p.services.publicUrl.empty()) {
+    const bool v6 = config_.listenHost.find(':') != std::string::npos;
+    p.services.publicUrl = "http://" + (v6 ? "[" + config_.listenHost + "]" : config_.listenHost) +
+                           ":" + std::to_string(p.port);
+  }
+  p.router = std::make_unique<Router>(p.services);
+
+  // NOTE: POCO's Ptr types take ownership of the raw `new`s below.
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+  params->setKeepAlive(true);
+  params->setMaxThreads(config_.maxThreads);
+  params->setMaxQueued(config_.maxQueued);
+  params->setSoftwareVersion(std::string("anonymily-edge/") + ANM_VERSION);
+  p.pool = std::make_unique<Poco::ThreadPool>(1, config_.maxThreads, kThreadIdleSeconds);
+  p.server = std::make_unique<Poco::Net::TCPServer>(
+      new EdgeConnectionFactory(params, *p.router, p.connections), *p.pool, socket, params);
+  p.server->start();
+  p.running = true;
+}
+
+void EdgeServer::stop() {
+  auto& p = *parts_;
+  if (!p.running) return;
+  p.running = false;
+
+  // Order matters: no new connections, then the requests in flight finish, then the streams
+  // close, and the store goes last so that every acknowledged event is on disk.
+  p.server->stop();
+  p.connections.stopAll();
+  p.pool->joinAll();
+  p.server.reset();
+  p.store->setCommitListener({});
+  p.hub->stop();
+  p.hub.reset();
+  p.store.reset();
+  edgeLog().information("edge stopped");
+}
+
+uint16_t EdgeServer::port() const { return parts_->port; }
+
+const std::string& EdgeServer::publicUrl() const { return parts_->services.publicUrl; }
+
+size_t EdgeServer::pluginCount() const {
+  return parts_->registry ? parts_->registry->list().size() : 0;
+}
+
+}  // namespace anm::edge

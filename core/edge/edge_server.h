@@ -1,0 +1,54 @@
+// core/edge/edge_server.h: the edge as one object: store, plugins, stream hub and HTTP server.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "core/edge/config.h"
+
+namespace anm::edge {
+
+/// The edge could not start (store, listener, plugins); the message says what and where.
+class StartError : public std::runtime_error {
+ public:
+  StartError(const std::string& what, int exitCode)
+      : std::runtime_error(what), exitCode_(exitCode) {}
+  int exitCode() const { return exitCode_; }
+
+ private:
+  int exitCode_;
+};
+
+/// Owns every part of a running edge. The program's main and the integration tests both run
+/// the edge through this class, so the tests exercise the server exactly as shipped.
+class EdgeServer {
+ public:
+  explicit EdgeServer(EdgeConfig config);
+  ~EdgeServer();  ///< stops if still running
+  EdgeServer(const EdgeServer&) = delete;
+  EdgeServer& operator=(const EdgeServer&) = delete;
+
+  /// Creates the data directory, opens the store, loads the plugins, starts the stream hub
+  /// and listens. Throws ConfigError for settings that turn out unusable and StartError for
+  /// everything else.
+  void start();
+
+  /// Stops accepting, lets requests in flight finish, closes every stream, then closes the
+  /// store (which drains its writer). Safe to call more than once.
+  void stop();
+
+  uint16_t port() const;
+  const std::string& publicUrl() const;
+  size_t pluginCount() const;
+  const EdgeConfig& config() const { return config_; }
+
+ private:
+  struct Parts;
+  EdgeConfig config_;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace anm::edge

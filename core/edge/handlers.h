@@ -1,0 +1,76 @@
+// core/edge/handlers.h: the edge's HTTP routes, one handler class per route.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Poco/Logger.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/edge/stream_hub.h"
+#include "core/plugin/registry.h"
+#include "core/store/store.h"
+
+namespace anm::edge {
+
+/// Largest JSON body the REST API reads (hook settings, delivery reports): 1 MiB.
+inline constexpr size_t kMaxApiBodyBytes = 1u << 20;
+/// Most delivery reports in one bulk request (docs/protocol.md).
+inline constexpr size_t kMaxBulkDeliveries = 1000;
+/// Page size bounds of GET .../events.
+inline constexpr size_t kMaxEventsPage = 1000;
+inline constexpr size_t kDefaultEventsPage = 100;
+/// Bounds of a hook's tolerance_s: -1 (the plugin's default) up to one day.
+inline constexpr int64_t kMaxToleranceS = 86400;
+/// Longest relay id and delivery error text a report may carry.
+inline constexpr size_t kMaxRelayIdBytes = 200;
+inline constexpr size_t kMaxDeliveryErrorBytes = 1000;
+
+/// What every handler shares. Owned by the EdgeServer, which outlives every request.
+struct EdgeServices {
+  store::Store* store = nullptr;
+  plugin::Registry* registry = nullptr;
+  StreamHub* hub = nullptr;
+  size_t maxBodyBytes = 10485760;
+  std::string publicUrl;
+};
+
+/// Per-request facts the connection knows and POCO's request does not.
+struct RequestContext {
+  int64_t receivedAtMs = 0;  ///< when the request head had arrived
+  std::string_view rawHead;  ///< the head as received, or "" when it was not recorded whole
+};
+
+/// Base of every edge handler: receives the request context before handleRequest.
+class EdgeHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  void setContext(const RequestContext& context) { context_ = context; }
+
+  /// Whether to answer "Expect: 100-continue" before the handler runs. A request whose body
+  /// will be refused anyway gets its answer without the client sending the body first.
+  virtual bool wantsBody(const Poco::Net::HTTPServerRequest& request) const;
+
+ protected:
+  RequestContext context_;
+};
+
+/// Routes a request to its handler (docs/protocol.md). Never returns null: unknown routes get
+/// a 404 handler, known routes with the wrong method a 405 handler.
+class Router : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit Router(const EdgeServices& services);
+
+  EdgeHandler* createRequestHandler(const Poco::Net::HTTPServerRequest& request) override;
+
+ private:
+  const EdgeServices& services_;
+};
+
+/// Milliseconds since the Unix epoch.
+int64_t nowMs();
+
+}  // namespace anm::edge

@@ -1,0 +1,193 @@
+// core/edge/main.cpp: the anonymily-edge program: options, logging, start, wait, stop.
+// SPDX-License-Identifier: Apache-2.0
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionCallback.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Util/ServerApplication.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/edge/config.h"
+#include "core/edge/edge_server.h"
+
+#ifndef ANM_VERSION
+#define ANM_VERSION "0.0.0"
+#endif
+
+namespace anm::edge {
+namespace {
+
+using Poco::Util::Application;
+using Poco::Util::Option;
+using Poco::Util::OptionCallback;
+
+// Log lines go to stderr in one format whatever the level: time, priority, source, text.
+void setUpLogging(const std::string& level) {
+  Poco::AutoPtr<Poco::PatternFormatter> formatter(
+      new Poco::PatternFormatter("%Y-%m-%dT%H:%M:%S.%i %p %s: %t"));
+  Poco::AutoPtr<Poco::FormattingChannel> channel(
+      new Poco::FormattingChannel(formatter, new Poco::ConsoleChannel(std::cerr)));
+  Poco::Logger::root().setChannel(channel);
+  Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
+}
+
+// Written beside the target and renamed, so a reader never sees a half-written port.
+bool writePortFile(const std::string& path, uint16_t port) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(temp.c_str(), path.c_str()) == 0;
+}
+
+class EdgeApp : public Poco::Util::ServerApplication {
+ protected:
+  void defineOptions(Poco::Util::OptionSet& options) override {
+    ServerApplication::defineOptions(options);
+    auto valued = [this, &options](const char* name, const char* arg, const char* help) {
+      options.addOption(Option(name, "", help)
+                            .required(false)
+                            .repeatable(false)
+                            .argument(arg)
+                            .callback(OptionCallback<EdgeApp>(this, &EdgeApp::onValue)));
+    };
+    valued("config", "FILE", "read settings from this properties file (key = value)");
+    valued("listen", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)");
+    valued("data-dir", "DIR", "directory of the event store (default ./anonymily-data)");
+    valued("plugin-dir", "DIR", "directory of provider plugins");
+    valued("public-url", "URL", "base URL senders reach this edge at");
+    valued("port-file", "FILE", "write the bound port to FILE once listening");
+    valued("log-level", "LEVEL", "fatal, critical, error, warning, notice, information, debug");
+    options.addOption(Option("help", "h", "show this help and exit")
+                          .callback(OptionCallback<EdgeApp>(this, &EdgeApp::onHelp)));
+    options.addOption(Option("version", "", "show the version and exit")
+                          .callback(OptionCallback<EdgeApp>(this, &EdgeApp::onVersion)));
+  }
+
+  int main(const std::vector<std::string>& args) override {
+    if (exitEarly_) return Application::EXIT_OK;
+    setUpLogging("information");
+    Poco::Logger& log = Poco::Logger::get("anm.edge");
+    if (!args.empty()) {
+      log.error("unexpected argument %s (see --help)", args.front());
+      return Application::EXIT_USAGE;
+    }
+
+    // Settings: built-in defaults, then the file, then the command line.
+    EdgeConfig config;
+    try {
+      ConfigValues values;
+      if (!configFile_.empty()) values = readConfigFile(configFile_);
+      for (const auto& [key, value] : overrides_) values[key] = value;
+      config = parseConfig(values, exeDir());
+    } catch (const ConfigError& e) {
+      log.error("invalid configuration: %s", std::string(e.what()));
+      return Application::EXIT_CONFIG;
+    }
+    setUpLogging(config.logLevel);
+
+    // SIGTERM and SIGINT are taken by waitForTerminationRequest; threads started from now on
+    // inherit the mask, so the signal cannot land on one of them and kill the process.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    EdgeServer server(config);
+    try {
+      server.start();
+    } catch (const ConfigError& e) {
+      log.error("invalid configuration: %s", std::string(e.what()));
+      return Application::EXIT_CONFIG;
+    } catch (const StartError& e) {
+      log.error("could not start: %s", std::string(e.what()));
+      return e.exitCode();
+    }
+
+    const std::string listen = config.listenHost + ":" + std::to_string(server.port());
+    if (!portFile_.empty() && !writePortFile(portFile_, server.port())) {
+      log.error("could not write port file path=%s", portFile_);
+      server.stop();
+      return Application::EXIT_CANTCREAT;
+    }
+    log.information("edge ready listen=%s public_url=%s plugins=%s store=%s", listen,
+                    server.publicUrl(), std::to_string(server.pluginCount()), config.store);
+
+    waitForTerminationRequest();
+    log.information("edge stopping");
+    server.stop();
+    return Application::EXIT_OK;
+  }
+
+ private:
+  void onValue(const std::string& name, const std::string& value) {
+    static const std::map<std::string, std::string> kKeys = {{"listen", "listen"},
+                                                             {"data-dir", "data_dir"},
+                                                             {"plugin-dir", "plugin_dir"},
+                                                             {"public-url", "public_url"},
+                                                             {"log-level", "log.level"}};
+    if (name == "config") {
+      configFile_ = value;
+    } else if (name == "port-file") {
+      portFile_ = value;
+    } else {
+      overrides_[kKeys.at(name)] = value;
+    }
+  }
+
+  void onHelp(const std::string&, const std::string&) {
+    Poco::Util::HelpFormatter help(options());
+    help.setCommand(commandName());
+    help.setUsage("[OPTIONS]");
+    help.setHeader("Receives webhooks, verifies and stores them, and streams them to relays.");
+    help.setFooter(
+        "Config keys: listen, data_dir, plugin_dir, public_url, store, ingest.max_body_bytes, "
+        "http.max_threads, http.max_queued, stream.heartbeat_ms, log.level.");
+    help.format(std::cout);
+    exitEarly_ = true;
+    stopOptionsProcessing();
+  }
+
+  void onVersion(const std::string&, const std::string&) {
+    std::cout << "anonymily-edge " << ANM_VERSION << "\n";
+    exitEarly_ = true;
+    stopOptionsProcessing();
+  }
+
+  std::string exeDir() const {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) return self.parent_path().string();
+    return config().getString("application.dir", ".");
+  }
+
+  std::string configFile_;
+  std::string portFile_;
+  std::map<std::string, std::string> overrides_;
+  bool exitEarly_ = false;
+};
+
+}  // namespace
+}  // namespace anm::edge
+
+int main(int argc, char** argv) {
+  anm::edge::EdgeApp app;
+  return app.run(argc, argv);
+}

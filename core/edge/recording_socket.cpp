@@ -1,0 +1,81 @@
+// core/edge/recording_socket.cpp: sockets that keep the raw bytes of each request head.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/recording_socket.h"
+
+#include <Poco/Net/SocketAddress.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace anm::edge {
+
+RecordingSocketImpl::RecordingSocketImpl(poco_socket_t sockfd) : StreamSocketImpl(sockfd) {}
+
+int RecordingSocketImpl::receiveBytes(void* buffer, int length, int flags) {
+  const int received = StreamSocketImpl::receiveBytes(buffer, length, flags);
+  if (received > 0 && (flags & MSG_PEEK) == 0) {
+    record(static_cast<const char*>(buffer), static_cast<size_t>(received));
+  }
+  return received;
+}
+
+void RecordingSocketImpl::record(const char* data, size_t len) {
+  if (headEnd_ != std::string::npos || overflowed_) return;
+
+  // Keep only what can still belong to the head, so a huge head never grows the copy.
+  const size_t room = kMaxRecordedHeadBytes - bytes_.size();
+  const size_t take = len < room ? len : room;
+  const size_t searchFrom = bytes_.size() < 3 ? 0 : bytes_.size() - 3;
+  bytes_.append(data, take);
+
+  // The head ends at the first empty line; bare LF line ends are accepted as POCO does.
+  for (size_t i = searchFrom; i < bytes_.size(); ++i) {
+    if (bytes_[i] != '\n' || i == 0) continue;
+    if (bytes_[i - 1] == '\n' || (bytes_[i - 1] == '\r' && i >= 2 && bytes_[i - 2] == '\n')) {
+      headEnd_ = i + 1;
+      bytes_.resize(headEnd_);
+      return;
+    }
+  }
+  if (bytes_.size() >= kMaxRecordedHeadBytes) {
+    overflowed_ = true;
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+  }
+}
+
+std::string_view RecordingSocketImpl::head() const {
+  if (headEnd_ == std::string::npos) return {};
+  return std::string_view(bytes_).substr(0, headEnd_);
+}
+
+void RecordingSocketImpl::restart() {
+  bytes_.clear();
+  headEnd_ = std::string::npos;
+  overflowed_ = false;
+}
+
+Poco::Net::SocketImpl* RecordingServerSocketImpl::acceptConnection(
+    Poco::Net::SocketAddress& clientAddr) {
+  // Mirrors SocketImpl::acceptConnection, which is the only way to choose the accepted
+  // socket's class.
+  sockaddr_storage address;
+  poco_socket_t fd;
+  socklen_t len;
+  do {
+    len = sizeof(address);
+    fd = ::accept(sockfd(), reinterpret_cast<sockaddr*>(&address), &len);
+  } while (fd == POCO_INVALID_SOCKET && lastError() == POCO_EINTR);
+  if (fd == POCO_INVALID_SOCKET) {
+    error();
+    return nullptr;
+  }
+  clientAddr = Poco::Net::SocketAddress(reinterpret_cast<const sockaddr*>(&address), len);
+  return new RecordingSocketImpl(fd);
+}
+
+// NOTE: ServerSocket takes ownership of the impl through its reference count.
+RecordingServerSocket::RecordingServerSocket()
+    : ServerSocket(new RecordingServerSocketImpl, true) {}
+
+}  // namespace anm::edge

@@ -1,0 +1,73 @@
+// core/edge/secrets.cpp: random hook ids and relay tokens, and how tokens are checked.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/secrets.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+
+namespace anm::edge {
+namespace {
+
+template <size_t N>
+std::array<unsigned char, N> randomBytes() {
+  std::array<unsigned char, N> bytes{};
+  // Ids and tokens are capabilities: without the CSPRNG there is nothing safe to hand out.
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    throw std::runtime_error("could not read the random number generator");
+  }
+  return bytes;
+}
+
+std::string hex(const unsigned char* data, size_t len) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (size_t i = 0; i < len; ++i) {
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 0x0f];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string newHookId() {
+  // 20 bytes are exactly 32 base32 digits, so no padding and no partial group.
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  const auto bytes = randomBytes<20>();
+  std::string out;
+  out.reserve(32);
+  for (size_t group = 0; group < bytes.size(); group += 5) {
+    uint64_t bits = 0;
+    for (size_t i = 0; i < 5; ++i) bits = (bits << 8) | bytes[group + i];
+    for (int shift = 35; shift >= 0; shift -= 5) out += kAlphabet[(bits >> shift) & 0x1f];
+  }
+  return out;
+}
+
+std::string newRelayToken() {
+  const auto bytes = randomBytes<32>();
+  return hex(bytes.data(), bytes.size());
+}
+
+std::string sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("could not compute SHA-256");
+  }
+  return hex(digest, len);
+}
+
+bool tokenMatches(std::string_view token, std::string_view storedHash) {
+  const std::string presented = sha256Hex(token);
+  if (presented.size() != storedHash.size()) return false;
+  return CRYPTO_memcmp(presented.data(), storedHash.data(), presented.size()) == 0;
+}
+
+}  // namespace anm::edge

@@ -1,0 +1,742 @@
+// core/edge/stream_hub.cpp: the relay streams' event loop, backlog reader and live fan-out.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/stream_hub.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Format.h>
+#include <Poco/Logger.h>
+#include <Poco/Net/SocketDefs.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/edge/event_json.h"
+
+namespace anm::edge {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A formatted SSE frame, shared by every stream it is queued on.
+using Frame = std::shared_ptr<const std::string>;
+
+// Bytes one stream may write in one round of the loop before the others get their turn.
+constexpr size_t kFlushBudget = 1u << 20;
+
+constexpr int kMaxEpollEvents = 256;
+
+// Events in a stream's first backlog page, before their size is known.
+constexpr size_t kFirstPage = 32;
+
+// Reads of what a relay sends us (nothing, normally) are discarded in pieces of this size.
+constexpr int kReadBufferSize = 256;
+
+// The epoll data of the wake-up eventfd; stream ids start at 1.
+constexpr uint64_t kWakeToken = 0;
+
+const Frame& retryFrame() {
+  static const Frame frame = std::make_shared<const std::string>("retry: 1000\n\n");
+  return frame;
+}
+
+const Frame& keepAliveFrame() {
+  static const Frame frame = std::make_shared<const std::string>(": keep-alive\n\n");
+  return frame;
+}
+
+// The same rule as the store's forwardableOnly: invalid signatures are never relayed unless
+// someone replayed the event on purpose.
+bool isForwardable(const store::EventRecord& event) {
+  return event.verdict != store::Verdict::kInvalid || event.replayOf != 0;
+}
+
+Poco::Logger& logger() {
+  static Poco::Logger& instance = Poco::Logger::get("anm.sse");
+  return instance;
+}
+
+}  // namespace
+
+class StreamHub::Impl {
+ public:
+  Impl(store::Store& store, Options options) : store_(store), options_(options) {
+    options_.backlogPage = std::max<size_t>(options_.backlogPage, 1);
+    options_.heartbeat = std::max(options_.heartbeat, std::chrono::milliseconds(1));
+
+    // The loop wakes at least this often to send heartbeats and find stalled streams; a
+    // heartbeat goes out once a stream has been idle for heartbeat - tick, so never later
+    // than the heartbeat option says.
+    auto shortest = options_.heartbeat;
+    if (options_.stallTimeout.count() > 0) shortest = std::min(shortest, options_.stallTimeout);
+    tick_ = std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+
+    epollFd_ = epoll_create1(EPOLL_CLOEXEC);
+    wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epollFd_ < 0 || wakeFd_ < 0) {
+      closeFds();
+      throw Poco::SystemException("could not create the stream hub's event loop");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kWakeToken;
+    if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev) != 0) {
+      closeFds();
+      throw Poco::SystemException("could not watch the stream hub's wake-up descriptor");
+    }
+  }
+
+  ~Impl() {
+    stop();
+    closeFds();
+  }
+
+  void start() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    loop_ = std::thread([this] { runLoop(); });
+    worker_ = std::thread([this] { runWorker(); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    wake();
+    workerCv_.notify_all();
+    if (loop_.joinable()) loop_.join();
+    if (worker_.joinable()) worker_.join();
+
+    // Both threads are gone: whatever is left is closed here.
+    std::vector<std::shared_ptr<Stream>> remaining;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& entry : streams_) remaining.push_back(std::move(entry.second));
+      stats_.closed += remaining.size();
+      streams_.clear();
+      hooks_.clear();
+      dirty_.clear();
+      catchUps_.clear();
+    }
+    for (auto& stream : remaining) releaseSocket(*stream);
+    logger().information(Poco::format("stream hub stopped closed=%z", remaining.size()));
+  }
+
+  void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId) {
+    auto stream = std::make_shared<Stream>();
+    stream->socket = std::move(socket);
+    stream->hookId = hookId;
+    stream->cursor = std::max<int64_t>(lastEventId, 0);
+
+    // The loop only ever writes without blocking; a socket that cannot be switched is refused.
+    try {
+      stream->socket.setBlocking(false);
+      stream->fd = stream->socket.impl()->sockfd();
+    } catch (const Poco::Exception& e) {
+      logger().warning(
+          Poco::format("could not attach stream hook=%s error=\"%s\"", hookId, e.displayText()));
+      releaseSocket(*stream);
+      return;
+    }
+
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      releaseSocket(*stream);
+      return;
+    }
+    stream->id = nextId_++;
+
+    // Registering before the backlog read starts is what makes the hand-over safe: every
+    // event published from now on moves the hook's lastPublished, and every event published
+    // before was committed before the read.
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = stream->id;
+    if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, stream->fd, &ev) != 0) {
+      logger().warning(Poco::format("could not attach stream hook=%s error=epoll", hookId));
+      releaseSocket(*stream);
+      return;
+    }
+    streams_.emplace(stream->id, stream);
+    hooks_[hookId].streams.push_back(stream);
+    ++stats_.attached;
+
+    enqueueLocked(*stream, retryFrame());
+    markDirtyLocked(*stream);
+    scheduleCatchUpLocked(*stream);
+    if (logger().debug()) {
+      logger().debug(Poco::format("stream attached hook=%s stream=%Lu last_event_id=%Ld", hookId,
+                                  static_cast<Poco::UInt64>(stream->id),
+                                  static_cast<Poco::Int64>(stream->cursor)));
+    }
+  }
+
+  void publish(const store::EventRecord& event) {
+    if (!isForwardable(event)) return;
+
+    // Publishes are serialised so that lastPublished moves in call order even while a frame
+    // is being formatted outside the hub's lock.
+    std::lock_guard<std::mutex> publishLock(publishMu_);
+    Frame frame;
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopped_) return;
+      auto it = hooks_.find(event.hookId);
+      if (it == hooks_.end()) return;
+      if (!frame && wantsFrameLocked(it->second, event)) {
+        // Format once, without the lock, then look again: streams may have come or gone.
+        lock.unlock();
+        frame = std::make_shared<const std::string>(sseFrame(event));
+        continue;
+      }
+      distributeLocked(it->second, event, frame);
+      return;
+    }
+  }
+
+  size_t openStreams() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return streams_.size();
+  }
+
+  size_t openStreams(const std::string& hookId) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = hooks_.find(hookId);
+    return it == hooks_.end() ? 0 : it->second.streams.size();
+  }
+
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stats copy = stats_;
+    copy.liveStreams = 0;
+    for (const auto& entry : streams_) {
+      if (entry.second->live && !entry.second->closing) ++copy.liveStreams;
+    }
+    return copy;
+  }
+
+ private:
+  struct Stream {
+    uint64_t id = 0;
+    Poco::Net::StreamSocket socket;
+    int fd = -1;
+    std::string hookId;
+    /// Every forwardable event of the hook with an id up to here is queued or sent.
+    int64_t cursor = 0;
+    bool live = false;           ///< takes published events; else it reads from the store
+    bool catchUpQueued = false;  ///< waiting in the worker's queue
+    bool catchUpPaused = false;  ///< waiting for its queue to drain below a quarter of the limit
+    bool closing = false;        ///< the loop closes it at its next round
+    bool dirtyQueued = false;    ///< in dirty_
+    bool outArmed = false;       ///< EPOLLOUT is watched; touched by the loop thread only
+    std::deque<Frame> queue;
+    size_t frontOffset = 0;  ///< bytes of queue.front() already written
+    size_t queuedBytes = 0;
+    size_t frameEstimate = 0;  ///< mean size of the backlog frames read so far
+    Clock::time_point lastQueued;
+    Clock::time_point lastProgress;
+  };
+
+  struct Hook {
+    /// The highest forwardable event id published while this entry existed.
+    int64_t lastPublished = 0;
+    std::vector<std::shared_ptr<Stream>> streams;
+  };
+
+  // --- publish ---
+
+  bool wantsFrameLocked(const Hook& hook, const store::EventRecord& event) const {
+    for (const auto& stream : hook.streams) {
+      if (stream->live && !stream->closing && event.id > stream->cursor &&
+          stream->cursor >= hook.lastPublished && event.id > hook.lastPublished) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void distributeLocked(Hook& hook, const store::EventRecord& event, const Frame& frame) {
+    const int64_t previous = hook.lastPublished;
+    const bool inOrder = event.id > previous;
+    if (!inOrder) {
+      ++stats_.outOfOrder;
+      logger().warning(Poco::format("event published out of order hook=%s event_id=%Ld after=%Ld",
+                                    event.hookId, static_cast<Poco::Int64>(event.id),
+                                    static_cast<Poco::Int64>(previous)));
+    }
+    hook.lastPublished = std::max(previous, event.id);
+
+    for (const auto& stream : hook.streams) {
+      if (!stream->live || stream->closing || event.id <= stream->cursor) continue;
+
+      // Publishes come in id order, so no forwardable event lies between `previous` and this
+      // one: a stream that has everything up to `previous` can take it directly. Any other
+      // stream goes back to the store, which has the events in order.
+      if (!inOrder || stream->cursor < previous || !frame) {
+        stream->live = false;
+        scheduleCatchUpLocked(*stream);
+        continue;
+      }
+
+      // A relay too slow to keep up is let go; it reconnects and reads from the store.
+      if (stream->queuedBytes > 0 &&
+          stream->queuedBytes + frame->size() > options_.maxQueuedBytes) {
+        logger().information(Poco::format("closing slow stream hook=%s stream=%Lu queued_bytes=%z",
+                                          stream->hookId, static_cast<Poco::UInt64>(stream->id),
+                                          stream->queuedBytes));
+        ++stats_.closedQueueLimit;
+        requestCloseLocked(*stream);
+        continue;
+      }
+      enqueueLocked(*stream, frame);
+      stream->cursor = event.id;
+      ++stats_.liveFrames;
+      markDirtyLocked(*stream);
+    }
+  }
+
+  // --- shared helpers, called with mu_ held ---
+
+  void enqueueLocked(Stream& stream, const Frame& frame) {
+    const auto now = Clock::now();
+    if (stream.queue.empty()) stream.lastProgress = now;
+    stream.queue.push_back(frame);
+    stream.queuedBytes += frame->size();
+    stream.lastQueued = now;
+  }
+
+  void markDirtyLocked(Stream& stream) {
+    if (stream.dirtyQueued) return;
+    stream.dirtyQueued = true;
+    const bool wasEmpty = dirty_.empty();
+    dirty_.push_back(stream.id);
+    if (wasEmpty) wake();
+  }
+
+  void requestCloseLocked(Stream& stream) {
+    stream.closing = true;
+    markDirtyLocked(stream);
+  }
+
+  void scheduleCatchUpLocked(Stream& stream) {
+    stream.catchUpPaused = false;
+    if (stream.catchUpQueued) return;
+    stream.catchUpQueued = true;
+    catchUps_.push_back(stream.id);
+    workerCv_.notify_one();
+  }
+
+  // Resumes a backlog that waited for room, once half of what it may fill has drained.
+  void resumeCatchUpLocked(Stream& stream) {
+    if (stream.live || !stream.catchUpPaused || stream.closing) return;
+    if (stream.queuedBytes >= backlogFill() / 2) return;
+    scheduleCatchUpLocked(stream);
+  }
+
+  std::shared_ptr<Stream> findLocked(uint64_t id) const {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second;
+  }
+
+  void wake() {
+    const uint64_t one = 1;
+    // A full counter still wakes the loop, so a failed write loses nothing.
+    [[maybe_unused]] ssize_t rc = ::write(wakeFd_, &one, sizeof(one));
+  }
+
+  // --- the worker: backlog pages from the store ---
+
+  // Backlog fills at most half the queue, so that a stream that goes live with a full backlog
+  // queue still has room for a burst of live events before the limit closes it.
+  size_t backlogFill() const { return std::max<size_t>(options_.maxQueuedBytes / 2, 1); }
+
+  size_t pageSizeLocked(const Stream& stream) const {
+    // Sizes are unknown before the first page, so it is kept small in case bodies are large.
+    if (stream.frameEstimate == 0) return std::min(options_.backlogPage, kFirstPage);
+    const size_t room = backlogFill() > stream.queuedBytes ? backlogFill() - stream.queuedBytes : 0;
+    return std::clamp<size_t>(room / stream.frameEstimate, 1, options_.backlogPage);
+  }
+
+  void runWorker() {
+    for (;;) {
+      std::shared_ptr<Stream> stream;
+      std::string hookId;
+      int64_t from = 0;
+      size_t limit = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        workerCv_.wait(lock, [this] { return stopped_ || !catchUps_.empty(); });
+        if (stopped_) return;
+        const uint64_t id = catchUps_.front();
+        catchUps_.pop_front();
+        stream = findLocked(id);
+        if (!stream) continue;
+        stream->catchUpQueued = false;
+        if (stream->closing || stream->live) continue;
+        hookId = stream->hookId;
+        from = stream->cursor;
+        limit = pageSizeLocked(*stream);
+      }
+      catchUpPage(stream, hookId, from, limit);
+    }
+  }
+
+  void catchUpPage(const std::shared_ptr<Stream>& stream, const std::string& hookId, int64_t from,
+                   size_t limit) {
+    // Read and format without the lock: this is the slow part.
+    std::vector<std::pair<int64_t, Frame>> frames;
+    size_t read = 0;
+    try {
+      auto events = store_.listEvents(hookId, from, limit, true, true);
+      read = events.size();
+      frames.reserve(events.size());
+      for (const auto& event : events) {
+        if (event.id <= from || !isForwardable(event)) continue;
+        frames.emplace_back(event.id, std::make_shared<const std::string>(sseFrame(event)));
+      }
+    } catch (const std::exception& e) {
+      // The relay reconnects with its Last-Event-ID, so closing loses nothing.
+      logger().warning(Poco::format("could not read backlog hook=%s after=%Ld error=\"%s\"", hookId,
+                                    static_cast<Poco::Int64>(from), std::string(e.what())));
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.closedStoreError;
+      if (findLocked(stream->id)) requestCloseLocked(*stream);
+      return;
+    }
+
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.backlogReads;
+    if (!findLocked(stream->id) || stream->closing || stream->live) return;
+
+    // The next page is sized from this one so that it fits the room left in the queue.
+    if (!frames.empty()) {
+      size_t bytes = 0;
+      for (const auto& entry : frames) bytes += entry.second->size();
+      stream->frameEstimate = std::max<size_t>(bytes / frames.size(), 1);
+    }
+
+    // Queue the page while there is room; what does not fit is read again later.
+    bool cut = false;
+    bool queued = false;
+    for (const auto& [id, frame] : frames) {
+      if (id <= stream->cursor) continue;
+      if (stream->queuedBytes > 0 && stream->queuedBytes + frame->size() > backlogFill()) {
+        cut = true;
+        break;
+      }
+      enqueueLocked(*stream, frame);
+      stream->cursor = id;
+      queued = true;
+    }
+    if (queued) markDirtyLocked(*stream);
+
+    // Decide what comes next: more backlog now, more once the queue drains, or live.
+    if (cut) {
+      stream->catchUpPaused = true;
+      markDirtyLocked(*stream);
+      return;
+    }
+    if (read < limit) {
+      const Hook& hook = hooks_[stream->hookId];
+      if (stream->cursor >= hook.lastPublished) {
+        // Every event published so far is queued; later ones come through publish().
+        stream->live = true;
+        return;
+      }
+      // Events were published after the read began: read again.
+      scheduleCatchUpLocked(*stream);
+      return;
+    }
+    if (stream->queuedBytes < backlogFill() / 2) {
+      scheduleCatchUpLocked(*stream);
+      return;
+    }
+    stream->catchUpPaused = true;
+    markDirtyLocked(*stream);
+  }
+
+  // --- the event loop: every socket write, read and close happens here ---
+
+  void runLoop() {
+    epoll_event events[kMaxEpollEvents];
+    auto nextTick = Clock::now() + tick_;
+    for (;;) {
+      int timeout = static_cast<int>(tick_.count());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopped_) return;
+        if (!dirty_.empty()) timeout = 0;
+      }
+      const int n = epoll_wait(epollFd_, events, kMaxEpollEvents, timeout);
+
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 == kWakeToken) {
+          uint64_t count = 0;
+          [[maybe_unused]] ssize_t rc = ::read(wakeFd_, &count, sizeof(count));
+          continue;
+        }
+        onSocketEvent(events[i].data.u64, events[i].events);
+      }
+
+      serviceDirty();
+
+      const auto now = Clock::now();
+      if (now >= nextTick) {
+        onTick(now);
+        nextTick = now + tick_;
+      }
+    }
+  }
+
+  void onSocketEvent(uint64_t id, uint32_t flags) {
+    std::shared_ptr<Stream> stream;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stream = findLocked(id);
+    }
+    if (!stream) return;
+
+    // The relay went away (or half-closed: an SSE client has nothing more to say).
+    if (flags & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+      closeStream(*stream, "peer closed");
+      return;
+    }
+    if ((flags & EPOLLIN) && !drainInput(*stream)) return;
+    if (flags & EPOLLOUT) flush(*stream);
+  }
+
+  // Discards what the relay sent; returns false when the stream was closed.
+  bool drainInput(Stream& stream) {
+    char buffer[kReadBufferSize];
+    for (int round = 0; round < 16; ++round) {
+      int n = 0;
+      try {
+        n = stream.socket.receiveBytes(buffer, sizeof(buffer));
+      } catch (const Poco::Exception& e) {
+        if (e.code() == POCO_EAGAIN || e.code() == POCO_EWOULDBLOCK) break;
+        closeStream(stream, "read error");
+        return false;
+      }
+      if (n == 0) {
+        closeStream(stream, "peer closed");
+        return false;
+      }
+      if (n < 0) break;
+    }
+
+    // TLS may have needed this read to go on writing.
+    flush(stream);
+    return true;
+  }
+
+  void serviceDirty() {
+    std::vector<std::shared_ptr<Stream>> work;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work.reserve(dirty_.size());
+      for (uint64_t id : dirty_) {
+        auto stream = findLocked(id);
+        if (!stream) continue;
+        stream->dirtyQueued = false;
+        work.push_back(std::move(stream));
+      }
+      dirty_.clear();
+    }
+    for (auto& stream : work) flush(*stream);
+  }
+
+  void flush(Stream& stream) {
+    size_t budget = kFlushBudget;
+    for (;;) {
+      Frame frame;
+      size_t offset = 0;
+      bool closing = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        closing = stream.closing;
+        if (!closing && stream.queue.empty()) resumeCatchUpLocked(stream);
+        if (!closing && !stream.queue.empty()) {
+          frame = stream.queue.front();
+          offset = stream.frontOffset;
+        }
+      }
+      if (closing) {
+        closeStream(stream, "closed by hub");
+        return;
+      }
+      if (!frame) break;
+
+      // Frames are immutable and held by our copy of the pointer, so the write needs no lock.
+      const size_t left = std::min<size_t>(frame->size() - offset, INT_MAX);
+      int n = 0;
+      try {
+        n = stream.socket.sendBytes(frame->data() + offset, static_cast<int>(left), MSG_NOSIGNAL);
+      } catch (const Poco::Exception& e) {
+        // NOTE: POCO 1.11 throws IOException carrying EAGAIN when a non-blocking socket is
+        // full (it returns -1 only sometimes); that is a wait, not an error.
+        if (e.code() != POCO_EAGAIN && e.code() != POCO_EWOULDBLOCK) {
+          closeStream(stream, "write error");
+          return;
+        }
+        n = -1;
+      }
+      if (n <= 0) {
+        watchWritable(stream, true);
+        return;
+      }
+
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stream.frontOffset += static_cast<size_t>(n);
+        stream.queuedBytes -= static_cast<size_t>(n);
+        stream.lastProgress = Clock::now();
+        if (stream.frontOffset == frame->size()) {
+          stream.queue.pop_front();
+          stream.frontOffset = 0;
+        }
+        resumeCatchUpLocked(stream);
+      }
+
+      // A fast reader with a long queue must not keep the loop from the other streams.
+      budget -= std::min(budget, static_cast<size_t>(n));
+      if (budget == 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        markDirtyLocked(stream);
+        return;
+      }
+    }
+    watchWritable(stream, false);
+  }
+
+  void watchWritable(Stream& stream, bool on) {
+    if (stream.outArmed == on) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u);
+    ev.data.u64 = stream.id;
+    if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, stream.fd, &ev) == 0) stream.outArmed = on;
+  }
+
+  void onTick(Clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto idleLimit = options_.heartbeat > tick_ ? options_.heartbeat - tick_ : tick_;
+    for (auto& [id, stream] : streams_) {
+      if (stream->closing) continue;
+      if (stream->queue.empty()) {
+        if (now - stream->lastQueued >= idleLimit) {
+          enqueueLocked(*stream, keepAliveFrame());
+          ++stats_.heartbeats;
+          markDirtyLocked(*stream);
+        }
+        continue;
+      }
+      if (options_.stallTimeout.count() > 0 &&
+          now - stream->lastProgress >= options_.stallTimeout) {
+        logger().information(
+            Poco::format("closing stalled stream hook=%s stream=%Lu queued_bytes=%z",
+                         stream->hookId, static_cast<Poco::UInt64>(id), stream->queuedBytes));
+        ++stats_.closedStalled;
+        requestCloseLocked(*stream);
+      }
+    }
+  }
+
+  void closeStream(Stream& stream, const char* why) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = streams_.find(stream.id);
+      if (it == streams_.end()) return;
+      stream.closing = true;
+      streams_.erase(it);
+      ++stats_.closed;
+      auto hookIt = hooks_.find(stream.hookId);
+      if (hookIt != hooks_.end()) {
+        auto& list = hookIt->second.streams;
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [&](const auto& s) { return s.get() == &stream; }),
+                   list.end());
+        if (list.empty()) hooks_.erase(hookIt);
+      }
+    }
+    epoll_ctl(epollFd_, EPOLL_CTL_DEL, stream.fd, nullptr);
+    releaseSocket(stream);
+    if (logger().debug()) {
+      logger().debug(Poco::format("stream closed hook=%s stream=%Lu reason=\"%s\"", stream.hookId,
+                                  static_cast<Poco::UInt64>(stream.id), std::string(why)));
+    }
+  }
+
+  static void releaseSocket(Stream& stream) {
+    try {
+      stream.socket.close();
+    } catch (const Poco::Exception&) {
+      // Closing a socket the peer already reset can fail; it is gone either way.
+    }
+  }
+
+  void closeFds() {
+    if (wakeFd_ >= 0) ::close(wakeFd_);
+    if (epollFd_ >= 0) ::close(epollFd_);
+    wakeFd_ = -1;
+    epollFd_ = -1;
+  }
+
+  store::Store& store_;
+  Options options_;
+  std::chrono::milliseconds tick_{1000};
+  int epollFd_ = -1;
+  int wakeFd_ = -1;
+
+  mutable std::mutex mu_;
+  std::mutex publishMu_;
+  std::condition_variable workerCv_;
+  std::unordered_map<uint64_t, std::shared_ptr<Stream>> streams_;
+  std::unordered_map<std::string, Hook> hooks_;
+  std::vector<uint64_t> dirty_;    ///< streams the loop must write to or close
+  std::deque<uint64_t> catchUps_;  ///< streams the worker must read a backlog page for
+  uint64_t nextId_ = 1;
+  Stats stats_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::thread loop_;
+  std::thread worker_;
+};
+
+StreamHub::StreamHub(store::Store& store, Options options)
+    : impl_(std::make_unique<Impl>(store, options)) {}
+
+StreamHub::~StreamHub() = default;
+
+void StreamHub::start() { impl_->start(); }
+
+void StreamHub::stop() { impl_->stop(); }
+
+void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId,
+                       int64_t lastEventId) {
+  impl_->attach(std::move(socket), hookId, lastEventId);
+}
+
+void StreamHub::publish(const store::EventRecord& event) { impl_->publish(event); }
+
+size_t StreamHub::openStreams() const { return impl_->openStreams(); }
+
+size_t StreamHub::openStreams(const std::string& hookId) const {
+  return impl_->openStreams(hookId);
+}
+
+StreamHub::Stats StreamHub::stats() const { return impl_->stats(); }
+
+}  // namespace anm::edge

@@ -1,0 +1,41 @@
+// tests/unit/edge/secrets_test.cpp: hook ids, relay tokens and the token check.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/secrets.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace anm::edge {
+namespace {
+
+TEST(SecretsTest, HookIdsAre32Base32CharactersAndDistinct) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = newHookId();
+    ASSERT_EQ(id.size(), 32u);
+    EXPECT_EQ(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567"), std::string::npos);
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 200u);
+}
+
+TEST(SecretsTest, TokensAre64HexCharacters) {
+  const std::string token = newRelayToken();
+  EXPECT_EQ(token.size(), 64u);
+  EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(token, newRelayToken());
+}
+
+TEST(SecretsTest, TokenMatchesOnlyItsOwnHash) {
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string token = newRelayToken();
+  const std::string hash = sha256Hex(token);
+  EXPECT_TRUE(tokenMatches(token, hash));
+  EXPECT_FALSE(tokenMatches(token + "x", hash));
+  EXPECT_FALSE(tokenMatches("", hash));
+  EXPECT_FALSE(tokenMatches(token, hash.substr(1)));
+}
+
+}  // namespace
+}  // namespace anm::edge
