@@ -1,0 +1,125 @@
+// tests/e2e/delivery_report_test.cpp: after forwarding, the relay reports the local outcome to
+// the edge, where the developer can read it through the REST API.
+// SPDX-License-Identifier: Apache-2.0
+#include <Poco/Base64Decoder.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/relay_env.h"
+
+namespace anm::e2e {
+namespace {
+
+// The target's answer: not 200, so that the report must carry the real status.
+constexpr int kTargetStatus = 202;
+constexpr std::chrono::milliseconds kTargetDelay(200);
+
+std::string base64Decode(const std::string& text) {
+  std::istringstream in(text);
+  Poco::Base64Decoder decoder(in);
+  std::string out;
+  char c;
+  while (decoder.get(c)) out += c;
+  return out;
+}
+
+// Polls the event detail until it lists a delivery or the deadline passes.
+Poco::JSON::Object::Ptr waitForDelivery(RelayEnv& env, int64_t eventId) {
+  std::string path = "/api/v1/hooks/" + env.hookId() + "/events/" + std::to_string(eventId);
+  auto deadline = std::chrono::steady_clock::now() + kStepTimeout;
+  Poco::JSON::Object::Ptr detail;
+  while (std::chrono::steady_clock::now() < deadline) {
+    WireResponse answer = apiGet(env.edgePort(), path, env.relay->token());
+    if (answer.status == 200) {
+      detail = parseObject(answer.message.body);
+      auto deliveries = detail->getArray("deliveries");
+      if (deliveries && deliveries->size() > 0) return detail;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return detail;
+}
+
+class DeliveryReportTest : public E2eTest {};
+
+TEST_F(DeliveryReportTest, EventDetailShowsTargetStatus) {
+  RelayEnvOptions options;
+  options.responder = [](const RecordedRequest&) {
+    TargetServer::Reply reply;
+    reply.status = kTargetStatus;
+    reply.delay = kTargetDelay;
+    return reply;
+  };
+  ASSERT_NO_FATAL_FAILURE(start(std::move(options)));
+
+  std::string body = "{\"report\":\"me\"}";
+  SentRequest sent =
+      request("POST", "/report", "k=v", {{"Content-Type", "application/json"}}, body);
+  WireResponse answer = env_->ingest(sent);
+  ASSERT_EQ(answer.status, 200) << answer.message.body;
+  int64_t eventId = jsonInt(parseObject(answer.message.body), "id");
+  ASSERT_GT(eventId, 0);
+  ASSERT_TRUE(env_->target->waitForCount(1, kStepTimeout));
+
+  auto detail = waitForDelivery(*env_, eventId);
+  ASSERT_TRUE(detail) << "event detail never answered 200";
+  auto deliveries = detail->getArray("deliveries");
+  ASSERT_TRUE(deliveries && deliveries->size() == 1)
+      << "deliveries reported: " << (deliveries ? deliveries->size() : 0);
+  auto delivery = deliveries->getObject(0);
+  EXPECT_EQ(jsonInt(delivery, "status"), kTargetStatus);
+  EXPECT_EQ(jsonText(delivery, "error"), "");
+  EXPECT_FALSE(jsonText(delivery, "relay").empty());
+  EXPECT_GT(jsonInt(delivery, "reported_at_ms"), 0);
+
+  // The target held its answer back, so a measured duration cannot be shorter than that.
+  EXPECT_GE(jsonInt(delivery, "duration_ms"), kTargetDelay.count() * 3 / 4);
+
+  // The stored event is what was sent.
+  EXPECT_EQ(jsonInt(detail, "id"), eventId);
+  EXPECT_EQ(jsonText(detail, "method"), "POST");
+  EXPECT_EQ(jsonText(detail, "path"), "/report");
+  EXPECT_EQ(jsonText(detail, "query"), "k=v");
+  EXPECT_EQ(base64Decode(jsonText(detail, "body_base64")), body);
+
+  // The relay printed the same outcome on its --json line.
+  ASSERT_TRUE(env_->relay->waitForReports(1, kStepTimeout));
+  auto report = env_->relay->reports().at(0);
+  EXPECT_EQ(jsonInt(report, "id"), eventId);
+  EXPECT_EQ(jsonInt(report, "status"), kTargetStatus);
+  EXPECT_EQ(jsonText(report, "method"), "POST");
+  EXPECT_EQ(jsonText(report, "path"), "/report");
+  EXPECT_EQ(jsonText(report, "query"), "k=v");
+}
+
+TEST_F(DeliveryReportTest, UnreachableTargetIsReportedAsConnectionRefused) {
+  // A loopback port that was just free: nothing listens there once the socket is closed.
+  uint16_t deadPort = 0;
+  {
+    Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+    deadPort = probe.address().port();
+  }
+  RelayEnvOptions options;
+  options.targetUrl = "http://127.0.0.1:" + std::to_string(deadPort);
+  ASSERT_NO_FATAL_FAILURE(start(std::move(options)));
+
+  SentRequest sent = request("POST", "/nobody-home", "", {{"Content-Type", "text/plain"}}, "x");
+  WireResponse answer = env_->ingest(sent);
+  ASSERT_EQ(answer.status, 200) << answer.message.body;
+  int64_t eventId = jsonInt(parseObject(answer.message.body), "id");
+
+  auto detail = waitForDelivery(*env_, eventId);
+  ASSERT_TRUE(detail);
+  auto deliveries = detail->getArray("deliveries");
+  ASSERT_TRUE(deliveries && deliveries->size() >= 1) << "no delivery reported";
+  auto delivery = deliveries->getObject(0);
+  EXPECT_EQ(jsonInt(delivery, "status"), 0);
+  EXPECT_EQ(jsonText(delivery, "error"), "connection refused");
+}
+
+}  // namespace
+}  // namespace anm::e2e
