@@ -6,134 +6,44 @@
 // signs no timestamp; the body's top-level "event" names the event and X-Razorpay-Event-Id
 // identifies it.
 
-#include <inttypes.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-
+#include "anm_plugin_common.h"
 #include "anonymily/plugin.h"
 
-#define SHA256_LEN 32
-#define SHA256_HEX_LEN 64
-
-// Event names and ids longer than this are not recorded (they would not be Razorpay's).
-#define MAX_LABEL 256
-
-#define LIT(s) ((anm_str){(s), sizeof(s) - 1})
-
-static anm_str cstr(const char* s) {
-  anm_str v = {s, strlen(s)};
-  return v;
-}
-
-static void writeErr(char* err, size_t errCap, const char* text) {
-  if (err != NULL && errCap > 0) {
-    snprintf(err, errCap, "%s", text);
-  }
-}
-
-static anm_status verdict(const anm_host_api* host, anm_result* result, anm_verdict v,
-                          anm_reason why, const char* message) {
-  host->result_set_verdict(result, v, why, cstr(message));
-  return ANM_OK;
-}
-
-static anm_status razorpayInit(const anm_host_api* host, void** state, char* err, size_t errCap) {
-  // The host table is all the state there is; it stays valid until shutdown.
-  if (!ANM_HAS_MEMBER(host, anm_host_api, result_set_response)) {
-    writeErr(err, errCap, "host api table is too small for abi 1.0");
-    return ANM_ERR_UNSUPPORTED;
-  }
-  *state = (void*)(uintptr_t)host;
-  return ANM_OK;
-}
+// Razorpay's one signature header: the bare hex HMAC-SHA256 of the body.
+static const anm_common_signature_header kSignatureHeader = {
+    "X-Razorpay-Signature", "", ANM_COMMON_ENCODING_HEX, ANM_HASH_SHA256};
 
 static anm_status razorpayCheckSettings(void* state, const anm_settings* settings, char* err,
                                         size_t errCap) {
   (void)state;
 
-  // Razorpay has no provider options: anything given is a typo or meant for another provider.
-  if (settings->option_count > 0) {
-    anm_str key = settings->options[0].key;
-    snprintf(err, errCap, "unknown option \"%.*s\"; razorpay takes no options",
-             (int)(key.len > 64 ? 64 : key.len), key.ptr ? key.ptr : "");
-    return ANM_ERR_INVALID_ARGUMENT;
-  }
-
-  // Razorpay signs no timestamp, so any window is accepted and has no effect.
-  if (settings->tolerance_s < ANM_TOLERANCE_DEFAULT) {
-    snprintf(err, errCap,
-             "tolerance_s must be -1 (default), 0 or a number of seconds, not %" PRId64,
-             settings->tolerance_s);
-    return ANM_ERR_INVALID_ARGUMENT;
-  }
-  return ANM_OK;
+  // Razorpay has no provider options, and signs no timestamp, so any window has no effect.
+  return anm_common_check_settings_without_options(settings, "razorpay", ANM_COMMON_NO_TIMESTAMP,
+                                                   err, errCap);
 }
 
 // Records the body's "event" and the X-Razorpay-Event-Id header whatever the verdict.
 static void recordEvent(const anm_host_api* host, const anm_request* request, anm_result* result) {
-  char type[MAX_LABEL];
-  size_t typeLen = 0;
-  if (host->json_find_string(request->body, LIT("event"), type, sizeof type, &typeLen) != ANM_OK) {
-    typeLen = 0;
-  }
-  anm_str id = {NULL, 0};
-  if (!host->find_header(request, LIT("X-Razorpay-Event-Id"), 0, &id) || id.len > MAX_LABEL) {
-    id.ptr = NULL;
-    id.len = 0;
-  }
-  anm_str typeView = {type, typeLen};
-  host->result_set_event(result, typeView, id);
+  char type[ANM_COMMON_MAX_LABEL];
+  host->result_set_event(result,
+                         anm_common_json_label(host, request->body, "event", type, sizeof type),
+                         anm_common_header_label(host, request, "X-Razorpay-Event-Id"));
 }
 
 static anm_status razorpayVerify(void* state, const anm_settings* settings,
                                  const anm_request* request, anm_result* result, char* err,
                                  size_t errCap) {
-  const anm_host_api* host = (const anm_host_api*)state;
+  const anm_host_api* host = anm_common_host(state);
 
   recordEvent(host, request, result);
 
   // Without the webhook secret nothing can be verified.
-  if (settings->secret.len == 0) {
-    return verdict(host, result, ANM_VERDICT_INVALID, ANM_REASON_SECRET_MISSING,
-                   "the hook has no signing secret; set the webhook secret");
+  if (!anm_common_require_secret(host, settings, result, "the webhook secret")) {
+    return ANM_OK;
   }
 
-  anm_str header;
-  if (!host->find_header(request, LIT("X-Razorpay-Signature"), 0, &header)) {
-    return verdict(host, result, ANM_VERDICT_INVALID, ANM_REASON_HEADER_MISSING,
-                   "no X-Razorpay-Signature header");
-  }
-  if (header.len == 0) {
-    return verdict(host, result, ANM_VERDICT_INVALID, ANM_REASON_HEADER_MALFORMED,
-                   "X-Razorpay-Signature is empty");
-  }
-
-  // The value must be exactly one hex-encoded SHA-256 digest.
-  uint8_t received[SHA256_LEN];
-  size_t receivedLen = 0;
-  if (header.len != SHA256_HEX_LEN ||
-      host->hex_decode(header, received, sizeof received, &receivedLen) != ANM_OK ||
-      receivedLen != SHA256_LEN) {
-    return verdict(host, result, ANM_VERDICT_INVALID, ANM_REASON_HEADER_MALFORMED,
-                   "X-Razorpay-Signature is not 64 hex digits");
-  }
-
-  uint8_t expected[64];
-  size_t expectedLen = 0;
-  anm_status st = host->hmac(ANM_HASH_SHA256, settings->secret, &request->body, 1, expected,
-                             sizeof expected, &expectedLen);
-  if (st != ANM_OK || expectedLen != SHA256_LEN) {
-    snprintf(err, errCap, "could not compute hmac-sha256 status=%d", (int)st);
-    return ANM_ERR_INTERNAL;
-  }
-  anm_bytes a = {received, SHA256_LEN};
-  anm_bytes b = {expected, SHA256_LEN};
-  if (!host->equal_constant_time(a, b)) {
-    return verdict(host, result, ANM_VERDICT_INVALID, ANM_REASON_SIGNATURE_MISMATCH,
-                   "X-Razorpay-Signature does not match the secret");
-  }
-  return verdict(host, result, ANM_VERDICT_VALID, ANM_REASON_OK, "X-Razorpay-Signature matches");
+  return anm_common_find_and_verify_body_hmac(host, settings, request, result, &kSignatureHeader,
+                                              err, errCap);
 }
 
 static const anm_plugin kRazorpayPlugin = {
@@ -143,7 +53,7 @@ static const anm_plugin kRazorpayPlugin = {
     .name = "razorpay",
     .version = "1.0.0",
     .summary = "Razorpay webhooks: X-Razorpay-Signature (hex HMAC-SHA256)",
-    .init = razorpayInit,
+    .init = anm_common_init_host_state,
     .shutdown = NULL,
     .check_settings = razorpayCheckSettings,
     .verify = razorpayVerify,
