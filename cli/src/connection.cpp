@@ -9,10 +9,16 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Timespan.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 namespace anm::cli {
@@ -73,6 +79,32 @@ Poco::Net::Context::Ptr clientContext() {
   }
 }
 
+// The error word for an errno from a plain socket call.
+[[noreturn]] void throwErrno(int error, const char* doing) {
+  switch (error) {
+    case ECONNREFUSED:
+      throw NetError(NetErrorKind::kRefused, "connection refused");
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+      throw NetError(NetErrorKind::kReset, "connection reset");
+    case ETIMEDOUT:
+    case EAGAIN:
+      throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing);
+    default:
+      throw NetError(NetErrorKind::kOther,
+                     std::string("could not finish ") + doing + ": " + std::strerror(error));
+  }
+}
+
+// Milliseconds for poll(): rounded up so that a wait never ends just before the deadline.
+int pollMillis(Clock::time_point deadline, bool sliced) {
+  const auto left = deadline - Clock::now();
+  auto millis = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  if (sliced) millis = std::min<int64_t>(millis, kStopPollSlice.count());
+  return static_cast<int>(std::clamp<int64_t>(millis, 0, 1 << 30));
+}
+
 }  // namespace
 
 std::string NetError::word() const {
@@ -119,16 +151,76 @@ Connection::~Connection() {
   }
 }
 
+int Connection::nativeHandleForTest() const { return socket_->impl()->sockfd(); }
+
+void Connection::setSendDeadline(Clock::time_point deadline) {
+  const Poco::Timespan left = remaining(deadline);
+  if (left.totalMicroseconds() <= 0) throw Poco::TimeoutException();
+  // Resetting the timeout costs a system call; a drift of 50 ms is close enough.
+  if (std::abs(left.totalMicroseconds() - sendTimeoutUs_) > 50000) {
+    socket_->setSendTimeout(left);
+    sendTimeoutUs_ = left.totalMicroseconds();
+  }
+}
+
+void Connection::armQuickAck() {
+  // Best effort: without it the peer is only slower, never wrong.
+  const int on = 1;
+  ::setsockopt(socket_->impl()->sockfd(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+}
+
+void Connection::writeAll(std::string_view first, std::string_view second,
+                          Clock::time_point deadline) {
+  // TLS writes records, not bytes: one buffer for small messages, two records otherwise.
+  if (tls_) {
+    constexpr size_t kCopyLimit = 64 * 1024;
+    if (first.size() + second.size() <= kCopyLimit) {
+      std::string whole;
+      whole.reserve(first.size() + second.size());
+      whole.append(first).append(second);
+      writeAll(whole.data(), whole.size(), deadline);
+      return;
+    }
+    writeAll(first.data(), first.size(), deadline);
+    writeAll(second.data(), second.size(), deadline);
+    return;
+  }
+
+  // Plain TCP: one sendmsg with both pieces; a short write continues where it stopped.
+  try {
+    const int fd = socket_->impl()->sockfd();
+    iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                      {const_cast<char*>(second.data()), second.size()}};
+    size_t index = parts[0].iov_len == 0 ? 1 : 0;
+    while (index < 2) {
+      setSendDeadline(deadline);
+      msghdr message{};
+      message.msg_iov = parts + index;
+      message.msg_iovlen = 2 - index;
+      const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        throwErrno(errno, "sending");
+      }
+      size_t done = static_cast<size_t>(sent);
+      while (index < 2 && done >= parts[index].iov_len) {
+        done -= parts[index].iov_len;
+        ++index;
+      }
+      if (index < 2) {
+        parts[index].iov_base = static_cast<char*>(parts[index].iov_base) + done;
+        parts[index].iov_len -= done;
+      }
+    }
+  } catch (...) {
+    rethrowAsNetError("sending");
+  }
+}
+
 void Connection::writeAll(const char* data, size_t size, Clock::time_point deadline) {
   try {
     while (size > 0) {
-      const Poco::Timespan left = remaining(deadline);
-      if (left.totalMicroseconds() <= 0) throw Poco::TimeoutException();
-      // Resetting the timeout costs a system call; a drift of 50 ms is close enough.
-      if (std::abs(left.totalMicroseconds() - sendTimeoutUs_) > 50000) {
-        socket_->setSendTimeout(left);
-        sendTimeoutUs_ = left.totalMicroseconds();
-      }
+      setSendDeadline(deadline);
       const int chunk = static_cast<int>(std::min<size_t>(size, 1u << 20));
       const int sent = socket_->sendBytes(data, chunk);
       if (sent <= 0) throw NetError(NetErrorKind::kReset, "connection reset");
@@ -140,10 +232,39 @@ void Connection::writeAll(const char* data, size_t size, Clock::time_point deadl
   }
 }
 
+bool Connection::fillPlain(Clock::time_point deadline) {
+  const int fd = socket_->impl()->sockfd();
+  for (;;) {
+    if (stop_ != nullptr && stop_->load()) throw NetError(NetErrorKind::kStopped, "stopped");
+
+    // Take what the kernel holds first: under load the next bytes are usually there already,
+    // and a read that finds them costs one system call instead of a poll and a read.
+    const ssize_t n = ::recv(fd, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      end_ = static_cast<size_t>(n);
+      received_ += static_cast<uint64_t>(n);
+      return true;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throwErrno(errno, "receiving");
+
+    // Nothing yet: wait until readable, the deadline, or the next look at the stop flag.
+    if (Clock::now() >= deadline) throw NetError(NetErrorKind::kTimeout, "timeout while receiving");
+    if (quickAck_) armQuickAck();
+    pollfd watch{fd, POLLIN, 0};
+    if (::poll(&watch, 1, pollMillis(deadline, stop_ != nullptr)) < 0 && errno != EINTR) {
+      throwErrno(errno, "receiving");
+    }
+  }
+}
+
 bool Connection::fill(Clock::time_point deadline) {
   if (begin_ < end_) return true;
   begin_ = end_ = 0;
+  if (!tls_) return fillPlain(deadline);
   try {
+    if (quickAck_) armQuickAck();
     for (;;) {
       if (stop_ != nullptr && stop_->load()) throw NetError(NetErrorKind::kStopped, "stopped");
 
@@ -206,6 +327,14 @@ bool Connection::readLine(std::string& line, size_t maxBytes, Clock::time_point 
 
 bool Connection::stale() {
   if (begin_ < end_) return true;
+
+  // Plain TCP: one peek tells both a close (0) and unsolicited bytes (> 0).
+  if (!tls_) {
+    char probe = 0;
+    const ssize_t n =
+        ::recv(socket_->impl()->sockfd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
   try {
     if (socket_->available() > 0) return true;
     return socket_->poll(Poco::Timespan(0),

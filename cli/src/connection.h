@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/src/url.h"
@@ -62,6 +63,15 @@ class Connection {
     writeAll(data.data(), data.size(), deadline);
   }
 
+  /// Writes `first` then `second` as one gathered write (one segment train on the wire, so a
+  /// peer never waits for the second half of a request), without copying either.
+  void writeAll(std::string_view first, std::string_view second, Clock::time_point deadline);
+
+  /// Acknowledges every received segment at once instead of delaying the ACK (TCP_QUICKACK,
+  /// re-armed before each wait for data). A peer that writes a response in two pieces with
+  /// Nagle's algorithm on otherwise waits for our delayed ACK, about 40 ms, before the second.
+  void setQuickAck(bool on) { quickAck_ = on; }
+
   /// Up to `cap` bytes, at least one; 0 means the peer closed. Throws NetError.
   size_t read(char* out, size_t cap, Clock::time_point deadline);
 
@@ -76,8 +86,14 @@ class Connection {
   /// Bytes received so far on this connection (to tell "closed before answering").
   uint64_t bytesReceived() const { return received_; }
 
+  /// The socket's descriptor, for tests that inspect its options.
+  int nativeHandleForTest() const;
+
  private:
   bool fill(Clock::time_point deadline);
+  bool fillPlain(Clock::time_point deadline);
+  void armQuickAck();
+  void setSendDeadline(Clock::time_point deadline);
 
   std::unique_ptr<Poco::Net::StreamSocket> socket_;
   std::vector<char> buffer_;
@@ -86,6 +102,7 @@ class Connection {
   uint64_t received_ = 0;
   const std::atomic<bool>* stop_ = nullptr;
   bool tls_ = false;
+  bool quickAck_ = false;
   int64_t sendTimeoutUs_ = -1;  ///< last value given to the socket, to skip needless setsockopt
 };
 

@@ -32,6 +32,7 @@ void DeliveryReporter::start() {
 }
 
 void DeliveryReporter::enqueue(DeliveryReport report) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (queue_.size() >= options_.maxQueued) {
@@ -45,8 +46,12 @@ void DeliveryReporter::enqueue(DeliveryReport report) {
       }
     }
     queue_.push_back(std::move(report));
+
+    // The thread waits either for a first report or for a batch to fill; nothing in between
+    // is worth a wake-up.
+    wake = queue_.size() == 1 || queue_.size() == options_.batchSize;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void DeliveryReporter::stop() {
@@ -89,6 +94,11 @@ void DeliveryReporter::run() {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
+
+      // Let the batch fill for a moment; the reports of a burst then share one request.
+      const Clock::time_point gathered = Clock::now() + options_.gatherDelay;
+      wake_.wait_until(lock, gathered,
+                       [this] { return stopping_ || queue_.size() >= options_.batchSize; });
       if (stopping_ && Clock::now() >= flushDeadline_) {
         dropped_ += queue_.size();
         log.warning("could not flush delivery reports left=%z", queue_.size());
@@ -107,6 +117,7 @@ void DeliveryReporter::run() {
     for (int attempt = 1; attempt <= options_.attempts && !done; ++attempt) {
       std::string problem;
       try {
+        ++requests_;
         const ApiResponse response = api.send("POST", path, body);
         if (response.status == 201 || response.status == 200) {
           sent_ += batch.size();

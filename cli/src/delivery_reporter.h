@@ -26,7 +26,8 @@ struct DeliveryReport {
 /// Queues reports and sends them with POST /api/v1/hooks/<id>/deliveries on one background
 /// thread and one kept-alive connection. enqueue() never blocks on the network: when the queue
 /// is full the oldest report is dropped (and counted), since a report only annotates an event
-/// that the edge keeps anyway.
+/// that the edge keeps anyway. enqueue() wakes the thread only when the queue was empty or a
+/// batch is full, so forwarding an event costs no thread switch.
 class DeliveryReporter {
  public:
   struct Options {
@@ -36,6 +37,10 @@ class DeliveryReporter {
     std::chrono::milliseconds firstRetryDelay{250};  ///< doubled after each failed try
     std::chrono::milliseconds flushTimeout{10000};   ///< longest wait in stop()
     std::chrono::milliseconds requestTimeout{10000};
+    /// After the first report of a batch, how long to let more gather before sending (a full
+    /// batch or stop() sends at once). A busy relay then sends a few large requests a second
+    /// instead of one per event, which keeps this thread and the edge off the forwarding path.
+    std::chrono::milliseconds gatherDelay{100};
   };
 
   DeliveryReporter(Url edge, std::string hookId, std::string token, std::string relayId,
@@ -50,6 +55,7 @@ class DeliveryReporter {
 
   uint64_t sent() const { return sent_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
+  uint64_t requests() const { return requests_.load(); }  ///< POSTs made, answered or not
 
   /// The JSON body for one batch, as docs/protocol.md gives it.
   static std::string batchJson(const std::string& relayId, const std::deque<DeliveryReport>& batch);
@@ -71,6 +77,7 @@ class DeliveryReporter {
   std::thread thread_;
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> requests_{0};
 };
 
 }  // namespace anm::cli

@@ -3,9 +3,9 @@
 #include "cli/src/event_output.h"
 
 #include <Poco/DateTimeFormatter.h>
-#include <Poco/LocalDateTime.h>
 
 #include <cstdio>
+#include <ctime>
 
 namespace anm::cli {
 
@@ -40,10 +40,32 @@ size_t utf8Length(const std::string& s, size_t i) {
   return n;
 }
 
+// The envelope's display forms when it gave them (raw bytes that are not UTF-8 are shown with
+// U+FFFD), else the request's own bytes.
+const std::string& shownSuffix(const StreamEvent& event) {
+  return event.displayPath.empty() ? event.request.pathSuffix : event.displayPath;
+}
+
+const std::string& shownQuery(const StreamEvent& event) {
+  return event.displayQuery.empty() ? event.request.rawQuery : event.displayQuery;
+}
+
 std::string displayPath(const StreamEvent& event) {
-  std::string path = event.request.pathSuffix.empty() ? "/" : event.request.pathSuffix;
-  if (!event.request.rawQuery.empty()) path += "?" + event.request.rawQuery;
+  std::string path = shownSuffix(event).empty() ? "/" : shownSuffix(event);
+  if (!shownQuery(event).empty()) path += "?" + shownQuery(event);
   return path;
+}
+
+// Local wall-clock time as HH:MM:SS.mmm. localtime_r reads the zone once per process, where
+// a LocalDateTime looks at /etc/localtime again for every line.
+std::string localClock(const Poco::Timestamp& when) {
+  const std::time_t seconds = static_cast<std::time_t>(when.epochTime());
+  std::tm parts{};
+  if (localtime_r(&seconds, &parts) == nullptr) return "--:--:--.---";
+  char text[32];
+  std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03d", parts.tm_hour, parts.tm_min, parts.tm_sec,
+                static_cast<int>(when.epochMicroseconds() % 1000000 / 1000));
+  return text;
 }
 
 // Control bytes would let a sender draw on the developer's terminal; show them escaped.
@@ -116,8 +138,7 @@ std::string formatEventLine(const StreamEvent& event, const DeliveryResult& resu
     outcome = std::to_string(result.status);
     if (!result.location.empty()) outcome += " Location: " + result.location;
   }
-  const std::string time =
-      Poco::DateTimeFormatter::format(Poco::LocalDateTime(when), "%H:%M:%S.%i");
+  const std::string time = localClock(when);
   return time + "  " + printable(event.request.method) + " " + printable(displayPath(event)) +
          "  " + (event.eventType.empty() ? "-" : printable(event.eventType)) + "  -> " +
          printable(outcome) + "  " + std::to_string(result.durationMs) + " ms";
@@ -128,9 +149,8 @@ std::string formatEventJson(const StreamEvent& event, const DeliveryResult& resu
   std::string json = "{\"id\":" + std::to_string(event.id);
   json += ",\"time\":" + jsonQuote(Poco::DateTimeFormatter::format(when, "%Y-%m-%dT%H:%M:%S.%iZ"));
   json += ",\"method\":" + jsonQuote(event.request.method);
-  json +=
-      ",\"path\":" + jsonQuote(event.request.pathSuffix.empty() ? "/" : event.request.pathSuffix);
-  json += ",\"query\":" + jsonQuote(event.request.rawQuery);
+  json += ",\"path\":" + jsonQuote(shownSuffix(event).empty() ? "/" : shownSuffix(event));
+  json += ",\"query\":" + jsonQuote(shownQuery(event));
   json += ",\"event_type\":" + jsonQuote(event.eventType);
   json += ",\"status\":" + std::to_string(result.status);
   json += ",\"duration_ms\":" + std::to_string(result.durationMs);

@@ -8,12 +8,6 @@
 
 namespace anm::cli {
 
-namespace {
-
-constexpr size_t kCoalesceBytes = 64 * 1024;
-
-}  // namespace
-
 Forwarder::Forwarder(Url target, std::chrono::milliseconds timeout)
     : target_(std::move(target)), timeout_(timeout) {}
 
@@ -53,6 +47,9 @@ DeliveryResult Forwarder::attempt(const std::string& head, const ForwardRequest&
       reused = true;
     } else {
       connection_ = std::make_unique<Connection>(target_, deadline);
+      // Many local servers write a response's head and body separately with Nagle on; an
+      // immediate ACK of the head lets the body follow at once instead of ~40 ms later.
+      connection_->setQuickAck(true);
       ++opened_;
     }
     const uint64_t receivedBefore = connection_->bytesReceived();
@@ -60,16 +57,8 @@ DeliveryResult Forwarder::attempt(const std::string& head, const ForwardRequest&
     // Send, then read the answer; the body is read only to keep the connection usable.
     ResponseHead response;
     try {
-      // Small requests go out in one write; large bodies are not copied.
-      if (request.body.size() <= kCoalesceBytes) {
-        std::string whole;
-        whole.reserve(head.size() + request.body.size());
-        whole.append(head).append(request.body);
-        connection_->writeAll(whole, deadline);
-      } else {
-        connection_->writeAll(head, deadline);
-        connection_->writeAll(request.body, deadline);
-      }
+      // Head and body in one gathered write: a target never waits for the second half.
+      connection_->writeAll(head, request.body, deadline);
       response = readResponseHead(*connection_, deadline);
     } catch (const NetError& e) {
       const bool silent = connection_->bytesReceived() == receivedBefore;

@@ -34,6 +34,9 @@ class Forwarder {
   /// Connections opened so far (one per reconnect), for tests of keep-alive.
   uint64_t connectionsOpened() const { return opened_; }
 
+  /// The kept-alive connection to the target, or nullptr, for tests of its socket options.
+  const Connection* connectionForTest() const { return connection_.get(); }
+
  private:
   DeliveryResult attempt(const std::string& head, const ForwardRequest& request,
                          Clock::time_point deadline, bool& retryable);

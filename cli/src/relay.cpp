@@ -5,6 +5,9 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -32,6 +35,67 @@ constexpr std::chrono::seconds kHealthyStreamAge{10};
 
 enum class StreamEnd { kDropped, kStopped, kRefused };
 
+// Keeps <config>/hooks/<id>.cursor up to date from its own thread: a save ends in an fsync,
+// which can take milliseconds that every queued event would otherwise wait for.
+class CursorSaver {
+ public:
+  CursorSaver(std::string hookId, int64_t initial, bool enabled)
+      : hookId_(std::move(hookId)), latest_(initial), enabled_(enabled) {}
+
+  ~CursorSaver() { stop(); }
+
+  void start() {
+    if (enabled_) thread_ = std::thread([this] { run(); });
+  }
+
+  /// Records the position; written within kCursorSaveInterval. Never blocks on the disk.
+  void update(int64_t lastEventId) { latest_.store(lastEventId, std::memory_order_relaxed); }
+
+  /// Stops the thread and writes the last position on the calling thread.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    save();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_for(lock, kCursorSaveInterval, [this] { return stopping_; });
+      if (stopping_) return;
+      lock.unlock();
+      save();
+      lock.lock();
+    }
+  }
+
+  void save() {
+    const int64_t position = latest_.load(std::memory_order_relaxed);
+    if (!enabled_ || position == saved_) return;
+    try {
+      anm::cli::saveCursor(hookId_, position);
+      saved_ = position;
+    } catch (const std::exception& e) {
+      Poco::Logger::get("anm.cli").warning("could not save stream position reason=\"%s\"",
+                                           std::string(e.what()));
+    }
+  }
+
+  const std::string hookId_;
+  std::atomic<int64_t> latest_;
+  int64_t saved_ = -1;  ///< touched by the saving thread, then by stop() after the join
+  const bool enabled_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 class Relay {
  public:
   Relay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out)
@@ -41,11 +105,13 @@ class Relay {
         log_(Poco::Logger::get("anm.cli")),
         forwarder_(options.target, options.timeout),
         reporter_(options.edge, options.hookId, options.token, options.relayId, {}),
+        cursor_(options.hookId, options.lastEventId, options.saveCursor),
         lastEventId_(options.lastEventId),
         random_(std::random_device{}()) {}
 
   int run() {
     reporter_.start();
+    cursor_.start();
     int attempt = 0;
     int exitCode = 0;
     while (!stop_.load()) {
@@ -73,7 +139,7 @@ class Relay {
     }
 
     // Leave a resumable cursor and every report we can deliver.
-    saveCursor(true);
+    cursor_.stop();
     reporter_.stop();
     log_.information("relay stopped last_event_id=%Ld reports_sent=%Lu reports_dropped=%Lu",
                      static_cast<Poco::Int64>(lastEventId_),
@@ -99,6 +165,8 @@ class Relay {
       const Clock::time_point connectDeadline = Clock::now() + kStreamConnectTimeout;
       Connection connection(options_.edge, connectDeadline, kStreamBufferBytes);
       connection.setStopFlag(&stop_);
+      // A proxy in front of the edge may hold frames back until our ACK; never delay it.
+      connection.setQuickAck(true);
       std::string request = "GET " + options_.edge.basePath() + "/api/v1/hooks/" +
                             encodeSegment(options_.hookId) + "/stream HTTP/1.1\r\n";
       request += "Host: " + options_.edge.authority() + "\r\n";
@@ -185,6 +253,7 @@ class Relay {
                  static_cast<Poco::Int64>(frameId), error);
       reporter_.enqueue(DeliveryReport{frameId, 0, 0, "invalid event: " + error});
       lastEventId_ = frameId;
+      cursor_.update(lastEventId_);
       return;
     }
 
@@ -202,20 +271,7 @@ class Relay {
       std::fputc('\n', out_);
       std::fflush(out_);
     }
-    saveCursor(false);
-  }
-
-  void saveCursor(bool force) {
-    if (!options_.saveCursor || lastEventId_ == savedCursor_) return;
-    const Clock::time_point now = Clock::now();
-    if (!force && now - lastCursorSave_ < kCursorSaveInterval) return;
-    lastCursorSave_ = now;
-    try {
-      anm::cli::saveCursor(options_.hookId, lastEventId_);
-      savedCursor_ = lastEventId_;
-    } catch (const std::exception& e) {
-      log_.warning("could not save stream position reason=\"%s\"", std::string(e.what()));
-    }
+    cursor_.update(lastEventId_);
   }
 
   const RelayOptions& options_;
@@ -224,9 +280,8 @@ class Relay {
   Poco::Logger& log_;
   Forwarder forwarder_;
   DeliveryReporter reporter_;
+  CursorSaver cursor_;
   int64_t lastEventId_;
-  int64_t savedCursor_ = -1;
-  Clock::time_point lastCursorSave_{};
   std::mt19937_64 random_;
 };
 

@@ -36,6 +36,16 @@ int64_t optionalInt(const Poco::JSON::Object& object, const std::string& key) {
   return object.getValue<int64_t>(key);
 }
 
+// `key` + "_b64" decoded when present, else `key` as text. False for malformed base64.
+bool rawOrDisplay(const Poco::JSON::Object& object, const std::string& key, std::string& out) {
+  const std::string encodedKey = key + "_b64";
+  if (!object.has(encodedKey) || object.isNull(encodedKey)) {
+    out = optionalString(object, key);
+    return true;
+  }
+  return decodeBase64(object.getValue<std::string>(encodedKey), out);
+}
+
 }  // namespace
 
 bool decodeHeaderField(const Poco::JSON::Array::Ptr& entry, HeaderField& field) {
@@ -117,8 +127,19 @@ bool parseStreamEvent(const std::string& json, StreamEvent& event, std::string& 
     event.id = object->getValue<int64_t>("id");
     event.receivedAtMs = optionalInt(*object, "received_at_ms");
     event.request.method = object->getValue<std::string>("method");
-    event.request.pathSuffix = optionalString(*object, "path");
-    event.request.rawQuery = optionalString(*object, "query");
+    event.displayPath = optionalString(*object, "path");
+    event.displayQuery = optionalString(*object, "query");
+
+    // The raw suffix and query; the base64 forms win because "path" and "query" then hold
+    // U+FFFD where the bytes were not UTF-8, and forwarding those would change the request.
+    if (!rawOrDisplay(*object, "path", event.request.pathSuffix)) {
+      error = "path_b64 is not valid base64";
+      return false;
+    }
+    if (!rawOrDisplay(*object, "query", event.request.rawQuery)) {
+      error = "query_b64 is not valid base64";
+      return false;
+    }
 
     // Headers as [[name, value], ...] in arrival order.
     event.request.headers.clear();

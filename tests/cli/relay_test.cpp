@@ -144,6 +144,37 @@ TEST_F(RelayTest, ForwardsMethodPathQueryHeadersAndBodyExactly) {
   EXPECT_EQ(got.raw, expectedHead + event.body);
 }
 
+TEST_F(RelayTest, PathAndQueryBytesThatAreNotUtf8ArriveExactly) {
+  auto relay = startRelay({"--json"}, edge_, target_.url("/hooks"));
+
+  // Every byte from 0x80 to 0xff in both the suffix and the query: the envelope then carries
+  // them in path_b64/query_b64 and shows U+FFFD in "path"/"query".
+  std::string high;
+  for (int c = 0x80; c <= 0xff; ++c) high.push_back(static_cast<char>(c));
+  FakeEvent event;
+  event.path = "/raw/" + high + "/end";
+  event.query = "q=" + high + "&x=1";
+  event.body = "{}";
+  edge_.addEvent(event);
+  ASSERT_TRUE(target_.waitForRequests(1, 15s)) << relay->err();
+
+  // The request target holds the exact bytes, nothing re-encoded or replaced.
+  const RawRequest got = target_.requests().at(0);
+  EXPECT_EQ(got.requestLine(), "POST /hooks/raw/" + high + "/end?q=" + high + "&x=1 HTTP/1.1");
+  EXPECT_EQ(got.body, "{}");
+
+  // The printed line uses the display form, which stays valid UTF-8.
+  ASSERT_TRUE(relay->waitForLines(1)) << relay->err();
+  const auto line = jsonLines(*relay).at(0);
+  EXPECT_EQ(
+      line->getValue<std::string>("path"), "/raw/" + [&] {
+        std::string shown;
+        for (size_t i = 0; i < high.size(); ++i) shown += "\xEF\xBF\xBD";
+        return shown;
+      }() + "/end");
+  EXPECT_EQ(line->getValue<int>("status"), 200);
+}
+
 TEST_F(RelayTest, EmptyBodiesGetContentLengthOnlyWhenTheOriginalHadOne) {
   auto relay = startRelay({"--json"}, edge_, target_.url());
 

@@ -80,6 +80,53 @@ TEST(StreamEventTest, DecodesBase64EncodedHeaderBytes) {
       parseStreamEvent(R"({"id":1,"method":"POST","headers":[["X","!","b64"]]})", event, error));
 }
 
+// Every byte from 0x80 to 0xff, none of which may stand alone in UTF-8.
+std::string highBytes() {
+  std::string bytes;
+  for (int c = 0x80; c <= 0xff; ++c) bytes.push_back(static_cast<char>(c));
+  return bytes;
+}
+
+TEST(StreamEventTest, RawPathAndQueryComeFromTheirBase64FormsWhenPresent) {
+  const std::string path = "/raw/" + highBytes();
+  const std::string query = "q=" + highBytes();
+  const std::string json = R"({"id":3,"method":"POST","path":"/raw/\ufffd","query":"q=\ufffd",)"
+                           R"("path_b64":")" +
+                           encodeBase64(path) + R"(","query_b64":")" + encodeBase64(query) +
+                           R"(","body_base64":""})";
+  StreamEvent event;
+  std::string error;
+  ASSERT_TRUE(parseStreamEvent(json, event, error)) << error;
+
+  // The bytes to forward are the decoded ones; the display forms stay for printing only.
+  EXPECT_EQ(event.request.pathSuffix, path);
+  EXPECT_EQ(event.request.rawQuery, query);
+  EXPECT_EQ(event.displayPath, "/raw/\xef\xbf\xbd");
+  EXPECT_EQ(event.displayQuery, "q=\xef\xbf\xbd");
+}
+
+TEST(StreamEventTest, OnlyTheEncodedPartReplacesItsDisplayForm) {
+  // A query that is UTF-8 needs no base64 form even when the path has one.
+  const std::string json = R"({"id":3,"method":"GET","path":"/\ufffd","path_b64":"L/8=",)"
+                           R"("query":"a=%FF&b=\u00e9","body_base64":""})";
+  StreamEvent event;
+  std::string error;
+  ASSERT_TRUE(parseStreamEvent(json, event, error)) << error;
+  EXPECT_EQ(event.request.pathSuffix, "/\xff");
+  EXPECT_EQ(event.request.rawQuery, "a=%FF&b=\xc3\xa9");
+}
+
+TEST(StreamEventTest, MalformedPathOrQueryBase64IsRefusedWithAReason) {
+  StreamEvent event;
+  std::string error;
+  EXPECT_FALSE(
+      parseStreamEvent(R"({"id":1,"method":"POST","path":"/x","path_b64":"L3g"})", event, error));
+  EXPECT_EQ(error, "path_b64 is not valid base64");
+  EXPECT_FALSE(
+      parseStreamEvent(R"({"id":1,"method":"POST","query":"x","query_b64":"*==="})", event, error));
+  EXPECT_EQ(error, "query_b64 is not valid base64");
+}
+
 TEST(StreamEventTest, RejectsBrokenEnvelopes) {
   StreamEvent event;
   std::string error;

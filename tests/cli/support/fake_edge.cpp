@@ -52,6 +52,30 @@ Poco::JSON::Array headerArray(const std::vector<std::pair<std::string, std::stri
   return out;
 }
 
+// The display form the edge sends beside path_b64/query_b64: here every byte of 0x80 and up
+// becomes U+FFFD, which is enough to make a relay that forwarded it send the wrong bytes.
+std::string displayForm(const std::string& raw) {
+  std::string out;
+  for (unsigned char c : raw) {
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\xEF\xBF\xBD";
+    }
+  }
+  return out;
+}
+
+// "path"/"query", plus "<key>_b64" with the exact bytes when they are not UTF-8.
+void setRawText(Poco::JSON::Object& object, const std::string& key, const std::string& raw) {
+  if (anm::cli::isValidUtf8(raw)) {
+    object.set(key, raw);
+    return;
+  }
+  object.set(key, displayForm(raw));
+  object.set(key + "_b64", base64(raw));
+}
+
 std::string json(const Poco::JSON::Object& object) {
   std::ostringstream out;
   object.stringify(out);
@@ -306,8 +330,8 @@ std::string FakeEdge::envelope(const FakeEvent& event) const {
   object.set("hook", kHookId);
   object.set("received_at_ms", static_cast<Poco::Int64>(1764800000000LL + event.id));
   object.set("method", event.method);
-  object.set("path", event.path);
-  object.set("query", event.query);
+  setRawText(object, "path", event.path);
+  setRawText(object, "query", event.query);
   object.set("headers", headerArray(event.headers));
   object.set("body_base64", base64(event.body));
   object.set("verdict", "valid");
