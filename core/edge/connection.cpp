@@ -73,7 +73,15 @@ void ConnectionSet::markIdle(EdgeConnection* connection) {
 EdgeConnection::EdgeConnection(const Poco::Net::StreamSocket& socket,
                                Poco::Net::HTTPServerParams::Ptr params, Router& router,
                                ConnectionSet& connections)
-    : TCPServerConnection(socket), params_(params), router_(router), connections_(connections) {}
+    : TCPServerConnection(socket), params_(params), router_(router), connections_(connections) {
+  // Answers and stream heads are small writes that must not wait for the client's delayed
+  // ACK; a stream keeps the setting when the hub takes its socket over.
+  try {
+    this->socket().setNoDelay(true);
+  } catch (const Poco::Exception& e) {
+    httpLog().warning("could not disable nagle error=\"%s\"", e.displayText());
+  }
+}
 
 void EdgeConnection::wake() {
   try {

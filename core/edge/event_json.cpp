@@ -130,11 +130,12 @@ size_t headersSize(const store::EventRecord& event) {
   return size;
 }
 
-// Bytes of the scalar fields, before escaping.
+// Bytes of the scalar fields, before escaping. Path and query get five times their size: a bad
+// byte becomes a three-byte U+FFFD, and such a field also goes out base64-encoded.
 size_t scalarsSize(const store::EventRecord& event) {
-  return kFixedOverhead + event.hookId.size() + event.method.size() + event.pathSuffix.size() +
-         event.rawQuery.size() + event.eventType.size() + event.deliveryId.size() +
-         event.reasonMessage.size();
+  return kFixedOverhead + event.hookId.size() + event.method.size() +
+         5 * (event.pathSuffix.size() + event.rawQuery.size()) + event.eventType.size() +
+         event.deliveryId.size() + event.reasonMessage.size();
 }
 
 // Bytes of headers and body once encoded; an eighth more for escapes in the headers.
@@ -143,15 +144,28 @@ size_t payloadSize(const store::EventRecord& event) {
   return headers + headers / 8 + (event.body.size() + 2) / 3 * 4;
 }
 
-// The fields every form starts with, from "{" up to and including "query".
+// A text field the relay forwards as bytes: the JSON string is for reading, and when the bytes
+// are not valid UTF-8 (so the string had to replace some of them) "<key>_b64" carries them
+// exactly.
+void appendBytesField(std::string& out, std::string_view key, std::string_view value) {
+  appendStringField(out, key, value);
+  if (isValidUtf8(value)) return;
+  out.push_back(',');
+  out.push_back('"');
+  out.append(key);
+  out.append("_b64\":");
+  appendBase64String(out, value);
+}
+
+// The fields every form starts with, from "{" up to and including "query" (and "query_b64").
 void appendHead(std::string& out, const store::EventRecord& event) {
   out.append("{\"id\":");
   appendInt(out, event.id);
   appendStringField(out, "hook", event.hookId);
   appendIntField(out, "received_at_ms", event.receivedAtMs);
   appendStringField(out, "method", event.method);
-  appendStringField(out, "path", event.pathSuffix);
-  appendStringField(out, "query", event.rawQuery);
+  appendBytesField(out, "path", event.pathSuffix);
+  appendBytesField(out, "query", event.rawQuery);
 }
 
 void appendHeaders(std::string& out, const store::EventRecord& event) {

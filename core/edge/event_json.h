@@ -15,8 +15,11 @@ namespace anm::edge {
 // Every form is one line of valid JSON whatever bytes the event holds. Header fields keep their
 // bytes: a field whose value is not valid UTF-8 is sent as ["Name","<base64 value>","b64"], and
 // one whose name is not valid UTF-8 as ["<base64 name>","<base64 value>","b64name"] (see the
-// event stream section of docs/protocol.md). Other text fields (path, query, message, ...) that
-// are not valid UTF-8 have each bad byte replaced by U+FFFD; the body is always base64.
+// event stream section of docs/protocol.md). "path" and "query" that are not valid UTF-8 have
+// each bad byte replaced by U+FFFD, and the form then also holds "path_b64" / "query_b64" with
+// the exact bytes base64-encoded, which is what a relay must forward. Other text fields
+// (message, event type, ...) are display text only: bad bytes become U+FFFD. The body is always
+// base64.
 
 /// The summary form of docs/protocol.md, with the deliveries given.
 std::string eventSummaryJson(const store::EventRecord& event,

@@ -153,6 +153,16 @@ class StreamHub::Impl {
       return;
     }
 
+    // Frames are small and written whole: Nagle would hold one back until the previous one is
+    // acknowledged, which delayed ACKs stretch to tens of milliseconds. Without it the stream
+    // still works, only later, so a failure is logged and the stream kept.
+    try {
+      stream->socket.setNoDelay(true);
+    } catch (const Poco::Exception& e) {
+      logger().warning(Poco::format("could not disable nagle on stream hook=%s error=\"%s\"",
+                                    hookId, e.displayText()));
+    }
+
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) {
       releaseSocket(*stream);

@@ -56,7 +56,8 @@ class StreamHub {
   /// Takes over a socket whose HTTP response head has been sent (no keep-alive, no chunking:
   /// the stream ends when the connection closes). Sends "retry: 1000", then every forwardable
   /// event of the hook with an id above lastEventId, then each new one. Returns at once: the
-  /// backlog is read on the hub's worker thread.
+  /// backlog is read on the hub's worker thread. Turns Nagle's algorithm off on the socket
+  /// (TCP_NODELAY), so that a small frame goes out without waiting for an ACK.
   void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId);
 
   /// Tells the hub that an event was durably stored; events that are not forwardable (invalid

@@ -230,6 +230,82 @@ TEST(EventJson, InvalidUtf8OutsideHeadersStillGivesValidJson) {
 
   EXPECT_EQ(object->getValue<std::string>("query"), "q=\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(object->getValue<std::string>("event_type"), "t\xEF\xBF\xBD");
+
+  // The query is forwarded, so its bytes come along; the event type is display text only.
+  EXPECT_EQ(decodeBase64(object->getValue<std::string>("query_b64")), event.rawQuery);
+  EXPECT_FALSE(object->has("event_type_b64"));
+  EXPECT_FALSE(object->has("path_b64"));
+}
+
+// The bytes a relay puts back on the request line, read from one form of an event.
+struct ForwardedTarget {
+  std::string path;
+  std::string query;
+};
+
+ForwardedTarget forwardedTarget(const Object::Ptr& object) {
+  ForwardedTarget out;
+  out.path = object->has("path_b64") ? decodeBase64(object->getValue<std::string>("path_b64"))
+                                     : object->getValue<std::string>("path");
+  out.query = object->has("query_b64") ? decodeBase64(object->getValue<std::string>("query_b64"))
+                                       : object->getValue<std::string>("query");
+  return out;
+}
+
+std::vector<Object::Ptr> everyForm(const store::EventRecord& event) {
+  const std::string frame = sseFrame(event);
+  const std::string head = "id: " + std::to_string(event.id) + "\nevent: webhook\ndata: ";
+  return {parseObject(eventEnvelopeJson(event)), parseObject(eventSummaryJson(event, {})),
+          parseObject(eventDetailJson(event, {})),
+          parseObject(frame.substr(head.size(), frame.size() - head.size() - 2))};
+}
+
+TEST(EventJson, PathAndQueryBytesAbove0x7FRoundTripInEveryForm) {
+  auto event = sampleEvent();
+  std::string high;
+  for (int b = 0x80; b <= 0xFF; ++b) high.push_back(static_cast<char>(b));
+  event.pathSuffix = "/p/" + high + "/end";
+  event.rawQuery = "a=" + high + "&b=%FF";
+
+  for (const auto& object : everyForm(event)) {
+    const auto target = forwardedTarget(object);
+    EXPECT_EQ(target.path, event.pathSuffix);
+    EXPECT_EQ(target.query, event.rawQuery);
+
+    // The text forms stay readable: valid UTF-8 with U+FFFD for each byte that was not.
+    const auto path = object->getValue<std::string>("path");
+    EXPECT_TRUE(isValidUtf8(path));
+    EXPECT_EQ(path.compare(0, 3, "/p/"), 0);
+    EXPECT_NE(path.find("\xEF\xBF\xBD"), std::string::npos);
+    EXPECT_TRUE(isValidUtf8(object->getValue<std::string>("query")));
+  }
+}
+
+TEST(EventJson, EachHighByteAloneInThePathRoundTrips) {
+  auto event = sampleEvent();
+  for (int b = 0x80; b <= 0xFF; ++b) {
+    event.pathSuffix = std::string("/") + static_cast<char>(b);
+    event.rawQuery = std::string("x=") + static_cast<char>(b);
+    for (const auto& object : everyForm(event)) {
+      ASSERT_TRUE(object->has("path_b64")) << "byte " << b;
+      ASSERT_TRUE(object->has("query_b64")) << "byte " << b;
+      const auto target = forwardedTarget(object);
+      EXPECT_EQ(target.path, event.pathSuffix) << "byte " << b;
+      EXPECT_EQ(target.query, event.rawQuery) << "byte " << b;
+    }
+  }
+}
+
+TEST(EventJson, Utf8PathAndQueryAreTextOnly) {
+  auto event = sampleEvent();
+  event.pathSuffix = "/caf\xC3\xA9/\xF0\x9F\x98\x80";
+  event.rawQuery = "name=Z\xC3\xBCrich";
+  for (const auto& object : everyForm(event)) {
+    EXPECT_FALSE(object->has("path_b64"));
+    EXPECT_FALSE(object->has("query_b64"));
+    EXPECT_EQ(object->getValue<std::string>("path"), event.pathSuffix);
+    EXPECT_EQ(object->getValue<std::string>("query"), event.rawQuery);
+  }
 }
 
 TEST(EventJson, Base64MatchesPocoForEveryPadding) {

@@ -6,14 +6,20 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/TCPServerConnection.h>
 #include <gtest/gtest.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,7 +34,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/edge/connection.h"
 #include "core/edge/event_json.h"
+#include "core/edge/handlers.h"
 #include "core/store/store.h"
 
 namespace anm::edge {
@@ -622,6 +630,171 @@ TEST_F(StreamHubTest, ThousandIdleStreamsEachGetTheNextEvent) {
     ASSERT_EQ(client->ids, std::vector<int64_t>{id});
   }
   EXPECT_EQ(hub_->stats().liveFrames, kStreams);
+}
+
+/// Reads one stream on a thread of its own, so that a test can watch many streams at once
+/// while it writes. The ids are read by the test only after stop().
+class BackgroundReader {
+ public:
+  BackgroundReader(std::unique_ptr<SseClient> client, int64_t lastEventId)
+      : client_(std::move(client)), lastEventId_(lastEventId) {
+    thread_ = std::thread([this] {
+      client_->readUntil(
+          [this] {
+            if (!client_->ids.empty()) last_.store(client_->ids.back());
+            return stop_.load();
+          },
+          std::chrono::seconds(600));
+      if (client_->closed()) closed_.store(true);
+    });
+  }
+
+  ~BackgroundReader() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  int64_t last() const { return last_.load(); }
+  bool closed() const { return closed_.load(); }
+  int64_t lastEventId() const { return lastEventId_; }
+  const SseClient& client() const { return *client_; }
+
+ private:
+  std::unique_ptr<SseClient> client_;
+  int64_t lastEventId_;
+  std::atomic<int64_t> last_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> closed_{false};
+  std::thread thread_;
+};
+
+TEST_F(StreamHubTest, BurstsReachEveryStreamLongBeforeTheHeartbeat) {
+  // Bursts of writes from several threads, committed in batches by the store's writer and
+  // published from its commit listener, while streams come and go with old Last-Event-IDs.
+  // The heartbeat is a minute away, so a stream that is not woken for work queued for it
+  // would miss the deadline below; the deadline is a bound for correctness, not for speed.
+  StreamHub::Options options;
+  options.heartbeat = std::chrono::milliseconds(60000);
+  startHub(options);
+  constexpr int kBursts = 50;
+  constexpr int kWriters = 4;
+  constexpr int kPerWriter = 60;
+  constexpr auto kDeadline = std::chrono::seconds(5);
+
+  std::vector<std::unique_ptr<BackgroundReader>> steady;
+  for (int i = 0; i < 3; ++i) {
+    steady.push_back(std::make_unique<BackgroundReader>(connect("hook-a", 0), 0));
+  }
+  ASSERT_TRUE(waitLive(steady.size()));
+
+  std::vector<int64_t> burstStarts;
+  std::atomic<int> counter{0};
+  for (int burst = 0; burst < kBursts; ++burst) {
+    burstStarts.push_back(append("hook-a"));
+
+    // Writers commit together; streams attach in the middle of it, from older points.
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kWriters; ++t) {
+      writers.emplace_back([&] {
+        for (int i = 0; i < kPerWriter; ++i) {
+          const bool invalid = counter.fetch_add(1) % 11 == 5;
+          append("hook-a", invalid ? store::Verdict::kInvalid : store::Verdict::kValid, 0, 600);
+        }
+      });
+    }
+    std::vector<std::unique_ptr<BackgroundReader>> joining;
+    std::this_thread::sleep_for(std::chrono::milliseconds(burst % 5));
+    const size_t back = std::min<size_t>(burstStarts.size() - 1, 1 + burst % 4);
+    const int64_t from = burst % 7 == 0 ? 0 : burstStarts[burstStarts.size() - 1 - back];
+    joining.push_back(std::make_unique<BackgroundReader>(connect("hook-a", from), from));
+    joining.push_back(std::make_unique<BackgroundReader>(connect("hook-a", burstStarts.back()),
+                                                         burstStarts.back()));
+    for (auto& writer : writers) writer.join();
+
+    // The sentinel is stored last; every stream must get it well before any heartbeat.
+    const int64_t sentinel = append("hook-a");
+    const auto sentAt = std::chrono::steady_clock::now();
+    const auto hasSentinel = [&](const std::unique_ptr<BackgroundReader>& r) {
+      return r->last() == sentinel;
+    };
+    const bool allThere = eventually(
+        [&] {
+          return std::all_of(steady.begin(), steady.end(), hasSentinel) &&
+                 std::all_of(joining.begin(), joining.end(), hasSentinel);
+        },
+        std::chrono::duration_cast<std::chrono::seconds>(kDeadline));
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - sentAt);
+    for (const auto& r : steady) ASSERT_FALSE(r->closed()) << describe(hub_->stats());
+    ASSERT_TRUE(allThere) << "burst " << burst << " not delivered after " << waited.count()
+                          << " ms: " << describe(hub_->stats());
+
+    // A stream that joined late has exactly what followed its Last-Event-ID.
+    for (auto& r : joining) {
+      r->stop();
+      EXPECT_EQ(r->client().ids, forwardableIds("hook-a", r->lastEventId()))
+          << "burst " << burst << " from " << r->lastEventId();
+    }
+    joining.clear();
+    ASSERT_TRUE(eventually([&] { return hub_->openStreams("hook-a") == steady.size(); }));
+  }
+
+  // The streams that stayed have every forwardable event once, in order.
+  const auto expected = forwardableIds("hook-a");
+  for (auto& r : steady) {
+    r->stop();
+    EXPECT_EQ(r->client().ids, expected);
+    EXPECT_EQ(r->client().keepAlives, 0);
+  }
+  const auto stats = hub_->stats();
+  EXPECT_EQ(stats.closedQueueLimit + stats.closedStalled + stats.closedStoreError, 0u);
+  EXPECT_EQ(stats.heartbeats, 0u);
+  std::cout << "[ stats    ] events=" << expected.size() << " backlog_reads=" << stats.backlogReads
+            << " live_frames=" << stats.liveFrames << " attached=" << stats.attached << "\n";
+}
+
+bool nagleOff(int fd) {
+  int on = 0;
+  socklen_t len = sizeof(on);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return false;
+  return on != 0;
+}
+
+TEST_F(StreamHubTest, TakenOverStreamsHaveNagleOff) {
+  startHub();
+  StreamSocket client(SocketAddress::IPv4);
+  client.connect(listener_.address());
+  StreamSocket server = listener_.acceptConnection();
+  const int fd = server.impl()->sockfd();
+  ASSERT_FALSE(nagleOff(fd)) << "accepted sockets start with Nagle on";
+  const std::string head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+  server.sendBytes(head.data(), static_cast<int>(head.size()));
+
+  // `server` shares its descriptor with the copy the hub takes over.
+  hub_->attach(server, "hook-a", 0);
+  EXPECT_TRUE(nagleOff(fd));
+  SseClient reader(client);
+  ASSERT_TRUE(reader.readUntil([&] { return reader.retries == 1; }));
+}
+
+TEST(EdgeConnectionTest, AcceptedConnectionsHaveNagleOff) {
+  Poco::Net::ServerSocket listener(SocketAddress("127.0.0.1", 0));
+  StreamSocket client(SocketAddress::IPv4);
+  client.connect(listener.address());
+  StreamSocket server = listener.acceptConnection();
+  const int fd = server.impl()->sockfd();
+  ASSERT_FALSE(nagleOff(fd)) << "accepted sockets start with Nagle on";
+
+  // The factory is what the edge's TCPServer calls for each accepted connection.
+  EdgeServices services;
+  Router router(services);
+  ConnectionSet connections;
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+  EdgeConnectionFactory factory(params, router, connections);
+  std::unique_ptr<Poco::Net::TCPServerConnection> connection(factory.createConnection(server));
+  EXPECT_TRUE(nagleOff(fd));
 }
 
 }  // namespace
