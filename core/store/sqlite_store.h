@@ -28,8 +28,41 @@ struct SqliteOptions {
   /// Read sessions kept open for reuse; more are opened when needed and closed after use.
   size_t maxIdleReadSessions = 8;
 
+  /// Hooks kept in memory after their first lookup, so that ingest does not read the database
+  /// for every request. Hooks never change once created (the Store has no call that changes
+  /// or removes one), so a cached hook is never stale; past this many, lookups of hooks not
+  /// cached read the database. 4096 hooks take about 1 MiB.
+  size_t maxCachedHooks = 4096;
+
   /// How long a session waits for a lock held by another connection before failing.
   int busyTimeoutMs = 5000;
+
+  /// How a commit is made durable before anyone hears of it.
+  enum class Sync {
+    /// The writer commits with synchronous=NORMAL and goes on with the next batch while a
+    /// second thread fdatasyncs the WAL; a batch is acknowledged (and becomes visible to
+    /// reads and the commit listener) only after a sync that began after its commit.
+    kOverlapped,
+    /// synchronous=FULL: SQLite syncs inside every commit, and the writer waits for it.
+    kInCommit,
+  };
+  Sync sync = Sync::kOverlapped;
+
+  /// WAL frames (pages) after which a background connection checkpoints the WAL into the
+  /// database, so that the writer does not copy pages inside its own commits. 1000 is SQLite's
+  /// own auto-checkpoint size (about 4 MiB with 4 KiB pages).
+  int checkpointFrames = 1000;
+
+  /// WAL frames at which the writer checkpoints itself after a commit, whatever the background
+  /// connection is doing: the bound on the WAL's growth when checkpoints cannot keep up.
+  int maxWalFrames = 8000;
+
+  /// Bytes a WAL is truncated to when it starts over (PRAGMA journal_size_limit).
+  int64_t walSizeLimitBytes = int64_t{64} << 20;
+
+  /// Replaces fdatasync(fd) of the WAL in the overlapped mode, so that tests can hold a
+  /// commit between its write and its sync, or fail the sync. Returns 0 or an errno value.
+  std::function<int(int fd)> syncWalForTest;
 };
 
 /// What the writer thread has done since the store was opened.
@@ -39,11 +72,31 @@ struct WriterStats {
   uint64_t eventsStored = 0;     ///< events committed
   size_t largestBatchJobs = 0;   ///< most writes seen in one transaction
   size_t largestBatchBytes = 0;  ///< most payload bytes seen in one transaction
+  uint64_t syncs = 0;            ///< WAL syncs of the overlapped mode, each covering >= 1 commit
+  uint64_t failedSyncs = 0;      ///< failed WAL syncs; after one the store refuses every write
+  uint64_t backgroundCheckpoints = 0;  ///< checkpoints run by the background connection
+  uint64_t writerCheckpoints = 0;      ///< checkpoints run by the writer between its commits
+  int largestWalFrames = 0;            ///< most frames the WAL held after a commit
+
+  // Where the writer and sync threads spend their time, in nanoseconds of wall time.
+  uint64_t writeNanos = 0;        ///< BEGIN and the inserts of every batch
+  uint64_t commitNanos = 0;       ///< COMMIT (with synchronous=FULL this includes its sync)
+  uint64_t checkpointNanos = 0;   ///< checkpoints run by the writer between its commits
+  uint64_t syncNanos = 0;         ///< WAL syncs of the overlapped mode
+  uint64_t acknowledgeNanos = 0;  ///< commit listener calls and waking the waiting callers
 };
 
-/// The SQLite store: WAL mode with synchronous=FULL, so every commit is on disk before anyone
-/// hears of it. All writes go through one writer thread that commits whatever is queued in one
-/// transaction (group commit); reads use a pool of their own sessions and never wait on it.
+/// What the read side has done since the store was opened.
+struct ReadStats {
+  uint64_t hookCacheHits = 0;  ///< findHook answered from memory
+  size_t cachedHooks = 0;      ///< hooks held in memory now
+};
+
+/// The SQLite store in WAL mode: every commit is on disk before anyone hears of it (see
+/// SqliteOptions::Sync). All writes go through one writer thread that commits whatever is
+/// queued in one transaction (group commit); a second thread makes commits durable and
+/// acknowledges them in commit order; reads use a pool of their own sessions, never wait on the
+/// writer and see only events that are durable.
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
@@ -72,6 +125,7 @@ class SqliteStore : public Store {
   void setCommitListener(std::function<void(const EventRecord&)> listener) override;
 
   WriterStats writerStats() const;
+  ReadStats readStats() const;
 
  private:
   class Impl;

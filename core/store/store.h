@@ -114,8 +114,9 @@ class Store {
   /// Deliveries of one event, in the order they were reported.
   virtual std::vector<DeliveryRecord> listDeliveries(int64_t eventId) = 0;
 
-  /// Called with every event right after it was committed, in id order, once per event, on
-  /// the store's writer thread, before appendEvent returns to the caller that stored it. The
+  /// Called with every event right after it was committed and made durable, in id order, once
+  /// per event, on one thread of the store's own (the writer, or the thread that syncs the
+  /// writer's commits), before appendEvent returns to the caller that stored it. The
   /// record is the one stored (id set, body included); it is valid only during the call. The
   /// listener must be quick and must not call the store's write methods or setCommitListener
   /// (both would wait on the thread running the listener); reads are fine. Exceptions it

@@ -7,8 +7,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -44,11 +52,13 @@ std::function<void()> limitFileSize(TempDir&) {
   return [old] { setrlimit(RLIMIT_FSIZE, &old); };
 }
 
-StoreBackend sqliteBackend() {
+StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
   StoreBackend backend;
-  backend.name = "sqlite";
-  backend.open = [](TempDir& dir) -> std::unique_ptr<Store> {
-    return openSqliteStore(dbPath(dir));
+  backend.name = name;
+  backend.open = [sync](TempDir& dir) -> std::unique_ptr<Store> {
+    SqliteOptions options;
+    options.sync = sync;
+    return SqliteStore::open(dbPath(dir), options);
   };
   backend.schemaVersion = SqliteStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
@@ -61,7 +71,68 @@ StoreBackend sqliteBackend() {
   return backend;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, StoreSuite, ::testing::Values(sqliteBackend()), BackendName());
+// Both ways of making commits durable must keep every promise of the suite.
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreSuite,
+    ::testing::Values(sqliteBackend("sqlite", SqliteOptions::Sync::kOverlapped),
+                      sqliteBackend("sqlite_in_commit", SqliteOptions::Sync::kInCommit)),
+    BackendName());
+
+/// Holds or fails the store's WAL syncs on demand, in place of fdatasync.
+class SyncGate {
+ public:
+  /// From now on syncs wait until release() (or fail, with failWith()).
+  void hold() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = true;
+  }
+
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+
+  void failWith(int error) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = error;
+  }
+
+  /// Blocks until a sync is waiting at the gate.
+  void awaitWaiter() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return waiting_ > 0; });
+  }
+
+  std::function<int(int)> hook() {
+    return [this](int fd) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return !held_; });
+      --waiting_;
+      if (error_ != 0) return error_;
+      return ::fdatasync(fd) == 0 ? 0 : errno;
+    };
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  int waiting_ = 0;
+  int error_ = 0;
+};
+
+/// Events committed to the file, durable or not, as another connection sees them.
+Poco::Int64 committedEvents(TempDir& dir) {
+  Session session = rawSession(dir);
+  Poco::Int64 count = 0;
+  session << "SELECT COUNT(*) FROM events", into(count), now;
+  return count;
+}
 
 TEST(SqliteStore, PathInMissingDirectoryIsRefused) {
   TempDir dir;
@@ -197,6 +268,216 @@ TEST(SqliteStore, CorruptHeaderBlobIsAClearError) {
   } catch (const StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("decode"), std::string::npos) << e.what();
   }
+}
+
+TEST(SqliteStore, BatchLimitOfZeroIsRefused) {
+  TempDir dir;
+  SqliteOptions options;
+  options.maxBatchJobs = 0;
+  try {
+    SqliteStore::open(dbPath(dir), options);
+    FAIL() << "a store that could never take a write was opened";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("maxBatchJobs"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SqliteStore, EventIsNeitherReadableNorHeardBeforeItsSyncCompletes) {
+  TempDir dir;
+  SyncGate gate;
+  SqliteOptions options;
+  options.syncWalForTest = gate.hook();
+  auto store = SqliteStore::open(dbPath(dir), options);
+  store->createHook(makeHook("h"));
+  const int64_t first = store->appendEvent(makeEvent("h", "first"));
+
+  std::mutex mutex;
+  std::vector<int64_t> heard;
+  store->setCommitListener([&](const EventRecord& event) {
+    std::lock_guard<std::mutex> lock(mutex);
+    heard.push_back(event.id);
+  });
+
+  // The second event is committed to the file, but its sync is held at the gate.
+  gate.hold();
+  std::atomic<int64_t> second{0};
+  std::thread appender([&] { second = store->appendEvent(makeEvent("h", "second")); });
+  gate.awaitWaiter();
+  ASSERT_EQ(committedEvents(dir), 2);
+
+  // Until the sync is done nobody may learn of it: not the caller, not reads, not the listener.
+  EXPECT_EQ(second.load(), 0);
+  auto listed = store->listEvents("h", 0, 10, true, false);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, first);
+  EXPECT_FALSE(store->getEvent("h", first + 1).has_value());
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    EXPECT_TRUE(heard.empty());
+  }
+
+  gate.release();
+  appender.join();
+  EXPECT_EQ(second.load(), first + 1);
+  EXPECT_EQ(store->getEvent("h", second)->body, "second");
+  EXPECT_EQ(store->listEvents("h", 0, 10, false, false).size(), 2u);
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_EQ(heard, std::vector<int64_t>{second.load()});
+}
+
+TEST(SqliteStore, FailedSyncAcknowledgesNothingAndRefusesLaterWrites) {
+  TempDir dir;
+  SyncGate gate;
+  SqliteOptions options;
+  options.syncWalForTest = gate.hook();
+  int64_t first = 0;
+  {
+    auto store = SqliteStore::open(dbPath(dir), options);
+    store->createHook(makeHook("h"));
+    first = store->appendEvent(makeEvent("h", "first"));
+
+    gate.failWith(EIO);
+    try {
+      store->appendEvent(makeEvent("h", "lost sync"));
+      FAIL() << "an event whose sync failed was acknowledged";
+    } catch (const StoreError& e) {
+      EXPECT_NE(std::string(e.what()).find("sync"), std::string::npos) << e.what();
+    }
+
+    // After a failed sync the store cannot tell what reached the disk, so it takes nothing
+    // more, even once the disk answers again.
+    gate.failWith(0);
+    EXPECT_THROW(store->appendEvent(makeEvent("h", "after")), StoreError);
+    EXPECT_THROW(store->addDelivery({first, "r", 200, 1, "", 1}), StoreError);
+    WriterStats stats = store->writerStats();
+    EXPECT_EQ(stats.failedSyncs, 1u);
+    EXPECT_EQ(stats.eventsStored, 1u);
+    auto listed = store->listEvents("h", 0, 10, true, false);
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].body, "first");
+  }
+
+  // Reopened, the store works again and the acknowledged event is there.
+  auto store = SqliteStore::open(dbPath(dir));
+  EXPECT_EQ(store->getEvent("h", first)->body, "first");
+  EXPECT_GT(store->appendEvent(makeEvent("h", "reopened")), first);
+}
+
+TEST(SqliteStore, BackgroundCheckpointsWhileWritingLoseNothing) {
+  TempDir dir;
+  SqliteOptions options;
+  options.checkpointFrames = 32;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 250;
+  std::vector<std::vector<std::pair<int64_t, std::string>>> written(kThreads);
+  {
+    auto store = SqliteStore::open(dbPath(dir), options);
+    store->createHook(makeHook("h"));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          std::string body = std::to_string(t) + "/" + std::to_string(i) + std::string(2000, 'b');
+          written[t].emplace_back(store->appendEvent(makeEvent("h", body)), body);
+        }
+      });
+    }
+
+    // Readers take snapshots all along, which a checkpoint must respect.
+    std::atomic<bool> writing{true};
+    std::thread reader([&] {
+      while (writing) store->listEvents("h", 0, 50, true, false);
+    });
+    for (auto& thread : threads) thread.join();
+    writing = false;
+    reader.join();
+
+    WriterStats stats = store->writerStats();
+    EXPECT_GT(stats.backgroundCheckpoints, 0u);
+    EXPECT_EQ(stats.eventsStored, static_cast<uint64_t>(kThreads * kPerThread));
+    EXPECT_EQ(stats.failedBatches, 0u);
+  }
+
+  // Everything is there after reopening, each body under its own id.
+  auto store = SqliteStore::open(dbPath(dir));
+  auto events = store->listEvents("h", 0, 100000, true, false);
+  ASSERT_EQ(events.size(), static_cast<size_t>(kThreads * kPerThread));
+  std::map<int64_t, std::string> bodies;
+  for (auto& event : events) bodies[event.id] = std::move(event.body);
+  for (const auto& own : written) {
+    for (const auto& [id, body] : own) {
+      ASSERT_EQ(bodies.count(id), 1u) << "event " << id << " is missing";
+      EXPECT_TRUE(bodies[id] == body) << "event " << id << " has another body";
+    }
+  }
+}
+
+TEST(SqliteStore, WalStaysWithinItsBoundWithoutBackgroundCheckpoints) {
+  TempDir dir;
+  SqliteOptions options;
+  options.checkpointFrames = INT_MAX;  // the background connection is never asked
+  options.maxWalFrames = 64;
+  options.maxBatchJobs = 1;  // one 1 KiB event per commit adds a few frames, far below 64
+  auto store = SqliteStore::open(dbPath(dir), options);
+  store->createHook(makeHook("h"));
+
+  constexpr int kEvents = 400;
+  for (int i = 0; i < kEvents; ++i) store->appendEvent(makeEvent("h", std::string(1024, 'w')));
+
+  // Without the bound the WAL would hold every frame written: more than 400.
+  WriterStats stats = store->writerStats();
+  EXPECT_EQ(stats.backgroundCheckpoints, 0u);
+  EXPECT_GT(stats.writerCheckpoints, 0u);
+  EXPECT_LT(stats.largestWalFrames, 64 + 16);
+  constexpr auto kFrameBytes = 24 + 4096;
+  EXPECT_LE(std::filesystem::file_size(dbPath(dir) + "-wal"), size_t{32 + (64 + 16) * kFrameBytes});
+  EXPECT_EQ(store->listEvents("h", 0, 1000, false, false).size(), static_cast<size_t>(kEvents));
+}
+
+TEST(SqliteStore, WriterStatsAccountForEachStep) {
+  TempDir dir;
+  auto store = SqliteStore::open(dbPath(dir));
+  store->createHook(makeHook("h"));
+  for (int i = 0; i < 5; ++i) store->appendEvent(makeEvent("h"));
+
+  WriterStats stats = store->writerStats();
+  EXPECT_EQ(stats.commits, 6u);
+  EXPECT_GE(stats.syncs, 1u);
+  EXPECT_GT(stats.writeNanos, 0u);
+  EXPECT_GT(stats.commitNanos, 0u);
+  EXPECT_GT(stats.syncNanos, 0u);
+  EXPECT_GT(stats.acknowledgeNanos, 0u);
+}
+
+TEST(SqliteStore, HookLookupsComeFromMemoryUpToTheCacheLimit) {
+  TempDir dir;
+  SqliteOptions options;
+  options.maxCachedHooks = 2;
+  auto store = SqliteStore::open(dbPath(dir), options);
+  for (const char* id : {"a", "b", "c"}) {
+    HookRecord hook = makeHook(id);
+    hook.provider = std::string("provider-") + id;
+    store->createHook(hook);
+  }
+
+  // Every hook is found, twice, with its own fields; only two are kept in memory.
+  for (int round = 0; round < 2; ++round) {
+    for (const char* id : {"a", "b", "c"}) {
+      auto found = store->findHook(id);
+      ASSERT_TRUE(found.has_value()) << id;
+      EXPECT_EQ(found->provider, std::string("provider-") + id);
+      EXPECT_EQ(found->secret, makeHook(id).secret);
+    }
+  }
+  ReadStats stats = store->readStats();
+  EXPECT_EQ(stats.cachedHooks, 2u);
+  EXPECT_EQ(stats.hookCacheHits, 2u);
+
+  // An unknown hook is never remembered, so one created later is found.
+  EXPECT_FALSE(store->findHook("later").has_value());
+  EXPECT_EQ(store->readStats().cachedHooks, 2u);
+  store->createHook(makeHook("later"));
+  EXPECT_TRUE(store->findHook("later").has_value());
 }
 
 }  // namespace
