@@ -22,8 +22,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/src/api_client.h"
@@ -71,14 +74,17 @@ const char kRelayHelp[] =
     "the --to path plus the event's path suffix and raw query, the headers in arrival order\n"
     "(minus hop-by-hop fields, Host set to the target), the exact body bytes. Redirects are\n"
     "reported, not followed. On a lost stream it reconnects (250 ms doubling to 10 s, with\n"
-    "jitter) and resumes after the last forwarded event. SIGINT/SIGTERM finish the current\n"
-    "delivery, flush the delivery reports and exit 0.\n"
+    "jitter) and resumes after the last forwarded event; with --hook it also waits that way for\n"
+    "an edge that is down at start. The position is saved to <id>.cursor beside the token\n"
+    "within 200 ms of the last forwarded event. SIGINT/SIGTERM finish the current delivery,\n"
+    "save the position, flush the delivery reports and exit 0.\n"
     "\n"
     "options:\n"
     "  --to URL             local target, e.g. http://localhost:3000 (required)\n"
     "  --edge URL           the edge (default $ANONYMILY_EDGE or http://127.0.0.1:8080)\n"
     "  --provider NAME      verify senders with this provider plugin (stripe, github, ...)\n"
-    "  --secret S           the provider's signing secret\n"
+    "  --secret S           the provider's signing secret (needed with --provider, and\n"
+    "                       only with it)\n"
     "  --secret-file FILE   read the secret from FILE (one trailing newline is dropped)\n"
     "  --option KEY=VALUE   a provider option; may be repeated\n"
     "  --tolerance SECONDS  timestamp tolerance for signatures (0: no window)\n"
@@ -145,9 +151,47 @@ std::optional<Url> edgeUrl(const Args& args, std::string& error) {
   return Url::parse(text, error);
 }
 
-Poco::JSON::Object::Ptr parseObject(const std::string& text) {
+// Said instead of the parser's complaint: the usual cause is --edge naming some other server.
+std::string notJsonMessage(int status) {
+  return "the edge answered " + std::to_string(status) +
+         " with something that is not JSON; is --edge pointing at an Anonymily edge?";
+}
+
+Poco::JSON::Object::Ptr parseJsonObject(const std::string& text) {
   Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
   return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+bool isJsonObject(const std::string& text) {
+  try {
+    return !parseJsonObject(text).isNull();
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+/// The answer's JSON object; throws std::runtime_error with notJsonMessage() when it has none.
+Poco::JSON::Object::Ptr parseObject(const ApiResponse& response) {
+  try {
+    Poco::JSON::Object::Ptr object = parseJsonObject(response.body);
+    if (!object.isNull()) return object;
+  } catch (const Poco::Exception&) {
+    // Reported below in the words a user can act on.
+  }
+  throw std::runtime_error(notJsonMessage(response.status));
+}
+
+std::string edgeText(const Url& edge) {
+  return edge.scheme + "://" + edge.authority() + edge.basePath();
+}
+
+// Sleeps in short steps so that SIGINT/SIGTERM end the wait at once.
+void sleepUnlessStopped(std::chrono::milliseconds delay) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (!gStop.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
+  }
 }
 
 std::string getString(const Poco::JSON::Object& object, const std::string& key) {
@@ -168,6 +212,104 @@ bool isUtf8Text(const std::string& bytes) {
 }
 
 // ---- relay -----------------------------------------------------------------------------------
+
+// Creates the anonymous hook with whatever verification was asked for and saves its token. Fails
+// fast when the edge is unreachable: nothing exists yet that a retry would be waiting for.
+int createHook(const Url& edge, const Args& args, const std::string& secret, bool secretIsBinary,
+               long long tolerance, const std::vector<std::pair<std::string, std::string>>& options,
+               RelayOptions& relay, std::string& ingestUrl) {
+  Poco::JSON::Object request(Poco::JSON_PRESERVE_KEY_ORDER);
+  if (args.value("provider")) request.set("provider", *args.value("provider"));
+  if (!secret.empty()) {
+    if (secretIsBinary) {
+      request.set("secret_base64", encodeBase64(secret));
+    } else {
+      request.set("secret", secret);
+    }
+  }
+  if (tolerance >= 0) request.set("tolerance_s", static_cast<Poco::Int64>(tolerance));
+  if (!options.empty()) {
+    Poco::JSON::Object optionObject(Poco::JSON_PRESERVE_KEY_ORDER);
+    for (const auto& [key, value] : options) optionObject.set(key, value);
+    request.set("options", optionObject);
+  }
+  std::ostringstream body;
+  request.stringify(body);
+
+  ApiClient api(edge, "", kApiTimeout);
+  ApiResponse response;
+  try {
+    response = api.send("POST", "/api/v1/hooks", body.str());
+  } catch (const NetError& e) {
+    return failure("could not create hook: could not reach the edge at " + edgeText(edge) + ": " +
+                   e.what());
+  }
+
+  // An answer that is not JSON means --edge names some other server, whatever its status.
+  if (!isJsonObject(response.body)) return failure(notJsonMessage(response.status));
+  if (response.status != 201 && response.status != 200) {
+    return failure("could not create hook: edge answered " + std::to_string(response.status) +
+                   ": " + response.errorText());
+  }
+  const Poco::JSON::Object::Ptr hook = parseObject(response);
+  relay.hookId = getString(*hook, "id");
+  relay.token = getString(*hook, "token");
+  ingestUrl = getString(*hook, "ingest_url");
+  if (!isValidHookId(relay.hookId) || relay.token.empty()) {
+    return failure("could not create hook: the edge's answer has no valid id and token");
+  }
+
+  // Without the file the hook still works for this run; the token is printed nowhere else.
+  try {
+    saveToken(relay.hookId, relay.token);
+  } catch (const std::exception& e) {
+    Poco::Logger::get("anm.cli").warning("could not save hook token reason=\"%s\"",
+                                         std::string(e.what()));
+  }
+  return kExitOk;
+}
+
+// Checks the hook and token of `relay --hook` before the stream opens. The hook exists already,
+// so an edge that is down (unreachable, or 502/503/504 from it or a proxy in front) is waited
+// for with the relay's reconnect backoff, one log line per attempt. Returns the exit code when
+// the relay must not start: a refusal, an answer that is not an edge's, or a stop signal.
+std::optional<int> checkExistingHook(const Url& edge, RelayOptions& relay, std::string& ingestUrl) {
+  Poco::Logger& log = Poco::Logger::get("anm.cli");
+  ApiClient api(edge, relay.token, kApiTimeout);
+  std::mt19937_64 random(std::random_device{}());
+  for (int attempt = 0;; ++attempt) {
+    std::string reason;
+    try {
+      const ApiResponse response = api.send("GET", "/api/v1/hooks/" + relay.hookId);
+      if (response.status >= 502 && response.status <= 504) {
+        reason = "status " + std::to_string(response.status) + ": " + response.errorText();
+      } else if (!isJsonObject(response.body)) {
+        return failure(notJsonMessage(response.status));
+      } else if (response.status == 404) {
+        return failure("hook " + relay.hookId + " not found or token refused");
+      } else if (response.status != 200) {
+        return failure("could not read hook: edge answered " + std::to_string(response.status) +
+                       ": " + response.errorText());
+      } else {
+        ingestUrl = getString(*parseObject(response), "ingest_url");
+        return std::nullopt;
+      }
+    } catch (const NetError& e) {
+      reason = e.word();
+    }
+
+    // Wait and try again, unless asked to stop meanwhile.
+    const std::chrono::milliseconds delay =
+        backoffDelay(attempt, relay.backoffStart, relay.backoffCap, random);
+    log.warning("edge not available edge=%s reason=\"%s\" retrying attempt=%d delay_ms=%Ld",
+                edgeText(edge), reason, attempt + 1, static_cast<Poco::Int64>(delay.count()));
+    sleepUnlessStopped(delay);
+    if (gStop.load()) {
+      log.information("relay stopped before the edge answered hook=%s", relay.hookId);
+      return kExitOk;
+    }
+  }
+}
 
 int relayCommand(const std::vector<std::string>& argv) {
   const std::vector<OptionSpec> specs = {{"help", false},
@@ -252,6 +394,22 @@ int relayCommand(const std::vector<std::string>& argv) {
     }
     secretIsBinary = !isValidUtf8(secret);
   }
+
+  // Every provider checks a signature with the secret: without one the edge would reject each
+  // webhook as secret_missing. A secret without a provider would verify nothing at all.
+  if (args.value("provider") && args.value("provider")->empty()) {
+    return usageError("--provider needs a name (stripe, github, ...)", "relay");
+  }
+  if (args.value("provider") && secret.empty()) {
+    return usageError("--provider " + *args.value("provider") + " needs --secret or --secret-file",
+                      "relay");
+  }
+  if (!args.value("provider") && (args.has("secret") || args.has("secret-file"))) {
+    return usageError(
+        "--secret and --secret-file need --provider NAME: without a provider the hook checks no "
+        "signature",
+        "relay");
+  }
   const bool json = args.has("json");
   const bool quiet = args.has("quiet");
   setUpLogging(quiet);
@@ -264,70 +422,31 @@ int relayCommand(const std::vector<std::string>& argv) {
   relay.quiet = quiet;
   relay.relayId = newRelayId();
 
-  ApiClient api(*edge, "", kApiTimeout);
   std::string ingestUrl;
-  try {
-    if (creating) {
-      // Create the anonymous hook with whatever verification was asked for.
-      Poco::JSON::Object request(Poco::JSON_PRESERVE_KEY_ORDER);
-      if (args.value("provider")) request.set("provider", *args.value("provider"));
-      if (!secret.empty() || args.has("secret") || args.has("secret-file")) {
-        if (secretIsBinary) {
-          request.set("secret_base64", encodeBase64(secret));
-        } else {
-          request.set("secret", secret);
-        }
-      }
-      if (tolerance >= 0) request.set("tolerance_s", static_cast<Poco::Int64>(tolerance));
-      if (!options.empty()) {
-        Poco::JSON::Object optionObject(Poco::JSON_PRESERVE_KEY_ORDER);
-        for (const auto& [key, value] : options) optionObject.set(key, value);
-        request.set("options", optionObject);
-      }
-      std::ostringstream body;
-      request.stringify(body);
-      const ApiResponse response = api.send("POST", "/api/v1/hooks", body.str());
-      if (response.status != 201 && response.status != 200) {
-        return failure("could not create hook: edge answered " + std::to_string(response.status) +
-                       ": " + response.errorText());
-      }
-      const Poco::JSON::Object::Ptr hook = parseObject(response.body);
-      relay.hookId = getString(*hook, "id");
-      relay.token = getString(*hook, "token");
-      ingestUrl = getString(*hook, "ingest_url");
-      if (!isValidHookId(relay.hookId) || relay.token.empty()) {
-        return failure("could not create hook: the edge's answer has no valid id and token");
-      }
-      try {
-        saveToken(relay.hookId, relay.token);
-      } catch (const std::exception& e) {
-        Poco::Logger::get("anm.cli").warning("could not save hook token reason=\"%s\"",
-                                             std::string(e.what()));
-      }
-    } else {
-      // Use an existing hook; this also checks the token before the stream is opened.
-      relay.hookId = *args.value("hook");
-      if (!isValidHookId(relay.hookId)) return usageError("invalid hook id", "relay");
-      if (args.value("token")) {
-        relay.token = *args.value("token");
-      } else if (const auto saved = loadToken(relay.hookId)) {
-        relay.token = *saved;
-      } else {
-        return usageError("no token for hook " + relay.hookId + ": give --token", "relay");
-      }
-      api.setToken(relay.token);
-      const ApiResponse response = api.send("GET", "/api/v1/hooks/" + relay.hookId);
-      if (response.status == 404) return failure("hook not found or token refused");
-      if (response.status != 200) {
-        return failure("could not read hook: edge answered " + std::to_string(response.status) +
-                       ": " + response.errorText());
-      }
-      ingestUrl = getString(*parseObject(response.body), "ingest_url");
+  if (creating) {
+    if (const int rc =
+            createHook(*edge, args, secret, secretIsBinary, tolerance, options, relay, ingestUrl);
+        rc != kExitOk) {
+      return rc;
     }
-  } catch (const NetError& e) {
-    return failure(std::string("could not reach the edge: ") + e.what());
-  } catch (const Poco::Exception& e) {
-    return failure("could not read the edge's answer: " + e.displayText());
+    installSignalHandlers();
+  } else {
+    // Use an existing hook; the token comes from the command line or the file a create saved.
+    relay.hookId = *args.value("hook");
+    if (!isValidHookId(relay.hookId)) return usageError("invalid hook id", "relay");
+    if (args.value("token")) {
+      relay.token = *args.value("token");
+    } else if (const auto saved = loadToken(relay.hookId)) {
+      relay.token = *saved;
+    } else {
+      return usageError("no token for hook " + relay.hookId + " in " + tokenPath(relay.hookId) +
+                            ": give --token or run 'anonymily relay' without --hook first",
+                        "relay");
+    }
+
+    // Installed first so that Ctrl-C also ends a wait for an edge that is down.
+    installSignalHandlers();
+    if (const std::optional<int> rc = checkExistingHook(*edge, relay, ingestUrl)) return *rc;
   }
   if (ingestUrl.empty()) {
     ingestUrl = edge->scheme + "://" + edge->authority() + edge->basePath() + "/h/" + relay.hookId;
@@ -347,8 +466,6 @@ int relayCommand(const std::vector<std::string>& argv) {
   std::fflush(banner);
   Poco::Logger::get("anm.cli").information("relay started hook=%s relay=%s token_file=%s",
                                            relay.hookId, relay.relayId, tokenPath(relay.hookId));
-
-  installSignalHandlers();
   return runRelay(relay, gStop, stdout);
 }
 
@@ -372,14 +489,15 @@ int eventsContext(const Args& args, EventsContext& context) {
   } else if (const auto saved = loadToken(context.hookId)) {
     context.token = *saved;
   } else {
-    return usageError(
-        "no token for hook " + context.hookId + ": give --token or run 'anonymily relay' first",
-        "events");
+    return usageError("no token for hook " + context.hookId + " in " + tokenPath(context.hookId) +
+                          ": give --token or run 'anonymily relay' first",
+                      "events");
   }
   return kExitOk;
 }
 
 int apiFailure(const ApiResponse& response, const std::string& doing) {
+  if (!isJsonObject(response.body)) return failure(notJsonMessage(response.status));
   if (response.status == 404) return failure(doing + ": not found (or the token was refused)");
   return failure(doing + ": edge answered " + std::to_string(response.status) + ": " +
                  response.errorText());
@@ -416,7 +534,7 @@ int eventsList(const Args& args) {
       api.send("GET", "/api/v1/hooks/" + context.hookId + "/events?after=" + std::to_string(after) +
                           "&limit=" + std::to_string(limit));
   if (response.status != 200) return apiFailure(response, "could not list events");
-  const Poco::JSON::Object::Ptr root = parseObject(response.body);
+  const Poco::JSON::Object::Ptr root = parseObject(response);
   const Poco::JSON::Array::Ptr events = root->getArray("events");
   if (!events) return failure("could not list events: the answer has no events array");
 
@@ -481,7 +599,7 @@ int eventsShow(const Args& args, const std::string& eventId) {
 
   const ApiResponse response = api.send("GET", base);
   if (response.status != 200) return apiFailure(response, "could not read event " + eventId);
-  const Poco::JSON::Object::Ptr event = parseObject(response.body);
+  const Poco::JSON::Object::Ptr event = parseObject(response);
   std::string path = getString(*event, "path");
   if (path.empty()) path = "/";
   if (!getString(*event, "query").empty()) path += "?" + getString(*event, "query");
@@ -545,7 +663,7 @@ int eventsReplay(const Args& args, const std::string& eventId) {
   if (response.status != 201 && response.status != 200) {
     return apiFailure(response, "could not replay event " + eventId);
   }
-  std::cout << getInt(*parseObject(response.body), "id") << "\n";
+  std::cout << getInt(*parseObject(response), "id") << "\n";
   return kExitOk;
 }
 

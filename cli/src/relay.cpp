@@ -5,6 +5,7 @@
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -26,7 +27,9 @@ namespace anm::cli {
 namespace {
 
 constexpr std::chrono::seconds kStreamConnectTimeout{10};
-constexpr std::chrono::seconds kCursorSaveInterval{2};
+// The saver looks at the position this often and writes it when it moved: a burst costs at most
+// one fsync per interval, and a relay that went idle has its place on disk within one interval.
+constexpr std::chrono::milliseconds kCursorSaveInterval{200};
 constexpr size_t kStreamBufferBytes = 64 * 1024;
 
 // A stream counts as healthy (and resets the backoff) once it carried an event or stayed up
@@ -48,7 +51,8 @@ class CursorSaver {
     if (enabled_) thread_ = std::thread([this] { run(); });
   }
 
-  /// Records the position; written within kCursorSaveInterval. Never blocks on the disk.
+  /// Records the position; on disk within kCursorSaveInterval (plus the write itself) even when
+  /// no further event comes. Never blocks on the disk.
   void update(int64_t lastEventId) { latest_.store(lastEventId, std::memory_order_relaxed); }
 
   /// Stops the thread and writes the last position on the calling thread.
@@ -63,6 +67,8 @@ class CursorSaver {
   }
 
  private:
+  // Wakes on a timer, not on events: the forwarding thread only stores an integer, and a
+  // position that stopped moving is still written on the next tick.
   void run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
@@ -125,11 +131,8 @@ class Relay {
       if (end == StreamEnd::kStopped || stop_.load()) break;
       if (healthy) attempt = 0;
 
-      // Exponential backoff with jitter, so that many relays do not come back in step.
-      const auto base = std::min<int64_t>(options_.backoffCap.count(),
-                                          options_.backoffStart.count() << std::min(attempt, 16));
-      std::uniform_int_distribution<int64_t> jitter(base / 2, base);
-      const std::chrono::milliseconds delay(jitter(random_));
+      const std::chrono::milliseconds delay =
+          backoffDelay(attempt, options_.backoffStart, options_.backoffCap, random_);
       ++attempt;
       log_.warning(
           "stream lost reason=\"%s\" reconnecting attempt=%d delay_ms=%Ld last_event_id=%Ld",
@@ -290,6 +293,14 @@ class Relay {
 int runRelay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out) {
   Relay relay(options, stop, out);
   return relay.run();
+}
+
+std::chrono::milliseconds backoffDelay(int attempt, std::chrono::milliseconds start,
+                                       std::chrono::milliseconds cap, std::mt19937_64& random) {
+  // Exponential backoff with jitter, so that many relays do not come back in step.
+  const int64_t base = std::min<int64_t>(cap.count(), start.count() << std::clamp(attempt, 0, 16));
+  std::uniform_int_distribution<int64_t> jitter(base / 2, base);
+  return std::chrono::milliseconds(jitter(random));
 }
 
 std::string newRelayId() {

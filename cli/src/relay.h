@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <random>
 #include <string>
 
 #include "cli/src/url.h"
@@ -33,6 +34,12 @@ struct RelayOptions {
 /// reports and returns 0. Returns 1 when the edge refuses the stream for good (unknown hook or
 /// wrong token). Per-event lines go to `out`; diagnostics go to the "anm.cli" logger.
 int runRelay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out);
+
+/// How long to wait before reconnect attempt `attempt` (0 for the first): `start` doubled per
+/// attempt up to `cap`, then a random point in the upper half of that, so that many relays cut
+/// off together do not come back in step. The relay loop and `relay --hook` startup share it.
+std::chrono::milliseconds backoffDelay(int attempt, std::chrono::milliseconds start,
+                                       std::chrono::milliseconds cap, std::mt19937_64& random);
 
 /// A new random relay id (16 hex digits).
 std::string newRelayId();

@@ -4,6 +4,7 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/ServerSocket.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -31,6 +32,23 @@ std::string readFile(const std::string& path) {
   return out.str();
 }
 
+void writeFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  out << data;
+}
+
+// A loopback port that was free a moment ago and has no listener now.
+uint16_t unusedPort() {
+  Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+  return probe.address().port();
+}
+
+size_t countOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 class RelayTest : public ::testing::Test {
  protected:
   std::map<std::string, std::string> env() const {
@@ -55,6 +73,10 @@ class RelayTest : public ::testing::Test {
 
   std::string tokenFile() const {
     return config_.path() + "/anonymily/hooks/" + FakeEdge::kHookId + ".token";
+  }
+
+  std::string cursorFile() const {
+    return config_.path() + "/anonymily/hooks/" + FakeEdge::kHookId + ".cursor";
   }
 
   TempDir config_;
@@ -493,6 +515,179 @@ TEST_F(RelayTest, UsageErrorsExitTwoWithAMessage) {
   EXPECT_EQ(help.exitCode, 0);
   EXPECT_NE(help.out.find("--to URL"), std::string::npos);
   EXPECT_EQ(runCli({"--help"}, env()).exitCode, 0);
+}
+
+TEST_F(RelayTest, CursorReachesTheDiskAfterABurstWithoutAnotherEvent) {
+  auto relay = startRelay({"--json", "--quiet"}, edge_, target_.url());
+  int64_t lastId = 0;
+  for (int i = 0; i < 300; ++i) lastId = edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(target_.waitForRequests(300, 30s)) << relay->err();
+
+  // No further event comes; the idle relay still writes its place within the deadline.
+  EXPECT_TRUE(FakeEdge::waitUntil(
+      [&] { return readFile(cursorFile()) == std::to_string(lastId) + "\n"; }, 3s))
+      << "cursor file holds: " << readFile(cursorFile());
+
+  // A relay killed without a chance to save resumes there: nothing is delivered twice.
+  ::kill(relay->pid(), SIGKILL);
+  relay->wait();
+  CliProcess again({"relay", "--edge", edge_.url(), "--to", target_.url(), "--hook",
+                    FakeEdge::kHookId, "--json"},
+                   env());
+  const int64_t next = edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(again.waitForLines(1)) << again.err();
+  EXPECT_EQ(jsonLines(again).at(0)->getValue<int64_t>("id"), next);
+  EXPECT_EQ(edge_.streamLastEventIds().back(), std::to_string(lastId));
+  EXPECT_EQ(target_.requests().size(), 301u);
+  again.interrupt();
+  EXPECT_EQ(again.wait(), 0) << again.err();
+}
+
+TEST_F(RelayTest, ProviderWithoutASecretIsRefusedBeforeAnyHookExists) {
+  const std::string emptyFile = config_.path() + "/empty-secret";
+  writeFile(emptyFile, "");
+  const std::string newlineFile = config_.path() + "/newline-secret";
+  writeFile(newlineFile, "\n");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--provider", "stripe"},
+      {"--provider", "stripe", "--secret", ""},
+      {"--provider", "stripe", "--secret-file", emptyFile},
+      {"--provider", "stripe", "--secret-file", newlineFile},
+  };
+  for (const auto& extra : cases) {
+    std::vector<std::string> args = {"relay", "--edge", edge_.url(), "--to", target_.url()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliResult result = runCli(args, env());
+    EXPECT_EQ(result.exitCode, 2) << extra.back();
+    EXPECT_NE(result.err.find("anonymily: --provider stripe needs --secret or --secret-file"),
+              std::string::npos)
+        << result.err;
+  }
+  EXPECT_TRUE(edge_.createBodies().empty());
+}
+
+TEST_F(RelayTest, SecretWithoutAProviderIsRefusedBeforeAnyHookExists) {
+  const std::string secretFile = config_.path() + "/secret";
+  writeFile(secretFile, "whsec_abc\n");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--secret", "x"},
+      {"--secret-file", secretFile},
+      {"--secret", "x", "--option", "allow_sha1=true"},
+  };
+  for (const auto& extra : cases) {
+    std::vector<std::string> args = {"relay", "--edge", edge_.url(), "--to", target_.url()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliResult result = runCli(args, env());
+    EXPECT_EQ(result.exitCode, 2) << extra.front();
+    EXPECT_NE(result.err.find("need --provider NAME"), std::string::npos) << result.err;
+  }
+  EXPECT_TRUE(edge_.createBodies().empty());
+}
+
+TEST(RelayEdgeDownTest, RelayWithHookWaitsForTheEdgeAndConnectsWhenItComesUp) {
+  TempDir config;
+  RawTarget target;
+  const uint16_t port = unusedPort();
+  const std::string edgeUrl = "http://127.0.0.1:" + std::to_string(port);
+  CliProcess relay({"relay", "--edge", edgeUrl, "--to", target.url(), "--hook", FakeEdge::kHookId,
+                    "--token", FakeEdge::kToken, "--json"},
+                   {{"XDG_CONFIG_HOME", config.path()}, {"ANONYMILY_EDGE", ""}});
+
+  // Nothing listens: each attempt is logged, and the process keeps going.
+  ASSERT_TRUE(FakeEdge::waitUntil([&] {
+    return relay.err().find("retrying attempt=2 ") != std::string::npos;
+  })) << relay.err();
+  const std::string waiting = relay.err();
+  EXPECT_NE(waiting.find("retrying attempt=1 "), std::string::npos) << waiting;
+  EXPECT_NE(waiting.find("reason=\"connection refused\""), std::string::npos) << waiting;
+  EXPECT_NE(waiting.find("edge=" + edgeUrl), std::string::npos) << waiting;
+
+  // The edge comes up on that port; the relay finds it and forwards what arrives.
+  FakeEdge edge(false, port);
+  const int64_t id = edge.addEvent(FakeEvent{});
+  ASSERT_TRUE(relay.waitForLines(1, 30s)) << relay.err();
+  EXPECT_EQ(parseJson(relay.lines().at(0))->getValue<int64_t>("id"), id);
+  EXPECT_EQ(target.requests().size(), 1u);
+  relay.interrupt();
+  EXPECT_EQ(relay.wait(), 0) << relay.err();
+}
+
+TEST(RelayEdgeDownTest, StopSignalEndsTheWaitForAnEdgeWithExitZero) {
+  TempDir config;
+  const std::string edgeUrl = "http://127.0.0.1:" + std::to_string(unusedPort());
+  CliProcess relay({"relay", "--edge", edgeUrl, "--to", "http://127.0.0.1:9", "--hook",
+                    FakeEdge::kHookId, "--token", FakeEdge::kToken},
+                   {{"XDG_CONFIG_HOME", config.path()}, {"ANONYMILY_EDGE", ""}});
+  ASSERT_TRUE(FakeEdge::waitUntil([&] {
+    return relay.err().find("retrying attempt=1 ") != std::string::npos;
+  })) << relay.err();
+  relay.interrupt();
+  EXPECT_EQ(relay.wait(), 0) << relay.err();
+  EXPECT_NE(relay.err().find("relay stopped before the edge answered"), std::string::npos)
+      << relay.err();
+}
+
+TEST_F(RelayTest, CreatingAHookWhileTheEdgeIsDownFailsAtOnceWithExitOne) {
+  const std::string edgeUrl = "http://127.0.0.1:" + std::to_string(unusedPort());
+  const CliResult result = runCli({"relay", "--edge", edgeUrl, "--to", target_.url()}, env());
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(
+      result.err.find("anonymily: error: could not create hook: could not reach the edge at " +
+                      edgeUrl + ": connection refused"),
+      std::string::npos)
+      << result.err;
+  EXPECT_EQ(countOf(result.err, "retrying"), 0u) << result.err;
+}
+
+TEST_F(RelayTest, HookWithoutASavedTokenNamesTheFileItLookedFor) {
+  const CliResult result = runCli(
+      {"relay", "--edge", edge_.url(), "--to", target_.url(), "--hook", FakeEdge::kHookId}, env());
+  EXPECT_EQ(result.exitCode, 2);
+  EXPECT_NE(
+      result.err.find(std::string("anonymily: no token for hook ") + FakeEdge::kHookId + " in " +
+                      tokenFile() + ": give --token or run 'anonymily relay' without --hook first"),
+      std::string::npos)
+      << result.err;
+  EXPECT_TRUE(edge_.authorizations().empty());
+}
+
+TEST_F(RelayTest, AnEdgeUrlThatIsNotAnEdgeIsNamedAsSuch) {
+  // The raw target answers every request with "ok", as many servers' root or health page does.
+  RawTarget notAnEdge;
+  const std::string expected =
+      "anonymily: error: the edge answered 200 with something that is not JSON; is --edge "
+      "pointing at an Anonymily edge?";
+  const CliResult create =
+      runCli({"relay", "--edge", notAnEdge.url(), "--to", target_.url()}, env());
+  EXPECT_EQ(create.exitCode, 1);
+  EXPECT_NE(create.err.find(expected), std::string::npos) << create.err;
+  EXPECT_EQ(create.err.find("JSON Exception"), std::string::npos) << create.err;
+
+  const CliResult existing = runCli({"relay", "--edge", notAnEdge.url(), "--to", target_.url(),
+                                     "--hook", FakeEdge::kHookId, "--token", "t"},
+                                    env());
+  EXPECT_EQ(existing.exitCode, 1);
+  EXPECT_NE(existing.err.find(expected), std::string::npos) << existing.err;
+
+  // An HTML error page names its status too, instead of a bare "Not Found".
+  notAnEdge.setResponse(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n"
+      "<h1>nope</h1>");
+  const CliResult html = runCli({"relay", "--edge", notAnEdge.url(), "--to", target_.url(),
+                                 "--hook", FakeEdge::kHookId, "--token", "t"},
+                                env());
+  EXPECT_EQ(html.exitCode, 1);
+  EXPECT_NE(html.err.find("the edge answered 404 with something that is not JSON"),
+            std::string::npos)
+      << html.err;
+  const CliResult list = runCli(
+      {"events", "list", "--edge", notAnEdge.url(), "--hook", FakeEdge::kHookId, "--token", "t"},
+      env());
+  EXPECT_EQ(list.exitCode, 1);
+  EXPECT_NE(list.err.find("the edge answered 404 with something that is not JSON"),
+            std::string::npos)
+      << list.err;
+  EXPECT_EQ(target_.requests().size(), 0u);
 }
 
 }  // namespace

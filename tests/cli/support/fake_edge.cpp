@@ -273,8 +273,8 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 
 }  // namespace
 
-FakeEdge::FakeEdge(bool chunkedStream) : chunked_(chunkedStream) {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 64);
+FakeEdge::FakeEdge(bool chunkedStream, uint16_t port) : chunked_(chunkedStream) {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", port), 64);
   port_ = socket.address().port();
   auto* params = new Poco::Net::HTTPServerParams;  // owned by the server from here on
   params->setMaxThreads(16);

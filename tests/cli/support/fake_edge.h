@@ -40,7 +40,8 @@ class FakeEdge {
   static constexpr const char* kHookId = "hk_test42";
   static constexpr const char* kToken = "tok-7f3a9c";
 
-  explicit FakeEdge(bool chunkedStream = false);
+  /// Listens on 127.0.0.1:`port` (0: any free port).
+  explicit FakeEdge(bool chunkedStream = false, uint16_t port = 0);
   ~FakeEdge();
 
   std::string url() const;
