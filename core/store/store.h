@@ -120,8 +120,8 @@ class Store {
   /// record is the one stored (id set, body included); it is valid only during the call. The
   /// listener must be quick and must not call the store's write methods or setCommitListener
   /// (both would wait on the thread running the listener); reads are fine. Exceptions it
-  /// throws are logged and dropped. Pass an empty function to remove it. The default does nothing: a backend without
-  /// a single writer has no commit order to report.
+  /// throws are logged and dropped. Pass an empty function to remove it. The default does
+  /// nothing: a backend without a single writer has no commit order to report.
   virtual void setCommitListener(std::function<void(const EventRecord&)> listener) {
     (void)listener;
   }
