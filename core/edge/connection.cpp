@@ -1,7 +1,9 @@
-// core/edge/connection.cpp: the HTTP connection loop of the edge, with its header-limit answers.
+// core/edge/connection.cpp: the HTTP connection loop of the edge: framing, limits and fairness.
 // SPDX-License-Identifier: Apache-2.0
 #include "core/edge/connection.h"
 
+#include <Poco/Exception.h>
+#include <Poco/JSON/Stringifier.h>
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
@@ -10,16 +12,20 @@
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "core/edge/raw_head.h"
 #include "core/edge/recording_socket.h"
 
 namespace anm::edge {
 namespace {
 
-// After refusing a head the rest of it is read and dropped (at most this much, for at most
+// After refusing a request the rest of it is read and dropped (at most this much, for at most
 // half a second) so that the close does not reset the connection before the client has read
 // the answer.
 constexpr int kLingerBytes = 1 << 20;
@@ -37,7 +43,58 @@ int statusForHeadError(const std::string& message) {
   return 400;
 }
 
+std::string errorJson(const std::string& message) {
+  std::ostringstream out;
+  out << "{\"error\":";
+  Poco::JSON::Stringifier::formatString(message, out);
+  out << "}";
+  return out.str();
+}
+
+// A receive timeout inside POCO's header stream surfaces as a parse error; the session keeps
+// the network exception that caused it.
+bool timedOut(const EdgeSession& session) {
+  return dynamic_cast<const Poco::TimeoutException*>(session.networkException()) != nullptr;
+}
+
+// POCO splits the request line on runs of whitespace (RFC 9112 3 allows that), so a line with
+// extra spaces is still this request's when its words are the parsed ones. The raw head is then
+// handed on with the canonical line, which is what raw_head compares against.
+std::string_view matchHead(std::string_view head, const Poco::Net::HTTPRequest& request,
+                           std::string& storage) {
+  const auto lineEnd = head.find('\n');
+  if (lineEnd == std::string_view::npos) return head;
+  std::string_view line = head.substr(0, lineEnd);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const std::string canonical =
+      request.getMethod() + " " + request.getURI() + " " + request.getVersion();
+  if (line == canonical) return head;
+
+  std::vector<std::string_view> words;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    const auto start = line.find_first_not_of(" \t", pos);
+    if (start == std::string_view::npos) break;
+    const auto stop = std::min(line.find_first_of(" \t", start), line.size());
+    words.push_back(line.substr(start, stop - start));
+    pos = stop;
+  }
+  if (words.size() != 3 || words[0] != request.getMethod() || words[1] != request.getURI() ||
+      words[2] != request.getVersion()) {
+    return head;
+  }
+  storage = canonical;
+  storage.append(head.substr(line.size()));
+  return storage;
+}
+
 }  // namespace
+
+bool ConnectionSet::othersWaiting() const {
+  const Poco::Net::TCPServer* server = server_.load();
+  return server != nullptr && server->queuedConnections() > 0 &&
+         server->currentThreads() >= server->maxThreads();
+}
 
 void ConnectionSet::add(EdgeConnection* connection) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -105,89 +162,154 @@ void EdgeConnection::run() {
 
 void EdgeConnection::serve() {
   auto* recorder = dynamic_cast<RecordingSocketImpl*>(socket().impl());
-  Poco::Net::HTTPServerSession session(socket(), params_);
-  const std::string server = params_->getSoftwareVersion();
+  EdgeSession session(socket(), params_);
 
-  while (!connections_.stopping() && session.hasMoreRequests()) {
+  // POCO's session bounds only receives; a client that stops reading its answer must not keep
+  // the thread either.
+  socket().setReceiveTimeout(params_->getTimeout());
+  socket().setSendTimeout(params_->getTimeout());
+
+  bool first = true;
+  while (!connections_.stopping()) {
+    if (!awaitRequest(session, first)) break;
+    if (!session.hasMoreRequests()) break;
+    first = false;
     if (!connections_.markBusy(this)) break;
-    bool keepGoing = true;
-    try {
-      Poco::Net::HTTPServerResponseImpl response(session);
-      Poco::Net::HTTPServerRequestImpl request(response, session, params_);
 
-      // The head is complete here: this is the moment the webhook arrived.
-      RequestContext context;
-      context.receivedAtMs = nowMs();
-      if (recorder != nullptr) context.rawHead = recorder->head();
-
-      response.setDate(Poco::Timestamp());
-      response.setVersion(request.getVersion());
-      response.setKeepAlive(params_->getKeepAlive() && request.getKeepAlive() &&
-                            session.canKeepAlive());
-      if (!server.empty()) response.set("Server", server);
-
-      std::unique_ptr<EdgeHandler> handler(router_.createRequestHandler(request));
-      handler->setContext(context);
-      if (request.getExpectContinue() && handler->wantsBody(request)) response.sendContinue();
-      try {
-        handler->handleRequest(request, response);
-      } catch (const std::exception& e) {
-        // Handlers map expected failures themselves; this is a bug or a broken connection.
-        httpLog().error("request failed method=%s uri=\"%s\" error=\"%s\"", request.getMethod(),
-                        request.getURI(), std::string(e.what()));
-        if (!response.sent()) {
-          response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR);
-          response.setKeepAlive(false);
-          response.setContentType("application/json");
-          response.sendBuffer("{\"error\":\"internal error\"}", 26);
-        }
-        keepGoing = false;
-      }
-      session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() &&
-                           session.canKeepAlive());
-      keepGoing = keepGoing && session.getKeepAlive();
-    } catch (const Poco::Net::NoMessageException&) {
-      keepGoing = false;
-    } catch (const Poco::Net::MessageException& e) {
-      refuseHead(session, e);
-      keepGoing = false;
-    }
+    // The next head starts with whatever the session already holds unread (pipelining).
+    if (recorder != nullptr) recorder->restart(static_cast<size_t>(session.pendingBytes()));
+    session.beginRequest();
+    const After after = serveOne(session, recorder);
     connections_.markIdle(this);
-    if (!keepGoing) break;
 
-    // The next request on this connection is recorded from its first byte.
-    if (recorder != nullptr) recorder->restart();
+    // Only now, with the response object gone, has POCO written all of the answer out.
+    if (after == After::kLingerAndClose) lingerClose();
+    if (after != After::kNextRequest) break;
   }
 }
 
-void EdgeConnection::refuseHead(Poco::Net::HTTPServerSession& session,
-                                const Poco::Exception& error) {
-  const int status = statusForHeadError(error.message());
-  if (httpLog().debug()) {
-    httpLog().debug("request head refused status=%s error=\"%s\"", std::to_string(status),
-                    error.message());
-  }
-  const std::string body =
-      status == 431   ? "{\"error\":\"request header fields too large (at most 100 fields, "
-                        "names of 256 bytes, values of 8192 bytes)\"}"
-      : status == 414 ? "{\"error\":\"request target too long\"}"
-                      : "{\"error\":\"malformed request head\"}";
-  try {
-    // Written straight to the socket: without a parsed request POCO's response object would
-    // not send the body.
-    Poco::Net::HTTPResponse response(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
-    response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
-    response.setKeepAlive(false);
-    response.setContentType("application/json");
-    response.setContentLength(static_cast<std::streamsize>(body.size()));
-    response.setDate(Poco::Timestamp());
-    std::ostringstream head;
-    response.write(head);
-    const std::string bytes = head.str() + body;
-    socket().sendBytes(bytes.data(), static_cast<int>(bytes.size()));
-    session.setKeepAlive(false);
+bool EdgeConnection::awaitRequest(EdgeSession& session, bool first) {
+  if (session.pendingBytes() > 0) return true;
 
-    // Drain what the client is still sending so that it reads the answer, not a reset.
+  // A fresh connection was opened to send a request, so it gets the request timeout; between
+  // requests the keep-alive timeout applies. Either way the wait is cut into short polls so
+  // that a connection queued behind this idle one gets the thread within one poll.
+  const Poco::Timespan limit = first ? params_->getTimeout() : params_->getKeepAliveTimeout();
+  const Poco::Timestamp start;
+  const Poco::Timespan slice(0, kIdlePollMicroseconds);
+  while (!connections_.stopping()) {
+    if (socket().poll(slice, Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
+      return true;
+    }
+    if (start.isElapsed(limit.totalMicroseconds())) {
+      if (first) logSlowClient(start.elapsed() / 1000);
+      return false;
+    }
+    if (connections_.othersWaiting()) {
+      // Closing between requests loses nothing: the client opens a new connection.
+      if (httpLog().debug()) {
+        httpLog().debug("idle connection closed for a waiting one peer=%s",
+                        socket().peerAddress().toString());
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session,
+                                               RecordingSocketImpl* recorder) {
+  const Poco::Timestamp headStart;
+  Poco::Net::HTTPServerResponseImpl response(session);
+  std::unique_ptr<Poco::Net::HTTPServerRequestImpl> request;
+  try {
+    request = std::make_unique<Poco::Net::HTTPServerRequestImpl>(response, session, params_);
+  } catch (const Poco::Net::NoMessageException&) {
+    if (timedOut(session)) logSlowClient(headStart.elapsed() / 1000);
+    return After::kClose;
+  } catch (const Poco::Net::MessageException& e) {
+    // POCO's header stream turns a receive timeout into a malformed head; the session knows.
+    if (timedOut(session)) {
+      logSlowClient(headStart.elapsed() / 1000);
+      refuse(session, 408, errorJson("the request head stopped arriving"));
+      return After::kClose;
+    }
+    refuseHead(session, e, recorder);
+    return After::kClose;
+  } catch (const Poco::TimeoutException&) {
+    logSlowClient(headStart.elapsed() / 1000);
+    refuse(session, 408, errorJson("the request head stopped arriving"));
+    return After::kClose;
+  } catch (const Poco::Net::NetException&) {
+    // Reading the request line through an istream reports a timeout as a stream error.
+    if (timedOut(session)) {
+      logSlowClient(headStart.elapsed() / 1000);
+      refuse(session, 408, errorJson("the request head stopped arriving"));
+    }
+    return After::kClose;
+  } catch (const Poco::SyntaxException&) {
+    // The only number POCO parses while reading a request is its Content-Length.
+    refuse(session, 400,
+           errorJson("content-length must be 1 to " + std::to_string(kMaxContentLengthDigits) +
+                     " digits"));
+    return After::kClose;
+  }
+
+  // The head is complete here: this is the moment the webhook arrived.
+  RequestContext context;
+  context.receivedAtMs = nowMs();
+  std::string canonicalHead;
+  if (recorder != nullptr) context.rawHead = matchHead(recorder->head(), *request, canonicalHead);
+
+  // Framing is settled before any handler runs, so no route can read a body two ways.
+  const FramingCheck framing = checkFraming(*request);
+  if (framing.status != 0) {
+    if (httpLog().debug()) {
+      httpLog().debug("request framing refused status=%s error=\"%s\"",
+                      std::to_string(framing.status), framing.error);
+    }
+    refuse(session, framing.status, errorJson(framing.error));
+    return After::kClose;
+  }
+
+  const std::string& server = params_->getSoftwareVersion();
+  response.setDate(Poco::Timestamp());
+  response.setVersion(request->getVersion());
+  response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() &&
+                        session.canKeepAlive());
+  if (!server.empty()) response.set("Server", server);
+
+  std::unique_ptr<EdgeHandler> handler(router_.createRequestHandler(*request));
+  handler->setContext(context);
+  if (request->getExpectContinue() && handler->wantsBody(*request)) response.sendContinue();
+  bool keepGoing = true;
+  try {
+    handler->handleRequest(*request, response);
+  } catch (const std::exception& e) {
+    // Handlers map expected failures themselves; this is a bug or a broken connection.
+    httpLog().error("request failed method=%s uri=\"%s\" error=\"%s\"", request->getMethod(),
+                    request->getURI(), std::string(e.what()));
+    if (!response.sent()) {
+      response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR);
+      response.setKeepAlive(false);
+      response.setContentType("application/json");
+      response.sendBuffer("{\"error\":\"internal error\"}", 26);
+    }
+    keepGoing = false;
+  }
+
+  // A body the handler left unread would be taken for the next request, so the connection
+  // closes; gracefully, so that the unread bytes do not reset it before the answer is read.
+  const bool bodyConsumed = !announcesBody(*request) || session.bodyDone();
+  session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() &&
+                       session.canKeepAlive() && bodyConsumed);
+  const bool detached = session.socket().impl() != socket().impl();
+  if (!bodyConsumed && !detached) return After::kLingerAndClose;
+  return keepGoing && session.getKeepAlive() ? After::kNextRequest : After::kClose;
+}
+
+void EdgeConnection::lingerClose() {
+  try {
     socket().shutdownSend();
     socket().setReceiveTimeout(Poco::Timespan(0, kLingerMicroseconds));
     char buffer[8192];
@@ -198,9 +320,72 @@ void EdgeConnection::refuseHead(Poco::Net::HTTPServerSession& session,
       drained += n;
     }
   } catch (const Poco::Exception& e) {
+    // The client is gone, or is still sending after the linger: nothing more to do.
+    if (httpLog().debug()) httpLog().debug("linger ended error=\"%s\"", e.displayText());
+  }
+}
+
+void EdgeConnection::logSlowClient(int64_t waitedMs) {
+  std::string peer;
+  try {
+    peer = socket().peerAddress().toString();
+  } catch (const Poco::Exception&) {
+    peer = "unknown";
+  }
+  httpLog().information("client too slow, connection closed peer=%s waited_ms=%s", peer,
+                        std::to_string(waitedMs));
+}
+
+void EdgeConnection::refuseHead(EdgeSession& session, const Poco::Exception& error,
+                                RecordingSocketImpl* recorder) {
+  // POCO reports a bare CR or a forbidden byte inside a field as an over-long field; the
+  // recorded bytes tell which field it was, so the sender learns what to fix.
+  if (recorder != nullptr) {
+    const std::string fieldProblem = headFieldRefusal(recorder->head());
+    if (!fieldProblem.empty()) {
+      refuse(session, 400, errorJson(fieldProblem));
+      return;
+    }
+  }
+
+  const int status = statusForHeadError(error.message());
+  if (httpLog().debug()) {
+    httpLog().debug("request head refused status=%s error=\"%s\"", std::to_string(status),
+                    error.message());
+  }
+  const std::string body =
+      status == 431   ? "{\"error\":\"request header fields too large (at most 100 fields, "
+                        "names of 256 bytes, values of 8192 bytes)\"}"
+      : status == 414 ? "{\"error\":\"request target too long\"}"
+                      : "{\"error\":\"malformed request head\"}";
+  refuse(session, status, body);
+}
+
+void EdgeConnection::refuse(EdgeSession& session, int status, const std::string& body) {
+  session.setKeepAlive(false);
+  try {
+    // Written straight to the socket: without a parsed request POCO's response object would
+    // not send the body.
+    Poco::Net::HTTPResponse response(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+    response.setKeepAlive(false);
+    response.setContentType("application/json");
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.setDate(Poco::Timestamp());
+    const std::string& server = params_->getSoftwareVersion();
+    if (!server.empty()) response.set("Server", server);
+    std::ostringstream head;
+    response.write(head);
+    const std::string bytes = head.str() + body;
+    socket().sendBytes(bytes.data(), static_cast<int>(bytes.size()));
+  } catch (const Poco::Exception& e) {
     // The client is gone; there is nobody left to answer.
     if (httpLog().debug()) httpLog().debug("could not answer error=\"%s\"", e.displayText());
+    return;
   }
+
+  // Drain what the client is still sending so that it reads the answer, not a reset.
+  lingerClose();
 }
 
 EdgeConnectionFactory::EdgeConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,

@@ -1,10 +1,10 @@
-// core/edge/connection.h: the HTTP connection loop of the edge, with its header-limit answers.
+// core/edge/connection.h: the HTTP connection loop of the edge: framing, limits and fairness.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerSession.h>
+#include <Poco/Net/TCPServer.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
 
@@ -12,11 +12,13 @@
 #include <mutex>
 #include <set>
 
+#include "core/edge/body_reader.h"
 #include "core/edge/handlers.h"
 
 namespace anm::edge {
 
 class EdgeConnection;
+class RecordingSocketImpl;
 
 /// The open connections of one server, so that shutdown can wake the idle ones.
 class ConnectionSet {
@@ -33,16 +35,32 @@ class ConnectionSet {
   bool markBusy(EdgeConnection* connection);
   void markIdle(EdgeConnection* connection);
 
+  /// The server whose pool the connections run on, set before it starts and cleared after it
+  /// stopped; null means nobody can be waiting.
+  void setServer(const Poco::Net::TCPServer* server) { server_ = server; }
+
+  /// True when accepted connections wait in the queue because every pool thread is taken:
+  /// then an idle kept-alive connection should give its thread up.
+  bool othersWaiting() const;
+
  private:
+  std::atomic<const Poco::Net::TCPServer*> server_{nullptr};
   mutable std::mutex mutex_;
   std::set<EdgeConnection*> connections_;
   std::set<EdgeConnection*> busy_;
   std::atomic<bool> stopping_{false};
 };
 
-/// Runs HTTP/1.1 requests on one connection, like POCO's HTTPServerConnection, with three
-/// differences: the handler gets the raw request head and the arrival time, an oversized
-/// header block is answered 431 instead of 400, and shutdown lets requests in flight finish.
+/// How long an idle connection waits at a time before it looks whether others need its thread.
+inline constexpr long kIdlePollMicroseconds = 100000;
+
+/// Runs HTTP/1.1 requests on one connection, like POCO's HTTPServerConnection, with these
+/// differences: the handler gets the raw request head and the arrival time; an oversized
+/// header block is answered 431 instead of 400; the version and the body framing are checked
+/// before any handler runs (body_reader.h); every read and write while a request is in flight
+/// is bounded by the server's timeout (408 when a request stalls); an idle connection gives
+/// its thread up as soon as accepted connections wait for one; and shutdown lets requests in
+/// flight finish.
 class EdgeConnection : public Poco::Net::TCPServerConnection {
  public:
   EdgeConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
@@ -55,7 +73,29 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
 
  private:
   void serve();
-  void refuseHead(Poco::Net::HTTPServerSession& session, const Poco::Exception& error);
+
+  /// Waits for the first byte of the next request in short polls. False when the connection
+  /// should close instead: idle too long, others wait for the thread, or shutdown.
+  bool awaitRequest(EdgeSession& session, bool first);
+
+  /// What the connection does once a request is done.
+  enum class After { kNextRequest, kClose, kLingerAndClose };
+
+  /// Serves one request.
+  After serveOne(EdgeSession& session, RecordingSocketImpl* recorder);
+
+  void refuseHead(EdgeSession& session, const Poco::Exception& error,
+                  RecordingSocketImpl* recorder);
+
+  /// Answers with `status` and a JSON body written straight to the socket, then closes
+  /// gracefully (the rest of what the client sends is read and dropped for a moment).
+  void refuse(EdgeSession& session, int status, const std::string& body);
+
+  /// Stops sending and reads what the client still sends, for a moment, before the close.
+  void lingerClose();
+
+  /// Logs a client that stopped sending in the middle of a request.
+  void logSlowClient(int64_t waitedMs);
 
   Poco::Net::HTTPServerParams::Ptr params_;
   Router& router_;

@@ -8,10 +8,17 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/TCPServer.h>
 #include <Poco/ThreadPool.h>
+#include <Poco/Timespan.h>
 #include <Poco/Util/Application.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "core/edge/connection.h"
@@ -46,9 +53,56 @@ void createDataDir(const std::string& dir) {
   if (ec) throw ConfigError("could not restrict data_dir " + dir + ": " + ec.message());
 }
 
+// EX_TEMPFAIL: another edge holds the data directory; trying later (after it stopped) works.
+constexpr int kExitDataDirBusy = 75;
+
+/// An exclusive flock on <data_dir>/edge.lock, held while the edge runs: two edges writing one
+/// SQLite store would each hand out event ids and streams the other never sees. The lock file
+/// holds the owner's PID so that the refusal can name it. The kernel drops the lock when the
+/// process dies, so a crash never leaves a stale lock behind.
+class DataDirLock {
+ public:
+  explicit DataDirLock(const std::string& dir) {
+    const std::string path = dir + "/edge.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      throw StartError("could not open lock file " + path + ": " + std::strerror(errno),
+                       Poco::Util::Application::EXIT_IOERR);
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      std::string holder;
+      std::ifstream(path) >> holder;
+      ::close(fd_);
+      fd_ = -1;
+      if (error != EWOULDBLOCK) {
+        throw StartError("could not lock " + path + ": " + std::strerror(error),
+                         Poco::Util::Application::EXIT_IOERR);
+      }
+      throw StartError("data_dir " + dir + " is in use by another edge" +
+                           (holder.empty() ? std::string() : " (pid " + holder + ")") +
+                           "; stop it or choose another data_dir",
+                       kExitDataDirBusy);
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      edgeLog().warning("could not write the pid to the lock file path=%s", path);
+    }
+  }
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 struct EdgeServer::Parts {
+  std::unique_ptr<DataDirLock> lock;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<plugin::Registry> registry;
   std::unique_ptr<StreamHub> hub;
@@ -80,9 +134,14 @@ void EdgeServer::start() {
   ::signal(SIGPIPE, SIG_IGN);
 
   createDataDir(config_.dataDir);
+
+  // TODO(#3): several edges on one MySQL database is that design; the lock guards the
+  // SQLite store, which only one process may write.
+  p.lock = std::make_unique<DataDirLock>(config_.dataDir);
   try {
     p.store = store::openSqliteStore(config_.sqlitePath);
   } catch (const std::exception& e) {
+    p.lock.reset();
     throw StartError("could not open store " + config_.store + ": " + e.what(),
                      Poco::Util::Application::EXIT_IOERR);
   }
@@ -112,11 +171,16 @@ void EdgeServer::start() {
   // Listen before anything can announce the address, so that port 0 resolves to the real one.
   RecordingServerSocket socket;
   try {
-    socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true);
+    // SO_REUSEADDR lets a restarted edge bind past old TIME_WAIT connections; SO_REUSEPORT
+    // (which POCO's two-argument bind also sets) would let a second edge share the port and
+    // take half the traffic, so it stays off and the second one fails "already in use".
+    socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true, false);
     socket.listen(kListenBacklog);
   } catch (const Poco::Exception& e) {
     p.store->setCommitListener({});
     p.hub->stop();
+    p.store.reset();
+    p.lock.reset();
     throw StartError("could not listen on " + config_.listenHost + ":" +
                          std::to_string(config_.listenPort) + ": " + e.displayText(),
                      Poco::Util::Application::EXIT_UNAVAILABLE);
@@ -140,10 +204,12 @@ void EdgeServer::start() {
   params->setKeepAlive(true);
   params->setMaxThreads(config_.maxThreads);
   params->setMaxQueued(config_.maxQueued);
+  params->setTimeout(Poco::Timespan(config_.httpTimeout.count() * 1000));
   params->setSoftwareVersion(std::string("anonymily-edge/") + ANM_VERSION);
   p.pool = std::make_unique<Poco::ThreadPool>(1, config_.maxThreads, kThreadIdleSeconds);
   p.server = std::make_unique<Poco::Net::TCPServer>(
       new EdgeConnectionFactory(params, *p.router, p.connections), *p.pool, socket, params);
+  p.connections.setServer(p.server.get());
   p.server->start();
   p.running = true;
 }
@@ -158,11 +224,13 @@ void EdgeServer::stop() {
   p.server->stop();
   p.connections.stopAll();
   p.pool->joinAll();
+  p.connections.setServer(nullptr);
   p.server.reset();
   p.store->setCommitListener({});
   p.hub->stop();
   p.hub.reset();
   p.store.reset();
+  p.lock.reset();
   edgeLog().information("edge stopped");
 }
 

@@ -4,6 +4,7 @@
 #include <Poco/ConsoleChannel.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
+#include <Poco/NullChannel.h>
 #include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
@@ -82,6 +83,10 @@ class EdgeApp : public Poco::Util::ServerApplication {
   int main(const std::vector<std::string>& args) override {
     if (exitEarly_) return Application::EXIT_OK;
     setUpLogging("information");
+
+    // POCO's application framework logs its own subsystem steps through a console channel of
+    // its own (unformatted, e.g. at shutdown); the edge's output is only its own lines.
+    logger().setChannel(new Poco::NullChannel);
     Poco::Logger& log = Poco::Logger::get("anm.edge");
     if (!args.empty()) {
       log.error("unexpected argument %s (see --help)", args.front());
@@ -159,7 +164,7 @@ class EdgeApp : public Poco::Util::ServerApplication {
     help.setHeader("Receives webhooks, verifies and stores them, and streams them to relays.");
     help.setFooter(
         "Config keys: listen, data_dir, plugin_dir, public_url, store, ingest.max_body_bytes, "
-        "http.max_threads, http.max_queued, stream.heartbeat_ms, log.level.");
+        "http.max_threads, http.max_queued, http.timeout_ms, stream.heartbeat_ms, log.level.");
     help.format(std::cout);
     exitEarly_ = true;
     stopOptionsProcessing();

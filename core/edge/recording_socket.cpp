@@ -14,7 +14,11 @@ RecordingSocketImpl::RecordingSocketImpl(poco_socket_t sockfd) : StreamSocketImp
 int RecordingSocketImpl::receiveBytes(void* buffer, int length, int flags) {
   const int received = StreamSocketImpl::receiveBytes(buffer, length, flags);
   if (received > 0 && (flags & MSG_PEEK) == 0) {
-    record(static_cast<const char*>(buffer), static_cast<size_t>(received));
+    const auto* data = static_cast<const char*>(buffer);
+    const auto len = static_cast<size_t>(received);
+    const size_t keep = len < kRecordedTailBytes ? len : kRecordedTailBytes;
+    tail_.assign(data + len - keep, keep);
+    record(data, len);
   }
   return received;
 }
@@ -49,10 +53,18 @@ std::string_view RecordingSocketImpl::head() const {
   return std::string_view(bytes_).substr(0, headEnd_);
 }
 
-void RecordingSocketImpl::restart() {
+void RecordingSocketImpl::restart(size_t pending) {
   bytes_.clear();
   headEnd_ = std::string::npos;
   overflowed_ = false;
+
+  // Unread bytes are always the end of the latest receive; more than its kept tail cannot be
+  // placed, so this head is given up (the fields then come in POCO's order).
+  if (pending > tail_.size()) {
+    overflowed_ = true;
+    return;
+  }
+  if (pending > 0) record(tail_.data() + tail_.size() - pending, pending);
 }
 
 Poco::Net::SocketImpl* RecordingServerSocketImpl::acceptConnection(
