@@ -2,34 +2,91 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/edge/config.h"
 
-#include <Poco/AutoPtr.h>
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>
-#include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <array>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 10> kKnownKeys = {
-    "listen",           "data_dir",        "plugin_dir",
-    "public_url",       "store",           "ingest.max_body_bytes",
-    "http.max_threads", "http.max_queued", "stream.heartbeat_ms",
-    "log.level"};
+constexpr std::array<const char*, 11> kKnownKeys = {"listen",
+                                                    "data_dir",
+                                                    "plugin_dir",
+                                                    "public_url",
+                                                    "store",
+                                                    "ingest.max_body_bytes",
+                                                    "http.max_threads",
+                                                    "http.max_queued",
+                                                    "http.timeout_ms",
+                                                    "stream.heartbeat_ms",
+                                                    "log.level"};
 
-// Walks the key tree of a POCO configuration, which stores "a.b" as a nested key.
-void collectKeys(const Poco::Util::AbstractConfiguration& config, const std::string& prefix,
-                 ConfigValues& out) {
-  Poco::Util::AbstractConfiguration::Keys keys;
-  config.keys(prefix, keys);
-  for (const auto& key : keys) {
-    const std::string full = prefix.empty() ? key : prefix + "." + key;
-    if (config.hasProperty(full)) out[full] = config.getRawString(full);
-    collectKeys(config, full, out);
+std::string_view trimBlanks(std::string_view text) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f'; };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// public_url becomes the base of every ingest URL handed out, so it must be a plain absolute
+// http(s) URL: a host, an optional port and path, no query, fragment or user information.
+std::string parsePublicUrl(const std::string& text) {
+  const auto refuse = [&text](const std::string& why) {
+    return ConfigError("invalid value for public_url: \"" + text + "\" " + why);
+  };
+  for (char c : text) {
+    if (c <= 0x20 || c >= 0x7F) throw refuse("must not hold spaces, controls or non-ASCII bytes");
   }
+  const auto schemeEnd = text.find("://");
+  std::string scheme = schemeEnd == std::string::npos ? std::string() : text.substr(0, schemeEnd);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http" && scheme != "https") throw refuse("must start with http:// or https://");
+  if (text.find_first_of("?#") != std::string::npos) {
+    throw refuse("must not hold a query or fragment");
+  }
+
+  const size_t authorityStart = schemeEnd + 3;
+  const auto slash = text.find('/', authorityStart);
+  const std::string authority = text.substr(
+      authorityStart, slash == std::string::npos ? std::string::npos : slash - authorityStart);
+  if (authority.find('@') != std::string::npos) throw refuse("must not hold user information");
+
+  // The host ends at the port's colon; an IPv6 literal keeps its colons inside brackets.
+  std::string host = authority;
+  std::string port;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string::npos || close == 1) throw refuse("has a malformed IPv6 host");
+    host = authority.substr(0, close + 1);
+    const std::string after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') throw refuse("has a malformed IPv6 host");
+    if (!after.empty()) port = after.substr(1);
+    if (after == ":") throw refuse("has an empty port");
+  } else if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (port.empty()) throw refuse("has an empty port");
+  }
+  if (host.empty()) throw refuse("has no host");
+  if (!port.empty()) {
+    int64_t number = 0;
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc() || ptr != port.data() + port.size() || number < 1 || number > 65535) {
+      throw refuse("has a port outside 1..65535");
+    }
+  }
+
+  std::string url = text;
+  while (url.size() > authorityStart && url.back() == '/') url.pop_back();
+  return url;
 }
 
 int64_t parseInteger(const std::string& key, const std::string& text, int64_t min, int64_t max) {
@@ -87,22 +144,41 @@ bool isKnownConfigKey(const std::string& key) {
 }
 
 ConfigValues readConfigFile(const std::string& path) {
-  Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file;
-  try {
-    file = new Poco::Util::PropertyFileConfiguration(path);
-  } catch (const Poco::Exception& e) {
-    throw ConfigError("could not read configuration file " + path + ": " + e.displayText());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError("could not read configuration file " + path + ": " +
+                      std::string(std::strerror(errno)));
   }
 
+  // One "key = value" per line; blank lines and lines starting with # or ! are comments. Every
+  // other line must be a known key given once, so that a typo or a stale copy cannot be
+  // silently ignored or silently win.
   ConfigValues values;
-  collectKeys(*file, "", values);
-
-  // A key the edge does not know is most likely a typo of one it does.
-  for (const auto& [key, value] : values) {
-    if (!isKnownConfigKey(key)) {
-      throw ConfigError("unknown configuration key " + key + " in " + path);
+  std::map<std::string, size_t> lineOfKey;
+  std::string text;
+  size_t number = 0;
+  while (std::getline(in, text)) {
+    ++number;
+    const std::string_view line = trimBlanks(text);
+    if (line.empty() || line.front() == '#' || line.front() == '!') continue;
+    const std::string where = path + " line " + std::to_string(number);
+    const auto equals = line.find('=');
+    if (equals == std::string_view::npos) {
+      throw ConfigError("line " + std::to_string(number) + " has no '=' in " + path);
     }
+    const std::string key(trimBlanks(line.substr(0, equals)));
+    if (key.empty()) throw ConfigError("line " + std::to_string(number) + " has no key in " + path);
+    if (!isKnownConfigKey(key)) {
+      throw ConfigError("unknown configuration key " + key + " in " + where);
+    }
+    const auto [first, inserted] = lineOfKey.emplace(key, number);
+    if (!inserted) {
+      throw ConfigError("configuration key " + key + " is given twice in " + path + " (lines " +
+                        std::to_string(first->second) + " and " + std::to_string(number) + ")");
+    }
+    values[key] = std::string(trimBlanks(line.substr(equals + 1)));
   }
+  if (in.bad()) throw ConfigError("could not read configuration file " + path);
   return values;
 }
 
@@ -135,15 +211,7 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
                            .string();
   }
 
-  if (const auto* text = value("public_url")) {
-    std::string url = *text;
-    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-      throw ConfigError("invalid value for public_url: \"" + url +
-                        "\" must start with http:// or https://");
-    }
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    config.publicUrl = url;
-  }
+  if (const auto* text = value("public_url")) config.publicUrl = parsePublicUrl(*text);
 
   config.store = "sqlite:" + config.dataDir + "/anonymily.db";
   if (const auto* text = value("store")) config.store = *text;
@@ -165,6 +233,10 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
   }
   if (const auto* text = value("http.max_queued")) {
     config.maxQueued = static_cast<int>(parseInteger("http.max_queued", *text, 1, kMaxQueuedLimit));
+  }
+  if (const auto* text = value("http.timeout_ms")) {
+    config.httpTimeout = std::chrono::milliseconds(
+        parseInteger("http.timeout_ms", *text, kMinHttpTimeoutMs, kMaxHttpTimeoutMs));
   }
   if (const auto* text = value("stream.heartbeat_ms")) {
     config.heartbeat = std::chrono::milliseconds(

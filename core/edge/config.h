@@ -24,6 +24,9 @@ inline constexpr int kMaxThreadsLimit = 1024;
 inline constexpr int kMaxQueuedLimit = 100000;
 inline constexpr int64_t kMinHeartbeatMs = 100;
 inline constexpr int64_t kMaxHeartbeatMs = 3600000;
+/// Bounds of http.timeout_ms, the limit on each read and write while a request is in flight.
+inline constexpr int64_t kMinHttpTimeoutMs = 100;
+inline constexpr int64_t kMaxHttpTimeoutMs = 600000;
 
 /// Everything the edge needs to start, already checked.
 struct EdgeConfig {
@@ -36,8 +39,10 @@ struct EdgeConfig {
   std::string store;            ///< "sqlite:<path>"
   std::string sqlitePath;       ///< the path part of `store`
   size_t maxBodyBytes = 10485760;
-  int maxThreads = 32;
+  int maxThreads = 64;
   int maxQueued = 64;
+  /// A request whose client sends or reads nothing for this long is answered 408 and closed.
+  std::chrono::milliseconds httpTimeout{10000};
   std::chrono::milliseconds heartbeat{15000};
   std::string logLevel = "information";
 };
@@ -45,14 +50,18 @@ struct EdgeConfig {
 /// The keys a configuration file may hold, with their values as text.
 using ConfigValues = std::map<std::string, std::string>;
 
-/// Reads a POCO properties file (`key = value`). Throws ConfigError when the file cannot be
-/// read or holds a key the edge does not know (a typo must not be ignored silently).
+/// Reads a configuration file: one `key = value` per line (blanks around key and value are
+/// dropped; the value is the rest of the line), blank lines and lines whose first non-blank
+/// character is `#` or `!` are comments. Throws ConfigError, naming the line, when the file
+/// cannot be read, a line has no '=' or no key, a key is unknown (a typo must not be ignored
+/// silently) or a key is given twice.
 ConfigValues readConfigFile(const std::string& path);
 
 /// Builds the configuration from `values` (file values overlaid with command-line values).
 /// `exeDir` is the directory of the running executable; the default plugin directory is
 /// `<exeDir>/../lib/anonymily/plugins`. Throws ConfigError for any value that is out of range
-/// or malformed.
+/// or malformed. `public_url` must be http:// or https:// with a host, an optional port 1..65535
+/// and path, and no user information, query or fragment; trailing slashes are dropped.
 EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir);
 
 /// True for the keys parseConfig understands.

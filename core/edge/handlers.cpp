@@ -19,11 +19,13 @@
 #include <istream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "core/edge/body_reader.h"
 #include "core/edge/event_json.h"
 #include "core/edge/raw_head.h"
 #include "core/edge/secrets.h"
@@ -55,6 +57,32 @@ std::string jsonText(std::string_view text) {
 }
 
 std::string errorJson(std::string_view message) { return "{\"error\":" + jsonText(message) + "}"; }
+
+/// POCO's handler keeps the last of two equal keys; this one also remembers the first key that
+/// was repeated within one object, so that the request can be refused instead of half-read.
+class DuplicateKeyHandler : public Poco::JSON::ParseHandler {
+ public:
+  DuplicateKeyHandler() : ParseHandler(true) {}
+
+  void startObject() override {
+    keys_.emplace_back();
+    ParseHandler::startObject();
+  }
+  void endObject() override {
+    if (!keys_.empty()) keys_.pop_back();
+    ParseHandler::endObject();
+  }
+  void key(const std::string& k) override {
+    if (!keys_.empty() && !keys_.back().insert(k).second && !duplicate_) duplicate_ = k;
+    ParseHandler::key(k);
+  }
+
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+  std::optional<std::string> duplicate_;
+};
 
 void sendBody(HTTPServerResponse& resp, int status, const std::string& contentType,
               const std::string& body) {
@@ -99,45 +127,49 @@ std::optional<int64_t> parseId(std::string_view text) {
 enum class BodyRead { kOk, kTooLarge, kShort };
 
 // Reads at most limit + 1 bytes, which is enough to tell a body over the limit from one at it.
-// Throws BadRequest for a framing error (malformed chunks, the peer vanished).
+// Throws BadRequest for a framing error (malformed chunks, the peer vanished, too slow).
 BodyRead readBody(HTTPServerRequest& req, size_t limit, std::string& body) {
-  body.clear();
-  if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(limit)) {
-    return BodyRead::kTooLarge;
+  // body_reader decodes the framing itself: POCO's chunked stream ends silently on a truncated
+  // or malformed body, which would acknowledge a webhook that never arrived whole.
+  const BodyResult result = readRequestBody(req, limit, body);
+  switch (result.status) {
+    case BodyStatus::kOk:
+      return BodyRead::kOk;
+    case BodyStatus::kTooLarge:
+      return BodyRead::kTooLarge;
+    case BodyStatus::kShort:
+      return BodyRead::kShort;
+    case BodyStatus::kTimeout:
+      throw BadRequest(result.error, 408);
+    case BodyStatus::kMalformed:
+      break;
   }
-
-  // Without Content-Length or chunking an HTTP/1.1 request has no body (RFC 9112 6.3); POCO
-  // would read until the connection closes instead.
-  if (!hasBody(req)) return BodyRead::kOk;
-
-  std::istream& in = req.stream();
-  char buffer[65536];
-  while (body.size() <= limit) {
-    const size_t want = std::min(sizeof(buffer), limit + 1 - body.size());
-    in.read(buffer, static_cast<std::streamsize>(want));
-    const auto got = in.gcount();
-    if (got > 0) body.append(buffer, static_cast<size_t>(got));
-    if (in.bad()) throw BadRequest("could not read the request body");
-    if (got == 0 || in.eof()) break;
-  }
-  if (body.size() > limit) return BodyRead::kTooLarge;
-  if (req.hasContentLength() && static_cast<Poco::Int64>(body.size()) != req.getContentLength64()) {
-    return BodyRead::kShort;
-  }
-  return BodyRead::kOk;
+  throw BadRequest(result.error);
 }
 
 Poco::JSON::Object::Ptr parseJsonObject(const std::string& body) {
   if (body.empty()) return new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+
+  // POCO's parser answers a top-level scalar or array with an error about its own stack, so
+  // the shape is checked first to say what is actually wrong.
+  const auto start = body.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos || body[start] != '{') {
+    throw BadRequest("the request body must be a JSON object");
+  }
+
   Poco::Dynamic::Var parsed;
+  Poco::SharedPtr<DuplicateKeyHandler> handler = new DuplicateKeyHandler;
   try {
-    Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
+    Poco::JSON::Parser parser(handler);
     parsed = parser.parse(body);
   } catch (const Poco::Exception& e) {
     throw BadRequest("the body is not valid JSON: " + e.message());
   }
   if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) {
-    throw BadRequest("the body must be a JSON object");
+    throw BadRequest("the request body must be a JSON object");
+  }
+  if (handler->duplicate()) {
+    throw BadRequest("duplicate key " + jsonText(*handler->duplicate()) + " in the request body");
   }
   return parsed.extract<Poco::JSON::Object::Ptr>();
 }
@@ -154,7 +186,11 @@ int64_t integerMember(const Poco::JSON::Object& object, const std::string& key, 
                       int64_t min, int64_t max) {
   if (!object.has(key)) return fallback;
   const auto value = object.get(key);
-  if (!value.isInteger()) throw BadRequest(key + " must be an integer");
+  // POCO counts a boolean as an integer; JSON does not.
+  if (!value.isInteger() || value.isBoolean()) {
+    throw BadRequest(key + " must be an integer within " + std::to_string(min) + ".." +
+                     std::to_string(max));
+  }
   int64_t number = 0;
   try {
     number = value.convert<Poco::Int64>();
@@ -162,7 +198,8 @@ int64_t integerMember(const Poco::JSON::Object& object, const std::string& key, 
     throw BadRequest(key + " is out of range");
   }
   if (number < min || number > max) {
-    throw BadRequest(key + " must be within " + std::to_string(min) + ".." + std::to_string(max));
+    throw BadRequest(key + " must be an integer within " + std::to_string(min) + ".." +
+                     std::to_string(max));
   }
   return number;
 }
@@ -173,11 +210,27 @@ std::string deliveryJson(const store::DeliveryRecord& d) {
          ",\"reported_at_ms\":" + std::to_string(d.reportedAtMs) + "}";
 }
 
+// An event's summary or detail with only its latest kMaxListedDeliveries deliveries and the
+// number stored, so that an event reported on without end keeps a bounded answer. The count
+// goes in as the object's last member, which JSON allows anywhere.
+std::string withLatestDeliveries(const store::EventRecord& event,
+                                 std::vector<store::DeliveryRecord> deliveries, bool detail) {
+  const size_t total = deliveries.size();
+  if (total > kMaxListedDeliveries) {
+    deliveries.erase(deliveries.begin(), deliveries.end() - kMaxListedDeliveries);
+  }
+  std::string out =
+      detail ? eventDetailJson(event, deliveries) : eventSummaryJson(event, deliveries);
+  out.insert(out.size() - 1, ",\"deliveries_total\":" + std::to_string(total));
+  return out;
+}
+
 // --- Handlers -------------------------------------------------------------------------------
 
 class HealthHandler : public EdgeHandler {
  public:
-  void handleRequest(HTTPServerRequest&, HTTPServerResponse& resp) override {
+  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    if (refuseBadTarget(req, resp)) return;
     sendBody(resp, 200, "text/plain", "ok");
   }
 };
@@ -186,6 +239,7 @@ class NotFoundHandler : public EdgeHandler {
  public:
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     sendError(resp, 404, "not found");
   }
@@ -196,6 +250,7 @@ class MethodNotAllowedHandler : public EdgeHandler {
   explicit MethodNotAllowedHandler(std::string allow) : allow_(std::move(allow)) {}
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     resp.set("Allow", allow_);
     sendError(resp, 405, "method not allowed");
@@ -234,6 +289,9 @@ class IngestHandler : public EdgeHandler {
 
  private:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    // A target that cannot be relayed byte for byte is refused whichever hook it names.
+    if (refuseBadTarget(req, resp)) return;
+
     // The hook comes first: a request to nowhere is refused before its body is read.
     const auto hook = services_.store->findHook(hookId_);
     if (!hook) {
@@ -257,15 +315,21 @@ class IngestHandler : public EdgeHandler {
     if (raw.status == RawHead::Status::kRefused) throw BadRequest(raw.reason);
     if (raw.status == RawHead::Status::kOk && sameFields(raw.headers, req)) {
       headers = std::move(raw.headers);
+    } else if (raw.status == RawHead::Status::kOk) {
+      // This request's own head shows other fields than POCO read (a 0xFF right before a line
+      // end makes POCO end the head there): storing either view would alter the request.
+      throw BadRequest("the header fields could not be read exactly as sent");
     } else {
       if (httpLog().debug()) {
-        httpLog().debug(
-            "header order unavailable, using parsed order hook=%s reason=\"%s\"", hookId_,
-            raw.status == RawHead::Status::kOk ? std::string("fields differ from the parsed ones")
-                                               : raw.reason);
+        httpLog().debug("header order unavailable, using parsed order hook=%s reason=\"%s\"",
+                        hookId_, raw.reason);
       }
       headers = pocoFields(req);
     }
+
+    // Fields that cannot be relayed exactly are refused, whichever way they were read.
+    const std::string fieldProblem = fieldRefusal(headers);
+    if (!fieldProblem.empty()) throw BadRequest(fieldProblem);
 
     // The body, never more than the limit plus the one byte that proves it too long.
     std::string body;
@@ -348,6 +412,7 @@ class ApiHandler : public EdgeHandler {
   explicit ApiHandler(const EdgeServices& services) : services_(services) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    if (refuseBadTarget(req, resp)) return;
     try {
       handle(req, resp);
     } catch (const store::StoreError& e) {
@@ -368,9 +433,9 @@ class ApiHandler : public EdgeHandler {
                                              HTTPServerResponse& resp) {
     auto hook = services_.store->findHook(hookId);
     const std::string& header = req.get("Authorization", "");
-    static const std::string kBearer = "Bearer ";
-    const bool bearer = header.size() > kBearer.size() && header.compare(0, 7, kBearer) == 0;
-    const std::string token = bearer ? header.substr(kBearer.size()) : std::string();
+    const auto presented = bearerToken(header);
+    const bool bearer = presented.has_value();
+    const std::string token = bearer ? std::string(*presented) : std::string();
 
     // Hash even when the hook is unknown so that both refusals cost the same.
     const bool match = tokenMatches(token, hook ? hook->tokenHash : std::string(64, '0'));
@@ -427,6 +492,25 @@ class CreateHookHandler : public ApiHandler {
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const auto request = readJson(req);
 
+    // A misspelt field would otherwise create a hook without the setting the caller meant.
+    static const std::vector<std::string> kKnownFields = {"provider", "secret", "secret_base64",
+                                                          "tolerance_s", "options"};
+    std::vector<std::string> unknown;
+    for (const auto& name : request->getNames()) {
+      if (std::find(kKnownFields.begin(), kKnownFields.end(), name) == kKnownFields.end()) {
+        unknown.push_back(jsonText(name));
+      }
+    }
+    if (!unknown.empty()) {
+      std::string message = unknown.size() == 1 ? "unknown field " : "unknown fields ";
+      for (size_t i = 0; i < unknown.size(); ++i) message += (i > 0 ? ", " : "") + unknown[i];
+      message += " (known fields: ";
+      for (size_t i = 0; i < kKnownFields.size(); ++i) {
+        message += (i > 0 ? ", " : "") + kKnownFields[i];
+      }
+      throw BadRequest(message + ")");
+    }
+
     store::HookRecord hook;
     hook.provider = stringMember(*request, "provider", "");
     if (request->has("secret") && request->has("secret_base64")) {
@@ -435,6 +519,11 @@ class CreateHookHandler : public ApiHandler {
     hook.secret = stringMember(*request, "secret", "");
     if (request->has("secret_base64"))
       hook.secret = decodeBase64(stringMember(*request, "secret_base64", ""));
+    if (hook.provider.empty() && !hook.secret.empty()) {
+      throw BadRequest(
+          "secret given without a provider; a hook without a provider verifies nothing, so name "
+          "the provider or leave the secret out");
+    }
     hook.toleranceS = integerMember(*request, "tolerance_s", -1, -1, kMaxToleranceS);
     if (request->has("options")) {
       const auto options = request->getObject("options");
@@ -526,7 +615,7 @@ class ListEventsHandler : public ApiHandler {
     std::string out = "{\"events\":[";
     for (size_t i = 0; i < events.size(); ++i) {
       if (i > 0) out += ',';
-      out += eventSummaryJson(events[i], services_.store->listDeliveries(events[i].id));
+      out += withLatestDeliveries(events[i], services_.store->listDeliveries(events[i].id), false);
     }
     out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
     sendJson(resp, 200, out);
@@ -554,7 +643,8 @@ class GetEventHandler : public ApiHandler {
       sendBody(resp, 200, "application/octet-stream", event->body);
       return;
     }
-    sendJson(resp, 200, eventDetailJson(*event, services_.store->listDeliveries(event->id)));
+    sendJson(resp, 200,
+             withLatestDeliveries(*event, services_.store->listDeliveries(event->id), true));
   }
 
  private:
@@ -670,7 +760,7 @@ class ReplayHandler : public ApiHandler {
     httpLog().information("event replayed hook=%s event_id=%s replay_of=%s", hookId_,
                           std::to_string(copy.id), std::to_string(copy.replayOf));
     closeIfBodyUnread(req, resp);
-    sendJson(resp, 201, eventSummaryJson(copy, {}));
+    sendJson(resp, 201, withLatestDeliveries(copy, {}, false));
   }
 
  private:
@@ -743,6 +833,15 @@ std::optional<std::vector<std::string>> segments(std::string_view path) {
 }  // namespace
 
 bool EdgeHandler::wantsBody(const HTTPServerRequest&) const { return true; }
+
+bool EdgeHandler::refuseBadTarget(const HTTPServerRequest& req, HTTPServerResponse& resp) const {
+  const std::string requestLine = req.getMethod() + " " + req.getURI() + " " + req.getVersion();
+  if (targetAcceptable(context_.rawHead, requestLine, req.getURI())) return false;
+  if (httpLog().debug()) httpLog().debug("request refused reason=non_ascii_target");
+  closeIfBodyUnread(req, resp);
+  sendError(resp, 400, kTargetRefusal);
+  return true;
+}
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -29,6 +29,9 @@ inline constexpr int64_t kMaxToleranceS = 86400;
 /// Longest relay id and delivery error text a report may carry.
 inline constexpr size_t kMaxRelayIdBytes = 200;
 inline constexpr size_t kMaxDeliveryErrorBytes = 1000;
+/// Most deliveries an event summary or detail lists: the latest ones, with "deliveries_total"
+/// giving how many are stored (docs/protocol.md).
+inline constexpr size_t kMaxListedDeliveries = 20;
 
 /// What every handler shares. Owned by the EdgeServer, which outlives every request.
 struct EdgeServices {
@@ -55,6 +58,12 @@ class EdgeHandler : public Poco::Net::HTTPRequestHandler {
   virtual bool wantsBody(const Poco::Net::HTTPServerRequest& request) const;
 
  protected:
+  /// Answers 400 and returns true when the request target holds a byte outside visible ASCII
+  /// (RFC 9112 section 3.2), checked on the raw request line where it was recorded: such a
+  /// target cannot be relayed byte for byte. Every handler calls it before doing anything else.
+  bool refuseBadTarget(const Poco::Net::HTTPServerRequest& request,
+                       Poco::Net::HTTPServerResponse& response) const;
+
   RequestContext context_;
 };
 

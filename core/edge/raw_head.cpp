@@ -4,6 +4,9 @@
 
 #include <Poco/Net/MessageHeader.h>
 
+#include <algorithm>
+#include <optional>
+
 namespace anm::edge {
 namespace {
 
@@ -13,6 +16,31 @@ std::string_view trimBlanks(std::string_view text) {
   while (!text.empty() && isBlank(text.front())) text.remove_prefix(1);
   while (!text.empty() && isBlank(text.back())) text.remove_suffix(1);
   return text;
+}
+
+// RFC 9110 section 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+bool isTokenChar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  static constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return kSymbols.find(c) != std::string_view::npos;
+}
+
+// Controls are 0x00..0x1F and DEL; HTAB is the one a field value may hold (RFC 9110 5.5).
+bool isForbiddenInValue(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return (byte < 0x20 && byte != '\t') || byte == 0x7F;
+}
+
+// POCO's header reader hands bytes on as signed chars, so 0xFF reads as end of input and is
+// lost; comparisons with POCO's view skip it.
+std::string withoutFF(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) != 0xFF) out.push_back(c);
+  }
+  return out;
 }
 
 RawHead refused(std::string reason) {
@@ -39,6 +67,34 @@ bool nextLine(std::string_view& rest, std::string_view& line) {
   return true;
 }
 
+// The first line of `head` when it is the line POCO parsed as `requestLine`, else nothing.
+std::optional<std::string_view> ownRequestLine(std::string_view head,
+                                               std::string_view requestLine) {
+  std::string_view rest = head;
+  std::string_view line;
+  if (!nextLine(rest, line)) return std::nullopt;
+  line = trimBlanks(line);
+  if (withoutFF(line) != requestLine) return std::nullopt;
+  return line;
+}
+
+std::string nameRefusal(std::string_view name) {
+  return "header field name " + quoteForMessage(name) + " is not a token (RFC 9110 section 5.1)";
+}
+
+std::string valueRefusal(std::string_view name) {
+  return "header field " + quoteForMessage(name) +
+         " has a control character in its value (only HTAB is allowed)";
+}
+
+std::string checkField(std::string_view name, std::string_view value) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(), isTokenChar)) {
+    return nameRefusal(name);
+  }
+  if (std::any_of(value.begin(), value.end(), isForbiddenInValue)) return valueRefusal(name);
+  return {};
+}
+
 }  // namespace
 
 RawHead parseRawHead(std::string_view head, std::string_view requestLine) {
@@ -48,7 +104,7 @@ RawHead parseRawHead(std::string_view head, std::string_view requestLine) {
   std::string_view rest = head;
   std::string_view line;
   if (!nextLine(rest, line)) return unavailable("the raw head has no request line");
-  if (trimBlanks(line) != requestLine) return unavailable("the raw request line differs");
+  if (!ownRequestLine(head, requestLine)) return unavailable("the raw request line differs");
 
   RawHead result;
   while (nextLine(rest, line)) {
@@ -65,10 +121,74 @@ RawHead parseRawHead(std::string_view head, std::string_view requestLine) {
     for (char c : name) {
       if (isBlank(c)) return refused("a header name contains whitespace");
     }
-    result.headers.push_back(
-        store::Header{std::string(name), std::string(trimBlanks(line.substr(colon + 1)))});
+    const std::string_view value = trimBlanks(line.substr(colon + 1));
+    std::string refusal = checkField(name, value);
+    if (!refusal.empty()) return refused(std::move(refusal));
+    result.headers.push_back(store::Header{std::string(name), std::string(value)});
   }
   return unavailable("the raw head has no empty line");
+}
+
+bool isVisibleAscii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
+}
+
+bool targetAcceptable(std::string_view head, std::string_view requestLine, std::string_view uri) {
+  if (!isVisibleAscii(uri)) return false;
+
+  // The whole raw line is checked, not only the target: a 0xFF that POCO drops at the end of
+  // the line also makes it end the head there, so the fields after it would be lost.
+  const auto line = ownRequestLine(head, requestLine);
+  if (!line) return true;
+  return std::all_of(line->begin(), line->end(),
+                     [](char c) { return (c >= 0x21 && c <= 0x7E) || isBlank(c); });
+}
+
+std::string fieldRefusal(const std::vector<store::Header>& fields) {
+  for (const auto& field : fields) {
+    std::string refusal = checkField(field.name, field.value);
+    if (!refusal.empty()) return refusal;
+  }
+  return {};
+}
+
+std::string headFieldRefusal(std::string_view head) {
+  std::string_view rest = head;
+  std::string_view line;
+  if (!nextLine(rest, line)) return {};
+
+  // Each field line is checked as sent: a CR that does not end the line is part of its value.
+  while (nextLine(rest, line) && !line.empty()) {
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0 || isBlank(line.front())) continue;
+    const std::string_view name = line.substr(0, colon);
+    if (std::any_of(name.begin(), name.end(), isBlank)) continue;
+    std::string refusal = checkField(name, trimBlanks(line.substr(colon + 1)));
+    if (!refusal.empty()) return refusal;
+  }
+  return {};
+}
+
+std::string quoteForMessage(std::string_view text, size_t maxBytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out = "\"";
+  const size_t shown = std::min(text.size(), maxBytes);
+  for (size_t i = 0; i < shown; ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == '"' || byte == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(byte));
+    } else if (byte >= 0x20 && byte <= 0x7E) {
+      out.push_back(static_cast<char>(byte));
+    } else {
+      out += "\\x";
+      out.push_back(kDigits[byte >> 4]);
+      out.push_back(kDigits[byte & 0x0F]);
+    }
+  }
+  out.push_back('"');
+  if (text.size() > shown) out += "...";
+  return out;
 }
 
 bool sameFields(const std::vector<store::Header>& raw,
@@ -81,7 +201,8 @@ bool sameFields(const std::vector<store::Header>& raw,
     bool found = false;
     for (size_t i = 0; i < raw.size() && !found; ++i) {
       if (used[i] || raw[i].name != name) continue;
-      if (raw[i].value == value || Poco::Net::MessageHeader::decodeWord(raw[i].value) == value) {
+      if (raw[i].value == value || withoutFF(raw[i].value) == value ||
+          Poco::Net::MessageHeader::decodeWord(raw[i].value) == value) {
         used[i] = true;
         found = true;
       }

@@ -4,6 +4,7 @@
 
 #include <Poco/Net/NameValueCollection.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,15 +25,48 @@ struct RawHead {
   std::vector<store::Header> headers;
 };
 
+/// The answer to a request target that holds a byte outside visible ASCII.
+inline constexpr const char* kTargetRefusal =
+    "request target must be ASCII; percent-encode other bytes";
+
+/// Most bytes of a field name quoted in a refusal message; longer names are cut and end in "...".
+inline constexpr size_t kMaxQuotedNameBytes = 64;
+
 /// Parses `head` (request line, fields, empty line). `requestLine` is what POCO parsed, as
-/// "METHOD URI VERSION"; a head whose first line differs is not this request's and is
-/// kUnavailable. Folded lines (obs-fold), lines without a colon and whitespace before the colon
-/// are kRefused (RFC 9112 section 5). Values lose surrounding spaces and tabs.
+/// "METHOD URI VERSION"; a head whose first line differs (other than by the 0xFF bytes POCO
+/// drops) is not this request's and is kUnavailable. Folded lines (obs-fold), lines without a
+/// colon, whitespace before the colon and fields that fieldRefusal refuses are kRefused
+/// (RFC 9112 section 5). Values lose surrounding spaces and tabs.
 RawHead parseRawHead(std::string_view head, std::string_view requestLine);
+
+/// True when every byte of `text` is visible ASCII (0x21..0x7E), the only bytes RFC 9112
+/// section 3.2 allows in a request target.
+bool isVisibleAscii(std::string_view text);
+
+/// True when the request target may be stored and relayed as received: POCO's `uri` is visible
+/// ASCII and, when the first line of `head` is this request's line (see parseRawHead), so is
+/// every byte of that raw line apart from its blanks. The raw check matters because POCO drops
+/// 0xFF bytes while parsing (and one right before the line end makes it end the head early).
+bool targetAcceptable(std::string_view head, std::string_view requestLine, std::string_view uri);
+
+/// "" when every field can be relayed exactly, else a message naming the first one that cannot:
+/// a name that is not an RFC 9110 token, or a value holding a control character other than HTAB
+/// (NUL, CR, LF, DEL, ...). Bytes 0x80..0xFF in values (obs-text) are accepted.
+std::string fieldRefusal(const std::vector<store::Header>& fields);
+
+/// The refusal for a head POCO could not parse, when its recorded bytes show a field that
+/// fieldRefusal refuses or a bare CR inside a field line; "" when they show none (or `head` is
+/// empty). Lets the connection answer 400 with the field's name instead of POCO's generic
+/// "field value too long/no CRLF found".
+std::string headFieldRefusal(std::string_view head);
+
+/// `text` in double quotes, safe to show: printable ASCII as is (with \" and \\ escaped),
+/// other bytes as \xHH; at most `maxBytes` input bytes, then "...".
+std::string quoteForMessage(std::string_view text, size_t maxBytes = kMaxQuotedNameBytes);
 
 /// True when `raw` holds the same fields as POCO's `parsed`, ignoring order: same names with
 /// the same spelling, and each value equal to POCO's (or to what POCO makes of RFC 2047
-/// encoded words).
+/// encoded words), where 0xFF bytes of the raw value, which POCO drops, are ignored.
 bool sameFields(const std::vector<store::Header>& raw,
                 const Poco::Net::NameValueCollection& parsed);
 

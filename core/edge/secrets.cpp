@@ -64,6 +64,31 @@ std::string sha256Hex(std::string_view text) {
   return hex(digest, len);
 }
 
+std::optional<std::string_view> bearerToken(std::string_view header) {
+  const auto isBlank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!header.empty() && isBlank(header.front())) header.remove_prefix(1);
+  while (!header.empty() && isBlank(header.back())) header.remove_suffix(1);
+
+  // The scheme, compared ASCII-case-insensitively, then at least one blank.
+  static constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size() || !isBlank(header[kScheme.size()])) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = header[i];
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if (lower != kScheme[i]) return std::nullopt;
+  }
+
+  // What is left after the blanks is the token; a blank inside it means something else was
+  // sent, which must not match by accident.
+  std::string_view token = header.substr(kScheme.size());
+  while (!token.empty() && isBlank(token.front())) token.remove_prefix(1);
+  if (token.empty()) return std::nullopt;
+  for (char c : token) {
+    if (isBlank(c)) return std::nullopt;
+  }
+  return token;
+}
+
 bool tokenMatches(std::string_view token, std::string_view storedHash) {
   const std::string presented = sha256Hex(token);
   if (presented.size() != storedHash.size()) return false;

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,12 @@ std::string newRelayToken();
 
 /// Lower-case hex SHA-256 of `text`: the form in which relay tokens are stored.
 std::string sha256Hex(std::string_view text);
+
+/// The token of an `Authorization: Bearer <token>` value, or nothing when the value is not of
+/// that form. The scheme is matched ignoring case (RFC 9110 section 11.1); spaces and tabs
+/// around the value and between scheme and token are allowed. The token itself must hold no
+/// blank. The result points into `header`.
+std::optional<std::string_view> bearerToken(std::string_view header);
 
 /// True when a presented token hashes to `storedHash`, compared in constant time.
 bool tokenMatches(std::string_view token, std::string_view storedHash);

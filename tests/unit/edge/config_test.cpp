@@ -20,7 +20,7 @@ TEST(ConfigTest, DefaultsWithoutAnySetting) {
   EXPECT_EQ(config.pluginDir, "/opt/anm/lib/anonymily/plugins");
   EXPECT_FALSE(config.pluginDirGiven);
   EXPECT_EQ(config.maxBodyBytes, 10485760u);
-  EXPECT_EQ(config.maxThreads, 32);
+  EXPECT_EQ(config.maxThreads, 64);
   EXPECT_EQ(config.maxQueued, 64);
   EXPECT_EQ(config.heartbeat.count(), 15000);
   EXPECT_EQ(config.logLevel, "information");
@@ -73,6 +73,94 @@ TEST(ConfigTest, ReadsPropertiesFileAndRefusesUnknownKeys) {
   EXPECT_THROW(readConfigFile(dir + "/bad.properties"), ConfigError);
   EXPECT_THROW(readConfigFile(dir + "/missing.properties"), ConfigError);
   std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, PublicUrlNeedsHttpSchemeAndHostAndNoQueryOrFragment) {
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"http://hooks.example", "http://hooks.example"},
+      {"https://hooks.example:8443/", "https://hooks.example:8443"},
+      {"https://hooks.example/base//", "https://hooks.example/base"},
+      {"HTTPS://[::1]:8080/x", "HTTPS://[::1]:8080/x"}};
+  for (const auto& [text, expected] : good) {
+    EXPECT_EQ(parseConfig({{"public_url", text}}, "/x").publicUrl, expected) << text;
+  }
+
+  const std::vector<std::string> bad = {"hooks.example",
+                                        "http://",
+                                        "http:///path",
+                                        "http://:8080",
+                                        "https://hooks.example?x=1",
+                                        "https://hooks.example/#top",
+                                        "https://hooks.example:99999",
+                                        "https://hooks.example:",
+                                        "https://user:pw@hooks.example",
+                                        "https://hooks example",
+                                        "https://[::1",
+                                        "ws://hooks.example"};
+  for (const auto& text : bad) {
+    try {
+      parseConfig({{"public_url", text}}, "/x");
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid value for public_url"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/anm-config-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // The message readConfigFile refuses `text` with, or "" when it accepts it.
+  std::string refusal(const std::string& text) {
+    const std::string path = dir_ + "/edge.properties";
+    std::ofstream(path) << text;
+    try {
+      readConfigFile(path);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ConfigFileTest, LineWithoutEqualsSignIsNamedByNumber) {
+  const std::string message = refusal("# settings\nlisten = 127.0.0.1:0\n\nhttp.max_threads 4\n");
+  EXPECT_NE(message.find("line 4 has no '='"), std::string::npos) << message;
+  EXPECT_EQ(message.find("unknown configuration key"), std::string::npos) << message;
+}
+
+TEST_F(ConfigFileTest, KeyGivenTwiceIsRefusedWithBothLineNumbers) {
+  const std::string message =
+      refusal("listen = 127.0.0.1:1\nlog.level = debug\n! note\nlisten=127.0.0.1:2\n");
+  EXPECT_NE(message.find("listen is given twice"), std::string::npos) << message;
+  EXPECT_NE(message.find("lines 1 and 4"), std::string::npos) << message;
+}
+
+TEST_F(ConfigFileTest, UnknownKeyAndEmptyKeyAreNamedWithTheirLine) {
+  std::string message = refusal("listen = 127.0.0.1:0\nlisen = x\n");
+  EXPECT_NE(message.find("unknown configuration key lisen"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 2"), std::string::npos) << message;
+  message = refusal(" = 4\n");
+  EXPECT_NE(message.find("line 1 has no key"), std::string::npos) << message;
+}
+
+TEST_F(ConfigFileTest, CommentsBlanksAndValuesWithEqualsSignsAreRead) {
+  const std::string path = dir_ + "/edge.properties";
+  std::ofstream(path) << "# comment\r\n\r\n  ! other comment\n\tpublic_url = http://h/a=b \r\n"
+                         "log.level=\n";
+  const auto values = readConfigFile(path);
+  EXPECT_EQ(values.size(), 2u);
+  EXPECT_EQ(values.at("public_url"), "http://h/a=b");
+  EXPECT_EQ(values.at("log.level"), "");
 }
 
 }  // namespace

@@ -37,5 +37,20 @@ TEST(SecretsTest, TokenMatchesOnlyItsOwnHash) {
   EXPECT_FALSE(tokenMatches(token, hash.substr(1)));
 }
 
+TEST(SecretsTest, BearerSchemeIgnoresCaseAndSurroundingBlanks) {
+  for (const std::string header :
+       {"Bearer abc", "bearer abc", "BEARER abc", "  BeArEr \t abc \t", "\tbearer\tabc"}) {
+    const auto token = bearerToken(header);
+    ASSERT_TRUE(token.has_value()) << header;
+    EXPECT_EQ(*token, "abc") << header;
+  }
+  for (const std::string header :
+       {"", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearer a b", "Bear abc",
+        "Bearer\x0b"
+        "abc"}) {
+    EXPECT_FALSE(bearerToken(header).has_value()) << header;
+  }
+}
+
 }  // namespace
 }  // namespace anm::edge
