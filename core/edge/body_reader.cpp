@@ -17,7 +17,11 @@
 namespace anm::edge {
 namespace {
 
-Poco::Logger& httpLog() { return Poco::Logger::get("anm.http"); }
+// Looked up once: Logger::get takes a process-wide lock and searches a map on every call.
+Poco::Logger& httpLog() {
+  static Poco::Logger& instance = Poco::Logger::get("anm.http");
+  return instance;
+}
 
 // Bytes asked for per read: few system calls for large bodies, and the chunk data buffer
 // stays a modest part of a pool thread's stack.
@@ -191,6 +195,11 @@ EdgeSession::EdgeSession(const Poco::Net::StreamSocket& socket,
     : HTTPServerSession(socket, params) {}
 
 int EdgeSession::readSome(char* buffer, int length) { return read(buffer, length); }
+
+int EdgeSession::receivePending() {
+  if (buffered() == 0) refill();
+  return buffered();
+}
 
 int EdgeSession::readByte() {
   // HTTPSession::get() returns a plain char, so byte 0xFF would look like the end; refilling

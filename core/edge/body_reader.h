@@ -43,6 +43,10 @@ class EdgeSession : public Poco::Net::HTTPServerSession {
   /// Bytes received from the socket and not yet consumed by any request.
   int pendingBytes() const { return buffered(); }
 
+  /// With nothing buffered, receives what the socket has into the buffer; returns the bytes
+  /// now pending (0 when the peer has closed). Throws what the socket throws.
+  int receivePending();
+
   /// Body bookkeeping: the connection may keep a connection alive only when the body of the
   /// request before was read to its end, or the next "request" would be that body's bytes.
   void beginRequest() { bodyDone_ = false; }

@@ -11,8 +11,10 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
+#include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -31,7 +33,11 @@ namespace {
 constexpr int kLingerBytes = 1 << 20;
 constexpr long kLingerMicroseconds = 500000;
 
-Poco::Logger& httpLog() { return Poco::Logger::get("anm.http"); }
+// Looked up once: Logger::get takes a process-wide lock and searches a map on every call.
+Poco::Logger& httpLog() {
+  static Poco::Logger& instance = Poco::Logger::get("anm.http");
+  return instance;
+}
 
 // POCO reports every malformed head as MessageException; its text tells the limits apart.
 int statusForHeadError(const std::string& message) {
@@ -196,11 +202,8 @@ bool EdgeConnection::awaitRequest(EdgeSession& session, bool first) {
   // that a connection queued behind this idle one gets the thread within one poll.
   const Poco::Timespan limit = first ? params_->getTimeout() : params_->getKeepAliveTimeout();
   const Poco::Timestamp start;
-  const Poco::Timespan slice(0, kIdlePollMicroseconds);
   while (!connections_.stopping()) {
-    if (socket().poll(slice, Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR)) {
-      return true;
-    }
+    if (readable(kIdlePollMicroseconds / 1000)) return first || receiveHead(session);
     if (start.isElapsed(limit.totalMicroseconds())) {
       if (first) logSlowClient(start.elapsed() / 1000);
       return false;
@@ -215,6 +218,39 @@ bool EdgeConnection::awaitRequest(EdgeSession& session, bool first) {
     }
   }
   return false;
+}
+
+bool EdgeConnection::readable(int timeoutMs) {
+  // One poll(2) call: POCO's Socket::poll makes, arms and closes an epoll set each time, which
+  // is four system calls for every request on a keep-alive connection.
+  pollfd entry{};
+  entry.fd = socket().impl()->sockfd();
+  entry.events = POLLIN;
+  int ready = -1;
+  if (entry.fd != POCO_INVALID_SOCKET) {
+    do {
+      ready = ::poll(&entry, 1, timeoutMs);
+    } while (ready < 0 && errno == EINTR);
+  }
+  if (ready >= 0) return ready > 0;
+
+  // A closed or unusable socket: POCO's poll turns that into the matching exception.
+  return socket().poll(Poco::Timespan(0, 0),
+                       Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
+}
+
+bool EdgeConnection::receiveHead(EdgeSession& session) {
+  // Receiving now, rather than in the head parser, leaves the bytes buffered, so that
+  // hasMoreRequests does not poll the socket a second time (it does for a connection's first
+  // request whatever is buffered, hence only later requests come here). The recorder keeps the
+  // tail of this receive (at most one session buffer), which restart() records as the head.
+  try {
+    return session.receivePending() > 0;
+  } catch (const Poco::Exception& e) {
+    // The peer reset the connection: nobody is left to answer.
+    if (httpLog().debug()) httpLog().debug("connection ended error=\"%s\"", e.displayText());
+    return false;
+  }
 }
 
 EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session,

@@ -78,6 +78,12 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
   /// should close instead: idle too long, others wait for the thread, or shutdown.
   bool awaitRequest(EdgeSession& session, bool first);
 
+  /// Whether the socket has bytes (or an end) to read within `timeoutMs`.
+  bool readable(int timeoutMs);
+
+  /// Receives the start of the next request into the session; false when the peer is gone.
+  bool receiveHead(EdgeSession& session);
+
   /// What the connection does once a request is done.
   enum class After { kNextRequest, kClose, kLingerAndClose };
 

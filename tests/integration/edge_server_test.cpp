@@ -252,6 +252,37 @@ TEST_F(EdgeServerTest, InterleavedDuplicateHeadersKeepArrivalOrderOnKeptAliveCon
       (Fields{{"Host", "x"}, {"X-C", "c1"}, {"X-D", "d"}, {"X-C", "c2"}, {"Content-Length", "0"}}));
 }
 
+TEST_F(EdgeServerTest, LaterHeadLargerThanOneReceiveKeepsArrivalOrderOnKeptAliveConnection) {
+  startServer();
+  const Hook hook = createHook();
+
+  // A kept-alive connection's next head is received in pieces of the session's 4 KiB buffer;
+  // this one spans three of them, and its repeated names must still come back as sent.
+  const std::string big(3000, 'v');
+  Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", port_));
+  const std::vector<std::string> heads = {
+      "POST /h/" + hook.id + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+      "POST /h/" + hook.id + " HTTP/1.1\r\nHost: x\r\nX-A: " + big + "1\r\nX-B: " + big +
+          "\r\nx-a: " + big + "2\r\nX-C: 3\r\nContent-Length: 2\r\n\r\nhi"};
+  std::vector<std::string> ids;
+  for (const auto& bytes : heads) {
+    socket.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
+    const auto r = readResponse(socket);
+    ASSERT_EQ(r.status, 200);
+    ids.push_back(jsonField(r.body, "id"));
+  }
+
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  const auto second = json(
+      apiRequest(port_, "GET", "/api/v1/hooks/" + hook.id + "/events/" + ids[1], hook.token).body);
+  EXPECT_EQ(headerList(*second), (Fields{{"Host", "x"},
+                                         {"X-A", big + "1"},
+                                         {"X-B", big},
+                                         {"x-a", big + "2"},
+                                         {"X-C", "3"},
+                                         {"Content-Length", "2"}}));
+}
+
 TEST_F(EdgeServerTest, FoldedHeaderLineIsRefusedWith400) {
   startServer();
   const Hook hook = createHook();
