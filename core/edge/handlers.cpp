@@ -37,7 +37,11 @@ using Poco::Net::HTTPResponse;
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
 
-Poco::Logger& httpLog() { return Poco::Logger::get("anm.http"); }
+// Looked up once: Logger::get takes a process-wide lock and searches a map on every call.
+Poco::Logger& httpLog() {
+  static Poco::Logger& instance = Poco::Logger::get("anm.http");
+  return instance;
+}
 
 /// A request the client must fix; the message goes back as {"error": ...}.
 class BadRequest : public std::runtime_error {
@@ -357,28 +361,32 @@ class IngestHandler : public EdgeHandler {
     event.hookId = hookId_;
     event.receivedAtMs = context_.receivedAtMs;
     event.method = req.getMethod();
-    event.pathSuffix = suffix_;
-    event.rawQuery = query_;
+    event.pathSuffix = std::move(suffix_);
+    event.rawQuery = std::move(query_);
     event.headers = std::move(headers);
     event.bodySize = static_cast<int64_t>(body.size());
     event.body = std::move(body);
     event.verdict = outcome.verdict;
     event.reason = outcome.reason;
     event.reasonMessage = outcome.message;
-    event.eventType = outcome.eventType;
-    event.deliveryId = outcome.deliveryId;
+    event.eventType = std::move(outcome.eventType);
+    event.deliveryId = std::move(outcome.deliveryId);
 
     // Durable before acknowledged: appendEvent returns once the event is committed (and, through
-    // the commit listener, published to the hub when it is forwardable).
-    event.id = services_.store->appendEvent(event);
+    // the commit listener, published to the hub when it is forwardable). The record is moved
+    // in, so that the body and headers are not copied once more; what the answer needs stays.
+    const store::Verdict verdict = event.verdict;
+    const auto reasonCode = event.reason;
+    const int64_t bodySize = event.bodySize;
+    const int64_t eventId = services_.store->appendEvent(std::move(event));
 
-    if (event.verdict == store::Verdict::kInvalid) {
-      const std::string reason(plugin::reasonName(event.reason));
+    if (verdict == store::Verdict::kInvalid) {
+      const std::string reason(plugin::reasonName(reasonCode));
       httpLog().information("webhook refused hook=%s provider=%s reason=%s event_id=%s", hookId_,
-                            hook->provider, reason, std::to_string(event.id));
+                            hook->provider, reason, std::to_string(eventId));
       sendJson(resp, 401,
                "{\"error\":\"invalid signature\",\"reason\":" + jsonText(reason) +
-                   ",\"message\":" + jsonText(event.reasonMessage) + "}");
+                   ",\"message\":" + jsonText(outcome.message) + "}");
       return;
     }
 
@@ -386,9 +394,8 @@ class IngestHandler : public EdgeHandler {
     // order, which is the order relays must see.
     if (httpLog().debug()) {
       httpLog().debug("webhook stored hook=%s provider=%s event_id=%s verdict=%s size=%s", hookId_,
-                      hook->provider, std::to_string(event.id),
-                      std::string(plugin::verdictName(event.verdict)),
-                      std::to_string(event.bodySize));
+                      hook->provider, std::to_string(eventId),
+                      std::string(plugin::verdictName(verdict)), std::to_string(bodySize));
     }
 
     if (outcome.response) {
@@ -397,7 +404,7 @@ class IngestHandler : public EdgeHandler {
                outcome.response->body);
       return;
     }
-    sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(event.id) + "}");
+    sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
   }
 
   const EdgeServices& services_;
@@ -542,6 +549,12 @@ class CreateHookHandler : public ApiHandler {
       }
       const std::string refusal = services_.registry->checkSettings(hook);
       if (!refusal.empty()) throw BadRequest(refusal);
+
+      // Every provider signs with a secret; a hook without one would refuse every webhook.
+      if (hook.secret.empty()) {
+        throw BadRequest("provider " + hook.provider +
+                         " needs a secret (secret or secret_base64) to verify signatures");
+      }
     }
 
     const std::string token = newRelayToken();
@@ -835,6 +848,14 @@ std::optional<std::vector<std::string>> segments(std::string_view path) {
 bool EdgeHandler::wantsBody(const HTTPServerRequest&) const { return true; }
 
 bool EdgeHandler::refuseBadTarget(const HTTPServerRequest& req, HTTPServerResponse& resp) const {
+  // A method that is not a token could be stored but never relayed, so it is refused here.
+  if (!isToken(req.getMethod())) {
+    if (httpLog().debug()) httpLog().debug("request refused reason=method_not_token");
+    closeIfBodyUnread(req, resp);
+    sendError(resp, 400, "the method must be an RFC 9110 token, e.g. POST");
+    return true;
+  }
+
   const std::string requestLine = req.getMethod() + " " + req.getURI() + " " + req.getVersion();
   if (targetAcceptable(context_.rawHead, requestLine, req.getURI())) return false;
   if (httpLog().debug()) httpLog().debug("request refused reason=non_ascii_target");

@@ -138,10 +138,27 @@ bool targetAcceptable(std::string_view head, std::string_view requestLine, std::
 
   // The whole raw line is checked, not only the target: a 0xFF that POCO drops at the end of
   // the line also makes it end the head there, so the fields after it would be lost.
+  // A control character in the raw first line is refused even when that line differs from
+  // what POCO parsed: POCO ends the request line at a bare CR after the version and reads the
+  // rest as a header, so "HTTP/1.1\rContent-Length: 5" would lose the field and change the
+  // body framing.
+  std::string_view rest = head;
+  std::string_view rawLine;
+  if (nextLine(rest, rawLine) && std::any_of(rawLine.begin(), rawLine.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x20 && c != '\t') || byte == 0x7F;
+      })) {
+    return false;
+  }
+
   const auto line = ownRequestLine(head, requestLine);
   if (!line) return true;
   return std::all_of(line->begin(), line->end(),
                      [](char c) { return (c >= 0x21 && c <= 0x7E) || isBlank(c); });
+}
+
+bool isToken(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), isTokenChar);
 }
 
 std::string fieldRefusal(const std::vector<store::Header>& fields) {

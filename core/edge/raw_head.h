@@ -43,6 +43,9 @@ RawHead parseRawHead(std::string_view head, std::string_view requestLine);
 /// section 3.2 allows in a request target.
 bool isVisibleAscii(std::string_view text);
 
+/// True when `text` is a non-empty RFC 9110 token (the form of methods and field names).
+bool isToken(std::string_view text);
+
 /// True when the request target may be stored and relayed as received: POCO's `uri` is visible
 /// ASCII and, when the first line of `head` is this request's line (see parseRawHead), so is
 /// every byte of that raw line apart from its blanks. The raw check matters because POCO drops

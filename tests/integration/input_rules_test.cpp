@@ -162,6 +162,25 @@ TEST_F(InputRulesTest, ControlCharactersInValuesAre400NamingTheField) {
   EXPECT_EQ(storedEvents(), 0u);
 }
 
+TEST_F(InputRulesTest, BareCrAfterTheVersionIsRefusedRatherThanHidingAField) {
+  // POCO ends the request line at the CR and reads "Content-Length: 5" as part of it, so the
+  // body would be stored empty; the raw line shows the CR.
+  const auto r = rawExchange(
+      port_, "POST /h/" + hook_.id + "/bcr HTTP/1.1\rContent-Length: 5\r\nHost: x\r\n\r\nABCDE");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(storedEvents(), 0u);
+}
+
+TEST_F(InputRulesTest, MethodThatIsNotATokenIs400AndNothingIsStored) {
+  for (const std::string method : {"P@ST", "GET(x)"}) {
+    const auto r = rawExchange(port_, method + " /h/" + hook_.id +
+                                          "/m HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(r.status, 400) << method << ": " << r.body;
+    EXPECT_NE(jsonField(r.body, "error").find("token"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(storedEvents(), 0u);
+}
+
 // POCO ends its header block early when a 0xFF byte comes right before a line end; the fields
 // after it (Content-Length here) would be lost while the request was acknowledged.
 TEST_F(InputRulesTest, FFBeforeALineEndIsRefusedRatherThanStoredTruncated) {
@@ -278,6 +297,17 @@ TEST_F(InputRulesTest, SecretWithoutProviderIsRefused) {
   EXPECT_EQ(
       request(port_, "POST", "/api/v1/hooks", R"({"provider":"hmacfix","secret":"k"})").status,
       201);
+}
+
+TEST_F(InputRulesTest, ProviderWithoutSecretIsRefused) {
+  for (const std::string body :
+       {R"({"provider":"hmacfix"})", R"({"provider":"hmacfix","secret":""})"}) {
+    const auto r = request(port_, "POST", "/api/v1/hooks", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_EQ(jsonField(r.body, "error"),
+              "provider hmacfix needs a secret (secret or secret_base64) to verify signatures")
+        << r.body;
+  }
 }
 
 // --- Delivery reports -----------------------------------------------------------------------
