@@ -582,32 +582,45 @@ class CreateHookHandler : public ApiHandler {
   }
 };
 
-class GetHookHandler : public ApiHandler {
+/// An API route under /api/v1/hooks/<id>: it runs only for a request that carries the
+/// hook's relay token; any other request gets the same 404 as an unknown hook.
+class HookApiHandler : public ApiHandler {
  public:
-  GetHookHandler(const EdgeServices& services, std::string hookId)
-      : ApiHandler(services), hookId_(std::move(hookId)) {}
+  HookApiHandler(const EdgeServices& services, std::string hookId, int64_t eventId = 0)
+      : ApiHandler(services), hookId_(std::move(hookId)), eventId_(eventId) {}
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+  virtual void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
+                          HTTPServerResponse& resp) = 0;
+
+  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) final {
     const auto hook = authorize(hookId_, req, resp);
     if (!hook) return;
-    sendJson(resp, 200, hookJson(*hook, nullptr));
+    handleHook(*hook, req, resp);
   }
 
- private:
-  std::string hookId_;
+  const std::string hookId_;
+  const int64_t eventId_;  ///< 0 on routes without an event
 };
 
-class ListEventsHandler : public ApiHandler {
+class GetHookHandler : public HookApiHandler {
  public:
-  ListEventsHandler(const EdgeServices& services, std::string hookId)
-      : ApiHandler(services), hookId_(std::move(hookId)) {}
+  using HookApiHandler::HookApiHandler;
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& /*req*/,
+                  HTTPServerResponse& resp) override {
+    sendJson(resp, 200, hookJson(hook, nullptr));
+  }
+};
 
+class ListEventsHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
     int64_t after = 0;
     size_t limit = kDefaultEventsPage;
     for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
@@ -633,20 +646,16 @@ class ListEventsHandler : public ApiHandler {
     out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
     sendJson(resp, 200, out);
   }
-
- private:
-  std::string hookId_;
 };
 
-class GetEventHandler : public ApiHandler {
+class GetEventHandler : public HookApiHandler {
  public:
   GetEventHandler(const EdgeServices& services, std::string hookId, int64_t eventId, bool rawBody)
-      : ApiHandler(services), hookId_(std::move(hookId)), eventId_(eventId), rawBody_(rawBody) {}
+      : HookApiHandler(services, std::move(hookId), eventId), rawBody_(rawBody) {}
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& /*req*/,
+                  HTTPServerResponse& resp) override {
     const auto event = services_.store->getEvent(hookId_, eventId_);
     if (!event) {
       sendError(resp, 404, "unknown event");
@@ -661,8 +670,6 @@ class GetEventHandler : public ApiHandler {
   }
 
  private:
-  std::string hookId_;
-  int64_t eventId_;
   bool rawBody_;
 };
 
@@ -684,15 +691,13 @@ store::DeliveryRecord parseDelivery(const Poco::JSON::Object& report, int64_t ev
   return delivery;
 }
 
-class AddDeliveryHandler : public ApiHandler {
+class AddDeliveryHandler : public HookApiHandler {
  public:
-  AddDeliveryHandler(const EdgeServices& services, std::string hookId, int64_t eventId)
-      : ApiHandler(services), hookId_(std::move(hookId)), eventId_(eventId) {}
+  using HookApiHandler::HookApiHandler;
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
     const auto report = readJson(req);
     if (!hookHasEvent(hookId_, eventId_)) {
       sendError(resp, 404, "unknown event");
@@ -702,21 +707,15 @@ class AddDeliveryHandler : public ApiHandler {
     services_.store->addDelivery(delivery);
     sendJson(resp, 201, deliveryJson(delivery));
   }
-
- private:
-  std::string hookId_;
-  int64_t eventId_;
 };
 
-class BulkDeliveriesHandler : public ApiHandler {
+class BulkDeliveriesHandler : public HookApiHandler {
  public:
-  BulkDeliveriesHandler(const EdgeServices& services, std::string hookId)
-      : ApiHandler(services), hookId_(std::move(hookId)) {}
+  using HookApiHandler::HookApiHandler;
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
     const auto request = readJson(req);
     const auto reports = request->getArray("deliveries");
     if (!reports) throw BadRequest("deliveries must be an array");
@@ -742,20 +741,15 @@ class BulkDeliveriesHandler : public ApiHandler {
     services_.store->addDeliveries(deliveries);
     sendJson(resp, 201, "{\"stored\":" + std::to_string(deliveries.size()) + "}");
   }
-
- private:
-  std::string hookId_;
 };
 
-class ReplayHandler : public ApiHandler {
+class ReplayHandler : public HookApiHandler {
  public:
-  ReplayHandler(const EdgeServices& services, std::string hookId, int64_t eventId)
-      : ApiHandler(services), hookId_(std::move(hookId)), eventId_(eventId) {}
+  using HookApiHandler::HookApiHandler;
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
     auto event = services_.store->getEvent(hookId_, eventId_);
     if (!event) {
       closeIfBodyUnread(req, resp);
@@ -775,23 +769,16 @@ class ReplayHandler : public ApiHandler {
     closeIfBodyUnread(req, resp);
     sendJson(resp, 201, withLatestDeliveries(copy, {}, false));
   }
-
- private:
-  std::string hookId_;
-  int64_t eventId_;
 };
 
 /// GET .../stream: answers the head, then hands the socket to the hub and frees the thread.
-class StreamHandler : public ApiHandler {
+class StreamHandler : public HookApiHandler {
  public:
-  StreamHandler(const EdgeServices& services, std::string hookId)
-      : ApiHandler(services), hookId_(std::move(hookId)) {}
+  using HookApiHandler::HookApiHandler;
 
  protected:
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
-
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
     int64_t lastEventId = 0;
     std::string resume = req.get("Last-Event-ID", "");
     if (resume.empty()) {
@@ -821,9 +808,6 @@ class StreamHandler : public ApiHandler {
                       std::to_string(lastEventId));
     }
   }
-
- private:
-  std::string hookId_;
 };
 
 // Splits "/a/b/c" into {"a","b","c"}; an empty segment makes the path unroutable.
