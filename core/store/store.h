@@ -37,8 +37,9 @@ struct HookRecord {
   int64_t createdAtMs = 0;
 };
 
-/// A stored webhook. The id is global, strictly increasing in commit order of one edge, and is
-/// also the SSE event id.
+/// A stored webhook. The id is global and assigned in commit order: an event with a higher id
+/// was committed after every event with a lower one, on every backend and across every edge
+/// sharing one database. It is also the SSE event id, so a relay resumes by it.
 struct EventRecord {
   int64_t id = 0;
   std::string hookId;
@@ -67,6 +68,13 @@ struct DeliveryRecord {
   int64_t reportedAtMs = 0;
 };
 
+/// What a notice listener hears of an event: enough to decide who must read it.
+struct EventNotice {
+  int64_t id = 0;
+  std::string hookId;
+  bool forwardable = true;  ///< false for an invalid signature that is not a replay
+};
+
 /// Thrown by a backend when the store cannot do what was asked (disk full, database gone).
 /// Callers on the request path turn it into 503; nothing is acknowledged that was not stored.
 class StoreError : public std::runtime_error {
@@ -91,7 +99,9 @@ class Store {
   /// failed); then no id exists for it. bodySize is taken from body.
   virtual int64_t appendEvent(EventRecord event) = 0;
 
-  /// Events of a hook with id > afterId, oldest first, at most `limit`. With
+  /// Events of a hook with id > afterId, oldest first, at most `limit`. Paging with the last id
+  /// returned as the next afterId never skips an event, even one that committed late: an
+  /// event is returned only once every event with a lower id is visible too. With
   /// forwardableOnly, events with Verdict::kInvalid are left out (they are never relayed),
   /// except replays (replayOf != 0), which docs/protocol.md streams as a deliberate act.
   virtual std::vector<EventRecord> listEvents(const std::string& hookId, int64_t afterId,
@@ -123,6 +133,17 @@ class Store {
   /// throws are logged and dropped. Pass an empty function to remove it. The default does
   /// nothing: a backend without a single writer has no commit order to report.
   virtual void setCommitListener(std::function<void(const EventRecord&)> listener) {
+    (void)listener;
+  }
+
+  /// For backends shared by several processes (the MySQL store): called with every event, in
+  /// id order and once each, as soon as listEvents can return it, whichever process stored it;
+  /// events stored before the listener was set are not announced. The notice carries no
+  /// contents: a listener that needs them reads them with listEvents. It runs on a thread of
+  /// the store's own and may call the store's read methods. Such a backend never calls the
+  /// commit listener, and a backend with a commit listener never calls this one, so a caller
+  /// may set both. The default does nothing.
+  virtual void setNoticeListener(std::function<void(const EventNotice&)> listener) {
     (void)listener;
   }
 };

@@ -1,0 +1,127 @@
+// core/store/mysql_store.h: the MySQL (and MariaDB) backend of the event store, shared by edges.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/store/store.h"
+
+namespace anm::store {
+
+/// Where the database is and who connects to it.
+struct MySqlEndpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 3306;
+  std::string socketPath;  ///< when set, host and port are ignored
+  std::string user;
+  std::string password;
+  std::string database;
+
+  /// host:port or the socket path, for messages; never the password.
+  std::string describe() const;
+};
+
+/// Reads `mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE` or
+/// `mysql://USER[:PASSWORD]@localhost/DATABASE?socket=/path/to/mysqld.sock`. User, password and
+/// socket path may be percent-encoded; HOST may be an IPv6 address in brackets. The database
+/// name is 1 to 64 of [A-Za-z0-9_$]. Throws std::invalid_argument with a message that says what
+/// is wrong (and never repeats the password).
+MySqlEndpoint parseMySqlUrl(const std::string& url);
+
+/// Tuning of the MySQL backend. The defaults are what the edge runs with.
+struct MySqlOptions {
+  MySqlEndpoint endpoint;
+
+  /// Connections for reads, hooks and delivery reports. The store holds two more of its own:
+  /// one that writes events and one that follows the events table for new ids.
+  size_t poolSize = 8;
+
+  /// How often the follower looks for events that other processes stored. Events this store
+  /// commits itself wake it at once.
+  std::chrono::milliseconds pollInterval{5};
+
+  /// Limit on connecting, and on each read and write of a connection.
+  std::chrono::milliseconds connectTimeout{5000};
+  std::chrono::milliseconds ioTimeout{30000};
+
+  /// How long a write waits for a lock another edge holds (innodb_lock_wait_timeout).
+  std::chrono::seconds lockWaitTimeout{5};
+
+  /// Most events and payload bytes committed in one transaction (group commit).
+  size_t maxBatchJobs = 256;
+  size_t maxBatchBytes = size_t{32} << 20;
+
+  /// Hooks kept in memory after their first lookup (hooks never change once created).
+  size_t maxCachedHooks = 4096;
+
+  /// Called on the writer thread after a batch's inserts and before its COMMIT, with the ids
+  /// the batch took, so that tests can hold a transaction open. Empty in production.
+  std::function<void(int64_t firstId, int64_t lastId)> beforeCommitForTest;
+};
+
+/// What the store has done since it was opened, for tests and benchmarks.
+struct MySqlStats {
+  uint64_t commits = 0;          ///< event transactions committed
+  uint64_t eventsStored = 0;     ///< events committed
+  uint64_t failedBatches = 0;    ///< event transactions that failed and acknowledged nothing
+  uint64_t retriedBatches = 0;   ///< batches retried on a new connection before their COMMIT
+  uint64_t reconnects = 0;       ///< connections opened to replace a broken one
+  size_t largestBatchJobs = 0;   ///< most events seen in one transaction
+  uint64_t followerPolls = 0;    ///< queries of the follower for new ids
+  uint64_t holesWaited = 0;      ///< polls that saw a later id visible before an earlier one
+  int64_t visibleThrough = 0;    ///< every event up to this id has been announced
+};
+
+/// The store on MySQL or MariaDB (InnoDB). Several processes may share one database.
+///
+/// Event ids come from a counter row that the writing transaction updates, so a transaction
+/// that takes ids holds that row until it commits and ids are handed out in commit order with
+/// no gaps (a rollback rolls the counter back too). A reader can still, for an instant, see a
+/// later commit before an earlier one; the follower thread therefore announces ids only as
+/// far as they are contiguous, and listEvents returns nothing past what the follower has
+/// announced. appendEvent returns once its event is committed and announced, so a caller that
+/// lists right after its own append sees it.
+class MySqlStore : public Store {
+ public:
+  /// The newest schema version this build knows. A database with a newer one is refused.
+  static constexpr int64_t kSchemaVersion = 1;
+
+  /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
+  /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.
+  static std::unique_ptr<MySqlStore> open(const MySqlOptions& options);
+
+  /// Waits for the queued writes, then stops the writer and the follower.
+  ~MySqlStore() override;
+
+  MySqlStore(const MySqlStore&) = delete;
+  MySqlStore& operator=(const MySqlStore&) = delete;
+
+  void createHook(const HookRecord& hook) override;
+  std::optional<HookRecord> findHook(const std::string& hookId) override;
+  int64_t appendEvent(EventRecord event) override;
+  std::vector<EventRecord> listEvents(const std::string& hookId, int64_t afterId, size_t limit,
+                                      bool withBodies, bool forwardableOnly) override;
+  std::optional<EventRecord> getEvent(const std::string& hookId, int64_t eventId) override;
+  void addDelivery(const DeliveryRecord& delivery) override;
+  void addDeliveries(const std::vector<DeliveryRecord>& deliveries) override;
+  std::vector<DeliveryRecord> listDeliveries(int64_t eventId) override;
+  void setNoticeListener(std::function<void(const EventNotice&)> listener) override;
+
+  MySqlStats stats() const;
+
+ private:
+  class Impl;
+
+  explicit MySqlStore(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace anm::store
