@@ -773,9 +773,9 @@ class MySqlStore::Impl {
 
   // --- the pool ---
 
-  /// Runs `work` on a pooled connection. A connection that broke is dropped; reads
-  /// (`idempotent`) then run once more on a new one, since a stale idle connection is the
-  /// common cause. Other errors become StoreError naming `what`.
+  /// Runs `work` on a pooled connection. A connection that broke is dropped together with
+  /// every idle one (when the server went away, they all did); reads (`idempotent`) then run
+  /// once more on a new connection. Other errors become StoreError naming `what`.
   template <typename Work>
   auto withConnection(const char* what, bool idempotent, Work work) -> decltype(work(
       std::declval<Connection&>())) {
@@ -789,6 +789,7 @@ class MySqlStore::Impl {
       } catch (const sql::SQLException& e) {
         if (isConnectionError(e)) {
           dropped(std::move(c));
+          dropIdle();
           if (idempotent && attempt == 0) continue;
         } else {
           release(std::move(c));
@@ -848,6 +849,18 @@ class MySqlStore::Impl {
     ++stats_.reconnects;
   }
 
+  void dropIdle() {
+    std::vector<std::unique_ptr<Connection>> stale;
+    {
+      std::lock_guard<std::mutex> lock(poolMu_);
+      stale.swap(idle_);
+      open_ -= stale.size();
+      poolCv_.notify_all();
+    }
+    // Closing a dead connection may wait on its socket: do it without the pool's lock.
+    stale.clear();
+  }
+
   // --- the writer ---
 
   void runWriter() {
@@ -895,7 +908,7 @@ class MySqlStore::Impl {
           try {
             writer_ = std::make_unique<Connection>(options_, "writing");
           } catch (const StoreError& e) {
-            nextConnectAttempt_ = Clock::now() + std::chrono::milliseconds(250);
+            nextConnectAttempt_ = Clock::now() + options_.reconnectPause;
             countFailedBatch();
             return e.what();
           }

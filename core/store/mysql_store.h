@@ -51,6 +51,11 @@ struct MySqlOptions {
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds ioTimeout{30000};
 
+  /// After the writer failed to connect, appends fail at once for this long instead of each
+  /// trying to connect again, so that a server that is down costs callers no connect timeout
+  /// each. It is also the most an append may be refused after the server is back.
+  std::chrono::milliseconds reconnectPause{100};
+
   /// How long a write waits for a lock another edge holds (innodb_lock_wait_timeout).
   std::chrono::seconds lockWaitTimeout{5};
 
