@@ -1,0 +1,941 @@
+// tests/unit/store/mysql_store_test.cpp: the Store suite on MySQL, plus MySQL-only cases.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/store/mysql_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <gtest/gtest.h>
+#include <mysql_connection.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/store/field_codec.h"
+#include "tests/e2e/support/tcp_proxy.h"
+#include "tests/unit/store/mysql_test_db.h"
+#include "tests/unit/store/store_suite.h"
+
+namespace anm::store::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// --- the suite's backend: one fresh database per TempDir, reached through a cuttable proxy ---
+
+/// What the backend keeps for one TempDir while it exists.
+struct DirState {
+  std::unique_ptr<TestDatabase> database;  // dropped last
+  std::unique_ptr<e2e::TcpProxy> proxy;    // closed first
+};
+
+std::mutex& statesMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::map<std::string, std::shared_ptr<DirState>>& states() {
+  static std::map<std::string, std::shared_ptr<DirState>> byPath;
+  return byPath;
+}
+
+/// The file in a TempDir that names its database, so that every open reaches the same data.
+std::string databaseFile(TempDir& dir) { return dir.file("mysql-database"); }
+
+MySqlEndpoint requireServer() {
+  auto server = testMySqlServer();
+  if (!server) throw std::runtime_error(std::string(kMySqlUrlVariable) + " is not set");
+  if (!server->socketPath.empty() || server->host != "127.0.0.1") {
+    throw std::runtime_error(std::string(kMySqlUrlVariable) +
+                             " must name a TCP server on 127.0.0.1 for the proxy");
+  }
+  return *server;
+}
+
+/// The state of `dir`, created with a fresh database and proxy on first use. The TempDir drops
+/// both when it goes away, whatever the test's outcome.
+std::shared_ptr<DirState> stateOf(TempDir& dir) {
+  std::lock_guard<std::mutex> lock(statesMutex());
+  auto found = states().find(dir.path());
+  if (found != states().end()) return found->second;
+
+  const MySqlEndpoint server = requireServer();
+  auto state = std::make_shared<DirState>();
+  state->database = std::make_unique<TestDatabase>(server);
+  state->proxy = std::make_unique<e2e::TcpProxy>(server.port);
+  std::ofstream(databaseFile(dir)) << state->database->name();
+  states()[dir.path()] = state;
+
+  const std::string path = dir.path();
+  dir.onRemove([path] {
+    std::shared_ptr<DirState> gone;
+    {
+      std::lock_guard<std::mutex> lock(statesMutex());
+      gone = states()[path];
+      states().erase(path);
+    }
+    gone.reset();
+  });
+  return state;
+}
+
+std::string databaseNameOf(TempDir& dir) {
+  std::ifstream in(databaseFile(dir));
+  std::string name;
+  in >> name;
+  if (name.empty()) throw std::runtime_error("no database recorded in " + databaseFile(dir));
+  return name;
+}
+
+std::unique_ptr<Store> openThroughProxy(TempDir& dir) {
+  auto state = stateOf(dir);
+  MySqlOptions options;
+  options.endpoint = requireServer();
+  options.endpoint.host = "127.0.0.1";
+  options.endpoint.port = state->proxy->port();
+  options.endpoint.database = databaseNameOf(dir);
+  return MySqlStore::open(options);
+}
+
+StoreBackend mysqlBackend() {
+  StoreBackend backend;
+  backend.name = "mysql";
+  backend.open = openThroughProxy;
+  backend.schemaVersion = MySqlStore::kSchemaVersion;
+  backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
+    RawConnection raw(requireServer(), databaseNameOf(dir));
+    raw.execute("INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (" +
+                std::to_string(version) + ", 'from a newer build', 0)");
+  };
+  backend.failWrites = [](TempDir& dir) -> std::function<void()> {
+    auto state = stateOf(dir);
+    state->proxy->setDown(true);
+    return [state] { state->proxy->setDown(false); };
+  };
+  backend.announces = Announcement::kNoticeListener;
+  backend.requireAvailable = requireMySqlServer;
+  return backend;
+}
+
+INSTANTIATE_TEST_SUITE_P(MySql, StoreSuite, ::testing::Values(mysqlBackend()), BackendName());
+
+// --- helpers of the MySQL-only cases ---
+
+/// Records what a notice listener hears. Outlives the stores it listens to.
+class NoticeLog {
+ public:
+  std::function<void(const EventNotice&)> listener() {
+    return [this](const EventNotice& notice) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      notices_.push_back(notice);
+      changed_.notify_all();
+    };
+  }
+
+  std::vector<int64_t> ids() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<int64_t> ids;
+    for (const auto& notice : notices_) ids.push_back(notice.id);
+    return ids;
+  }
+
+  std::vector<EventNotice> notices() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return notices_;
+  }
+
+  bool contains(int64_t id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::any_of(notices_.begin(), notices_.end(),
+                       [id](const EventNotice& notice) { return notice.id == id; });
+  }
+
+  /// Waits until `id` was heard; false if it was not within the limit.
+  bool waitFor(int64_t id, std::chrono::milliseconds limit = 30s) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] {
+      return std::any_of(notices_.begin(), notices_.end(),
+                         [id](const EventNotice& notice) { return notice.id == id; });
+    });
+  }
+
+  bool waitForCount(size_t count, std::chrono::milliseconds limit = 30s) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return notices_.size() >= count; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<EventNotice> notices_;
+};
+
+std::vector<int64_t> idsOf(const std::vector<EventRecord>& events) {
+  std::vector<int64_t> ids;
+  for (const auto& event : events) ids.push_back(event.id);
+  return ids;
+}
+
+/// Every event of a hook, paged the way a relay resumes: after = the last id it got.
+std::vector<EventRecord> listAll(Store& store, const std::string& hookId) {
+  std::vector<EventRecord> all;
+  int64_t after = 0;
+  for (;;) {
+    auto page = store.listEvents(hookId, after, 500, true, false);
+    if (page.empty()) return all;
+    after = page.back().id;
+    all.insert(all.end(), page.begin(), page.end());
+  }
+}
+
+bool contiguous(const std::vector<int64_t>& ids) {
+  for (size_t i = 1; i < ids.size(); ++i) {
+    if (ids[i] != ids[i - 1] + 1) return false;
+  }
+  return true;
+}
+
+/// Inserts an event row the way another edge's writer would, on the caller's transaction.
+void insertEventRow(RawConnection& raw, int64_t id, const EventRecord& event) {
+  std::unique_ptr<sql::PreparedStatement> insert(raw.connection().prepareStatement(
+      "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers,"
+      " body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+
+  // Binary columns go in as blobs; their streams must live until the statement ran.
+  std::istringstream headers(encodeHeaders(event.headers));
+  std::istringstream body(event.body);
+  insert->setInt64(1, id);
+  insert->setString(2, event.hookId);
+  insert->setInt64(3, event.receivedAtMs);
+  insert->setString(4, event.method);
+  insert->setString(5, event.pathSuffix);
+  insert->setString(6, event.rawQuery);
+  insert->setBlob(7, &headers);
+  insert->setInt64(8, static_cast<int64_t>(event.body.size()));
+  insert->setInt(9, static_cast<int32_t>(event.verdict));
+  insert->setInt(10, event.reason);
+  insert->setString(11, event.reasonMessage);
+  insert->setString(12, event.eventType);
+  insert->setString(13, event.deliveryId);
+  insert->setInt64(14, event.replayOf);
+  insert->setBlob(15, &body);
+  insert->executeUpdate();
+}
+
+/// Threads of a test, joined when it ends even through a failed ASSERT, after `beforeJoin` has
+/// told them to finish.
+class TestThreads {
+ public:
+  explicit TestThreads(std::function<void()> beforeJoin = {})
+      : beforeJoin_(std::move(beforeJoin)) {}
+  ~TestThreads() { join(); }
+
+  void start(std::function<void()> body) { threads_.emplace_back(std::move(body)); }
+
+  void join() {
+    if (beforeJoin_) beforeJoin_();
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  std::function<void()> beforeJoin_;
+  std::vector<std::thread> threads_;
+};
+
+class MySqlStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    requireMySqlServer();
+    if (IsSkipped() || HasFatalFailure()) return;
+    server_ = *testMySqlServer();
+    database_ = std::make_unique<TestDatabase>(server_);
+  }
+
+  /// Options that reach the test database directly.
+  MySqlOptions options() const {
+    MySqlOptions options;
+    options.endpoint = database_->endpoint();
+    return options;
+  }
+
+  MySqlEndpoint server_;
+  std::unique_ptr<TestDatabase> database_;
+};
+
+// --- (a) an id that commits late is neither skipped nor announced out of order ---
+
+TEST_F(MySqlStoreTest, LowerIdCommittingAfterAHigherOneIsAnnouncedFirstAndNotSkipped) {
+  NoticeLog log;
+  auto store = MySqlStore::open(options());
+  store->createHook(makeHook("h"));
+  store->setNoticeListener(log.listener());
+  const int64_t base = store->appendEvent(makeEvent("h", "base"));
+  const int64_t n = base + 1;
+
+  // One writer (late) stores id N and keeps its transaction open; another (early) stores N+1,
+  // moves the counter past it and commits first: N+1 is visible while N is not.
+  auto early = database_->connect();
+  auto late = database_->connect();
+  auto eventN = makeEvent("h", std::string("late\0N", 6));
+  auto eventN1 = makeEvent("h", std::string("early\0N+1", 9));
+  late->execute("START TRANSACTION");
+  insertEventRow(*late, n, eventN);
+  early->execute("START TRANSACTION");
+  insertEventRow(*early, n + 1, eventN1);
+  early->execute("UPDATE sequences SET value = " + std::to_string(n + 1) +
+                 " WHERE name = 'event_id'");
+  early->execute("COMMIT");
+  ASSERT_EQ(early->queryInt("SELECT COUNT(*) FROM events WHERE id = " + std::to_string(n + 1)), 1);
+
+  // A relay pages with the last id it got, as it does after each batch of the stream.
+  std::vector<int64_t> relayGot;
+  int64_t relayAfter = base;
+  auto relayPoll = [&] {
+    for (const auto& event : store->listEvents("h", relayAfter, 100, false, true)) {
+      relayGot.push_back(event.id);
+      relayAfter = event.id;
+    }
+  };
+
+  // Give the follower many polls while N is missing: it must see the hole and wait.
+  const MySqlStats before = store->stats();
+  ASSERT_TRUE(waitUntil([&] {
+    relayPoll();
+    return store->stats().followerPolls >= before.followerPolls + 40;
+  }));
+  EXPECT_FALSE(log.contains(n + 1)) << "N+1 was announced while N was not visible";
+  EXPECT_FALSE(log.contains(n));
+  EXPECT_TRUE(relayGot.empty()) << "listEvents returned id " << relayGot.front() << " while id "
+                                << n << " was not committed";
+  EXPECT_TRUE(store->listEvents("h", base, 100, true, false).empty());
+  EXPECT_EQ(store->stats().visibleThrough, base);
+  EXPECT_GT(store->stats().holesWaited, before.holesWaited)
+      << "the follower never saw N+1 before N: the case did not force the hole";
+
+  // Once N commits, both are announced, N first, each once, and the relay gets both.
+  late->execute("COMMIT");
+  ASSERT_TRUE(log.waitFor(n + 1));
+  auto heard = log.ids();
+  EXPECT_EQ(heard, (std::vector<int64_t>{base, n, n + 1}));
+  ASSERT_TRUE(waitUntil([&] {
+    relayPoll();
+    return relayGot.size() >= 2;
+  }));
+  EXPECT_EQ(relayGot, (std::vector<int64_t>{n, n + 1}));
+
+  auto listed = store->listEvents("h", base, 100, true, false);
+  ASSERT_EQ(idsOf(listed), (std::vector<int64_t>{n, n + 1}));
+  EXPECT_TRUE(listed[0].body == eventN.body);
+  EXPECT_TRUE(listed[1].body == eventN1.body);
+  EXPECT_EQ(listed[0].headers, eventN.headers);
+
+  // The store's own writer goes on from the counter.
+  EXPECT_EQ(store->appendEvent(makeEvent("h", "next")), n + 2);
+  EXPECT_EQ(log.ids().back(), n + 2);
+  store->setNoticeListener(nullptr);
+}
+
+// --- (b) two edges on one database ---
+
+TEST_F(MySqlStoreTest, TwoStoresOnOneDatabaseEachAnnounceEveryEventOfBothInOrder) {
+  NoticeLog logA;
+  NoticeLog logB;
+  auto storeA = MySqlStore::open(options());
+  auto storeB = MySqlStore::open(options());
+  storeA->createHook(makeHook("h0"));
+  storeB->createHook(makeHook("h1"));
+  storeA->setNoticeListener(logA.listener());
+  storeB->setNoticeListener(logB.listener());
+
+  // Two writers on each store, each on both hooks.
+  constexpr int kThreadsPerStore = 2;
+  constexpr int kPerThread = 150;
+  std::mutex mutex;
+  std::vector<int64_t> acked;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (Store* store : {static_cast<Store*>(storeA.get()), static_cast<Store*>(storeB.get())}) {
+    for (int t = 0; t < kThreadsPerStore; ++t) {
+      threads.emplace_back([&, store, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          try {
+            int64_t id = store->appendEvent(makeEvent((i + t) % 2 ? "h1" : "h0"));
+            std::lock_guard<std::mutex> lock(mutex);
+            acked.push_back(id);
+          } catch (const StoreError&) {
+            ++failures;
+          }
+        }
+      });
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  std::sort(acked.begin(), acked.end());
+  ASSERT_EQ(acked.size(), size_t{2 * kThreadsPerStore * kPerThread});
+  EXPECT_EQ(std::set<int64_t>(acked.begin(), acked.end()).size(), acked.size()) << "id twice";
+  EXPECT_TRUE(contiguous(acked)) << "the counter left a gap";
+
+  // Each store hears every event of both, in strictly increasing order, once each.
+  for (const NoticeLog* log : {&logA, &logB}) {
+    ASSERT_TRUE(log->waitForCount(acked.size()));
+    EXPECT_EQ(log->ids(), acked);
+  }
+
+  // Both stores read every event, whoever stored it.
+  std::vector<int64_t> listed;
+  for (const std::string hook : {"h0", "h1"}) {
+    for (Store* store : {static_cast<Store*>(storeA.get()), static_cast<Store*>(storeB.get())}) {
+      auto ids = idsOf(listAll(*store, hook));
+      if (store == storeA.get()) listed.insert(listed.end(), ids.begin(), ids.end());
+      EXPECT_EQ(ids.size(), acked.size() / 2) << hook;
+    }
+  }
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, acked);
+  storeA->setNoticeListener(nullptr);
+  storeB->setNoticeListener(nullptr);
+}
+
+// --- (c) a transaction held open on one edge orders the other edge behind it ---
+
+TEST_F(MySqlStoreTest, HeldBatchOnOneStoreKeepsTheOtherStoresAppendBehindIt) {
+  NoticeLog logA;
+  NoticeLog logB;
+
+  // Store A's first batch stops after taking its ids until the test lets it commit.
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool held = false;
+  bool released = false;
+  int64_t heldFirst = 0;
+  int64_t heldLast = 0;
+  std::atomic<bool> armed{true};
+  auto release = [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    released = true;
+    changed.notify_all();
+  };
+  MySqlOptions holding = options();
+  holding.beforeCommitForTest = [&](int64_t firstId, int64_t lastId) {
+    if (!armed.exchange(false)) return;
+    std::unique_lock<std::mutex> lock(mutex);
+    held = true;
+    heldFirst = firstId;
+    heldLast = lastId;
+    changed.notify_all();
+    changed.wait(lock, [&] { return released; });
+  };
+
+  auto storeA = MySqlStore::open(holding);
+  auto storeB = MySqlStore::open(options());
+  storeA->createHook(makeHook("h"));
+  storeA->setNoticeListener(logA.listener());
+  storeB->setNoticeListener(logB.listener());
+
+  // Whatever fails below, A's writer is let go before the appending threads are joined.
+  std::atomic<int64_t> idA{0};
+  std::atomic<int64_t> idB{0};
+  TestThreads appendA(release);
+  TestThreads appendB(release);
+  appendA.start([&] { idA = storeA->appendEvent(makeEvent("h", "from-a")); });
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 30s, [&] { return held; }));
+  }
+
+  // B's append must wait for A's counter row, however many polls it is given.
+  appendB.start([&] {
+    try {
+      idB = storeB->appendEvent(makeEvent("h", "from-b"));
+    } catch (const StoreError& e) {
+      ADD_FAILURE() << "B's append failed while A held its batch: " << e.what();
+      idB = -1;
+    }
+  });
+  const uint64_t pollsB = storeB->stats().followerPolls;
+  EXPECT_TRUE(waitUntil([&] { return storeB->stats().followerPolls >= pollsB + 40; }));
+  EXPECT_EQ(idB.load(), 0) << "B's append returned while A's batch with lower ids was open";
+  EXPECT_EQ(idA.load(), 0);
+  EXPECT_LT(storeB->stats().visibleThrough, heldFirst);
+
+  release();
+  appendA.join();
+  appendB.join();
+  EXPECT_GE(idA.load(), heldFirst);
+  EXPECT_LE(idA.load(), heldLast);
+  EXPECT_GT(idB.load(), heldLast) << "B got an id below the batch A committed after it";
+
+  // Both stores announce A's ids before B's.
+  for (const NoticeLog* log : {&logA, &logB}) {
+    ASSERT_TRUE(log->waitFor(idB.load()));
+    auto ids = log->ids();
+    auto positionA = std::find(ids.begin(), ids.end(), idA.load());
+    auto positionB = std::find(ids.begin(), ids.end(), idB.load());
+    ASSERT_NE(positionA, ids.end());
+    EXPECT_LT(positionA, positionB);
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  }
+  storeA->setNoticeListener(nullptr);
+  storeB->setNoticeListener(nullptr);
+}
+
+// --- (d) the database goes away and comes back ---
+
+TEST_F(MySqlStoreTest, OutageFailsAppendsAndTheSameStoreRecoversAfterIt) {
+  NoticeLog log;
+  e2e::TcpProxy proxy(server_.port);
+  MySqlOptions throughProxy = options();
+  throughProxy.endpoint.host = "127.0.0.1";
+  throughProxy.endpoint.port = proxy.port();
+  auto store = MySqlStore::open(throughProxy);
+  store->createHook(makeHook("h"));
+  store->setNoticeListener(log.listener());
+  const int64_t before = store->appendEvent(makeEvent("h", "before"));
+
+  // While the line is cut, nothing is acknowledged.
+  proxy.setDown(true);
+  EXPECT_THROW(store->appendEvent(makeEvent("h", "during")), StoreError);
+  EXPECT_THROW(store->appendEvent(makeEvent("h", std::string(1 << 20, 'x'))), StoreError);
+  EXPECT_THROW(store->addDelivery({before, "r", 200, 1, "", 1}), StoreError);
+
+  // The same object stores again once the line is back, without being reopened. It may refuse
+  // for a moment while it reconnects; a refusal stores nothing (checked by the listing below).
+  proxy.setDown(false);
+  int64_t after = 0;
+  int refusals = 0;
+  ASSERT_TRUE(waitUntil([&] {
+    try {
+      after = store->appendEvent(makeEvent("h", "after"));
+      return true;
+    } catch (const StoreError&) {
+      ++refusals;
+      return false;
+    }
+  }));
+  RecordProperty("refusals_after_heal", refusals);
+  EXPECT_GT(after, before);
+  EXPECT_TRUE(log.contains(after)) << "announcements did not resume";
+  EXPECT_GT(store->stats().reconnects, 0u);
+  EXPECT_GT(store->stats().failedBatches, 0u);
+
+  auto events = listAll(*store, "h");
+  ASSERT_EQ(idsOf(events), (std::vector<int64_t>{before, after}));
+  EXPECT_EQ(events[0].body, "before");
+  EXPECT_EQ(events[1].body, "after");
+  EXPECT_EQ(log.ids(), (std::vector<int64_t>{before, after}));
+  EXPECT_TRUE(store->listDeliveries(before).empty());
+  store->addDelivery({before, "r", 200, 1, "", 1});
+  EXPECT_EQ(store->listDeliveries(before).size(), 1u);
+  store->setNoticeListener(nullptr);
+}
+
+TEST_F(MySqlStoreTest, AppendsDuringRepeatedOutagesLoseNothingAcknowledged) {
+  NoticeLog log;
+  e2e::TcpProxy proxy(server_.port);
+  MySqlOptions throughProxy = options();
+  throughProxy.endpoint.host = "127.0.0.1";
+  throughProxy.endpoint.port = proxy.port();
+  auto store = MySqlStore::open(throughProxy);
+  store->createHook(makeHook("h"));
+  store->setNoticeListener(log.listener());
+
+  // Writers append all along; the line is cut and healed under them twice.
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::vector<int64_t> acked;
+  std::atomic<size_t> failures{0};
+  TestThreads writers([&] {
+    stop = true;
+    proxy.setDown(false);
+  });
+  for (int t = 0; t < 3; ++t) {
+    writers.start([&, t] {
+      for (int i = 0; !stop; ++i) {
+        try {
+          int64_t id =
+              store->appendEvent(makeEvent("h", std::to_string(t) + ":" + std::to_string(i)));
+          std::lock_guard<std::mutex> lock(mutex);
+          acked.push_back(id);
+        } catch (const StoreError&) {
+          ++failures;
+        }
+      }
+    });
+  }
+  auto ackedCount = [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return acked.size();
+  };
+  for (int round = 0; round < 2; ++round) {
+    const size_t ackedBefore = ackedCount();
+    ASSERT_TRUE(waitUntil([&] { return ackedCount() >= ackedBefore + 20; }));
+    const size_t failedBefore = failures.load();
+    proxy.setDown(true);
+    EXPECT_TRUE(waitUntil([&] { return failures.load() >= failedBefore + 5; }));
+    proxy.setDown(false);
+  }
+  const size_t ackedBefore = ackedCount();
+  EXPECT_TRUE(waitUntil([&] { return ackedCount() >= ackedBefore + 20; }))
+      << "appends did not succeed again after the line healed";
+  writers.join();
+  const int64_t last = store->appendEvent(makeEvent("h", "last"));
+
+  // The server is reachable again (that append went through), so reads on the same store work
+  // at once, whatever connections of its pool the outages broke.
+  EXPECT_NO_THROW(listAll(*store, "h")) << "a read failed after the store had reconnected";
+
+  // Every acknowledged event is stored; ids have no gap; every stored event is announced once,
+  // in order. An append whose COMMIT was cut may have been stored without an acknowledgement
+  // (the caller saw an error and the provider retries), never the other way round. A second
+  // store reads them, so that this holds apart from the pool of the first.
+  auto reader = MySqlStore::open(options());
+  auto stored = idsOf(listAll(*reader, "h"));
+  std::set<int64_t> storedSet(stored.begin(), stored.end());
+  for (int64_t id : acked) EXPECT_TRUE(storedSet.count(id)) << "acknowledged id " << id << " lost";
+  EXPECT_TRUE(contiguous(stored));
+  ASSERT_TRUE(log.waitFor(last));
+  EXPECT_EQ(log.ids(), stored);
+  RecordProperty("acknowledged", static_cast<int>(acked.size()));
+  RecordProperty("failed", static_cast<int>(failures.load()));
+  RecordProperty("stored_unacknowledged", static_cast<int>(stored.size() - acked.size() - 1));
+  store->setNoticeListener(nullptr);
+}
+
+TEST_F(MySqlStoreTest, ReadsWorkAfterAnOutageThatBrokeSeveralIdlePoolConnections) {
+  e2e::TcpProxy proxy(server_.port);
+  MySqlOptions throughProxy = options();
+  throughProxy.endpoint.host = "127.0.0.1";
+  throughProxy.endpoint.port = proxy.port();
+  throughProxy.poolSize = 4;
+  auto store = MySqlStore::open(throughProxy);
+  store->createHook(makeHook("h"));
+  const int64_t id = store->appendEvent(makeEvent("h", std::string(size_t{4} << 20, 'b')));
+
+  // Concurrent reads of a large body until the pool holds at least two connections besides
+  // the writer's and the follower's: the server counts them.
+  RawConnection counter(server_, "");
+  const std::string countQuery =
+      "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '" + database_->name() +
+      "' AND ID <> CONNECTION_ID()";
+  ASSERT_TRUE(waitUntil([&] {
+    TestThreads readers;
+    for (int t = 0; t < 4; ++t) {
+      readers.start([&] { store->listEvents("h", 0, 10, true, false); });
+    }
+    readers.join();
+    return counter.queryInt(countQuery) >= 4;
+  }));
+
+  // Every idle connection breaks; then the server is back and takes an append.
+  proxy.setDown(true);
+  proxy.setDown(false);
+  ASSERT_TRUE(waitUntil([&] {
+    try {
+      store->appendEvent(makeEvent("h", "after"));
+      return true;
+    } catch (const StoreError&) {
+      return false;
+    }
+  }));
+
+  // A read now must not fail for connections that broke while nobody used them.
+  std::vector<EventRecord> listed;
+  EXPECT_NO_THROW(listed = store->listEvents("h", 0, 10, false, false));
+  EXPECT_EQ(listed.size(), 2u);
+  std::optional<EventRecord> fetched;
+  EXPECT_NO_THROW(fetched = store->getEvent("h", id));
+  EXPECT_TRUE(fetched.has_value());
+}
+
+// --- (e) the schema ---
+
+TEST_F(MySqlStoreTest, FreshDatabaseGetsEveryMigrationInnoDbUtf8mb4AndTheEventIndexes) {
+  // A database whose default character set is not utf8mb4: the tables must say it themselves.
+  TestDatabase latin1(server_, "CHARACTER SET latin1");
+  MySqlOptions fresh;
+  fresh.endpoint = latin1.endpoint();
+  { MySqlStore::open(fresh)->createHook(makeHook("h")); }
+
+  auto raw = latin1.connect();
+  auto versions = raw->query("SELECT version, description FROM schema_migrations ORDER BY version");
+  ASSERT_EQ(versions.size(), static_cast<size_t>(MySqlStore::kSchemaVersion));
+  for (size_t i = 0; i < versions.size(); ++i) {
+    EXPECT_EQ(versions[i][0], std::to_string(i + 1));
+    EXPECT_FALSE(versions[i][1].empty());
+  }
+
+  auto tables = raw->query(
+      "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES"
+      " WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME");
+  std::set<std::string> names;
+  for (const auto& table : tables) {
+    names.insert(table[0]);
+    EXPECT_EQ(table[1], "InnoDB") << table[0];
+    EXPECT_EQ(table[2].rfind("utf8mb4", 0), 0u) << table[0] << " " << table[2];
+  }
+  for (const char* expected : {"schema_migrations", "sequences", "hooks", "events", "deliveries"}) {
+    EXPECT_TRUE(names.count(expected)) << "no table " << expected;
+  }
+
+  // Columns of each index of events, in index order.
+  std::map<std::string, std::vector<std::string>> indexes;
+  for (const auto& column : raw->query("SELECT INDEX_NAME, COLUMN_NAME FROM "
+                                       "information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                                       "DATABASE() AND TABLE_NAME = 'events' ORDER BY "
+                                       "INDEX_NAME, SEQ_IN_INDEX")) {
+    indexes[column[0]].push_back(column[1]);
+  }
+  auto hasIndex = [&](const std::vector<std::string>& columns) {
+    return std::any_of(indexes.begin(), indexes.end(), [&](const auto& index) {
+      return index.second.size() >= columns.size() &&
+             std::equal(columns.begin(), columns.end(), index.second.begin());
+    });
+  };
+  EXPECT_TRUE(hasIndex({"hook_id", "id"}));
+  EXPECT_TRUE(hasIndex({"hook_id", "received_at_ms"}));
+  EXPECT_EQ(indexes["PRIMARY"], std::vector<std::string>{"id"});
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM sequences WHERE name = 'event_id'"), 1);
+}
+
+TEST_F(MySqlStoreTest, TwoStoresOpeningOneFreshDatabaseAtOnceBothSucceed) {
+  std::atomic<int> ready{0};
+  std::unique_ptr<MySqlStore> stores[2];
+  std::string errors[2];
+  std::vector<std::thread> openers;
+  for (int i = 0; i < 2; ++i) {
+    openers.emplace_back([&, i] {
+      // Both start together, so that both find the database empty.
+      ++ready;
+      while (ready.load() < 2) std::this_thread::yield();
+      try {
+        stores[i] = MySqlStore::open(options());
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& opener : openers) opener.join();
+  ASSERT_TRUE(stores[0] && stores[1]) << errors[0] << " / " << errors[1];
+
+  auto raw = database_->connect();
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM schema_migrations"), MySqlStore::kSchemaVersion);
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM schema_migrations WHERE version = 1"), 1);
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM sequences"), 1);
+
+  // Both work on the one schema: what one stores, the other reads.
+  NoticeLog log;
+  stores[1]->setNoticeListener(log.listener());
+  stores[0]->createHook(makeHook("h"));
+  int64_t id = stores[0]->appendEvent(makeEvent("h", "shared"));
+  ASSERT_TRUE(log.waitFor(id));
+  ASSERT_TRUE(stores[1]->getEvent("h", id).has_value());
+  EXPECT_EQ(stores[1]->getEvent("h", id)->body, "shared");
+  stores[1]->setNoticeListener(nullptr);
+}
+
+// --- (f) a newer schema: StoreSuite.NewerSchemaIsRefusedNamingBothVersions/mysql ---
+
+TEST_F(MySqlStoreTest, NewerSchemaMessageNamesBothVersionsAndTheDatabase) {
+  { MySqlStore::open(options()); }
+  auto raw = database_->connect();
+  raw->execute("INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (" +
+               std::to_string(MySqlStore::kSchemaVersion + 1) + ", 'newer', 0)");
+  try {
+    MySqlStore::open(options());
+    FAIL() << "a newer schema was opened";
+  } catch (const StoreError& e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find(std::to_string(MySqlStore::kSchemaVersion + 1)), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("(" + std::to_string(MySqlStore::kSchemaVersion) + ")"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(database_->name()), std::string::npos) << message;
+    EXPECT_EQ(message.find(server_.password), std::string::npos) << "the password leaked";
+  }
+}
+
+// --- (h) the connection pool ---
+
+TEST_F(MySqlStoreTest, ManyConcurrentReadsStayWithinThePoolsConnections) {
+  MySqlOptions small = options();
+  small.poolSize = 2;
+  auto store = MySqlStore::open(small);
+  store->createHook(makeHook("h"));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(store->appendEvent(makeEvent("h", std::to_string(i))));
+  store->addDelivery({ids[0], "r", 200, 1, "", 1});
+
+  // Connections of the store's user on its database, leaving out the counting one.
+  RawConnection counter(server_, "");
+  const std::string countQuery =
+      "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '" + database_->name() +
+      "' AND USER = '" + server_.user + "' AND ID <> CONNECTION_ID()";
+
+  constexpr int kThreads = 12;
+  constexpr int kReads = 60;
+  std::atomic<int> succeeded{0};
+  std::atomic<int> wrong{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < kThreads; ++t) {
+    readers.emplace_back([&, t] {
+      for (int i = 0; i < kReads; ++i) {
+        try {
+          const int64_t id = ids[(t + i) % ids.size()];
+          bool right = false;
+          switch (i % 3) {
+            case 0:
+              right = store->listEvents("h", 0, 100, true, false).size() == ids.size();
+              break;
+            case 1: {
+              auto event = store->getEvent("h", id);
+              right = event && event->body == std::to_string((t + i) % ids.size());
+              break;
+            }
+            default:
+              right = store->listDeliveries(ids[0]).size() == 1;
+          }
+          ++(right ? succeeded : wrong);
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "read failed: " << e.what();
+        }
+      }
+    });
+  }
+  int64_t most = 0;
+  int samples = 0;
+  std::thread finisher([&] {
+    for (auto& reader : readers) reader.join();
+    done = true;
+  });
+  while (!done) {
+    most = std::max(most, counter.queryInt(countQuery));
+    ++samples;
+  }
+  finisher.join();
+
+  EXPECT_EQ(succeeded.load(), kThreads * kReads);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(samples, 0);
+  EXPECT_GE(most, 1) << "the count saw none of the store's connections";
+  EXPECT_LE(most, static_cast<int64_t>(small.poolSize + 2));
+  RecordProperty("most_connections", static_cast<int>(most));
+}
+
+// --- (g) parseMySqlUrl ---
+
+TEST(ParseMySqlUrl, AcceptsEveryDocumentedForm) {
+  auto full = parseMySqlUrl("mysql://app:pw@db.example.internal:3307/anonymily");
+  EXPECT_EQ(full.user, "app");
+  EXPECT_EQ(full.password, "pw");
+  EXPECT_EQ(full.host, "db.example.internal");
+  EXPECT_EQ(full.port, 3307);
+  EXPECT_EQ(full.database, "anonymily");
+  EXPECT_TRUE(full.socketPath.empty());
+
+  auto bare = parseMySqlUrl("mysql://app@10.0.0.7/db");
+  EXPECT_EQ(bare.user, "app");
+  EXPECT_EQ(bare.password, "");
+  EXPECT_EQ(bare.host, "10.0.0.7");
+  EXPECT_EQ(bare.port, 3306) << "the default port";
+
+  auto emptyPassword = parseMySqlUrl("mysql://app:@h/db");
+  EXPECT_EQ(emptyPassword.user, "app");
+  EXPECT_EQ(emptyPassword.password, "");
+
+  auto v6 = parseMySqlUrl("mysql://app:pw@[::1]:3308/db");
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 3308);
+  auto v6NoPort = parseMySqlUrl("mysql://app:pw@[fe80::1]/db");
+  EXPECT_EQ(v6NoPort.host, "fe80::1");
+  EXPECT_EQ(v6NoPort.port, 3306);
+
+  auto encoded = parseMySqlUrl("mysql://us%40er:p%3Aw%2F%40%25@h:1/db");
+  EXPECT_EQ(encoded.user, "us@er");
+  EXPECT_EQ(encoded.password, "p:w/@%");
+  EXPECT_EQ(encoded.port, 1);
+
+  auto socket = parseMySqlUrl("mysql://app:pw@localhost/db?socket=/run/my%20sql/mysqld.sock");
+  EXPECT_EQ(socket.socketPath, "/run/my sql/mysqld.sock");
+  EXPECT_EQ(socket.database, "db");
+  EXPECT_EQ(socket.user, "app");
+
+  auto edges = parseMySqlUrl("mysql://a@h:65535/" + std::string(60, 'x') + "_$9Z");
+  EXPECT_EQ(edges.port, 65535);
+  EXPECT_EQ(edges.database, std::string(60, 'x') + "_$9Z");
+  EXPECT_EQ(parseMySqlUrl("mysql://a@h/d").database, "d");
+}
+
+TEST(ParseMySqlUrl, DescribeNamesTheServerButNeverThePassword) {
+  auto tcp = parseMySqlUrl("mysql://app:s3cretPW@h:3307/db");
+  EXPECT_NE(tcp.describe().find("h:3307"), std::string::npos) << tcp.describe();
+  EXPECT_EQ(tcp.describe().find("s3cretPW"), std::string::npos);
+  auto socket = parseMySqlUrl("mysql://app:s3cretPW@localhost/db?socket=/tmp/m.sock");
+  EXPECT_NE(socket.describe().find("/tmp/m.sock"), std::string::npos) << socket.describe();
+  EXPECT_EQ(socket.describe().find("s3cretPW"), std::string::npos);
+}
+
+struct Refusal {
+  const char* what;
+  std::string url;
+};
+
+TEST(ParseMySqlUrl, RefusesEveryMalformedUrlWithoutRepeatingThePassword) {
+  const std::string pw = "s3cretPW";
+  const std::vector<Refusal> refusals = {
+      {"no user", "mysql://h/db"},
+      {"empty user", "mysql://:" + pw + "@h/db"},
+      {"port 0", "mysql://u:" + pw + "@h:0/db"},
+      {"port too big", "mysql://u:" + pw + "@h:65536/db"},
+      {"port not a number", "mysql://u:" + pw + "@h:33o6/db"},
+      {"negative port", "mysql://u:" + pw + "@h:-1/db"},
+      {"empty port", "mysql://u:" + pw + "@h:/db"},
+      {"no database", "mysql://u:" + pw + "@h"},
+      {"empty database", "mysql://u:" + pw + "@h/"},
+      {"database with a dash", "mysql://u:" + pw + "@h/anm-test"},
+      {"database with a dot", "mysql://u:" + pw + "@h/a.b"},
+      {"database of 65 bytes", "mysql://u:" + pw + "@h/" + std::string(65, 'd')},
+      {"database with a slash", "mysql://u:" + pw + "@h/a/b"},
+      {"unknown scheme", "postgres://u:" + pw + "@h/db"},
+      {"http scheme", "http://u:" + pw + "@h/db"},
+      {"no scheme", "u:" + pw + "@h/db"},
+      {"unknown parameter", "mysql://u:" + pw + "@h/db?ssl=true"},
+      {"unknown parameter after socket", "mysql://u:" + pw + "@h/db?socket=/s&timeout=3"},
+      {"relative socket", "mysql://u:" + pw + "@localhost/db?socket=mysqld.sock"},
+      {"no host", "mysql://u:" + pw + "@/db"},
+      {"unclosed IPv6 bracket", "mysql://u:" + pw + "@[::1/db"},
+      {"bad percent-encoding in the password", "mysql://u:" + pw + "%zz@h/db"},
+      {"truncated percent-encoding in the password", "mysql://u:" + pw + "%4@h/db"},
+      {"empty", ""},
+  };
+  for (const auto& refusal : refusals) {
+    try {
+      auto endpoint = parseMySqlUrl(refusal.url);
+      ADD_FAILURE() << refusal.what << ": accepted " << refusal.url << " as database "
+                    << endpoint.database;
+    } catch (const std::invalid_argument& e) {
+      std::string message = e.what();
+      EXPECT_FALSE(message.empty()) << refusal.what;
+      EXPECT_EQ(message.find(pw), std::string::npos)
+          << refusal.what << ": the message repeats the password: " << message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace anm::store::test
