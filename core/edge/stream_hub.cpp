@@ -74,6 +74,7 @@ class StreamHub::Impl {
   Impl(store::Store& store, Options options) : store_(store), options_(options) {
     options_.backlogPage = std::max<size_t>(options_.backlogPage, 1);
     options_.heartbeat = std::max(options_.heartbeat, std::chrono::milliseconds(1));
+    options_.storeRetry = std::max(options_.storeRetry, std::chrono::milliseconds(1));
 
     // The loop wakes at least this often to send heartbeats and find stalled streams; a
     // heartbeat goes out once a stream has been idle for heartbeat - tick, so never later
@@ -131,6 +132,7 @@ class StreamHub::Impl {
       hooks_.clear();
       dirty_.clear();
       catchUps_.clear();
+      retries_.clear();
     }
     for (auto& stream : remaining) releaseSocket(*stream);
     logger().information(Poco::format("stream hub stopped closed=%z", remaining.size()));
@@ -213,9 +215,23 @@ class StreamHub::Impl {
         frame = std::make_shared<const std::string>(sseFrame(event));
         continue;
       }
-      distributeLocked(it->second, event, frame);
+      distributeLocked(it->second, event.hookId, event.id, frame);
       return;
     }
+  }
+
+  void notify(const store::EventNotice& notice) {
+    if (!notice.forwardable) return;
+
+    // Without a frame every stream that should get the event reads it from the store; the
+    // publish lock keeps lastPublished moving in call order alongside publish().
+    std::lock_guard<std::mutex> publishLock(publishMu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    ++stats_.notices;
+    auto it = hooks_.find(notice.hookId);
+    if (it == hooks_.end()) return;
+    distributeLocked(it->second, notice.hookId, notice.id, nullptr);
   }
 
   size_t openStreams() const {
@@ -279,19 +295,21 @@ class StreamHub::Impl {
     return false;
   }
 
-  void distributeLocked(Hook& hook, const store::EventRecord& event, const Frame& frame) {
+  // Hands event `id` of `hookId` to the hook's live streams: queued as `frame` where that keeps
+  // id order, or, for the others and whenever there is no frame, read from the store.
+  void distributeLocked(Hook& hook, const std::string& hookId, int64_t id, const Frame& frame) {
     const int64_t previous = hook.lastPublished;
-    const bool inOrder = event.id > previous;
+    const bool inOrder = id > previous;
     if (!inOrder) {
       ++stats_.outOfOrder;
       logger().warning(Poco::format("event published out of order hook=%s event_id=%Ld after=%Ld",
-                                    event.hookId, static_cast<Poco::Int64>(event.id),
+                                    hookId, static_cast<Poco::Int64>(id),
                                     static_cast<Poco::Int64>(previous)));
     }
-    hook.lastPublished = std::max(previous, event.id);
+    hook.lastPublished = std::max(previous, id);
 
     for (const auto& stream : hook.streams) {
-      if (!stream->live || stream->closing || event.id <= stream->cursor) continue;
+      if (!stream->live || stream->closing || id <= stream->cursor) continue;
 
       // Publishes come in id order, so no forwardable event lies between `previous` and this
       // one: a stream that has everything up to `previous` can take it directly. Any other
@@ -313,7 +331,7 @@ class StreamHub::Impl {
         continue;
       }
       enqueueLocked(*stream, frame);
-      stream->cursor = event.id;
+      stream->cursor = id;
       ++stats_.liveFrames;
       markDirtyLocked(*stream);
     }
@@ -389,8 +407,7 @@ class StreamHub::Impl {
       size_t limit = 0;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        workerCv_.wait(lock, [this] { return stopped_ || !catchUps_.empty(); });
-        if (stopped_) return;
+        if (!waitForCatchUpLocked(lock)) return;
         const uint64_t id = catchUps_.front();
         catchUps_.pop_front();
         stream = findLocked(id);
@@ -402,6 +419,27 @@ class StreamHub::Impl {
         limit = pageSizeLocked(*stream);
       }
       catchUpPage(stream, hookId, from, limit);
+    }
+  }
+
+  // Waits until a stream needs a page read, moving streams whose retry delay is over into the
+  // queue; false once the hub stops. Retries are due in the order they were made, since they
+  // all wait the same delay.
+  bool waitForCatchUpLocked(std::unique_lock<std::mutex>& lock) {
+    for (;;) {
+      if (stopped_) return false;
+      const auto now = Clock::now();
+      while (!retries_.empty() && retries_.front().first <= now) {
+        auto stream = findLocked(retries_.front().second);
+        retries_.pop_front();
+        if (stream && !stream->closing && !stream->live) scheduleCatchUpLocked(*stream);
+      }
+      if (!catchUps_.empty()) return true;
+      if (retries_.empty()) {
+        workerCv_.wait(lock);
+      } else {
+        workerCv_.wait_until(lock, retries_.front().first);
+      }
     }
   }
 
@@ -419,17 +457,18 @@ class StreamHub::Impl {
         frames.emplace_back(event.id, std::make_shared<const std::string>(sseFrame(event)));
       }
     } catch (const std::exception& e) {
-      // The relay reconnects with its Last-Event-ID, so closing loses nothing.
-      logger().warning(Poco::format("could not read backlog hook=%s after=%Ld error=\"%s\"", hookId,
-                                    static_cast<Poco::Int64>(from), std::string(e.what())));
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.closedStoreError;
-      if (findLocked(stream->id)) requestCloseLocked(*stream);
+      onBacklogReadFailed(stream, hookId, from, e.what());
       return;
     }
 
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.backlogReads;
+    if (storeFailing_) {
+      storeFailing_ = false;
+      logger().information(Poco::format("backlog reads work again failed_reads=%Lu",
+                                        static_cast<Poco::UInt64>(failedInStreak_)));
+      failedInStreak_ = 0;
+    }
     if (!findLocked(stream->id) || stream->closing || stream->live) return;
 
     // The next page is sized from this one so that it fits the room left in the queue.
@@ -477,6 +516,27 @@ class StreamHub::Impl {
     }
     stream->catchUpPaused = true;
     markDirtyLocked(*stream);
+  }
+
+  // A store that cannot be read is usually back within seconds (a failover, a restart), and
+  // closing would only make every relay reconnect into the same failure. The stream stays open
+  // with its cursor where it was, keeps its heartbeats, and reads again after storeRetry; since
+  // nothing is queued, the stall check leaves it alone. One warning per outage, not per read.
+  void onBacklogReadFailed(const std::shared_ptr<Stream>& stream, const std::string& hookId,
+                           int64_t from, const std::string& error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.backlogReadErrors;
+    ++failedInStreak_;
+    if (!storeFailing_) {
+      storeFailing_ = true;
+      logger().warning(
+          Poco::format("could not read backlog, retrying hook=%s after=%Ld retry_ms=%Ld "
+                       "error=\"%s\"",
+                       hookId, static_cast<Poco::Int64>(from),
+                       static_cast<Poco::Int64>(options_.storeRetry.count()), error));
+    }
+    if (!findLocked(stream->id) || stream->closing || stream->live) return;
+    retries_.emplace_back(Clock::now() + options_.storeRetry, stream->id);
   }
 
   // --- the event loop: every socket write, read and close happens here ---
@@ -717,6 +777,10 @@ class StreamHub::Impl {
   std::unordered_map<std::string, Hook> hooks_;
   std::vector<uint64_t> dirty_;    ///< streams the loop must write to or close
   std::deque<uint64_t> catchUps_;  ///< streams the worker must read a backlog page for
+  /// Streams whose last backlog read failed, with the time of their next try, oldest first.
+  std::deque<std::pair<Clock::time_point, uint64_t>> retries_;
+  bool storeFailing_ = false;    ///< the last backlog read failed; warned once
+  uint64_t failedInStreak_ = 0;  ///< failed reads since the last one that worked
   uint64_t nextId_ = 1;
   Stats stats_;
   bool started_ = false;
@@ -740,6 +804,8 @@ void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId
 }
 
 void StreamHub::publish(const store::EventRecord& event) { impl_->publish(event); }
+
+void StreamHub::notify(const store::EventNotice& notice) { impl_->notify(notice); }
 
 size_t StreamHub::openStreams() const { return impl_->openStreams(); }
 

@@ -19,7 +19,8 @@ namespace anm::edge {
 /// behind, catches up in id order with no gap and no duplicate.
 ///
 /// Threads: one event loop thread does every socket write and read; one worker thread reads
-/// backlogs from the store. attach, publish and openStreams may be called from any thread.
+/// backlogs from the store. attach, publish, notify and openStreams may be called from any
+/// thread.
 class StreamHub {
  public:
   struct Options {
@@ -39,6 +40,10 @@ class StreamHub {
     /// forever. Zero turns the check off. Kept last so that initialisers of the fields above
     /// still compile.
     std::chrono::milliseconds stallTimeout{60000};
+    /// How long a stream whose backlog could not be read (the store was unreachable) waits
+    /// before the read is tried again. The stream stays open meanwhile and keeps getting
+    /// heartbeats; its queue is empty, so stallTimeout does not end it. (Appended.)
+    std::chrono::milliseconds storeRetry{1000};
   };
 
   StreamHub(store::Store& store, Options options);
@@ -69,6 +74,15 @@ class StreamHub {
   /// already sent a later event cannot take it in order and miss it, hence the contract.
   void publish(const store::EventRecord& event);
 
+  /// Tells the hub that an event can now be read from the store, without its contents: the
+  /// way a store shared by several edges announces events (store::Store::setNoticeListener).
+  /// Like publish(), the calls must come in id order, once per event, and notices that are not
+  /// forwardable are ignored; out-of-order notices are counted and logged the same way. Each
+  /// live stream of the hook that has not passed the id goes back to the store and reads the
+  /// event there with listEvents, on the hub's worker thread, so a burst of notices costs one
+  /// read per stream rather than one per notice. Never waits on a socket or the store.
+  void notify(const store::EventNotice& notice);
+
   size_t openStreams() const;
   size_t openStreams(const std::string& hookId) const;
 
@@ -78,12 +92,16 @@ class StreamHub {
     uint64_t closed = 0;            ///< streams closed for any reason, stop() included
     uint64_t closedQueueLimit = 0;  ///< closed because a live event did not fit the queue
     uint64_t closedStalled = 0;     ///< closed after stallTimeout without progress
-    uint64_t closedStoreError = 0;  ///< closed because the backlog could not be read
-    uint64_t backlogReads = 0;      ///< pages read from the store
-    uint64_t liveFrames = 0;        ///< frames queued by publish() without a store read
-    uint64_t heartbeats = 0;        ///< keep-alive comments queued
-    uint64_t outOfOrder = 0;        ///< publish() calls that broke id order
-    size_t liveStreams = 0;         ///< open streams past their backlog, taking publishes
+    /// Closed because the backlog could not be read. Failed reads are now retried after
+    /// Options::storeRetry (counted in backlogReadErrors), so this stays 0; kept for readers.
+    uint64_t closedStoreError = 0;
+    uint64_t backlogReads = 0;       ///< pages read from the store
+    uint64_t liveFrames = 0;         ///< frames queued by publish() without a store read
+    uint64_t heartbeats = 0;         ///< keep-alive comments queued
+    uint64_t outOfOrder = 0;         ///< publish() calls that broke id order
+    size_t liveStreams = 0;          ///< open streams past their backlog, taking publishes
+    uint64_t backlogReadErrors = 0;  ///< backlog reads that failed and were retried later
+    uint64_t notices = 0;            ///< forwardable notify() calls taken
   };
   Stats stats() const;
 

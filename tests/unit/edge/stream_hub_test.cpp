@@ -29,6 +29,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -55,7 +56,8 @@ std::string describe(const StreamHub::Stats& stats) {
   out << "attached=" << stats.attached << " closed=" << stats.closed
       << " closed_queue_limit=" << stats.closedQueueLimit
       << " closed_stalled=" << stats.closedStalled
-      << " closed_store_error=" << stats.closedStoreError << " live=" << stats.liveStreams;
+      << " closed_store_error=" << stats.closedStoreError << " live=" << stats.liveStreams
+      << " backlog_read_errors=" << stats.backlogReadErrors << " notices=" << stats.notices;
   return out.str();
 }
 
@@ -172,6 +174,48 @@ class SseClient {
   bool eof_ = false;
 };
 
+/// A real store whose event reads fail while `failing` is set, the way a database that is
+/// briefly unreachable fails them. Everything else goes straight to the store underneath.
+class FlakyStore : public store::Store {
+ public:
+  explicit FlakyStore(store::Store& inner) : inner_(inner) {}
+
+  void createHook(const store::HookRecord& hook) override { inner_.createHook(hook); }
+  std::optional<store::HookRecord> findHook(const std::string& hookId) override {
+    return inner_.findHook(hookId);
+  }
+  int64_t appendEvent(store::EventRecord event) override {
+    return inner_.appendEvent(std::move(event));
+  }
+  std::vector<store::EventRecord> listEvents(const std::string& hookId, int64_t afterId,
+                                             size_t limit, bool withBodies,
+                                             bool forwardableOnly) override {
+    if (failing.load()) {
+      ++failedReads;
+      throw store::StoreError("could not reach the database");
+    }
+    return inner_.listEvents(hookId, afterId, limit, withBodies, forwardableOnly);
+  }
+  std::optional<store::EventRecord> getEvent(const std::string& hookId, int64_t eventId) override {
+    return inner_.getEvent(hookId, eventId);
+  }
+  void addDelivery(const store::DeliveryRecord& delivery) override { inner_.addDelivery(delivery); }
+  std::vector<store::DeliveryRecord> listDeliveries(int64_t eventId) override {
+    return inner_.listDeliveries(eventId);
+  }
+
+  std::atomic<bool> failing{false};
+  std::atomic<int> failedReads{0};
+
+ private:
+  store::Store& inner_;
+};
+
+/// What a store shared by several edges tells its notice listener about `event`.
+store::EventNotice noticeOf(const store::EventRecord& event) {
+  return {event.id, event.hookId, event.verdict != store::Verdict::kInvalid || event.replayOf != 0};
+}
+
 class StreamHubTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -192,6 +236,7 @@ class StreamHubTest : public ::testing::Test {
     if (store_) store_->setCommitListener({});
     if (hub_) hub_->stop();
     hub_.reset();
+    flaky_.reset();
     store_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -201,6 +246,16 @@ class StreamHubTest : public ::testing::Test {
   void startHub(StreamHub::Options options = {}) {
     hub_ = std::make_unique<StreamHub>(*store_, options);
     store_->setCommitListener([this](const store::EventRecord& event) { hub_->publish(event); });
+    hub_->start();
+  }
+
+  /// Starts a hub fed the way the edge feeds it from a MySQL store: with notices only, so
+  /// that every event is read from `source`. The SQLite store's commit listener stands in for
+  /// the notice listener; both announce every event once, in id order.
+  void startNoticeHub(store::Store& source, StreamHub::Options options = {}) {
+    hub_ = std::make_unique<StreamHub>(source, options);
+    store_->setCommitListener(
+        [this](const store::EventRecord& event) { hub_->notify(noticeOf(event)); });
     hub_->start();
   }
 
@@ -253,6 +308,7 @@ class StreamHubTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<FlakyStore> flaky_;  ///< set by tests that make the store fail
   std::unique_ptr<StreamHub> hub_;
   Poco::Net::ServerSocket listener_;
   std::atomic<int> seq_{0};
@@ -580,6 +636,197 @@ TEST_F(StreamHubTest, PublishOutOfOrderIsCountedAndNotSentOutOfOrder) {
   ASSERT_TRUE(client->readUntil([&] { return client->lastIs(c); }));
   EXPECT_EQ(hub_->stats().outOfOrder, 1u);
   for (size_t i = 1; i < client->ids.size(); ++i) EXPECT_LT(client->ids[i - 1], client->ids[i]);
+}
+
+TEST_F(StreamHubTest, NotifyMakesALiveStreamReadTheStoredBytesInOrderOnce) {
+  // No commit listener: the test announces the events itself, without their contents.
+  hub_ = std::make_unique<StreamHub>(*store_, StreamHub::Options{});
+  hub_->start();
+  auto client = connect("hook-a", 0);
+  ASSERT_TRUE(waitLive(1));
+
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(append("hook-a", store::Verdict::kValid, 0, 100 + i));
+  for (int64_t id : ids) hub_->notify({id, "hook-a", true});
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(ids.back()); }))
+      << describe(hub_->stats());
+
+  // Each frame is the stored event, formatted as publish() would have.
+  ASSERT_EQ(client->ids, ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto stored = store_->getEvent("hook-a", ids[i]);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(client->frames[i], sseFrame(*stored)) << "event " << ids[i];
+  }
+
+  // One more: a copy of an earlier event would come before it.
+  const int64_t next = append("hook-a");
+  hub_->notify({next, "hook-a", true});
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(next); }));
+  ids.push_back(next);
+  EXPECT_EQ(client->ids, ids);
+  const auto stats = hub_->stats();
+  EXPECT_EQ(stats.notices, 21u);
+  EXPECT_EQ(stats.liveFrames, 0u);
+  EXPECT_EQ(stats.outOfOrder, 0u);
+}
+
+TEST_F(StreamHubTest, NoticeOfAnotherHooksEventIsIgnored) {
+  hub_ = std::make_unique<StreamHub>(*store_, StreamHub::Options{});
+  hub_->start();
+  auto client = connect("hook-a", 0);
+  ASSERT_TRUE(waitLive(1));
+  const uint64_t readsBefore = hub_->stats().backlogReads;
+
+  // hook-b has no stream: its notice must not send hook-a's stream to the store.
+  const int64_t other = append("hook-b");
+  hub_->notify({other, "hook-b", true});
+  const int64_t own = append("hook-a");
+  hub_->notify({own, "hook-a", true});
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(own); }));
+  ASSERT_TRUE(waitLive(1));
+  EXPECT_EQ(client->ids, std::vector<int64_t>{own});
+  EXPECT_EQ(hub_->stats().backlogReads, readsBefore + 1) << describe(hub_->stats());
+}
+
+TEST_F(StreamHubTest, NonForwardableNoticeIsIgnored) {
+  hub_ = std::make_unique<StreamHub>(*store_, StreamHub::Options{});
+  hub_->start();
+  auto client = connect("hook-a", 0);
+  ASSERT_TRUE(waitLive(1));
+  const uint64_t readsBefore = hub_->stats().backlogReads;
+
+  // An invalid signature is announced as not forwardable and costs no read.
+  const int64_t invalid = append("hook-a", store::Verdict::kInvalid);
+  hub_->notify({invalid, "hook-a", false});
+  EXPECT_EQ(hub_->stats().notices, 0u);
+  const int64_t valid = append("hook-a");
+  hub_->notify({valid, "hook-a", true});
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(valid); }));
+  ASSERT_TRUE(waitLive(1));
+  EXPECT_EQ(client->ids, std::vector<int64_t>{valid});
+  const auto stats = hub_->stats();
+  EXPECT_EQ(stats.notices, 1u);
+  EXPECT_EQ(stats.backlogReads, readsBefore + 1) << describe(stats);
+  EXPECT_EQ(stats.outOfOrder, 0u);
+}
+
+TEST_F(StreamHubTest, NoticesFromConcurrentWritersGiveNoGapAndNoDuplicate) {
+  StreamHub::Options options;
+  options.maxQueuedBytes = 64u << 10;
+  startNoticeHub(*store_, options);
+  auto early = connect("hook-a", 0);
+  auto other = connect("hook-b", 0);
+  ASSERT_TRUE(waitLive(2));
+
+  // Writers on several threads, a stream that joins in the middle, and a sentinel last.
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([this, t] {
+      for (int i = 0; i < 300; ++i) {
+        const bool invalid = (t * 300 + i) % 9 == 4;
+        append("hook-a", invalid ? store::Verdict::kInvalid : store::Verdict::kValid, 0, 300);
+      }
+    });
+  }
+  std::this_thread::sleep_for(5ms);
+  const auto soFar = forwardableIds("hook-a");
+  const int64_t middle = soFar.empty() ? 0 : soFar[soFar.size() / 2];
+  auto late = connect("hook-a", middle);
+  std::atomic<int64_t> sentinel{-1};
+  std::atomic<bool> earlyDone{false};
+  std::thread earlyReader(
+      [&] { earlyDone = early->readUntil([&] { return early->lastIs(sentinel.load()); }); });
+  for (auto& writer : writers) writer.join();
+  sentinel = append("hook-a");
+  ASSERT_TRUE(late->readUntil([&] { return late->lastIs(sentinel.load()); }))
+      << describe(hub_->stats());
+  earlyReader.join();
+  ASSERT_TRUE(earlyDone) << describe(hub_->stats());
+
+  EXPECT_EQ(early->ids, forwardableIds("hook-a"));
+  EXPECT_EQ(late->ids, forwardableIds("hook-a", middle));
+  const int64_t onlyB = append("hook-b");
+  ASSERT_TRUE(other->readUntilEvents(1));
+  EXPECT_EQ(other->ids, std::vector<int64_t>{onlyB});
+  const auto stats = hub_->stats();
+  EXPECT_EQ(stats.closed, 0u);
+  EXPECT_EQ(stats.liveFrames, 0u);
+  EXPECT_EQ(stats.outOfOrder, 0u);
+  EXPECT_GT(stats.notices, 1000u);
+}
+
+TEST_F(StreamHubTest, FailedBacklogReadKeepsTheStreamOpenAndCatchesUpWhenTheStoreHeals) {
+  flaky_ = std::make_unique<FlakyStore>(*store_);
+  StreamHub::Options options;
+  options.heartbeat = std::chrono::milliseconds(50);
+  options.stallTimeout = std::chrono::milliseconds(100);  // far shorter than the outage
+  options.storeRetry = std::chrono::milliseconds(20);
+  hub_ = std::make_unique<StreamHub>(*flaky_, options);
+  store_->setCommitListener([this](const store::EventRecord& event) { hub_->publish(event); });
+  hub_->start();
+  for (int i = 0; i < 5; ++i) append("hook-a");
+
+  // The store is down when the relay attaches: no events, but heartbeats, for several stall
+  // timeouts (six heartbeats take at least five heartbeat intervals), and reads are retried.
+  flaky_->failing = true;
+  auto client = connect("hook-a", 0);
+  ASSERT_TRUE(client->readUntil([&] { return client->keepAlives >= 6; }))
+      << describe(hub_->stats());
+  ASSERT_TRUE(eventually([&] { return flaky_->failedReads.load() >= 3; }));
+  EXPECT_TRUE(client->ids.empty());
+  EXPECT_FALSE(client->closed());
+  EXPECT_EQ(hub_->openStreams("hook-a"), 1u);
+
+  // Events stored during the outage wait in the store.
+  for (int i = 0; i < 3; ++i) append("hook-a");
+  auto stats = hub_->stats();
+  EXPECT_EQ(stats.closed, 0u);
+  EXPECT_EQ(stats.closedStoreError, 0u);
+  EXPECT_EQ(stats.closedStalled, 0u);
+  EXPECT_GE(stats.backlogReadErrors, 3u);
+  EXPECT_EQ(stats.liveStreams, 0u);
+
+  // Healed: the backlog, then live events, each once and in order.
+  flaky_->failing = false;
+  ASSERT_TRUE(client->readUntilEvents(8)) << describe(hub_->stats());
+  ASSERT_TRUE(waitLive(1));
+  const int64_t next = append("hook-a");
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(next); }));
+  EXPECT_EQ(client->ids, forwardableIds("hook-a"));
+  EXPECT_EQ(client->ids.size(), 9u);
+  stats = hub_->stats();
+  EXPECT_EQ(stats.closed, 0u);
+  EXPECT_EQ(stats.closedStoreError, 0u);
+}
+
+TEST_F(StreamHubTest, LiveStreamSentToAFailingStoreByANoticeWaitsAndMissesNothing) {
+  flaky_ = std::make_unique<FlakyStore>(*store_);
+  StreamHub::Options options;
+  options.storeRetry = std::chrono::milliseconds(20);
+  startNoticeHub(*flaky_, options);
+  auto client = connect("hook-a", 0);
+  ASSERT_TRUE(waitLive(1));
+  const int64_t first = append("hook-a");
+  ASSERT_TRUE(client->readUntilEvents(1));
+
+  // Each notice now needs a read that fails; the stream waits, open, for the store.
+  flaky_->failing = true;
+  std::vector<int64_t> during;
+  for (int i = 0; i < 4; ++i) during.push_back(append("hook-a"));
+  ASSERT_TRUE(eventually([&] { return flaky_->failedReads.load() >= 3; }));
+  EXPECT_EQ(hub_->openStreams("hook-a"), 1u);
+  EXPECT_EQ(hub_->stats().liveStreams, 0u);
+
+  flaky_->failing = false;
+  ASSERT_TRUE(client->readUntil([&] { return client->lastIs(during.back()); }))
+      << describe(hub_->stats());
+  std::vector<int64_t> expected{first};
+  expected.insert(expected.end(), during.begin(), during.end());
+  EXPECT_EQ(client->ids, expected);
+  const auto stats = hub_->stats();
+  EXPECT_EQ(stats.closed, 0u);
+  EXPECT_GE(stats.backlogReadErrors, 3u);
 }
 
 TEST_F(StreamHubTest, ThousandIdleStreamsEachGetTheNextEvent) {
