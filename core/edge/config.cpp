@@ -4,24 +4,32 @@
 
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <string_view>
 
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 11> kKnownKeys = {"listen",
+constexpr std::array<const char*, 15> kKnownKeys = {"listen",
                                                     "data_dir",
                                                     "plugin_dir",
                                                     "public_url",
                                                     "store",
+                                                    "store.pool_size",
+                                                    "store.poll_interval_ms",
+                                                    "store.password_file",
+                                                    "store.password_env",
                                                     "ingest.max_body_bytes",
                                                     "http.max_threads",
                                                     "http.max_queued",
@@ -123,6 +131,108 @@ void parseListen(const std::string& text, EdgeConfig& config) {
       static_cast<uint16_t>(parseInteger("listen", text.substr(colon + 1), 0, 65535));
 }
 
+// The keys that only a mysql store reads; with a sqlite store they are a mistake, not a no-op.
+constexpr std::array<const char*, 4> kMySqlOnlyKeys = {"store.pool_size", "store.poll_interval_ms",
+                                                       "store.password_file", "store.password_env"};
+
+// The contents of store.password_file. The file must be the edge's own secret: a password
+// that group or others can read is refused rather than used.
+std::string readPasswordFile(const std::string& path) {
+  const std::string key = "store.password_file";
+  if (path.empty()) throw ConfigError("invalid value for " + key + ": it is empty");
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    throw ConfigError("could not read " + key + " " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw ConfigError("invalid value for " + key + ": " + path + " is not a regular file");
+  }
+  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    throw ConfigError("invalid value for " + key + ": " + path +
+                      " is accessible by group or others; chmod 600 it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError("could not read " + key + " " + path + ": " + std::strerror(errno));
+  }
+  std::string password((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ConfigError("could not read " + key + " " + path);
+
+  // Editors end the file with a newline that is not part of the password.
+  if (!password.empty() && password.back() == '\n') {
+    password.pop_back();
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+  }
+  if (password.empty()) throw ConfigError("invalid value for " + key + ": " + path + " is empty");
+  return password;
+}
+
+bool isEnvironmentName(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+// Fills config.mysql from a mysql:// store URL and the store.* keys.
+void parseMySqlStore(const std::string& url, const ConfigValues& values, EdgeConfig& config) {
+  auto value = [&values](const char* key) -> const std::string* {
+    const auto it = values.find(key);
+    return it == values.end() ? nullptr : &it->second;
+  };
+
+  // The parser's messages never repeat the password, and neither does this one.
+  try {
+    config.mysql.endpoint = store::parseMySqlUrl(url);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("invalid value for store: ") + e.what());
+  }
+  config.storeKind = StoreKind::kMySql;
+  config.store = redactStore(url);
+
+  // The password has one source, so that nobody has to guess which of two would win.
+  const auto* file = value("store.password_file");
+  const auto* env = value("store.password_env");
+  const bool inUrl = !config.mysql.endpoint.password.empty();
+  if (inUrl && file) {
+    throw ConfigError(
+        "store.password_file is set and the store URL holds a password too; keep only one");
+  }
+  if (inUrl && env) {
+    throw ConfigError(
+        "store.password_env is set and the store URL holds a password too; keep only one");
+  }
+  if (file && env) {
+    throw ConfigError("store.password_file and store.password_env are both set; keep only one");
+  }
+  if (file) config.mysql.endpoint.password = readPasswordFile(*file);
+  if (env) {
+    if (!isEnvironmentName(*env)) {
+      throw ConfigError("invalid value for store.password_env: \"" + *env +
+                        "\" is not an environment variable name");
+    }
+    const char* password = std::getenv(env->c_str());
+    if (password == nullptr || *password == '\0') {
+      throw ConfigError("invalid value for store.password_env: " + *env + " is not set or empty");
+    }
+    config.mysql.endpoint.password = password;
+  }
+  if (!inUrl && !file && !env) {
+    const char* password = std::getenv(kDefaultStorePasswordEnv);
+    if (password != nullptr) config.mysql.endpoint.password = password;
+  }
+
+  if (const auto* text = value("store.pool_size")) {
+    config.mysql.poolSize = static_cast<size_t>(
+        parseInteger("store.pool_size", *text, kMinStorePoolSize, kMaxStorePoolSize));
+  }
+  if (const auto* text = value("store.poll_interval_ms")) {
+    config.mysql.pollInterval = std::chrono::milliseconds(
+        parseInteger("store.poll_interval_ms", *text, kMinStorePollMs, kMaxStorePollMs));
+  }
+}
+
 std::string parseLogLevel(const std::string& text) {
   try {
     Poco::Logger::parseLevel(text);
@@ -135,6 +245,19 @@ std::string parseLogLevel(const std::string& text) {
 }
 
 }  // namespace
+
+std::string redactStore(const std::string& store) {
+  // Same split as store::parseMySqlUrl: the credentials end at the last '@', the user at the
+  // first ':' in them.
+  const auto schemeEnd = store.find("://");
+  if (schemeEnd == std::string::npos) return store;
+  const size_t start = schemeEnd + 3;
+  const auto at = store.rfind('@');
+  if (at == std::string::npos || at < start) return store;
+  const auto colon = store.find(':', start);
+  if (colon == std::string::npos || colon > at) return store;
+  return store.substr(0, colon + 1) + "***" + store.substr(at);
+}
 
 bool isKnownConfigKey(const std::string& key) {
   for (const char* known : kKnownKeys) {
@@ -213,15 +336,28 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
 
   if (const auto* text = value("public_url")) config.publicUrl = parsePublicUrl(*text);
 
-  config.store = "sqlite:" + config.dataDir + "/anonymily.db";
-  if (const auto* text = value("store")) config.store = *text;
-  if (config.store.rfind("sqlite:", 0) != 0) {
-    // TODO(#3): accept mysql://user@host/db here once the MySQL backend exists.
-    throw ConfigError("unsupported store \"" + config.store +
-                      "\": only sqlite:<path> is available in this version");
+  // The store: a SQLite file of this edge's own, or a MySQL database edges may share.
+  const std::string storeText =
+      value("store") ? *value("store") : "sqlite:" + config.dataDir + "/anonymily.db";
+  if (storeText.rfind("mysql://", 0) == 0) {
+    parseMySqlStore(storeText, values, config);
+  } else if (storeText.rfind("sqlite:", 0) == 0) {
+    for (const char* key : kMySqlOnlyKeys) {
+      if (value(key)) throw ConfigError(std::string(key) + " applies to a mysql store only");
+    }
+    config.store = storeText;
+    config.sqlitePath = storeText.substr(7);
+    if (config.sqlitePath.empty()) {
+      throw ConfigError("invalid value for store: sqlite: needs a path");
+    }
+  } else {
+    // Only the scheme is repeated: the rest of an unknown URL may hold a password.
+    const auto colon = storeText.find(':');
+    const std::string scheme =
+        colon == std::string::npos ? std::string() : " \"" + storeText.substr(0, colon + 1) + "\"";
+    throw ConfigError("unsupported store" + scheme +
+                      ": use sqlite:PATH or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE");
   }
-  config.sqlitePath = config.store.substr(7);
-  if (config.sqlitePath.empty()) throw ConfigError("invalid value for store: sqlite: needs a path");
 
   if (const auto* text = value("ingest.max_body_bytes")) {
     config.maxBodyBytes = static_cast<size_t>(

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/store/mysql_store.h"
+
 namespace anm::edge {
 
 /// A setting that cannot be used. The message names the key and the value; the edge prints it
@@ -27,6 +29,18 @@ inline constexpr int64_t kMaxHeartbeatMs = 3600000;
 /// Bounds of http.timeout_ms, the limit on each read and write while a request is in flight.
 inline constexpr int64_t kMinHttpTimeoutMs = 100;
 inline constexpr int64_t kMaxHttpTimeoutMs = 600000;
+/// Bounds of store.pool_size, the read connections of a mysql store (it opens 2 more of its own).
+inline constexpr int64_t kMinStorePoolSize = 1;
+inline constexpr int64_t kMaxStorePoolSize = 256;
+/// Bounds of store.poll_interval_ms, how often a mysql store looks for other edges' events.
+inline constexpr int64_t kMinStorePollMs = 1;
+inline constexpr int64_t kMaxStorePollMs = 1000;
+/// The variable a mysql store's password is read from when neither the URL nor
+/// store.password_file gives one and store.password_env names no other.
+inline constexpr char kDefaultStorePasswordEnv[] = "ANONYMILY_STORE_PASSWORD";
+
+/// Which backend `store` names.
+enum class StoreKind { kSqlite, kMySql };
 
 /// Everything the edge needs to start, already checked.
 struct EdgeConfig {
@@ -36,8 +50,15 @@ struct EdgeConfig {
   std::string pluginDir;        ///< empty: no plugins are loaded
   bool pluginDirGiven = false;  ///< set explicitly, so a missing directory is an error
   std::string publicUrl;        ///< empty: http://<bound address>
-  std::string store;            ///< "sqlite:<path>"
-  std::string sqlitePath;       ///< the path part of `store`
+  /// "sqlite:<path>", or the mysql URL with any password in it replaced by ***: the text
+  /// for messages and logs.
+  std::string store;
+  std::string sqlitePath;  ///< the path part of a sqlite `store`
+  StoreKind storeKind = StoreKind::kSqlite;
+  /// With a mysql store: the endpoint (password included, from the URL, store.password_file or
+  /// the environment), store.pool_size and store.poll_interval_ms; the rest keep
+  /// store::MySqlOptions' defaults. Unused with a sqlite store.
+  store::MySqlOptions mysql;
   size_t maxBodyBytes = 10485760;
   int maxThreads = 64;
   int maxQueued = 64;
@@ -62,7 +83,20 @@ ConfigValues readConfigFile(const std::string& path);
 /// `<exeDir>/../lib/anonymily/plugins`. Throws ConfigError for any value that is out of range
 /// or malformed. `public_url` must be http:// or https:// with a host, an optional port 1..65535
 /// and path, and no user information, query or fragment; trailing slashes are dropped.
+///
+/// `store` is `sqlite:PATH` or `mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (optionally
+/// `?socket=/path/mysqld.sock`, see store::parseMySqlUrl). A mysql password comes from exactly
+/// one place: the URL, `store.password_file` (a file of mode 0600 or stricter, non-empty, one
+/// trailing newline dropped), the variable `store.password_env` names, or, when none of these
+/// is set, kDefaultStorePasswordEnv if it is set. Two of the first three at once are refused as
+/// ambiguous, and so are the mysql-only keys (`store.pool_size`, `store.poll_interval_ms`,
+/// `store.password_file`, `store.password_env`) with a sqlite store. No message repeats a
+/// password.
 EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir);
+
+/// `store` as it may be shown: a URL's password (between the user's ':' and the last '@')
+/// becomes ***; anything else is returned unchanged.
+std::string redactStore(const std::string& store);
 
 /// True for the keys parseConfig understands.
 bool isKnownConfigKey(const std::string& key);

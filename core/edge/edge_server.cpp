@@ -26,6 +26,7 @@
 #include "core/edge/recording_socket.h"
 #include "core/edge/stream_hub.h"
 #include "core/plugin/registry.h"
+#include "core/store/mysql_store.h"
 #include "core/store/store.h"
 
 #ifndef ANM_VERSION
@@ -56,8 +57,10 @@ void createDataDir(const std::string& dir) {
 // EX_TEMPFAIL: another edge holds the data directory; trying later (after it stopped) works.
 constexpr int kExitDataDirBusy = 75;
 
-/// An exclusive flock on <data_dir>/edge.lock, held while the edge runs: two edges writing one
-/// SQLite store would each hand out event ids and streams the other never sees. The lock file
+/// An exclusive flock on <data_dir>/edge.lock, held while an edge on a SQLite store runs: two
+/// edges writing one SQLite file would each hand out event ids and streams the other never
+/// sees. A MySQL store takes no lock: its ids come from the database and every edge hears of
+/// every event through the store's notices, so sharing it is the point. The lock file
 /// holds the owner's PID so that the refusal can name it. The kernel drops the lock when the
 /// process dies, so a crash never leaves a stale lock behind.
 class DataDirLock {
@@ -133,13 +136,19 @@ void EdgeServer::start() {
   // A relay that hangs up mid-write must cost an error code, not the process.
   ::signal(SIGPIPE, SIG_IGN);
 
+  // The data directory exists with either store: later features keep files in it.
   createDataDir(config_.dataDir);
 
-  // TODO(#3): several edges on one MySQL database is that design; the lock guards the
-  // SQLite store, which only one process may write.
-  p.lock = std::make_unique<DataDirLock>(config_.dataDir);
+  // config_.store names the store without its password, and the backends' messages never
+  // hold one.
+  const bool mysql = config_.storeKind == StoreKind::kMySql;
+  if (!mysql) p.lock = std::make_unique<DataDirLock>(config_.dataDir);
   try {
-    p.store = store::openSqliteStore(config_.sqlitePath);
+    if (mysql) {
+      p.store = store::MySqlStore::open(config_.mysql);
+    } else {
+      p.store = store::openSqliteStore(config_.sqlitePath);
+    }
   } catch (const std::exception& e) {
     p.lock.reset();
     throw StartError("could not open store " + config_.store + ": " + e.what(),
@@ -163,10 +172,16 @@ void EdgeServer::start() {
   p.hub = std::make_unique<StreamHub>(*p.store, hubOptions);
   p.hub->start();
 
-  // The hub needs every committed event once and in id order, which only the store's writer
-  // knows; request threads finish their appends in any order.
+  // The hub needs every committed event once and in id order, which only the store knows;
+  // request threads finish their appends in any order. SQLite's single writer hands over
+  // whole events; a shared MySQL store announces every edge's events, which the hub then
+  // reads. Each backend calls only its own listener.
   StreamHub* hub = p.hub.get();
-  p.store->setCommitListener([hub](const store::EventRecord& event) { hub->publish(event); });
+  if (mysql) {
+    p.store->setNoticeListener([hub](const store::EventNotice& notice) { hub->notify(notice); });
+  } else {
+    p.store->setCommitListener([hub](const store::EventRecord& event) { hub->publish(event); });
+  }
 
   // Listen before anything can announce the address, so that port 0 resolves to the real one.
   RecordingServerSocket socket;
@@ -178,6 +193,7 @@ void EdgeServer::start() {
     socket.listen(kListenBacklog);
   } catch (const Poco::Exception& e) {
     p.store->setCommitListener({});
+    p.store->setNoticeListener({});
     p.hub->stop();
     p.store.reset();
     p.lock.reset();
@@ -227,6 +243,7 @@ void EdgeServer::stop() {
   p.connections.setServer(nullptr);
   p.server.reset();
   p.store->setCommitListener({});
+  p.store->setNoticeListener({});
   p.hub->stop();
   p.hub.reset();
   p.store.reset();

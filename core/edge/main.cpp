@@ -164,7 +164,16 @@ class EdgeApp : public Poco::Util::ServerApplication {
     help.setHeader("Receives webhooks, verifies and stores them, and streams them to relays.");
     help.setFooter(
         "Config keys: listen, data_dir, plugin_dir, public_url, store, ingest.max_body_bytes, "
-        "http.max_threads, http.max_queued, http.timeout_ms, stream.heartbeat_ms, log.level.");
+        "http.max_threads, http.max_queued, http.timeout_ms, stream.heartbeat_ms, log.level.\n"
+        "store is sqlite:PATH or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?socket=PATH]; "
+        "a mysql store also reads store.pool_size (" +
+        std::to_string(kMinStorePoolSize) + ".." + std::to_string(kMaxStorePoolSize) +
+        ", default " + std::to_string(store::MySqlOptions().poolSize) +
+        "), store.poll_interval_ms (" + std::to_string(kMinStorePollMs) + ".." +
+        std::to_string(kMaxStorePollMs) + ", default " +
+        std::to_string(store::MySqlOptions().pollInterval.count()) +
+        "), store.password_file (mode 0600) and store.password_env (default " +
+        kDefaultStorePasswordEnv + ").");
     help.format(std::cout);
     exitEarly_ = true;
     stopOptionsProcessing();

@@ -108,7 +108,7 @@ TEST_F(EdgeProcessTest, ZeroThreadsInConfigFileExits78) {
   EXPECT_NE(run.err.find("http.max_threads"), std::string::npos) << run.err;
 }
 
-TEST_F(EdgeProcessTest, UnknownKeyMissingFileAndMysqlStoreExit78) {
+TEST_F(EdgeProcessTest, UnknownKeyMissingFileAndUnknownStoreExit78) {
   ProcessResult run = runToEnd({"--config", writeConfig("listen = 127.0.0.1:0\nlisen = x\n")});
   EXPECT_EQ(run.exitCode, 78);
   EXPECT_NE(run.err.find("unknown configuration key lisen"), std::string::npos) << run.err;
@@ -117,7 +117,7 @@ TEST_F(EdgeProcessTest, UnknownKeyMissingFileAndMysqlStoreExit78) {
   EXPECT_EQ(run.exitCode, 78);
   EXPECT_NE(run.err.find("could not read configuration file"), std::string::npos) << run.err;
 
-  run = runToEnd({"--config", writeConfig("store = mysql://u@127.0.0.1/db\n")});
+  run = runToEnd({"--config", writeConfig("store = postgres://u@127.0.0.1/db\n")});
   EXPECT_EQ(run.exitCode, 78);
   EXPECT_NE(run.err.find("unsupported store"), std::string::npos) << run.err;
 
