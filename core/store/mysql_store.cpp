@@ -50,10 +50,6 @@ constexpr auto kHoleReportEvery = std::chrono::seconds(10);
 // The follower's pause after a failed query grows to this.
 constexpr auto kMaxFollowBackoff = std::chrono::milliseconds(1000);
 
-// Rows per multi-row INSERT. Batches are split into chunks of these sizes, so that each
-// connection prepares at most this many distinct statements.
-constexpr size_t kInsertChunks[] = {64, 16, 4, 1};
-
 // A pooled connection idle for longer is pinged before use: the server may have closed it.
 constexpr auto kPingIdleAfter = std::chrono::seconds(30);
 
@@ -233,17 +229,26 @@ class Connection {
     if (statement->execute(text)) std::unique_ptr<sql::ResultSet> unread(statement->getResultSet());
   }
 
-  void begin() { connection_->setAutoCommit(false); }
+  void begin() {
+    if (!manualCommit_) connection_->setAutoCommit(false);
+  }
 
   void commit() {
     connection_->commit();
-    connection_->setAutoCommit(true);
+    if (!manualCommit_) connection_->setAutoCommit(true);
+  }
+
+  /// Leaves autocommit off for good: every statement is part of a transaction that commit()
+  /// ends. The writer saves two round trips per batch this way.
+  void useManualCommit() {
+    connection_->setAutoCommit(false);
+    manualCommit_ = true;
   }
 
   void rollbackQuietly() {
     try {
       connection_->rollback();
-      connection_->setAutoCommit(true);
+      if (!manualCommit_) connection_->setAutoCommit(true);
     } catch (const sql::SQLException&) {
       // The connection is dropped by the caller when it is broken; a failed rollback on a
       // live one means the server already rolled the transaction back.
@@ -270,6 +275,7 @@ class Connection {
   std::unique_ptr<sql::Connection> connection_;
   std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
   Clock::time_point lastUsed_;
+  bool manualCommit_ = false;
 };
 
 // --- row mapping ---
@@ -318,6 +324,7 @@ struct AppendJob {
   int64_t id = 0;
   std::string error;  ///< set when the event was not stored
   bool done = false;
+  std::condition_variable doneCv;  ///< one per job: waking every waiter per batch costs CPU
 };
 
 }  // namespace
@@ -482,6 +489,7 @@ class MySqlStore::Impl {
     writer_ = std::make_unique<Connection>(options_, "writing");
     migrate(*writer_);
     logServer(*writer_);
+    writer_->useManualCommit();
 
     // Announcements start after the newest id that exists now: listEvents serves older ones.
     follower_ = std::make_unique<Connection>(options_, "following new events");
@@ -568,7 +576,7 @@ class MySqlStore::Impl {
       if (stopping_) throw StoreError("the store is closing");
       queue_.push_back(&job);
       queueCv_.notify_one();
-      doneCv_.wait(lock, [&] { return job.done; });
+      job.doneCv.wait(lock, [&] { return job.done; });
     }
     if (!job.error.empty()) throw StoreError(job.error);
 
@@ -883,16 +891,20 @@ class MySqlStore::Impl {
       }
 
       const std::string error = commitWithRetry(batch);
+      const bool announced = error.empty() && announceOwnBatch(batch);
 
-      // The follower announces what was just committed without waiting for its next poll.
+      // Otherwise the follower announces what was just committed without waiting for its
+      // next poll.
       std::lock_guard<std::mutex> lock(mu_);
       for (AppendJob* job : batch) {
         job->error = error;
         job->done = true;
+        job->doneCv.notify_one();
       }
-      if (error.empty()) followWake_ = true;
-      followCv_.notify_one();
-      doneCv_.notify_all();
+      if (error.empty() && !announced) {
+        followWake_ = true;
+        followCv_.notify_one();
+      }
     }
   }
 
@@ -907,6 +919,7 @@ class MySqlStore::Impl {
           if (Clock::now() < nextConnectAttempt_) return "the database is unreachable";
           try {
             writer_ = std::make_unique<Connection>(options_, "writing");
+            writer_->useManualCommit();
           } catch (const StoreError& e) {
             nextConnectAttempt_ = Clock::now() + options_.reconnectPause;
             countFailedBatch();
@@ -949,34 +962,29 @@ class MySqlStore::Impl {
     c.begin();
 
     // Taking the ids locks the counter row until COMMIT: a later transaction of any edge
-    // waits here, so ids become durable in the order they are handed out.
-    auto& take = c.prepare("UPDATE sequences SET value = value + ? WHERE name = 'event_id'");
+    // waits here, so ids become durable in the order they are handed out. While the lock is
+    // held only three statements run (this one, the INSERT and the COMMIT), since that is the
+    // part several edges take turns at. LAST_INSERT_ID(expr) keeps the new value in the
+    // session, so the INSERT computes its ids itself and the value is read after the COMMIT.
+    auto& take =
+        c.prepare("UPDATE sequences SET value = LAST_INSERT_ID(value + ?) WHERE name = 'event_id'");
     take.setInt64(1, count);
-    take.executeUpdate();
-    auto& read = c.prepare("SELECT value FROM sequences WHERE name = 'event_id'");
-    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
-    if (!rs->next()) throw StoreError("the sequences table has no event_id row");
-    const int64_t last = rs->getInt64(1);
-    const int64_t first = last - count + 1;
+    if (take.executeUpdate() != 1) throw StoreError("the sequences table has no event_id row");
+    insertBatch(c, batch);
 
-    size_t done = 0;
-    while (done < batch.size()) {
-      size_t chunk = 1;
-      for (size_t size : kInsertChunks) {
-        if (batch.size() - done >= size) {
-          chunk = size;
-          break;
-        }
-      }
-      insertChunk(c, batch, done, chunk, first + static_cast<int64_t>(done));
-      done += chunk;
+    if (options_.beforeCommitForTest) {
+      const int64_t last = lastInsertId(c);
+      options_.beforeCommitForTest(last - count + 1, last);
     }
-
-    if (options_.beforeCommitForTest) options_.beforeCommitForTest(first, last);
     committing = true;
     c.commit();
     c.touch();
 
+    // Reading the ids is a statement of the next (empty) transaction; ending it keeps the
+    // connection from holding an old read view between batches.
+    const int64_t last = lastInsertId(c);
+    c.commit();
+    const int64_t first = last - count + 1;
     for (size_t i = 0; i < batch.size(); ++i) batch[i]->id = first + static_cast<int64_t>(i);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.commits;
@@ -984,16 +992,26 @@ class MySqlStore::Impl {
     stats_.largestBatchJobs = std::max(stats_.largestBatchJobs, batch.size());
   }
 
-  void insertChunk(Connection& c, std::vector<AppendJob*>& batch, size_t from, size_t rows,
-                   int64_t firstId) {
-    constexpr int kColumns = 15;
+  static int64_t lastInsertId(Connection& c) {
+    auto& read = c.prepare("SELECT LAST_INSERT_ID()");
+    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+    if (!rs->next()) throw StoreError("could not read the ids of a batch");
+    return rs->getInt64(1);
+  }
+
+  /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
+  /// connection prepares at most maxBatchJobs statements.
+  void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
+    constexpr int kParameters = 14;
+    const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
         "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body) "
         "VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
-      for (int k = 0; k < kColumns; ++k) text += k == 0 ? "?" : ",?";
+      text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
+      for (int k = 0; k < kParameters; ++k) text += ",?";
       text += ")";
     }
     auto& statement = c.prepare(text);
@@ -1002,26 +1020,68 @@ class MySqlStore::Impl {
     std::vector<std::unique_ptr<std::istringstream>> bodies;
     bodies.reserve(rows);
     for (size_t r = 0; r < rows; ++r) {
-      const EventRecord& e = *batch[from + r]->event;
-      const unsigned base = static_cast<unsigned>(r * kColumns);
-      statement.setInt64(base + 1, firstId + static_cast<int64_t>(r));
-      statement.setString(base + 2, e.hookId);
-      statement.setInt64(base + 3, e.receivedAtMs);
-      statement.setString(base + 4, e.method);
-      statement.setString(base + 5, e.pathSuffix);
-      statement.setString(base + 6, e.rawQuery);
-      statement.setString(base + 7, encodeHeaders(e.headers));
-      statement.setInt64(base + 8, e.bodySize);
-      statement.setInt(base + 9, static_cast<int32_t>(e.verdict));
-      statement.setInt(base + 10, e.reason);
-      statement.setString(base + 11, e.reasonMessage);
-      statement.setString(base + 12, e.eventType);
-      statement.setString(base + 13, e.deliveryId);
-      statement.setInt64(base + 14, e.replayOf);
+      const EventRecord& e = *batch[r]->event;
+      const unsigned base = static_cast<unsigned>(r * kParameters);
+      statement.setString(base + 1, e.hookId);
+      statement.setInt64(base + 2, e.receivedAtMs);
+      statement.setString(base + 3, e.method);
+      statement.setString(base + 4, e.pathSuffix);
+      statement.setString(base + 5, e.rawQuery);
+      statement.setString(base + 6, encodeHeaders(e.headers));
+      statement.setInt64(base + 7, e.bodySize);
+      statement.setInt(base + 8, static_cast<int32_t>(e.verdict));
+      statement.setInt(base + 9, e.reason);
+      statement.setString(base + 10, e.reasonMessage);
+      statement.setString(base + 11, e.eventType);
+      statement.setString(base + 12, e.deliveryId);
+      statement.setInt64(base + 13, e.replayOf);
       bodies.push_back(std::make_unique<std::istringstream>(e.body));
-      statement.setBlob(base + 15, bodies.back().get());
+      statement.setBlob(base + 14, bodies.back().get());
     }
     statement.executeUpdate();
+  }
+
+  /// Announces a batch the writer just committed when it follows on from what is announced
+  /// already: the commit has returned, so every reader can see it, and the follower's query
+  /// would only add its latency to every acknowledgement. Returns false when the follower must
+  /// do it (it is querying right now, or an earlier id is still missing).
+  bool announceOwnBatch(const std::vector<AppendJob*>& batch) {
+    std::unique_lock<std::mutex> announcing(announceMu_, std::try_to_lock);
+    if (!announcing.owns_lock()) return false;
+    std::vector<EventNotice> notices;
+    notices.reserve(batch.size());
+    for (const AppendJob* job : batch) {
+      EventNotice notice;
+      notice.id = job->id;
+      notice.hookId = job->event->hookId;
+      notice.forwardable = isForwardable(job->event->verdict, job->event->replayOf);
+      notices.push_back(std::move(notice));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (batch.empty() || visibleThrough_ != batch.front()->id - 1) return false;
+      visibleThrough_ = batch.back()->id;
+    }
+    announce(notices);
+    return true;
+  }
+
+  void announce(const std::vector<EventNotice>& notices) {
+    {
+      std::lock_guard<std::mutex> lock(listenerMu_);
+      if (listener_) {
+        for (const auto& notice : notices) {
+          try {
+            listener_(notice);
+          } catch (const std::exception& e) {
+            logger().warning(Poco::format("notice listener failed event_id=%Ld error=\"%s\"",
+                                          static_cast<Poco::Int64>(notice.id),
+                                          std::string(e.what())));
+          }
+        }
+      }
+    }
+    visibleCv_.notify_all();
   }
 
   // --- the follower ---
@@ -1086,6 +1146,8 @@ class MySqlStore::Impl {
   };
 
   FollowResult followOnce(Connection& c) {
+    // The writer announces its own batches too; one of them at a time.
+    std::lock_guard<std::mutex> announcing(announceMu_);
     int64_t from = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -1133,21 +1195,7 @@ class MySqlStore::Impl {
       visibleThrough_ = notices.back().id;
       if (result.hole) ++stats_.holesWaited;
     }
-    {
-      std::lock_guard<std::mutex> lock(listenerMu_);
-      if (listener_) {
-        for (const auto& notice : notices) {
-          try {
-            listener_(notice);
-          } catch (const std::exception& e) {
-            logger().warning(Poco::format("notice listener failed event_id=%Ld error=\"%s\"",
-                                          static_cast<Poco::Int64>(notice.id),
-                                          std::string(e.what())));
-          }
-        }
-      }
-    }
-    visibleCv_.notify_all();
+    announce(notices);
     return result;
   }
 
@@ -1156,7 +1204,6 @@ class MySqlStore::Impl {
   // Writer queue, follower position and stats.
   mutable std::mutex mu_;
   std::condition_variable queueCv_;
-  std::condition_variable doneCv_;
   std::condition_variable followCv_;
   std::condition_variable visibleCv_;
   std::deque<AppendJob*> queue_;
@@ -1171,6 +1218,7 @@ class MySqlStore::Impl {
   std::thread writerThread_;
   std::thread followerThread_;
 
+  std::mutex announceMu_;  ///< held by whoever announces: the follower or the writer
   std::mutex listenerMu_;
   std::function<void(const EventNotice&)> listener_;
 
