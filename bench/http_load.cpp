@@ -73,6 +73,7 @@ constexpr int kMaxConnectFailures = 100;
 struct Connection {
   int fd = -1;
   int index = 0;
+  uint16_t port = 0;
   bool busy = false;
   int64_t seq = 0;
   std::string out;
@@ -101,6 +102,8 @@ class Worker {
     for (int i = id; i < plan_.connections; i += threads) {
       Connection c;
       c.index = i;
+      c.port = plan_.ports.empty() ? plan_.port
+                                   : plan_.ports[static_cast<size_t>(i) % plan_.ports.size()];
       conns_.push_back(std::move(c));
     }
     if (plan_.ratePerSec > 0 && !conns_.empty()) {
@@ -159,7 +162,7 @@ class Worker {
     // A server that refuses connections ends the attempt instead of being retried forever.
     if (connectFailures_ >= kMaxConnectFailures) return;
     std::string error;
-    c.fd = connectLoopback(plan_.port, true, error);
+    c.fd = connectLoopback(c.port, true, error);
     c.busy = false;
     c.in.clear();
     if (c.fd < 0) {
@@ -213,7 +216,7 @@ class Worker {
   bool start(Connection& c) {
     if (shared_.remaining.fetch_sub(1) <= 0) return false;
     c.seq = shared_.nextSeq.fetch_add(1);
-    c.out = plan_.makeRequest(c.seq);
+    c.out = plan_.makeRequestTo ? plan_.makeRequestTo(c.seq, c.port) : plan_.makeRequest(c.seq);
     c.outOff = 0;
     c.busy = true;
     ++inFlight_;
@@ -295,6 +298,7 @@ class Worker {
         ++local_.acked;
         if (t >= shared_.windowStartNs && t <= shared_.sendEndNs) {
           ++local_.ackedInWindow;
+          ++local_.ackedInWindowByPort[c.port];
           ++c.answeredInWindow;
         }
       } else {
@@ -322,6 +326,7 @@ class Worker {
     r.ackedInWindow += local_.ackedInWindow;
     r.lateSends += local_.lateSends;
     for (auto& [status, count] : local_.statuses) r.statuses[status] += count;
+    for (auto& [port, count] : local_.ackedInWindowByPort) r.ackedInWindowByPort[port] += count;
     if (r.firstError.empty()) r.firstError = firstError_;
     for (auto& c : conns_) shared_.perConnection.push_back(c.answeredInWindow);
     shared_.firstSendNs = std::min(shared_.firstSendNs, firstSend_);

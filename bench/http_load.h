@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace anm::bench {
 
@@ -17,6 +18,9 @@ int64_t nowNs();
 /// What to send, how hard and for how long. Every connection goes to 127.0.0.1:port.
 struct LoadPlan {
   uint16_t port = 0;
+  /// When not empty, connection i goes to ports[i % ports.size()] instead of port, so that one
+  /// generator can split the same load over several servers.
+  std::vector<uint16_t> ports;
   int connections = 64;
   int threads = 1;        ///< client threads; connections are spread over them
   double ratePerSec = 0;  ///< 0: closed loop (each connection sends again on its answer)
@@ -28,6 +32,9 @@ struct LoadPlan {
 
   /// Builds the complete request bytes for one sequence number. Called on client threads.
   std::function<std::string(int64_t seq)> makeRequest;
+
+  /// Optional, used instead of makeRequest when set: also told which port the request goes to.
+  std::function<std::string(int64_t seq, uint16_t port)> makeRequestTo;
 
   /// Optional: told just before the first byte of a request is written.
   std::function<void(int64_t seq, int64_t sentNs)> onSent;
@@ -49,6 +56,7 @@ struct LoadResult {
   int64_t minPerConnection = 0;  ///< answers in the window on the least served connection
   int64_t maxPerConnection = 0;
   std::map<int, int64_t> statuses;
+  std::map<uint16_t, int64_t> ackedInWindowByPort;  ///< the window's 2xx answers per server
   std::string firstError;
 
   double ackRate() const { return windowSeconds > 0 ? ackedInWindow / windowSeconds : 0; }

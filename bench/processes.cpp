@@ -9,9 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -134,10 +138,13 @@ long procStatusKiB(pid_t pid, const std::string& field) {
   return -1;
 }
 
-double cpuSeconds(pid_t pid) {
-  // Fields 14 and 15 of /proc/<pid>/stat, counted after the parenthesised command name,
-  // which may itself contain spaces.
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+namespace {
+
+// User plus system CPU seconds from the text of a /proc stat file, or -1.
+double statCpuSeconds(const std::string& path) {
+  // Fields 14 and 15, counted after the parenthesised command name, which may itself contain
+  // spaces.
+  std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t close = text.rfind(')');
   if (close == std::string::npos) return -1;
@@ -148,6 +155,49 @@ double cpuSeconds(pid_t pid) {
     if (i >= 14) ticks += std::strtol(field.c_str(), nullptr, 10);
   }
   return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double cpuSeconds(pid_t pid) { return statCpuSeconds("/proc/" + std::to_string(pid) + "/stat"); }
+
+std::vector<ThreadCpu> threadCpu(pid_t pid) {
+  std::vector<ThreadCpu> out;
+  std::error_code ec;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    ThreadCpu t;
+    t.tid = static_cast<pid_t>(std::strtol(entry.path().filename().c_str(), nullptr, 10));
+    std::ifstream comm(entry.path() / "comm");
+    std::getline(comm, t.name);
+    t.seconds = statCpuSeconds((entry.path() / "stat").string());
+    if (t.tid > 0 && t.seconds >= 0) out.push_back(t);
+  }
+  return out;
+}
+
+std::string busiestThreads(const std::vector<ThreadCpu>& before,
+                           const std::vector<ThreadCpu>& after, double wallSeconds, size_t n) {
+  if (wallSeconds <= 0) return "-";
+  std::vector<std::pair<double, const ThreadCpu*>> used;
+  for (const auto& a : after) {
+    double start = 0;
+    for (const auto& b : before) {
+      if (b.tid == a.tid) start = b.seconds;
+    }
+    used.emplace_back((a.seconds - start) / wallSeconds, &a);
+  }
+  std::sort(used.begin(), used.end(),
+            [](const auto& x, const auto& y) { return x.first > y.first; });
+  std::string out;
+  for (size_t i = 0; i < used.size() && i < n; ++i) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "%s%s/%d %.2f", i ? ", " : "", used[i].second->name.c_str(),
+                  static_cast<int>(used[i].second->tid), used[i].first);
+    out += buf;
+  }
+  out += " (of " + std::to_string(after.size()) + " threads)";
+  return out;
 }
 
 long raiseFileLimit() {

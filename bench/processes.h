@@ -51,6 +51,21 @@ long procStatusKiB(pid_t pid, const std::string& field);
 /// User plus system CPU time a process has used so far, in seconds, or -1.
 double cpuSeconds(pid_t pid);
 
+/// CPU time one thread of a process has used so far.
+struct ThreadCpu {
+  pid_t tid = 0;
+  std::string name;  ///< /proc/<pid>/task/<tid>/comm
+  double seconds = 0;
+};
+
+/// Every thread of a process with its CPU time so far; empty when the process is gone.
+std::vector<ThreadCpu> threadCpu(pid_t pid);
+
+/// The n threads that used the most CPU between two threadCpu() samples, as
+/// "name/tid 0.42" in cores over wallSeconds, busiest first.
+std::string busiestThreads(const std::vector<ThreadCpu>& before,
+                           const std::vector<ThreadCpu>& after, double wallSeconds, size_t n);
+
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns the new soft limit.
 long raiseFileLimit();
 

@@ -13,7 +13,9 @@ void Report::notRun(const std::string& figure, const std::string& goal, const st
 }
 
 bool Report::anyNotRun() const {
-  return std::any_of(rows_.begin(), rows_.end(), [](const Row& r) { return r.met == "n/a"; });
+  // A figure without a goal is "n/a" too; only rows made by notRun say "not run".
+  return std::any_of(rows_.begin(), rows_.end(),
+                     [](const Row& r) { return r.value.rfind("not run: ", 0) == 0; });
 }
 
 void Report::print() const {
