@@ -980,10 +980,8 @@ class MySqlStore::Impl {
     c.commit();
     c.touch();
 
-    // Reading the ids is a statement of the next (empty) transaction; ending it keeps the
-    // connection from holding an old read view between batches.
+    // LAST_INSERT_ID() reads no table, so this opens no InnoDB transaction for the next batch.
     const int64_t last = lastInsertId(c);
-    c.commit();
     const int64_t first = last - count + 1;
     for (size_t i = 0; i < batch.size(); ++i) batch[i]->id = first + static_cast<int64_t>(i);
     std::lock_guard<std::mutex> lock(mu_);
