@@ -19,6 +19,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -49,6 +50,10 @@ constexpr auto kHoleReportEvery = std::chrono::seconds(10);
 
 // The follower's pause after a failed query grows to this.
 constexpr auto kMaxFollowBackoff = std::chrono::milliseconds(1000);
+
+// How long the writer keeps trying to learn whether a COMMIT whose answer was lost took
+// effect, before it refuses the batch's events as not stored.
+constexpr auto kCommitCheckWindow = std::chrono::seconds(10);
 
 // A pooled connection idle for longer is pinged before use: the server may have closed it.
 constexpr auto kPingIdleAfter = std::chrono::seconds(30);
@@ -106,6 +111,9 @@ const std::vector<Migration>& migrations() {
            " event_type MEDIUMBLOB NOT NULL,"
            " delivery_id MEDIUMBLOB NOT NULL,"
            " replay_of BIGINT NOT NULL DEFAULT 0,"
+           // Random bytes of the writing edge, read back only when the answer to its COMMIT
+           // was lost, to learn whether the row is its own.
+           " write_token VARBINARY(16) NOT NULL DEFAULT '',"
            " body LONGBLOB NOT NULL,"
            " KEY events_by_hook_id (hook_id, id),"
            " KEY events_by_hook_time (hook_id, received_at_ms),"
@@ -229,26 +237,25 @@ class Connection {
     if (statement->execute(text)) std::unique_ptr<sql::ResultSet> unread(statement->getResultSet());
   }
 
+  // NOTE: transactions are driven with SQL statements. Connector/C++ 1.1's commit(),
+  // rollback() and setAutoCommit() drop the client library's result, so a COMMIT that never
+  // reached the server would look like one that succeeded.
   void begin() {
-    if (!manualCommit_) connection_->setAutoCommit(false);
+    if (!manualCommit_) execute("START TRANSACTION");
   }
 
-  void commit() {
-    connection_->commit();
-    if (!manualCommit_) connection_->setAutoCommit(true);
-  }
+  void commit() { execute("COMMIT"); }
 
   /// Leaves autocommit off for good: every statement is part of a transaction that commit()
-  /// ends. The writer saves two round trips per batch this way.
+  /// ends. The writer saves a round trip per batch this way.
   void useManualCommit() {
-    connection_->setAutoCommit(false);
+    execute("SET SESSION autocommit = 0");
     manualCommit_ = true;
   }
 
   void rollbackQuietly() {
     try {
-      connection_->rollback();
-      if (!manualCommit_) connection_->setAutoCommit(true);
+      execute("ROLLBACK");
     } catch (const sql::SQLException&) {
       // The connection is dropped by the caller when it is broken; a failed rollback on a
       // live one means the server already rolled the transaction back.
@@ -322,7 +329,8 @@ bool isForwardable(Verdict verdict, int64_t replayOf) {
 struct AppendJob {
   EventRecord* event = nullptr;
   int64_t id = 0;
-  std::string error;  ///< set when the event was not stored
+  std::string writeToken;  ///< random, stored with the row (see resolveUnconfirmedCommit)
+  std::string error;       ///< set when the event was not stored
   bool done = false;
   std::condition_variable doneCv;  ///< one per job: waking every waiter per batch costs CPU
 };
@@ -931,8 +939,12 @@ class MySqlStore::Impl {
         commitBatch(*writer_, batch, committing);
         return "";
       } catch (const sql::SQLException& e) {
-        writer_->rollbackQuietly();
         const bool broken = isConnectionError(e);
+        if (committing && broken) {
+          writer_.reset();
+          return resolveUnconfirmedCommit(batch, e);
+        }
+        writer_->rollbackQuietly();
         if (broken) writer_.reset();
         const bool retry = attempt == 0 && !committing && (broken || isRetryableConflict(e));
         logger().warning(Poco::format("could not commit events count=%z retry=%b error=\"%s\"",
@@ -962,54 +974,113 @@ class MySqlStore::Impl {
     c.begin();
 
     // Taking the ids locks the counter row until COMMIT: a later transaction of any edge
-    // waits here, so ids become durable in the order they are handed out. While the lock is
-    // held only three statements run (this one, the INSERT and the COMMIT), since that is the
-    // part several edges take turns at. LAST_INSERT_ID(expr) keeps the new value in the
-    // session, so the INSERT computes its ids itself and the value is read after the COMMIT.
-    auto& take =
-        c.prepare("UPDATE sequences SET value = LAST_INSERT_ID(value + ?) WHERE name = 'event_id'");
-    take.setInt64(1, count);
-    if (take.executeUpdate() != 1) throw StoreError("the sequences table has no event_id row");
-    insertBatch(c, batch);
+    // waits here, so ids become durable in the order they are handed out. Four statements
+    // run while the lock is held (this one, the INSERT, the counter UPDATE and the COMMIT):
+    // that is the part several edges take turns at.
+    auto& take = c.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
+    std::unique_ptr<sql::ResultSet> rs(take.executeQuery());
+    if (!rs->next()) throw StoreError("the sequences table has no event_id row");
+    const int64_t first = rs->getInt64(1) + 1;
+    const int64_t last = first + count - 1;
+    rs.reset();
 
-    if (options_.beforeCommitForTest) {
-      const int64_t last = lastInsertId(c);
-      options_.beforeCommitForTest(last - count + 1, last);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->id = first + static_cast<int64_t>(i);
+      batch[i]->writeToken = randomToken();
     }
+    insertBatch(c, batch);
+    auto& advance = c.prepare("UPDATE sequences SET value = ? WHERE name = 'event_id'");
+    advance.setInt64(1, last);
+    advance.executeUpdate();
+
+    if (options_.beforeCommitForTest) options_.beforeCommitForTest(first, last);
     committing = true;
     c.commit();
     c.touch();
 
-    // LAST_INSERT_ID() reads no table, so this opens no InnoDB transaction for the next batch.
-    const int64_t last = lastInsertId(c);
-    const int64_t first = last - count + 1;
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->id = first + static_cast<int64_t>(i);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.commits;
     stats_.eventsStored += batch.size();
     stats_.largestBatchJobs = std::max(stats_.largestBatchJobs, batch.size());
   }
 
-  static int64_t lastInsertId(Connection& c) {
-    auto& read = c.prepare("SELECT LAST_INSERT_ID()");
-    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
-    if (!rs->next()) throw StoreError("could not read the ids of a batch");
-    return rs->getInt64(1);
+  /// The connection broke during COMMIT, so the server may or may not have committed. Reads
+  /// the batch's ids on a new connection and compares their write tokens: the rows are this
+  /// batch's exactly when every token matches (ids of a rolled-back batch can be taken again
+  /// by another edge, never with the same tokens). Returns "" when the batch is stored.
+  std::string resolveUnconfirmedCommit(std::vector<AppendJob*>& batch,
+                                       const sql::SQLException& cause) {
+    logger().warning(Poco::format("commit unconfirmed, checking whether it took effect "
+                                  "first_id=%Ld count=%z error=\"%s\"",
+                                  static_cast<Poco::Int64>(batch.front()->id), batch.size(),
+                                  describeSqlError(cause)));
+    const auto deadline = Clock::now() + kCommitCheckWindow;
+    for (;;) {
+      try {
+        Connection check(options_, "checking an unconfirmed commit");
+
+        // The counter row's lock is held until the batch's transaction has ended either way,
+        // so once it is ours the rows say for certain what happened.
+        check.begin();
+        auto& lock = check.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
+        std::unique_ptr<sql::ResultSet> locked(lock.executeQuery());
+        locked.reset();
+        auto& read =
+            check.prepare("SELECT id, write_token FROM events WHERE id BETWEEN ? AND ? ORDER BY id");
+        read.setInt64(1, batch.front()->id);
+        read.setInt64(2, batch.back()->id);
+        std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+        size_t matching = 0;
+        while (rs->next()) {
+          const int64_t id = rs->getInt64(1);
+          const size_t index = static_cast<size_t>(id - batch.front()->id);
+          if (index < batch.size() && column(*rs, 2) == batch[index]->writeToken) ++matching;
+        }
+        rs.reset();
+        check.rollbackQuietly();
+        if (matching == batch.size()) {
+          logger().information(Poco::format("unconfirmed commit took effect first_id=%Ld",
+                                            static_cast<Poco::Int64>(batch.front()->id)));
+          std::lock_guard<std::mutex> lock(mu_);
+          ++stats_.commits;
+          stats_.eventsStored += batch.size();
+          return "";
+        }
+        countFailedBatch();
+        return "could not store event: " + describeSqlError(cause);
+      } catch (const std::exception& e) {
+        if (Clock::now() >= deadline) {
+          logger().error(Poco::format("could not learn whether a commit took effect; its events "
+                                      "may be stored though refused first_id=%Ld count=%z "
+                                      "error=\"%s\"",
+                                      static_cast<Poco::Int64>(batch.front()->id), batch.size(),
+                                      std::string(e.what())));
+          countFailedBatch();
+          return "could not store event: the database went away during the commit";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
+
+  static std::string randomToken() {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    const uint64_t value = generator();
+    return std::string(reinterpret_cast<const char*>(&value), sizeof(value));
   }
 
   /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
   /// connection prepares at most maxBatchJobs statements.
   void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
-    constexpr int kParameters = 14;
+    constexpr int kParameters = 16;
     const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
-        "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body) "
-        "VALUES ";
+        "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, "
+        "write_token, body) VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
-      text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
-      for (int k = 0; k < kParameters; ++k) text += ",?";
+      for (int k = 0; k < kParameters; ++k) text += k == 0 ? "?" : ",?";
       text += ")";
     }
     auto& statement = c.prepare(text);
@@ -1020,21 +1091,23 @@ class MySqlStore::Impl {
     for (size_t r = 0; r < rows; ++r) {
       const EventRecord& e = *batch[r]->event;
       const unsigned base = static_cast<unsigned>(r * kParameters);
-      statement.setString(base + 1, e.hookId);
-      statement.setInt64(base + 2, e.receivedAtMs);
-      statement.setString(base + 3, e.method);
-      statement.setString(base + 4, e.pathSuffix);
-      statement.setString(base + 5, e.rawQuery);
-      statement.setString(base + 6, encodeHeaders(e.headers));
-      statement.setInt64(base + 7, e.bodySize);
-      statement.setInt(base + 8, static_cast<int32_t>(e.verdict));
-      statement.setInt(base + 9, e.reason);
-      statement.setString(base + 10, e.reasonMessage);
-      statement.setString(base + 11, e.eventType);
-      statement.setString(base + 12, e.deliveryId);
-      statement.setInt64(base + 13, e.replayOf);
+      statement.setInt64(base + 1, batch[r]->id);
+      statement.setString(base + 2, e.hookId);
+      statement.setInt64(base + 3, e.receivedAtMs);
+      statement.setString(base + 4, e.method);
+      statement.setString(base + 5, e.pathSuffix);
+      statement.setString(base + 6, e.rawQuery);
+      statement.setString(base + 7, encodeHeaders(e.headers));
+      statement.setInt64(base + 8, e.bodySize);
+      statement.setInt(base + 9, static_cast<int32_t>(e.verdict));
+      statement.setInt(base + 10, e.reason);
+      statement.setString(base + 11, e.reasonMessage);
+      statement.setString(base + 12, e.eventType);
+      statement.setString(base + 13, e.deliveryId);
+      statement.setInt64(base + 14, e.replayOf);
+      statement.setString(base + 15, batch[r]->writeToken);
       bodies.push_back(std::make_unique<std::istringstream>(e.body));
-      statement.setBlob(base + 14, bodies.back().get());
+      statement.setBlob(base + 16, bodies.back().get());
     }
     statement.executeUpdate();
   }

@@ -92,7 +92,10 @@ struct MySqlStats {
 /// later commit before an earlier one; the follower thread therefore announces ids only as
 /// far as they are contiguous, and listEvents returns nothing past what the follower has
 /// announced. appendEvent returns once its event is committed and announced, so a caller that
-/// lists right after its own append sees it.
+/// lists right after its own append sees it. When the answer to a COMMIT is lost, the writer
+/// reads the rows back on a new connection and compares random tokens stored with them, so an
+/// append fails only for an event that is not stored (or, past 10 s without the server, whose
+/// fate could not be learned; that is logged as an error).
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
