@@ -5,6 +5,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <cctype>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -66,11 +67,19 @@ EdgeProcess::EdgeProcess(const Options& options) {
   std::filesystem::create_directories(dataDir);
   std::filesystem::create_directories(options.home);
 
-  process_ = std::make_unique<ChildProcess>(
-      options.binary,
-      std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", portFile.string(),
-                               "--data-dir", dataDir.string(), "--plugin-dir", options.pluginDir},
-      productEnv(options.home));
+  std::vector<std::string> args{"--listen",   "127.0.0.1:0",    "--port-file",  portFile.string(),
+                                "--data-dir", dataDir.string(), "--plugin-dir", options.pluginDir};
+
+  // Settings beyond the command line's go through a file, the way an operator gives them.
+  if (!options.settings.empty()) {
+    std::filesystem::path configFile = options.workDir / "edge.properties";
+    std::ofstream out(configFile, std::ios::trunc);
+    for (const auto& [key, value] : options.settings) out << key << " = " << value << "\n";
+    if (!out.flush()) throw std::runtime_error("could not write " + configFile.string());
+    args.push_back("--config");
+    args.push_back(configFile.string());
+  }
+  process_ = std::make_unique<ChildProcess>(options.binary, args, productEnv(options.home));
 
   // The port file appears once the listener is bound; an edge that exits first has failed.
   auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
@@ -101,6 +110,14 @@ RelayProcess::RelayProcess(const Options& options) {
   std::filesystem::create_directories(options.home);
   std::vector<std::string> args{"relay", "--edge",          options.edgeUrl,
                                 "--to",  options.targetUrl, "--json"};
+  if (!options.hookId.empty()) {
+    args.push_back("--hook");
+    args.push_back(options.hookId);
+  }
+  if (!options.token.empty()) {
+    args.push_back("--token");
+    args.push_back(options.token);
+  }
   args.insert(args.end(), options.extraArgs.begin(), options.extraArgs.end());
   process_ = std::make_unique<ChildProcess>(options.binary, args, productEnv(options.home));
 
@@ -117,6 +134,12 @@ RelayProcess::RelayProcess(const Options& options) {
   size_t urlEnd = line.find_first_of(" \t", urlBegin);
   ingestUrl_ = urlBegin == std::string::npos ? line : line.substr(urlBegin, urlEnd - urlBegin);
 
+  // A token given on the command line is never saved; there is no file to wait for.
+  if (!options.token.empty()) {
+    token_ = options.token;
+    return;
+  }
+
   // The token file is how a developer (and this test) reads the hook's events later.
   std::filesystem::path tokenFile = options.home / "anonymily" / "hooks" / (hookId_ + ".token");
   auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
@@ -130,9 +153,10 @@ RelayProcess::RelayProcess(const Options& options) {
                            process_->describe());
 }
 
-std::vector<Poco::JSON::Object::Ptr> RelayProcess::reports() const {
+namespace {
+
+std::vector<Poco::JSON::Object::Ptr> reportsIn(const std::vector<std::string>& lines) {
   std::vector<Poco::JSON::Object::Ptr> out;
-  auto lines = process_->stdoutLines();
   for (size_t i = 0; i < lines.size(); ++i) {
     if (!isJsonLine(lines[i])) continue;
     try {
@@ -144,18 +168,26 @@ std::vector<Poco::JSON::Object::Ptr> RelayProcess::reports() const {
   return out;
 }
 
+}  // namespace
+
+std::vector<Poco::JSON::Object::Ptr> RelayProcess::reports() const {
+  return reportsIn(process_->stdoutLines());
+}
+
 bool RelayProcess::waitForReports(size_t n, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (reports().size() >= n) return true;
+    // Count and wait on one snapshot: a line printed in between must end the wait, not be
+    // taken as already seen.
+    auto lines = process_->stdoutLines();
+    if (reportsIn(lines).size() >= n) return true;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     if (!process_->running()) return reports().size() >= n;
 
     // Sleep until the relay prints anything new, at most until the deadline.
-    size_t seen = process_->stdoutLines().size();
-    process_->waitForStdoutLine([](const std::string&) { return true; }, left, seen);
+    process_->waitForStdoutLine([](const std::string&) { return true; }, left, lines.size());
   }
 }
 
@@ -164,6 +196,16 @@ WireResponse apiGet(uint16_t edgePort, const std::string& target, const std::str
                         " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(edgePort) +
                         "\r\nAuthorization: Bearer " + token +
                         "\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+  return exchange(edgePort, request, false);
+}
+
+WireResponse apiPost(uint16_t edgePort, const std::string& target, const std::string& json,
+                     const std::string& token) {
+  std::string request =
+      "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(edgePort) + "\r\n";
+  if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
+  request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
+             "\r\nConnection: close\r\n\r\n" + json;
   return exchange(edgePort, request, false);
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/e2e/support/child_process.h"
@@ -33,6 +34,9 @@ class EdgeProcess {
     std::string pluginDir;
     std::filesystem::path workDir;  ///< port file and data dir go here
     std::filesystem::path home;     ///< XDG base for the process
+    /// Settings for a configuration file (`key = value` lines, in this order) that the edge
+    /// reads with --config, e.g. {"store", "mysql://..."}. Empty: no file, the defaults.
+    std::vector<std::pair<std::string, std::string>> settings;
   };
 
   /// Starts the edge and waits for its port; throws with the process's output on failure.
@@ -57,6 +61,10 @@ class RelayProcess {
     std::string targetUrl;
     std::filesystem::path home;  ///< XDG base; the token lands in <home>/anonymily/hooks/
     std::vector<std::string> extraArgs;
+    /// An existing hook to relay (--hook) instead of creating one. With `token` empty the
+    /// relay uses the token file a relay with the same `home` saved, and its saved position.
+    std::string hookId;
+    std::string token;  ///< passed as --token; only with hookId
   };
 
   /// Starts the relay and waits for its ingest URL and token file; throws on failure.
@@ -85,6 +93,10 @@ std::string hookIdFromUrl(const std::string& text);
 
 /// GET on the edge's REST API with the relay token; the answer is read to its end.
 WireResponse apiGet(uint16_t edgePort, const std::string& target, const std::string& token);
+
+/// POST of a JSON body to the edge's REST API, with the relay token when `token` is not empty.
+WireResponse apiPost(uint16_t edgePort, const std::string& target, const std::string& json,
+                     const std::string& token = "");
 
 /// Parses a JSON object; throws when the text is not one.
 Poco::JSON::Object::Ptr parseObject(const std::string& text);

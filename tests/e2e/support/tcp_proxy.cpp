@@ -16,10 +16,7 @@ const Poco::Timespan kPollSlice(0, 50000);
 // Bytes copied per read; small enough to keep SSE frames flowing promptly.
 constexpr int kCopyBytes = 16384;
 
-bool copyOnce(Poco::Net::StreamSocket& from, Poco::Net::StreamSocket& to) {
-  char buffer[kCopyBytes];
-  int n = from.receiveBytes(buffer, kCopyBytes);
-  if (n <= 0) return false;
+bool sendAllBytes(Poco::Net::StreamSocket& to, const char* buffer, int n) {
   int sent = 0;
   while (sent < n) {
     int m = to.sendBytes(buffer + sent, n - sent);
@@ -27,6 +24,20 @@ bool copyOnce(Poco::Net::StreamSocket& from, Poco::Net::StreamSocket& to) {
     sent += m;
   }
   return true;
+}
+
+std::string lowerAscii(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+bool copyOnce(Poco::Net::StreamSocket& from, Poco::Net::StreamSocket& to) {
+  char buffer[kCopyBytes];
+  int n = from.receiveBytes(buffer, kCopyBytes);
+  if (n <= 0) return false;
+  return sendAllBytes(to, buffer, n);
 }
 
 }  // namespace
@@ -61,6 +72,32 @@ void TcpProxy::cut(Link& link) {
       // The other side may have closed first.
     }
   }
+}
+
+void TcpProxy::cutWhenClientSends(const std::string& pattern, bool deliverFirst) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  trap_ = lowerAscii(pattern);
+  trapDelivers_ = deliverFirst;
+}
+
+bool TcpProxy::forwardFromClient(Link& link) {
+  char buffer[kCopyBytes];
+  int n = link.client.receiveBytes(buffer, kCopyBytes);
+  if (n <= 0) return false;
+
+  // The trap looks at each read as a whole; the protocols it is aimed at send a short
+  // command in one segment on loopback.
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!trap_.empty() &&
+        lowerAscii(std::string(buffer, static_cast<size_t>(n))).find(trap_) != std::string::npos) {
+      trap_.clear();
+      ++trapsSprung_;
+      if (trapDelivers_) sendAllBytes(link.upstream, buffer, n);
+      return false;
+    }
+  }
+  return sendAllBytes(link.upstream, buffer, n);
 }
 
 void TcpProxy::setDown(bool down) {
@@ -125,7 +162,7 @@ void TcpProxy::pump(Link& link) {
       bool open = true;
       for (auto& socket : readable) {
         if (socket == link.client) {
-          open = open && copyOnce(link.client, link.upstream);
+          open = open && forwardFromClient(link);
         } else {
           open = open && copyOnce(link.upstream, link.client);
         }

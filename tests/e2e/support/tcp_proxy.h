@@ -31,6 +31,16 @@ class TcpProxy {
 
   void setDown(bool down);
 
+  /// Arms a one-shot trap: the next read from a client that contains `pattern` (ASCII,
+  /// compared ignoring case) cuts that one connection both ways at once. With `deliverFirst`
+  /// false the bytes are dropped, so the upstream never sees the request (a database that
+  /// loses the line just before a COMMIT reaches it); with true they are forwarded first, so
+  /// the upstream acts on them but its answer is lost (a COMMIT that happened unconfirmed).
+  /// Other connections and later ones are left alone. An empty pattern disarms it.
+  void cutWhenClientSends(const std::string& pattern, bool deliverFirst = false);
+
+  size_t trapsSprung() const { return trapsSprung_.load(); }  ///< cuts made by the trap
+
   size_t accepted() const { return accepted_.load(); }  ///< connections forwarded
   size_t refused() const { return refused_.load(); }    ///< connections closed while down
   size_t openConnections() const;
@@ -45,6 +55,8 @@ class TcpProxy {
 
   void acceptLoop();
   void pump(Link& link);
+  /// Copies one read from client to upstream unless the trap takes it; false ends the link.
+  bool forwardFromClient(Link& link);
   static void cut(Link& link);
 
   uint16_t upstreamPort_;
@@ -54,10 +66,13 @@ class TcpProxy {
   std::atomic<bool> down_{false};
   std::atomic<size_t> accepted_{0};
   std::atomic<size_t> refused_{0};
+  std::atomic<size_t> trapsSprung_{0};
   std::thread acceptor_;
 
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Link>> links_;
+  std::string trap_;  ///< lower-case pattern of cutWhenClientSends, "" when disarmed
+  bool trapDelivers_ = false;
 };
 
 }  // namespace anm::e2e
