@@ -102,6 +102,21 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+// Bytes a body may need beyond its own size in one packet to the server.
+constexpr int64_t kPacketOverheadBytes = 64 << 10;
+
+/// A body larger than the server's max_allowed_packet is refused by the server after it was
+/// accepted here, so such a limit would turn valid webhooks into 503s. Said at start instead.
+void requirePacketRoom(const store::MySqlStore& store, size_t maxBodyBytes) {
+  const int64_t packet = store.maxPacketBytes();
+  const int64_t needed = static_cast<int64_t>(maxBodyBytes) + kPacketOverheadBytes;
+  if (packet >= needed) return;
+  throw ConfigError("ingest.max_body_bytes = " + std::to_string(maxBodyBytes) +
+                    " needs a database max_allowed_packet of at least " + std::to_string(needed) +
+                    " bytes, but the server's is " + std::to_string(packet) +
+                    "; raise max_allowed_packet on the server or lower ingest.max_body_bytes");
+}
+
 }  // namespace
 
 struct EdgeServer::Parts {
@@ -145,10 +160,15 @@ void EdgeServer::start() {
   if (!mysql) p.lock = std::make_unique<DataDirLock>(config_.dataDir);
   try {
     if (mysql) {
-      p.store = store::MySqlStore::open(config_.mysql);
+      auto shared = store::MySqlStore::open(config_.mysql);
+      requirePacketRoom(*shared, config_.maxBodyBytes);
+      p.store = std::move(shared);
     } else {
       p.store = store::openSqliteStore(config_.sqlitePath);
     }
+  } catch (const ConfigError&) {
+    p.lock.reset();
+    throw;
   } catch (const std::exception& e) {
     p.lock.reset();
     throw StartError("could not open store " + config_.store + ": " + e.what(),

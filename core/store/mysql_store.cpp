@@ -55,6 +55,10 @@ constexpr auto kMaxFollowBackoff = std::chrono::milliseconds(1000);
 // effect, before it refuses the batch's events as not stored.
 constexpr auto kCommitCheckWindow = std::chrono::seconds(10);
 
+// The server closes the writer's session after this long without a statement (see
+// limitIdleSession), so the writer pings before a batch once it has been idle for half of it.
+constexpr int kWriterIdleSeconds = 10;
+
 // A pooled connection idle for longer is pinged before use: the server may have closed it.
 constexpr auto kPingIdleAfter = std::chrono::seconds(30);
 
@@ -253,6 +257,13 @@ class Connection {
     manualCommit_ = true;
   }
 
+  /// The writer's session: a transaction holds the counter row that every edge needs, so a
+  /// writer that stops answering (a frozen process, a lost network) must lose its session,
+  /// and with it the lock, soon. The server ends a session idle for wait_timeout seconds.
+  void limitIdleSession() {
+    execute("SET SESSION wait_timeout = " + std::to_string(kWriterIdleSeconds));
+  }
+
   void rollbackQuietly() {
     try {
       execute("ROLLBACK");
@@ -262,9 +273,9 @@ class Connection {
     }
   }
 
-  /// False when the server closed the connection while it sat idle.
-  bool stillAlive() {
-    if (Clock::now() - lastUsed_ < kPingIdleAfter) return true;
+  /// False when the server closed the connection while it sat idle for longer than idleLimit.
+  bool stillAlive(std::chrono::seconds idleLimit = kPingIdleAfter) {
+    if (Clock::now() - lastUsed_ < idleLimit) return true;
     try {
       return connection_->isValid();
     } catch (const sql::SQLException&) {
@@ -498,10 +509,13 @@ class MySqlStore::Impl {
     migrate(*writer_);
     logServer(*writer_);
     writer_->useManualCommit();
+    writer_->limitIdleSession();
 
     // Announcements start after the newest id that exists now: listEvents serves older ones.
     follower_ = std::make_unique<Connection>(options_, "following new events");
     visibleThrough_ = counterValue(*follower_);
+    initialCounter_ = visibleThrough_;
+    announcedThrough_ = visibleThrough_;
     stats_.visibleThrough = visibleThrough_;
 
     writerThread_ = std::thread([this] { runWriter(); });
@@ -591,7 +605,7 @@ class MySqlStore::Impl {
     // Durable now; wait until listEvents can return it, so that the caller reads its write.
     std::unique_lock<std::mutex> lock(mu_);
     if (!visibleCv_.wait_for(lock, kVisibleWait,
-                             [&] { return visibleThrough_ >= job.id || stopping_; })) {
+                             [&] { return announcedThrough_ >= job.id || stopping_; })) {
       logger().warning(Poco::format("stored event not announced yet event_id=%Ld visible=%Ld",
                                     static_cast<Poco::Int64>(job.id),
                                     static_cast<Poco::Int64>(visibleThrough_)));
@@ -696,6 +710,8 @@ class MySqlStore::Impl {
     listener_ = std::move(listener);
   }
 
+  int64_t maxPacketBytes() const { return maxPacketBytes_; }
+
   MySqlStats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     MySqlStats copy = stats_;
@@ -706,14 +722,11 @@ class MySqlStore::Impl {
  private:
   // --- schema ---
 
+  /// Brings the schema up to kSchemaVersion. A database that is up to date needs no DDL, so
+  /// an edge whose user may only read and write rows starts on a schema another one created.
   void migrate(Connection& c) {
     try {
-      c.execute(
-          "CREATE TABLE IF NOT EXISTS schema_migrations ("
-          " version BIGINT NOT NULL PRIMARY KEY,"
-          " description VARCHAR(255) NOT NULL,"
-          " applied_at_ms BIGINT NOT NULL"
-          ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+      if (schemaVersion(c).value_or(0) == kSchemaVersion) return;
 
       // Edges starting together take turns, so that each step runs once.
       std::unique_ptr<sql::Statement> statement(c.raw().createStatement());
@@ -723,7 +736,14 @@ class MySqlStore::Impl {
         throw StoreError("could not open store database=" + options_.endpoint.database +
                          ": another edge held the schema lock for 60 s");
       }
+      locked.reset();
       try {
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version BIGINT NOT NULL PRIMARY KEY,"
+            " description VARCHAR(255) NOT NULL,"
+            " applied_at_ms BIGINT NOT NULL"
+            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
         applyMigrations(c);
       } catch (...) {
         c.execute("SELECT RELEASE_LOCK('anonymily_schema')");
@@ -732,6 +752,27 @@ class MySqlStore::Impl {
       c.execute("SELECT RELEASE_LOCK('anonymily_schema')");
     } catch (const sql::SQLException& e) {
       throwStoreError("could not open store database=" + options_.endpoint.database, e);
+    }
+  }
+
+  /// The newest applied migration, or nothing when the database has no schema yet.
+  std::optional<int64_t> schemaVersion(Connection& c) {
+    try {
+      std::unique_ptr<sql::Statement> statement(c.raw().createStatement());
+      std::unique_ptr<sql::ResultSet> rs(
+          statement->executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+      if (!rs->next()) return int64_t{0};
+      const int64_t version = rs->getInt64(1);
+      if (version > kSchemaVersion) {
+        throw StoreError("could not open store database=" + options_.endpoint.database +
+                         ": database schema version " + std::to_string(version) +
+                         " is newer than this build supports (" +
+                         std::to_string(kSchemaVersion) + "); use a newer anonymily-edge");
+      }
+      return version;
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() == 1146) return std::nullopt;  // no such table
+      throw;
     }
   }
 
@@ -770,6 +811,7 @@ class MySqlStore::Impl {
       std::unique_ptr<sql::ResultSet> rs(
           statement->executeQuery("SELECT VERSION(), @@max_allowed_packet"));
       if (!rs->next()) return;
+      maxPacketBytes_ = rs->getInt64(2);
       logger().information(Poco::format(
           "store opened backend=mysql server=%s database=%s version=%s max_allowed_packet=%Ld",
           options_.endpoint.describe(), options_.endpoint.database, column(*rs, 1),
@@ -898,8 +940,29 @@ class MySqlStore::Impl {
         }
       }
 
-      const std::string error = commitWithRetry(batch);
+      bool rowLevelFailure = false;
+      const std::string error = commitWithRetry(batch, rowLevelFailure);
       const bool announced = error.empty() && announceOwnBatch(batch);
+
+      // One event the server refuses must not fail the others of its batch: each is tried
+      // alone, and only the ones that fail alone are refused.
+      if (rowLevelFailure && batch.size() > 1) {
+        for (AppendJob* job : batch) {
+          std::vector<AppendJob*> single{job};
+          bool again = false;
+          const std::string alone = commitWithRetry(single, again);
+          const bool heard = alone.empty() && announceOwnBatch(single);
+          std::lock_guard<std::mutex> lock(mu_);
+          job->error = alone;
+          job->done = true;
+          job->doneCv.notify_one();
+          if (alone.empty() && !heard) {
+            followWake_ = true;
+            followCv_.notify_one();
+          }
+        }
+        continue;
+      }
 
       // Otherwise the follower announces what was just committed without waiting for its
       // next poll.
@@ -918,16 +981,21 @@ class MySqlStore::Impl {
 
   /// Commits the batch, retrying once on a new connection when the failure came before the
   /// COMMIT (so nothing was stored). Returns "" or what went wrong.
-  std::string commitWithRetry(std::vector<AppendJob*>& batch) {
+  std::string commitWithRetry(std::vector<AppendJob*>& batch, bool& rowLevelFailure) {
+    rowLevelFailure = false;
     for (int attempt = 0;; ++attempt) {
       bool committing = false;
       try {
+        if (writer_ && !writer_->stillAlive(std::chrono::seconds(kWriterIdleSeconds / 2))) {
+          writer_.reset();
+        }
         if (!writer_) {
           // Refuse fast while the server is down instead of making every caller wait.
           if (Clock::now() < nextConnectAttempt_) return "the database is unreachable";
           try {
             writer_ = std::make_unique<Connection>(options_, "writing");
             writer_->useManualCommit();
+            writer_->limitIdleSession();
           } catch (const StoreError& e) {
             nextConnectAttempt_ = Clock::now() + options_.reconnectPause;
             countFailedBatch();
@@ -945,8 +1013,13 @@ class MySqlStore::Impl {
           return resolveUnconfirmedCommit(batch, e);
         }
         writer_->rollbackQuietly();
-        if (broken) writer_.reset();
-        const bool retry = attempt == 0 && !committing && (broken || isRetryableConflict(e));
+        const bool conflict = isRetryableConflict(e);
+
+        // Anything else came from the data of some event (a body over the server's
+        // max_allowed_packet, say): start over with a fresh connection, whose prepared
+        // statements carry nothing of the failed one.
+        if (!conflict) writer_.reset();
+        const bool retry = attempt == 0 && !committing && (broken || conflict);
         logger().warning(Poco::format("could not commit events count=%z retry=%b error=\"%s\"",
                                       batch.size(), retry, describeSqlError(e)));
         if (retry) {
@@ -954,6 +1027,7 @@ class MySqlStore::Impl {
           ++stats_.retriedBatches;
           continue;
         }
+        if (!broken && !conflict) rowLevelFailure = true;
         countFailedBatch();
         return "could not store event: " + describeSqlError(e);
       } catch (const std::exception& e) {
@@ -971,77 +1045,105 @@ class MySqlStore::Impl {
 
   void commitBatch(Connection& c, std::vector<AppendJob*>& batch, bool& committing) {
     const int64_t count = static_cast<int64_t>(batch.size());
+    for (AppendJob* job : batch) job->writeToken = randomToken();
     c.begin();
 
     // Taking the ids locks the counter row until COMMIT: a later transaction of any edge
-    // waits here, so ids become durable in the order they are handed out. Four statements
-    // run while the lock is held (this one, the INSERT, the counter UPDATE and the COMMIT):
-    // that is the part several edges take turns at.
-    auto& take = c.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
-    std::unique_ptr<sql::ResultSet> rs(take.executeQuery());
-    if (!rs->next()) throw StoreError("the sequences table has no event_id row");
-    const int64_t first = rs->getInt64(1) + 1;
-    const int64_t last = first + count - 1;
-    rs.reset();
-
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->id = first + static_cast<int64_t>(i);
-      batch[i]->writeToken = randomToken();
-    }
+    // waits here, so ids become durable in the order they are handed out. Only three
+    // statements run while the lock is held (this one, the INSERT and the COMMIT), since that
+    // is the part several edges take turns at: LAST_INSERT_ID(expr) keeps the new value in the
+    // session, so the INSERT computes its ids itself and the value is read after the COMMIT.
+    // GREATEST keeps ids above every id this edge has seen, even if the database was restored
+    // to an older copy: relays resume by id and would skip a reused one.
+    auto& take = c.prepare(
+        "UPDATE sequences SET value = LAST_INSERT_ID(GREATEST(value, ?) + ?) "
+        "WHERE name = 'event_id'");
+    take.setInt64(1, newestKnownId());
+    take.setInt64(2, count);
+    if (take.executeUpdate() != 1) throw StoreError("the sequences table has no event_id row");
     insertBatch(c, batch);
-    auto& advance = c.prepare("UPDATE sequences SET value = ? WHERE name = 'event_id'");
-    advance.setInt64(1, last);
-    advance.executeUpdate();
 
-    if (options_.beforeCommitForTest) options_.beforeCommitForTest(first, last);
+    if (options_.beforeCommitForTest) {
+      const int64_t last = lastInsertId(c);
+      options_.beforeCommitForTest(last - count + 1, last);
+    }
     committing = true;
     c.commit();
     c.touch();
 
+    // LAST_INSERT_ID() reads no table, so this opens no InnoDB transaction for the next batch.
+    const int64_t last = lastInsertId(c);
+    assignIds(batch, last - count + 1);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.commits;
     stats_.eventsStored += batch.size();
     stats_.largestBatchJobs = std::max(stats_.largestBatchJobs, batch.size());
   }
 
-  /// The connection broke during COMMIT, so the server may or may not have committed. Reads
-  /// the batch's ids on a new connection and compares their write tokens: the rows are this
-  /// batch's exactly when every token matches (ids of a rolled-back batch can be taken again
-  /// by another edge, never with the same tokens). Returns "" when the batch is stored.
+  int64_t newestKnownId() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::max(visibleThrough_, lastOwnId_);
+  }
+
+  void assignIds(std::vector<AppendJob*>& batch, int64_t first) {
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->id = first + static_cast<int64_t>(i);
+    std::lock_guard<std::mutex> lock(mu_);
+    lastOwnId_ = batch.back()->id;
+  }
+
+  static int64_t lastInsertId(Connection& c) {
+    auto& read = c.prepare("SELECT LAST_INSERT_ID()");
+    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+    if (!rs->next()) throw StoreError("could not read the ids of a batch");
+    return rs->getInt64(1);
+  }
+
+  /// The connection broke during COMMIT, so the server may or may not have committed. On a
+  /// new connection, waits for the counter row (the batch's transaction holds it until it has
+  /// ended either way), then looks for the batch's write tokens among the ids handed out since
+  /// this writer's previous batch: the rows are this batch's exactly when every token is
+  /// there, in order. Returns "" when the batch is stored, with the ids assigned.
   std::string resolveUnconfirmedCommit(std::vector<AppendJob*>& batch,
                                        const sql::SQLException& cause) {
+    int64_t after = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = std::max(lastOwnId_, initialCounter_);
+    }
     logger().warning(Poco::format("commit unconfirmed, checking whether it took effect "
-                                  "first_id=%Ld count=%z error=\"%s\"",
-                                  static_cast<Poco::Int64>(batch.front()->id), batch.size(),
+                                  "count=%z after_id=%Ld error=\"%s\"",
+                                  batch.size(), static_cast<Poco::Int64>(after),
                                   describeSqlError(cause)));
     const auto deadline = Clock::now() + kCommitCheckWindow;
     for (;;) {
       try {
         Connection check(options_, "checking an unconfirmed commit");
-
-        // The counter row's lock is held until the batch's transaction has ended either way,
-        // so once it is ours the rows say for certain what happened.
         check.begin();
         auto& lock = check.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
         std::unique_ptr<sql::ResultSet> locked(lock.executeQuery());
         locked.reset();
-        auto& read =
-            check.prepare("SELECT id, write_token FROM events WHERE id BETWEEN ? AND ? ORDER BY id");
-        read.setInt64(1, batch.front()->id);
-        read.setInt64(2, batch.back()->id);
+
+        // Tokens are random and never reused, so a match is this batch's row.
+        auto& read = check.prepare("SELECT id, write_token FROM events WHERE id > ? ORDER BY id");
+        read.setInt64(1, after);
         std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+        int64_t first = 0;
         size_t matching = 0;
-        while (rs->next()) {
+        while (rs->next() && matching < batch.size()) {
+          if (column(*rs, 2) != batch[matching]->writeToken) continue;
           const int64_t id = rs->getInt64(1);
-          const size_t index = static_cast<size_t>(id - batch.front()->id);
-          if (index < batch.size() && column(*rs, 2) == batch[index]->writeToken) ++matching;
+          if (matching == 0) first = id;
+          if (id != first + static_cast<int64_t>(matching)) break;
+          ++matching;
         }
         rs.reset();
         check.rollbackQuietly();
+
         if (matching == batch.size()) {
+          assignIds(batch, first);
           logger().information(Poco::format("unconfirmed commit took effect first_id=%Ld",
-                                            static_cast<Poco::Int64>(batch.front()->id)));
-          std::lock_guard<std::mutex> lock(mu_);
+                                            static_cast<Poco::Int64>(first)));
+          std::lock_guard<std::mutex> statsLock(mu_);
           ++stats_.commits;
           stats_.eventsStored += batch.size();
           return "";
@@ -1051,9 +1153,9 @@ class MySqlStore::Impl {
       } catch (const std::exception& e) {
         if (Clock::now() >= deadline) {
           logger().error(Poco::format("could not learn whether a commit took effect; its events "
-                                      "may be stored though refused first_id=%Ld count=%z "
+                                      "may be stored though refused count=%z after_id=%Ld "
                                       "error=\"%s\"",
-                                      static_cast<Poco::Int64>(batch.front()->id), batch.size(),
+                                      batch.size(), static_cast<Poco::Int64>(after),
                                       std::string(e.what())));
           countFailedBatch();
           return "could not store event: the database went away during the commit";
@@ -1072,7 +1174,7 @@ class MySqlStore::Impl {
   /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
   /// connection prepares at most maxBatchJobs statements.
   void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
-    constexpr int kParameters = 16;
+    constexpr int kParameters = 15;
     const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
@@ -1080,34 +1182,39 @@ class MySqlStore::Impl {
         "write_token, body) VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
-      for (int k = 0; k < kParameters; ++k) text += k == 0 ? "?" : ",?";
+      text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
+      for (int k = 0; k < kParameters; ++k) text += ",?";
       text += ")";
     }
     auto& statement = c.prepare(text);
 
-    // The streams must outlive execute(): the connector reads them while it sends.
+    // Bodies and headers go as long data, each limited by the server's max_allowed_packet on
+    // its own, so that the batch's statement stays small. The streams must outlive
+    // execute(): the connector reads them while it sends.
     std::vector<std::unique_ptr<std::istringstream>> bodies;
+    std::vector<std::unique_ptr<std::istringstream>> headers;
     bodies.reserve(rows);
+    headers.reserve(rows);
     for (size_t r = 0; r < rows; ++r) {
       const EventRecord& e = *batch[r]->event;
       const unsigned base = static_cast<unsigned>(r * kParameters);
-      statement.setInt64(base + 1, batch[r]->id);
-      statement.setString(base + 2, e.hookId);
-      statement.setInt64(base + 3, e.receivedAtMs);
-      statement.setString(base + 4, e.method);
-      statement.setString(base + 5, e.pathSuffix);
-      statement.setString(base + 6, e.rawQuery);
-      statement.setString(base + 7, encodeHeaders(e.headers));
-      statement.setInt64(base + 8, e.bodySize);
-      statement.setInt(base + 9, static_cast<int32_t>(e.verdict));
-      statement.setInt(base + 10, e.reason);
-      statement.setString(base + 11, e.reasonMessage);
-      statement.setString(base + 12, e.eventType);
-      statement.setString(base + 13, e.deliveryId);
-      statement.setInt64(base + 14, e.replayOf);
-      statement.setString(base + 15, batch[r]->writeToken);
+      statement.setString(base + 1, e.hookId);
+      statement.setInt64(base + 2, e.receivedAtMs);
+      statement.setString(base + 3, e.method);
+      statement.setString(base + 4, e.pathSuffix);
+      statement.setString(base + 5, e.rawQuery);
+      headers.push_back(std::make_unique<std::istringstream>(encodeHeaders(e.headers)));
+      statement.setBlob(base + 6, headers.back().get());
+      statement.setInt64(base + 7, e.bodySize);
+      statement.setInt(base + 8, static_cast<int32_t>(e.verdict));
+      statement.setInt(base + 9, e.reason);
+      statement.setString(base + 10, e.reasonMessage);
+      statement.setString(base + 11, e.eventType);
+      statement.setString(base + 12, e.deliveryId);
+      statement.setInt64(base + 13, e.replayOf);
+      statement.setString(base + 14, batch[r]->writeToken);
       bodies.push_back(std::make_unique<std::istringstream>(e.body));
-      statement.setBlob(base + 16, bodies.back().get());
+      statement.setBlob(base + 15, bodies.back().get());
     }
     statement.executeUpdate();
   }
@@ -1151,6 +1258,12 @@ class MySqlStore::Impl {
           }
         }
       }
+    }
+
+    // Appenders wait for this, not for visibleThrough_, so they return after the listener.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      announcedThrough_ = std::max(announcedThrough_, notices.back().id);
     }
     visibleCv_.notify_all();
   }
@@ -1280,10 +1393,14 @@ class MySqlStore::Impl {
   std::deque<AppendJob*> queue_;
   bool stopping_ = false;
   bool followWake_ = false;
-  int64_t visibleThrough_ = 0;
+  int64_t visibleThrough_ = 0;    ///< listEvents may return ids up to here
+  int64_t announcedThrough_ = 0;  ///< the listener has heard of every id up to here
+  int64_t initialCounter_ = 0;  ///< the counter when the store opened
+  int64_t maxPacketBytes_ = 0;  ///< the server's max_allowed_packet, read at open
   MySqlStats stats_;
 
   std::unique_ptr<Connection> writer_;  ///< the writer thread's, after open()
+  int64_t lastOwnId_ = 0;               ///< the writer's newest committed id
   Clock::time_point nextConnectAttempt_;
   std::unique_ptr<Connection> follower_;  ///< the follower thread's, after open()
   std::thread writerThread_;
@@ -1349,5 +1466,7 @@ void MySqlStore::setNoticeListener(std::function<void(const EventNotice&)> liste
 }
 
 MySqlStats MySqlStore::stats() const { return impl_->stats(); }
+
+int64_t MySqlStore::maxPacketBytes() const { return impl_->maxPacketBytes(); }
 
 }  // namespace anm::store

@@ -124,6 +124,10 @@ class MySqlStore : public Store {
 
   MySqlStats stats() const;
 
+  /// The server's max_allowed_packet when the store opened: the most bytes one body or one
+  /// header block may have.
+  int64_t maxPacketBytes() const;
+
  private:
   class Impl;
 
