@@ -18,6 +18,7 @@
 #include <chrono>
 #include <istream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -114,8 +115,31 @@ void closeIfBodyUnread(const HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (hasBody(req)) resp.setKeepAlive(false);
 }
 
+/// Logs a store failure at most once a second, with the count of those left out, so that an
+/// outage under load writes a few lines instead of one per refused request.
+void logStoreFailure(const std::exception& e) {
+  static std::mutex mutex;
+  static std::chrono::steady_clock::time_point lastLogged;
+  static uint64_t suppressed = 0;
+
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t alsoRefused = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (now - lastLogged < std::chrono::seconds(1)) {
+      ++suppressed;
+      return;
+    }
+    lastLogged = now;
+    alsoRefused = suppressed;
+    suppressed = 0;
+  }
+  httpLog().error("could not reach the store error=\"%s\" not_logged=%s", std::string(e.what()),
+                  std::to_string(alsoRefused));
+}
+
 void sendStoreUnavailable(HTTPServerResponse& resp, const std::exception& e) {
-  httpLog().error("could not reach the store error=\"%s\"", std::string(e.what()));
+  logStoreFailure(e);
   resp.set("Retry-After", "5");
   sendError(resp, 503, "store unavailable, try again");
 }
