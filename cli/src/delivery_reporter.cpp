@@ -144,7 +144,11 @@ void DeliveryReporter::run() {
       if (stopping_ && Clock::now() >= flushDeadline_) break;
       delay *= 2;
     }
-    if (!done) dropped_ += batch.size();
+    if (!done) {
+      dropped_ += batch.size();
+      log.error("dropped delivery reports count=%z first_event=%Ld", batch.size(),
+                static_cast<Poco::Int64>(batch.front().eventId));
+    }
   }
 }
 

@@ -33,7 +33,7 @@ class DeliveryReporter {
   struct Options {
     size_t maxQueued = 50000;  ///< reports held at most; about 3 MiB at the worst
     size_t batchSize = 1000;   ///< the protocol's bulk limit
-    int attempts = 4;          ///< tries per batch before it is dropped
+    int attempts = 8;          ///< tries per batch before it is dropped (about 30 s in all)
     std::chrono::milliseconds firstRetryDelay{250};  ///< doubled after each failed try
     std::chrono::milliseconds flushTimeout{10000};   ///< longest wait in stop()
     std::chrono::milliseconds requestTimeout{10000};
