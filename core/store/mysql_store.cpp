@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "core/store/field_codec.h"
+#include "core/store/migration.h"
 
 namespace anm::store {
 namespace {
@@ -65,13 +66,6 @@ constexpr auto kPingIdleAfter = std::chrono::seconds(30);
 constexpr const char* kEventColumns =
     "id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, body_size, verdict, "
     "reason, reason_message, event_type, delivery_id, replay_of";
-
-/// One numbered schema step, as in the SQLite store: applied once, never edited after release.
-struct Migration {
-  int64_t version;
-  const char* description;
-  std::vector<const char*> statements;
-};
 
 // NOTE: DDL is not transactional in MySQL, so a step must be safe to run again after a crash
 // in its middle: every statement is IF NOT EXISTS or INSERT IGNORE. Free-form bytes are BLOBs

@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "core/store/field_codec.h"
+#include "core/store/migration.h"
 
 namespace anm::store {
 
@@ -56,14 +57,6 @@ int64_t nowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-/// One numbered step of the schema. Steps are applied in order, each once, and never edited
-/// after release: a change is a new step.
-struct Migration {
-  int64_t version;
-  const char* description;
-  std::vector<const char*> statements;
-};
 
 // NOTE: every free-form byte string is a BLOB. POCO reads TEXT through a C string, which would
 // cut a value at its first NUL byte.

@@ -1,0 +1,19 @@
+// core/store/migration.h: one numbered step of a backend's schema.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace anm::store {
+
+/// Steps are applied in version order, each once, and recorded in the database's
+/// schema_migrations table; a step is never edited after release: a change is a new step. A
+/// database recording a version newer than the build's newest step is refused.
+struct Migration {
+  int64_t version;
+  const char* description;
+  std::vector<const char*> statements;
+};
+
+}  // namespace anm::store
