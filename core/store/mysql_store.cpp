@@ -507,7 +507,17 @@ class MySqlStore::Impl {
 
     // Announcements start after the newest id that exists now: listEvents serves older ones.
     follower_ = std::make_unique<Connection>(options_, "following new events");
-    visibleThrough_ = counterValue(*follower_);
+    // A counter behind the newest event (a restored backup, a hand edit) would hand out ids
+    // that exist; starting above both keeps ids unique and increasing for every relay.
+    const int64_t counter = counterValue(*follower_);
+    const int64_t newest = newestEventId(*follower_);
+    if (newest > counter) {
+      logger().warning(Poco::format("event counter is behind the newest event counter=%Ld "
+                                    "newest_id=%Ld; new ids continue above the newest",
+                                    static_cast<Poco::Int64>(counter),
+                                    static_cast<Poco::Int64>(newest)));
+    }
+    visibleThrough_ = std::max(counter, newest);
     initialCounter_ = visibleThrough_;
     announcedThrough_ = visibleThrough_;
     stats_.visibleThrough = visibleThrough_;
@@ -813,6 +823,13 @@ class MySqlStore::Impl {
     } catch (const sql::SQLException& e) {
       throwStoreError("could not open store database=" + options_.endpoint.database, e);
     }
+  }
+
+  static int64_t newestEventId(Connection& c) {
+    std::unique_ptr<sql::Statement> statement(c.raw().createStatement());
+    std::unique_ptr<sql::ResultSet> rs(
+        statement->executeQuery("SELECT COALESCE(MAX(id), 0) FROM events"));
+    return rs->next() ? rs->getInt64(1) : 0;
   }
 
   static int64_t counterValue(Connection& c) {

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/store/field_codec.h"
@@ -935,6 +938,424 @@ TEST(ParseMySqlUrl, RefusesEveryMalformedUrlWithoutRepeatingThePassword) {
           << refusal.what << ": the message repeats the password: " << message;
     }
   }
+}
+
+// --- (i) one event the server refuses fails alone ---
+
+/// Holds the first batch a store commits until the test lets it go, and records the id range
+/// of every batch that reached its COMMIT.
+class BatchGate {
+ public:
+  std::function<void(int64_t, int64_t)> hook() {
+    return [this](int64_t firstId, int64_t lastId) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ranges_.emplace_back(firstId, lastId);
+      if (!armed_) return;
+      armed_ = false;
+      held_ = true;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return released_; });
+      held_ = false;
+    };
+  }
+
+  /// Makes the next batch wait in its hook until release().
+  void arm() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    armed_ = true;
+    released_ = false;
+  }
+
+  bool waitHeld(std::chrono::milliseconds limit = 30s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return held_; });
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+  std::vector<std::pair<int64_t, int64_t>> ranges() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ranges_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool armed_ = false;
+  bool held_ = false;
+  bool released_ = false;
+  std::vector<std::pair<int64_t, int64_t>> ranges_;
+};
+
+TEST_F(MySqlStoreTest, EventOverMaxAllowedPacketFailsAloneAndItsBatchMatesAreStored) {
+  constexpr int kSmallPerRound = 8;
+  constexpr int kMaxRounds = 3;
+
+  // The oversized body and the small ones must fit one batch: under the default byte limit
+  // (32 MiB) the big body would always be committed on its own.
+  BatchGate gate;
+  MySqlOptions batching = options();
+  batching.maxBatchBytes = size_t{512} << 20;
+  batching.beforeCommitForTest = gate.hook();
+  auto store = MySqlStore::open(batching);
+  store->createHook(makeHook("h"));
+
+  // One byte over what the server takes in one packet (scripts/mariadb: 64 MiB): the server
+  // refuses the INSERT carrying it with error 1105.
+  const int64_t packet = store->maxPacketBytes();
+  ASSERT_GT(packet, 0);
+  ASSERT_LE(packet, int64_t{256} << 20) << "the test would hold too large a body in memory";
+  const std::string bigBody(static_cast<size_t>(packet) + 1, 'B');
+
+  // Every acknowledged id with the body it must read back.
+  std::mutex mutex;
+  std::map<int64_t, std::string> stored;
+  std::vector<std::string> bigErrors;
+  std::vector<std::string> smallErrors;
+  bool shared = false;
+  int rounds = 0;
+  for (; rounds < kMaxRounds && !shared && smallErrors.empty(); ++rounds) {
+    const MySqlStats before = store->stats();
+
+    // A first append takes the writer and stays in its batch, so that everything appended
+    // meanwhile queues and goes into the next batch together.
+    gate.arm();
+    std::atomic<int> entered{0};
+    TestThreads appenders([&] { gate.release(); });
+    appenders.start([&] {
+      const std::string body = "hold " + std::to_string(rounds);
+      const int64_t id = store->appendEvent(makeEvent("h", body));
+      std::lock_guard<std::mutex> lock(mutex);
+      stored.emplace(id, body);
+    });
+    ASSERT_TRUE(gate.waitHeld()) << "the first batch never reached its commit";
+    for (int i = 0; i < kSmallPerRound; ++i) {
+      appenders.start([&, i] {
+        const std::string body =
+            std::string("small\0\xff\r\n", 9) + std::to_string(rounds) + ":" + std::to_string(i);
+        EventRecord event = makeEvent("h", body);
+        ++entered;
+        try {
+          const int64_t id = store->appendEvent(std::move(event));
+          std::lock_guard<std::mutex> lock(mutex);
+          stored.emplace(id, body);
+        } catch (const StoreError& e) {
+          std::lock_guard<std::mutex> lock(mutex);
+          smallErrors.push_back(e.what());
+        }
+      });
+    }
+    appenders.start([&] {
+      EventRecord event = makeEvent("h", bigBody);
+      ++entered;
+      try {
+        const int64_t id = store->appendEvent(std::move(event));
+        ADD_FAILURE() << "an event over max_allowed_packet was acknowledged as id " << id;
+      } catch (const StoreError& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        bigErrors.push_back(e.what());
+      }
+    });
+
+    // Every appender has called appendEvent; the pause lets each reach the writer's queue (a
+    // few microseconds of work) before the held batch ends. Nothing is measured here.
+    ASSERT_TRUE(waitUntil([&] { return entered.load() == kSmallPerRound + 1; }));
+    std::this_thread::sleep_for(300ms);
+    gate.release();
+    appenders.join();
+
+    // A batch holding the big event fails, then each of its events is tried alone, the big
+    // one failing again: two failed batches. The big one alone from the start fails once.
+    const uint64_t failed = store->stats().failedBatches - before.failedBatches;
+    EXPECT_GE(failed, 1u);
+    shared = failed >= 2;
+  }
+  RecordProperty("rounds", rounds);
+  for (const auto& error : smallErrors) ADD_FAILURE() << "a small event failed: " << error;
+  ASSERT_TRUE(smallErrors.empty()) << "the refused event took its batch mates down with it";
+  ASSERT_TRUE(shared) << "in " << rounds << " rounds the big event never shared a batch";
+  ASSERT_EQ(bigErrors.size(), static_cast<size_t>(rounds));
+  EXPECT_NE(bigErrors[0].find("max_allowed_packet"), std::string::npos) << bigErrors[0];
+
+  // The connection is not poisoned: the next append succeeds on its own.
+  const int64_t after = store->appendEvent(makeEvent("h", "after"));
+  stored.emplace(after, "after");
+  EXPECT_EQ(stored.rbegin()->first, after) << "an id went back after the refused event";
+
+  // Every acknowledged event is stored byte for byte, the refused one is not, and its rolled
+  // back ids were handed out again (no gap).
+  ASSERT_EQ(stored.size(), static_cast<size_t>(rounds * (kSmallPerRound + 1) + 1));
+  std::vector<int64_t> ids;
+  for (const auto& [id, body] : stored) {
+    ids.push_back(id);
+    auto event = store->getEvent("h", id);
+    ASSERT_TRUE(event.has_value()) << "acknowledged id " << id << " is not stored";
+    EXPECT_TRUE(event->body == body) << "id " << id << " came back changed";
+    EXPECT_EQ(event->headers, makeEvent("h", body).headers) << "id " << id;
+  }
+  EXPECT_TRUE(contiguous(ids));
+  auto raw = database_->connect();
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events"), static_cast<int64_t>(stored.size()));
+  EXPECT_EQ(
+      raw->queryInt("SELECT COUNT(*) FROM events WHERE body_size > " + std::to_string(packet)), 0);
+
+  // The small ones of the failed batch committed one by one.
+  size_t singles = 0;
+  for (const auto& [first, last] : gate.ranges()) singles += first == last ? 1 : 0;
+  EXPECT_GE(singles, static_cast<size_t>(kSmallPerRound));
+}
+
+// --- (j) the packet limit the edge checks its body limit against ---
+
+TEST_F(MySqlStoreTest, MaxPacketBytesIsTheServersMaxAllowedPacket) {
+  auto store = MySqlStore::open(options());
+  auto raw = database_->connect();
+  const int64_t serverValue = raw->queryInt("SELECT @@max_allowed_packet");
+  EXPECT_GT(serverValue, 0);
+  EXPECT_EQ(store->maxPacketBytes(), serverValue);
+}
+
+// --- (k) ids never go back, even when the counter row does ---
+
+TEST_F(MySqlStoreTest, IdsStayAboveEveryIdHandedOutAfterTheCounterWasLowered) {
+  NoticeLog log;
+  auto store = MySqlStore::open(options());
+  store->createHook(makeHook("h"));
+  store->setNoticeListener(log.listener());
+  std::vector<int64_t> before;
+  for (int i = 0; i < 3; ++i) before.push_back(store->appendEvent(makeEvent("h", "b")));
+  ASSERT_TRUE(log.waitFor(before.back()));
+
+  // What a restore of an older copy of the database would do to the counter.
+  auto raw = database_->connect();
+  raw->execute("UPDATE sequences SET value = value - 10 WHERE name = 'event_id'");
+  ASSERT_EQ(raw->queryInt("SELECT value FROM sequences WHERE name = 'event_id'"),
+            before.back() - 10);
+
+  int64_t next = 0;
+  try {
+    next = store->appendEvent(makeEvent("h", "after the restore"));
+  } catch (const StoreError& e) {
+    FAIL() << "the append after the counter went back failed: " << e.what();
+  }
+  EXPECT_GT(next, *std::max_element(before.begin(), before.end()));
+  EXPECT_TRUE(log.waitFor(next)) << "id " << next << " was never announced";
+  EXPECT_EQ(log.ids().back(), next);
+  auto listed = idsOf(listAll(*store, "h"));
+  EXPECT_EQ(listed.back(), next);
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  store->setNoticeListener(nullptr);
+}
+
+TEST_F(MySqlStoreTest, StoreOpenedOnACounterBehindItsEventsContinuesAboveTheNewest) {
+  std::vector<int64_t> before;
+  {
+    auto first = MySqlStore::open(options());
+    first->createHook(makeHook("h"));
+    for (int i = 0; i < 3; ++i) before.push_back(first->appendEvent(makeEvent("h", "b")));
+  }
+
+  // The counter is behind rows that exist when the store opens, as after a bad restore.
+  auto raw = database_->connect();
+  raw->execute("UPDATE sequences SET value = value - 10 WHERE name = 'event_id'");
+
+  NoticeLog log;
+  auto store = MySqlStore::open(options());
+  store->setNoticeListener(log.listener());
+  int64_t next = 0;
+  try {
+    next = store->appendEvent(makeEvent("h", "after opening"));
+  } catch (const StoreError& e) {
+    FAIL() << "the first append of a store opened on a lagging counter failed: " << e.what();
+  }
+  EXPECT_GT(next, before.back());
+  EXPECT_TRUE(log.waitFor(next)) << "id " << next << " was never announced";
+  auto listed = idsOf(listAll(*store, "h"));
+  ASSERT_FALSE(listed.empty());
+  EXPECT_EQ(listed.back(), next);
+  EXPECT_EQ(listed.size(), before.size() + 1);
+  store->setNoticeListener(nullptr);
+}
+
+TEST_F(MySqlStoreTest, IdsStayAboveEveryIdHandedOutAfterAnOlderCopyWasRestored) {
+  NoticeLog log;
+  auto store = MySqlStore::open(options());
+  store->createHook(makeHook("h"));
+  store->setNoticeListener(log.listener());
+  std::vector<int64_t> before;
+  for (int i = 0; i < 12; ++i) before.push_back(store->appendEvent(makeEvent("h", "b")));
+  ASSERT_TRUE(log.waitFor(before.back()));
+
+  // An older copy: the last ten events are gone and the counter is back where it was then, so
+  // the counter alone would hand their ids out again, to relays that already have them.
+  const int64_t restoredTo = before.back() - 10;
+  auto raw = database_->connect();
+  raw->execute("DELETE FROM events WHERE id > " + std::to_string(restoredTo));
+  raw->execute("UPDATE sequences SET value = " + std::to_string(restoredTo) +
+               " WHERE name = 'event_id'");
+
+  int64_t next = 0;
+  try {
+    next = store->appendEvent(makeEvent("h", "after the restore"));
+  } catch (const StoreError& e) {
+    FAIL() << "the append after the restore failed: " << e.what();
+  }
+  EXPECT_GT(next, *std::max_element(before.begin(), before.end())) << "an id was handed out again";
+  EXPECT_TRUE(log.waitFor(next)) << "id " << next << " was never announced";
+  EXPECT_EQ(log.ids().back(), next);
+  store->setNoticeListener(nullptr);
+}
+
+// --- (l) an edge whose user may only read and write rows ---
+
+/// The variable naming a user with only SELECT, INSERT and UPDATE (scripts/mariadb sets it).
+constexpr const char* kMySqlRwUrlVariable = "ANM_TEST_MYSQL_RW_URL";
+
+class MySqlLeastPrivilegeTest : public MySqlStoreTest {
+ protected:
+  void SetUp() override {
+    MySqlStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    const char* url = std::getenv(kMySqlRwUrlVariable);
+    if (url == nullptr || *url == '\0') {
+      if (std::getenv("CI") != nullptr) GTEST_FAIL() << kMySqlRwUrlVariable << " is not set";
+      GTEST_SKIP() << kMySqlRwUrlVariable << " is not set: start the server with scripts/mariadb";
+    }
+    rwServer_ = parseMySqlUrl(url);
+  }
+
+  /// Options of the row-only user for `database`.
+  MySqlOptions rwOptions(const TestDatabase& database) const {
+    MySqlOptions options;
+    options.endpoint = rwServer_;
+    options.endpoint.database = database.name();
+    return options;
+  }
+
+  MySqlEndpoint rwServer_;
+};
+
+TEST_F(MySqlLeastPrivilegeTest, RowOnlyUserRunsOnASchemaTheFullUserCreated) {
+  { MySqlStore::open(options()); }
+
+  NoticeLog log;
+  std::unique_ptr<MySqlStore> store;
+  try {
+    store = MySqlStore::open(rwOptions(*database_));
+  } catch (const StoreError& e) {
+    FAIL() << "the row-only user could not open a current schema: " << e.what();
+  }
+  store->setNoticeListener(log.listener());
+  store->createHook(makeHook("h"));
+  const std::string body("least\0privilege", 15);
+  const int64_t id = store->appendEvent(makeEvent("h", body));
+  EXPECT_TRUE(log.waitFor(id));
+  auto listed = store->listEvents("h", 0, 10, true, false);
+  ASSERT_EQ(idsOf(listed), std::vector<int64_t>{id});
+  EXPECT_TRUE(listed[0].body == body);
+  store->addDelivery({id, "r", 200, 1, "", 1});
+  EXPECT_EQ(store->listDeliveries(id).size(), 1u);
+  store->setNoticeListener(nullptr);
+}
+
+TEST_F(MySqlLeastPrivilegeTest, RowOnlyUserOnAFreshDatabaseIsRefusedNamingTheMissingPrivilege) {
+  try {
+    MySqlStore::open(rwOptions(*database_));
+    FAIL() << "the row-only user opened a database without a schema";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("CREATE command denied"), std::string::npos) << message;
+    EXPECT_NE(message.find(database_->name()), std::string::npos) << message;
+    EXPECT_EQ(message.find(rwServer_.password), std::string::npos) << "the password leaked";
+  }
+
+  // Nothing half-made is left: the full user still creates the whole schema afterwards.
+  auto raw = database_->connect();
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM information_schema.TABLES"
+                          " WHERE TABLE_SCHEMA = DATABASE()"),
+            0);
+  auto store = MySqlStore::open(options());
+  store->createHook(makeHook("h"));
+  EXPECT_GT(store->appendEvent(makeEvent("h")), 0);
+}
+
+// --- (m) a writer that stops answering loses its session and the counter row ---
+
+// The writer's session ends after this many seconds without a statement (docs/scaling.md,
+// kWriterIdleSeconds in the store).
+constexpr auto kWriterIdle = 10s;
+
+TEST_F(MySqlStoreTest, WriterStuckBeforeCommitLosesTheCounterRowAfterItsIdleTimeout) {
+  BatchGate gate;
+  MySqlOptions stuck = options();
+  stuck.beforeCommitForTest = gate.hook();
+  MySqlOptions patient = options();
+  patient.lockWaitTimeout = 15s;  // past the idle timeout: B waits for the lock, not fails
+  auto storeA = MySqlStore::open(stuck);
+  storeA->createHook(makeHook("h"));
+  auto storeB = MySqlStore::open(patient);
+  ASSERT_TRUE(storeB->findHook("h").has_value());
+
+  // A's batch stops after its INSERT, holding the counter row, for longer than the idle
+  // timeout; B's append comes right after and needs the row.
+  gate.arm();
+  std::atomic<bool> aFailed{false};
+  std::string aError;
+  TestThreads threads([&] { gate.release(); });
+  threads.start([&] {
+    try {
+      const int64_t id = storeA->appendEvent(makeEvent("h", "from-a"));
+      ADD_FAILURE() << "A's batch was acknowledged as id " << id
+                    << " though its session should have ended";
+    } catch (const StoreError& e) {
+      aError = e.what();
+      aFailed = true;
+    }
+  });
+  ASSERT_TRUE(gate.waitHeld());
+  const auto heldAt = std::chrono::steady_clock::now();
+  std::atomic<int64_t> idB{0};
+  std::atomic<int64_t> msB{-1};
+  threads.start([&] {
+    try {
+      idB = storeB->appendEvent(makeEvent("h", "from-b"));
+    } catch (const StoreError& e) {
+      ADD_FAILURE() << "B's append failed: " << e.what();
+      idB = -1;
+    }
+    msB = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                heldAt)
+              .count();
+  });
+
+  // The idle timeout is the behaviour: B gets the row within it plus a margin, while A is
+  // still stuck (A is let go only after idle + 3 s).
+  const auto limitB = kWriterIdle + 2s;
+  EXPECT_TRUE(waitUntil([&] { return msB.load() >= 0; }, limitB))
+      << "B still waited " << limitB.count() << " s after A got stuck: A kept the counter row";
+  std::this_thread::sleep_until(heldAt + kWriterIdle + 3s);
+  gate.release();
+  threads.join();
+  RecordProperty("b_waited_ms", static_cast<int>(msB.load()));
+  EXPECT_GT(idB.load(), 0);
+  EXPECT_TRUE(aFailed.load());
+  RecordProperty("a_error", aError);
+
+  // A's event is not stored; B's is.
+  auto raw = database_->connect();
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events WHERE body = 'from-a'"), 0);
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events WHERE body = 'from-b'"), 1);
+
+  // A reconnects and stores again, after B's id.
+  int64_t again = 0;
+  EXPECT_NO_THROW(again = storeA->appendEvent(makeEvent("h", "a again")));
+  EXPECT_GT(again, idB.load());
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events WHERE body = 'a again'"), 1);
+  EXPECT_GT(storeA->stats().reconnects, 0u);
 }
 
 }  // namespace
