@@ -142,8 +142,7 @@ const std::vector<Migration>& migrations() {
 // connection (1927) and MariaDB's idle timeout (4031).
 bool isConnectionError(const sql::SQLException& e) {
   const int code = e.getErrorCode();
-  return (code >= 2000 && code < 3000) || code == 1053 || code == 1927 || code == 4031 ||
-         code == 0;
+  return (code >= 2000 && code < 3000) || code == 1053 || code == 1927 || code == 4031 || code == 0;
 }
 
 // Deadlock and lock wait timeout: nothing was written, the transaction may run again.
@@ -163,7 +162,9 @@ std::string describeSqlError(const sql::SQLException& e) {
 
 sql::mysql::MySQL_Driver& driver() {
   // get_mysql_driver_instance() is not safe to call for the first time from two threads.
-  static sql::mysql::MySQL_Driver* instance = [] { return sql::mysql::get_mysql_driver_instance(); }();
+  static sql::mysql::MySQL_Driver* instance = [] {
+    return sql::mysql::get_mysql_driver_instance();
+  }();
   return *instance;
 }
 
@@ -440,8 +441,8 @@ MySqlEndpoint parseMySqlUrl(const std::string& url) {
     throw std::invalid_argument("empty port in the mysql URL");
   }
   if (!portText.empty()) {
-    if (portText.size() > 5 ||
-        !std::all_of(portText.begin(), portText.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (portText.size() > 5 || !std::all_of(portText.begin(), portText.end(),
+                                            [](char c) { return c >= '0' && c <= '9'; })) {
       throw std::invalid_argument("the mysql port must be a number from 1 to 65535");
     }
     const int port = std::stoi(portText);
@@ -463,8 +464,9 @@ MySqlEndpoint parseMySqlUrl(const std::string& url) {
       !std::all_of(endpoint.database.begin(), endpoint.database.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
       })) {
-    throw std::invalid_argument("the mysql database name must be 1 to 64 of A-Z a-z 0-9 _ $, not \"" +
-                                endpoint.database + "\"");
+    throw std::invalid_argument(
+        "the mysql database name must be 1 to 64 of A-Z a-z 0-9 _ $, not \"" + endpoint.database +
+        "\"");
   }
   if (!query.empty()) {
     std::stringstream parts(query);
@@ -512,10 +514,10 @@ class MySqlStore::Impl {
     const int64_t counter = counterValue(*follower_);
     const int64_t newest = newestEventId(*follower_);
     if (newest > counter) {
-      logger().warning(Poco::format("event counter is behind the newest event counter=%Ld "
-                                    "newest_id=%Ld; new ids continue above the newest",
-                                    static_cast<Poco::Int64>(counter),
-                                    static_cast<Poco::Int64>(newest)));
+      logger().warning(
+          Poco::format("event counter is behind the newest event counter=%Ld "
+                       "newest_id=%Ld; new ids continue above the newest",
+                       static_cast<Poco::Int64>(counter), static_cast<Poco::Int64>(newest)));
     }
     visibleThrough_ = std::max(counter, newest);
     initialCounter_ = visibleThrough_;
@@ -770,8 +772,8 @@ class MySqlStore::Impl {
       if (version > kSchemaVersion) {
         throw StoreError("could not open store database=" + options_.endpoint.database +
                          ": database schema version " + std::to_string(version) +
-                         " is newer than this build supports (" +
-                         std::to_string(kSchemaVersion) + "); use a newer anonymily-edge");
+                         " is newer than this build supports (" + std::to_string(kSchemaVersion) +
+                         "); use a newer anonymily-edge");
       }
       return version;
     } catch (const sql::SQLException& e) {
@@ -846,8 +848,8 @@ class MySqlStore::Impl {
   /// every idle one (when the server went away, they all did); reads (`idempotent`) then run
   /// once more on a new connection. Other errors become StoreError naming `what`.
   template <typename Work>
-  auto withConnection(const char* what, bool idempotent, Work work) -> decltype(work(
-      std::declval<Connection&>())) {
+  auto withConnection(const char* what, bool idempotent, Work work)
+      -> decltype(work(std::declval<Connection&>())) {
     for (int attempt = 0;; ++attempt) {
       std::unique_ptr<Connection> c = acquire(what);
       try {
@@ -1121,16 +1123,17 @@ class MySqlStore::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       after = std::max(lastOwnId_, initialCounter_);
     }
-    logger().warning(Poco::format("commit unconfirmed, checking whether it took effect "
-                                  "count=%z after_id=%Ld error=\"%s\"",
-                                  batch.size(), static_cast<Poco::Int64>(after),
-                                  describeSqlError(cause)));
+    logger().warning(
+        Poco::format("commit unconfirmed, checking whether it took effect "
+                     "count=%z after_id=%Ld error=\"%s\"",
+                     batch.size(), static_cast<Poco::Int64>(after), describeSqlError(cause)));
     const auto deadline = Clock::now() + kCommitCheckWindow;
     for (;;) {
       try {
         Connection check(options_, "checking an unconfirmed commit");
         check.begin();
-        auto& lock = check.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
+        auto& lock =
+            check.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
         std::unique_ptr<sql::ResultSet> locked(lock.executeQuery());
         locked.reset();
 
@@ -1163,11 +1166,11 @@ class MySqlStore::Impl {
         return "could not store event: " + describeSqlError(cause);
       } catch (const std::exception& e) {
         if (Clock::now() >= deadline) {
-          logger().error(Poco::format("could not learn whether a commit took effect; its events "
-                                      "may be stored though refused count=%z after_id=%Ld "
-                                      "error=\"%s\"",
-                                      batch.size(), static_cast<Poco::Int64>(after),
-                                      std::string(e.what())));
+          logger().error(
+              Poco::format("could not learn whether a commit took effect; its events "
+                           "may be stored though refused count=%z after_id=%Ld "
+                           "error=\"%s\"",
+                           batch.size(), static_cast<Poco::Int64>(after), std::string(e.what())));
           countFailedBatch();
           return "could not store event: the database went away during the commit";
         }
@@ -1291,8 +1294,8 @@ class MySqlStore::Impl {
       {
         std::unique_lock<std::mutex> lock(mu_);
         if (stopping_) return;
-        const auto wait = failing ? backoff : (holeOpen ? std::chrono::milliseconds(1)
-                                                        : options_.pollInterval);
+        const auto wait =
+            failing ? backoff : (holeOpen ? std::chrono::milliseconds(1) : options_.pollInterval);
         followCv_.wait_for(lock, wait, [&] { return stopping_ || followWake_; });
         if (stopping_) return;
         followWake_ = false;
@@ -1325,8 +1328,8 @@ class MySqlStore::Impl {
       } catch (const std::exception& e) {
         follower_.reset();
         if (!failing) {
-          logger().warning(Poco::format("could not follow new events error=\"%s\"",
-                                        std::string(e.what())));
+          logger().warning(
+              Poco::format("could not follow new events error=\"%s\"", std::string(e.what())));
         }
         failing = true;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxFollowBackoff);
@@ -1406,8 +1409,8 @@ class MySqlStore::Impl {
   bool followWake_ = false;
   int64_t visibleThrough_ = 0;    ///< listEvents may return ids up to here
   int64_t announcedThrough_ = 0;  ///< the listener has heard of every id up to here
-  int64_t initialCounter_ = 0;  ///< the counter when the store opened
-  int64_t maxPacketBytes_ = 0;  ///< the server's max_allowed_packet, read at open
+  int64_t initialCounter_ = 0;    ///< the counter when the store opened
+  int64_t maxPacketBytes_ = 0;    ///< the server's max_allowed_packet, read at open
   MySqlStats stats_;
 
   std::unique_ptr<Connection> writer_;  ///< the writer thread's, after open()

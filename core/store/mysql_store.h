@@ -73,15 +73,15 @@ struct MySqlOptions {
 
 /// What the store has done since it was opened, for tests and benchmarks.
 struct MySqlStats {
-  uint64_t commits = 0;          ///< event transactions committed
-  uint64_t eventsStored = 0;     ///< events committed
-  uint64_t failedBatches = 0;    ///< event transactions that failed and acknowledged nothing
-  uint64_t retriedBatches = 0;   ///< batches retried on a new connection before their COMMIT
-  uint64_t reconnects = 0;       ///< connections opened to replace a broken one
-  size_t largestBatchJobs = 0;   ///< most events seen in one transaction
-  uint64_t followerPolls = 0;    ///< queries of the follower for new ids
-  uint64_t holesWaited = 0;      ///< polls that saw a later id visible before an earlier one
-  int64_t visibleThrough = 0;    ///< every event up to this id has been announced
+  uint64_t commits = 0;         ///< event transactions committed
+  uint64_t eventsStored = 0;    ///< events committed
+  uint64_t failedBatches = 0;   ///< event transactions that failed and acknowledged nothing
+  uint64_t retriedBatches = 0;  ///< batches retried on a new connection before their COMMIT
+  uint64_t reconnects = 0;      ///< connections opened to replace a broken one
+  size_t largestBatchJobs = 0;  ///< most events seen in one transaction
+  uint64_t followerPolls = 0;   ///< queries of the follower for new ids
+  uint64_t holesWaited = 0;     ///< polls that saw a later id visible before an earlier one
+  int64_t visibleThrough = 0;   ///< every event up to this id has been announced
 };
 
 /// The store on MySQL or MariaDB (InnoDB). Several processes may share one database.
