@@ -54,8 +54,8 @@ constexpr int64_t kSeqDbIngestTwo = 700'000'000;
 constexpr int64_t kSeqDbLatencyOne = 800'000'000;
 constexpr int64_t kSeqDbLatencyCross = 900'000'000;
 
-// The goals of the MariaDB parts (issue "MySQL: the production store, and several edges
-// sharing it"): durable acknowledgements per second from one edge, and cross-edge p99.
+// The goals of the MariaDB parts (#3): durable acknowledgements per second from one edge, and
+// cross-edge p99.
 constexpr double kDbIngestGoalPerSec = 10'000;
 constexpr int64_t kCrossEdgeP99GoalNs = 50'000'000;
 

@@ -12,7 +12,7 @@
 namespace anm::e2e {
 namespace {
 
-// The promise for delivery across edges on loopback, from the acknowledgement to the
+// The promise for delivery across edges on loopback (#3), from the acknowledgement to the
 // target's receipt.
 constexpr std::chrono::milliseconds kCrossEdgeDeliveryLimit(1000);
 
