@@ -48,13 +48,17 @@ constexpr auto kVisibleWait = std::chrono::seconds(5);
 // Rows the follower reads per query, and how long a hole may last before it is reported.
 constexpr int kFollowBatch = 1024;
 constexpr auto kHoleReportEvery = std::chrono::seconds(10);
+constexpr auto kHoleSkipAfter = std::chrono::seconds(30);
 
 // The follower's pause after a failed query grows to this.
 constexpr auto kMaxFollowBackoff = std::chrono::milliseconds(1000);
 
 // How long the writer keeps trying to learn whether a COMMIT whose answer was lost took
 // effect, before it refuses the batch's events as not stored.
-constexpr auto kCommitCheckWindow = std::chrono::seconds(10);
+constexpr auto kCommitCheckWindow = std::chrono::seconds(5);
+
+// The longest the writer refuses appends without trying to connect, after connects failed.
+constexpr auto kMaxConnectPause = std::chrono::milliseconds(2000);
 
 // The server closes the writer's session after this long without a statement (see
 // limitIdleSession), so the writer pings before a batch once it has been idle for half of it.
@@ -503,6 +507,7 @@ class MySqlStore::Impl {
     // The first connection creates the schema; the writer and follower get theirs after.
     writer_ = std::make_unique<Connection>(options_, "writing");
     migrate(*writer_);
+    checkPrivileges(*writer_);
     logServer(*writer_);
     writer_->useManualCommit();
     writer_->limitIdleSession();
@@ -761,6 +766,25 @@ class MySqlStore::Impl {
     }
   }
 
+  /// Runs one statement of each kind the edge needs, on no rows, so that a user without a
+  /// privilege is refused at start with a message naming it, rather than every webhook later.
+  void checkPrivileges(Connection& c) {
+    static const char* const kProbes[] = {
+        "INSERT INTO hooks SELECT * FROM hooks WHERE 0",
+        "INSERT INTO events SELECT * FROM events WHERE 0",
+        "INSERT INTO deliveries SELECT * FROM deliveries WHERE 0",
+        "UPDATE sequences SET value = value WHERE 0",
+    };
+    try {
+      for (const char* probe : kProbes) c.execute(probe);
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() != 1142 && e.getErrorCode() != 1143) throw;
+      throw StoreError("could not open store database=" + options_.endpoint.database +
+                       ": the user lacks a privilege the edge needs (" + e.what() +
+                       "); grant it SELECT, INSERT and UPDATE on the database");
+    }
+  }
+
   /// The newest applied migration, or nothing when the database has no schema yet.
   std::optional<int64_t> schemaVersion(Connection& c) {
     try {
@@ -1010,10 +1034,16 @@ class MySqlStore::Impl {
             writer_->useManualCommit();
             writer_->limitIdleSession();
           } catch (const StoreError& e) {
-            nextConnectAttempt_ = Clock::now() + options_.reconnectPause;
+            // The pause doubles while connects keep failing: a server that hangs rather than
+            // refuses would otherwise cost one connect timeout per batch.
+            connectPause_ = connectPause_.count() == 0
+                                ? options_.reconnectPause
+                                : std::min(connectPause_ * 2, kMaxConnectPause);
+            nextConnectAttempt_ = Clock::now() + connectPause_;
             countFailedBatch();
             return e.what();
           }
+          connectPause_ = std::chrono::milliseconds(0);
           std::lock_guard<std::mutex> lock(mu_);
           ++stats_.reconnects;
         }
@@ -1131,6 +1161,7 @@ class MySqlStore::Impl {
     for (;;) {
       try {
         Connection check(options_, "checking an unconfirmed commit");
+        check.limitIdleSession();
         check.begin();
         auto& lock =
             check.prepare("SELECT value FROM sequences WHERE name = 'event_id' FOR UPDATE");
@@ -1289,6 +1320,8 @@ class MySqlStore::Impl {
     auto backoff = options_.pollInterval;
     bool failing = false;
     bool holeOpen = false;
+    int64_t holeId = 0;
+    Clock::time_point holeSince;
     Clock::time_point holeReported;
     for (;;) {
       {
@@ -1308,12 +1341,23 @@ class MySqlStore::Impl {
         failing = false;
         backoff = options_.pollInterval;
 
-        // A later id is visible while an earlier one is not yet: wait for it, however long,
-        // since ids have no gaps and skipping would lose an event for every relay.
+        // A later id is visible while an earlier one is not yet: wait for it, since skipping
+        // would lose an event for every relay. Edges commit ids in order, so such a hole
+        // lasts microseconds; one that lasts kHoleSkipAfter can only be ids that will never
+        // exist (rows deleted, or a counter that jumped after a database restore), and
+        // waiting longer would stop every stream of this edge for good.
         if (result.hole) {
-          if (!holeOpen) holeReported = Clock::now();
+          if (!holeOpen || holeId != result.next) {
+            holeSince = Clock::now();
+            holeReported = holeSince;
+            holeId = result.next;
+          }
           holeOpen = true;
-          if (Clock::now() - holeReported >= kHoleReportEvery) {
+          const auto waited = Clock::now() - holeSince;
+          if (waited >= kHoleSkipAfter) {
+            skipHole(result.next, result.afterHole);
+            holeOpen = false;
+          } else if (Clock::now() - holeReported >= kHoleReportEvery) {
             holeReported = Clock::now();
             logger().warning(Poco::format("waiting for an event id that is not visible yet id=%Ld",
                                           static_cast<Poco::Int64>(result.next)));
@@ -1337,8 +1381,23 @@ class MySqlStore::Impl {
     }
   }
 
+  void skipHole(int64_t missing, int64_t nextVisible) {
+    std::lock_guard<std::mutex> announcing(announceMu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (visibleThrough_ != missing - 1) return;
+    visibleThrough_ = nextVisible - 1;
+    announcedThrough_ = std::max(announcedThrough_, visibleThrough_);
+    ++stats_.holesSkipped;
+    logger().error(Poco::format("skipping event ids that never became visible first_id=%Ld "
+                                "last_id=%Ld waited_s=%d; rows deleted or the id counter jumped",
+                                static_cast<Poco::Int64>(missing),
+                                static_cast<Poco::Int64>(nextVisible - 1),
+                                static_cast<int>(kHoleSkipAfter.count())));
+  }
+
   struct FollowResult {
-    bool hole = false;  ///< rows past a missing id were seen
+    bool hole = false;      ///< rows past a missing id were seen
+    int64_t afterHole = 0;  ///< the first visible id past the hole
     bool full = false;  ///< a whole page was announced: read again at once
     int64_t next = 0;   ///< the first id not announced
   };
@@ -1367,6 +1426,7 @@ class MySqlStore::Impl {
       const int64_t id = rs->getInt64(1);
       if (id != expected) {
         result.hole = true;
+        result.afterHole = id;
         break;
       }
       EventNotice notice;
@@ -1416,6 +1476,7 @@ class MySqlStore::Impl {
   std::unique_ptr<Connection> writer_;  ///< the writer thread's, after open()
   int64_t lastOwnId_ = 0;               ///< the writer's newest committed id
   Clock::time_point nextConnectAttempt_;
+  std::chrono::milliseconds connectPause_{0};  ///< 0 while connecting works
   std::unique_ptr<Connection> follower_;  ///< the follower thread's, after open()
   std::thread writerThread_;
   std::thread followerThread_;

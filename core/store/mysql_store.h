@@ -47,13 +47,16 @@ struct MySqlOptions {
   /// commits itself wake it at once.
   std::chrono::milliseconds pollInterval{5};
 
-  /// Limit on connecting, and on each read and write of a connection.
+  /// Limit on connecting, and on each read and write of a connection. A server that stops
+  /// answering costs a waiting webhook about ioTimeout plus 5 s (the check of an unconfirmed
+  /// commit) before its 503, well inside the usual providers' timeouts.
   std::chrono::milliseconds connectTimeout{5000};
-  std::chrono::milliseconds ioTimeout{30000};
+  std::chrono::milliseconds ioTimeout{10000};
 
   /// After the writer failed to connect, appends fail at once for this long instead of each
   /// trying to connect again, so that a server that is down costs callers no connect timeout
-  /// each. It is also the most an append may be refused after the server is back.
+  /// each. The pause doubles while connects keep failing, up to 2 s: the most an append may
+  /// be refused after the server is back.
   std::chrono::milliseconds reconnectPause{100};
 
   /// How long a write waits for a lock another edge holds (innodb_lock_wait_timeout).
@@ -81,6 +84,7 @@ struct MySqlStats {
   size_t largestBatchJobs = 0;  ///< most events seen in one transaction
   uint64_t followerPolls = 0;   ///< queries of the follower for new ids
   uint64_t holesWaited = 0;     ///< polls that saw a later id visible before an earlier one
+  uint64_t holesSkipped = 0;    ///< missing ids given up on after 30 s (they never existed)
   int64_t visibleThrough = 0;   ///< every event up to this id has been announced
 };
 
@@ -94,7 +98,7 @@ struct MySqlStats {
 /// announced. appendEvent returns once its event is committed and announced, so a caller that
 /// lists right after its own append sees it. When the answer to a COMMIT is lost, the writer
 /// reads the rows back on a new connection and compares random tokens stored with them, so an
-/// append fails only for an event that is not stored (or, past 10 s without the server, whose
+/// append fails only for an event that is not stored (or, past 5 s without the server, whose
 /// fate could not be learned; that is logged as an error).
 class MySqlStore : public Store {
  public:
