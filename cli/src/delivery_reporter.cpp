@@ -136,6 +136,7 @@ void DeliveryReporter::run() {
       }
       log.warning("could not report deliveries count=%z attempt=%d %s", batch.size(), attempt,
                   problem);
+      if (attempt == options_.attempts) break;
 
       // Wait before the next try, but give up waiting once a flush is out of time.
       std::unique_lock<std::mutex> lock(mutex_);

@@ -18,9 +18,12 @@ struct SseEvent {
   bool oversized = false;  ///< data went past the limit and was dropped; id and type are valid
 };
 
-/// Largest event data kept by default. The edge takes bodies up to 10 MiB, which become
-/// about 13.4 MiB of base64 plus headers in the event JSON; this leaves room for escaping.
-inline constexpr size_t kDefaultMaxEventBytes = 32u << 20;
+/// Largest event data kept by default. The edge may be configured for bodies up to 256 MiB
+/// (its ingest.max_body_bytes limit), which become about 342 MiB of base64 in the event JSON,
+/// plus up to 100 headers of 8 KiB (about 1.1 MiB as base64); 360 MiB covers that with room for
+/// escaping, so that a relay never refuses what its edge accepted. Memory is only taken for
+/// events that large.
+inline constexpr size_t kDefaultMaxEventBytes = size_t{360} << 20;
 
 /// Feeds bytes as they arrive, in pieces of any size, and calls back once per complete event.
 /// Lines may end in CR LF, LF or CR; comment lines (starting with ':') and unknown fields are

@@ -131,6 +131,23 @@ TEST(SseParserTest, OneHugeLineIsDroppedAsItStreamsBy) {
   EXPECT_EQ(seen, expected);
 }
 
+// The default limit must hold the event of the largest body an edge may be configured to take
+// (ingest.max_body_bytes up to 256 MiB, base64 in the event JSON), or a relay would skip
+// webhooks its edge acknowledged.
+TEST(SseParserTest, DefaultLimitHoldsTheLargestBodyAnEdgeAccepts) {
+  constexpr size_t kLargestBody = size_t{256} << 20;
+  EXPECT_GE(kDefaultMaxEventBytes, (kLargestBody + 2) / 3 * 4 + (size_t{1} << 20));
+
+  // And a 40 MiB event, past the old 32 MiB default, comes through whole.
+  SseParser parser;
+  const std::string data(size_t{40} << 20, 'A');
+  const std::string frame = "id: 5\ndata: " + data + "\n\n";
+  const auto seen = parsePieces({frame}, parser);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_FALSE(seen[0].oversized);
+  EXPECT_EQ(seen[0].data.size(), data.size());
+}
+
 TEST(SseParserTest, CallbackCanStopParsing) {
   SseParser parser;
   int calls = 0;
