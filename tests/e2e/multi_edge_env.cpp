@@ -10,9 +10,9 @@
 namespace anm::e2e {
 
 void MultiEdgeTest::SetUp() {
-  ASSERT_NO_FATAL_FAILURE(requireTestMySqlServer());
+  ASSERT_NO_FATAL_FAILURE(test::requireMySqlServer());
   if (IsSkipped()) return;
-  db_ = std::make_unique<TestDatabase>(*testMySqlServer());
+  db_ = std::make_unique<test::TestDatabase>(*test::testMySqlServer(), test::kUtf8mb4BinOptions);
   target_ = std::make_unique<TargetServer>();
 }
 

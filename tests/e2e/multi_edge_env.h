@@ -13,10 +13,10 @@
 
 #include "tests/e2e/support/delivery_check.h"
 #include "tests/e2e/support/http_wire.h"
-#include "tests/e2e/support/mysql_db.h"
 #include "tests/e2e/support/product.h"
 #include "tests/e2e/support/target_server.h"
 #include "tests/e2e/support/temp_dir.h"
+#include "tests/support/mysql/test_mysql.h"
 
 namespace anm::e2e {
 
@@ -34,7 +34,7 @@ struct HookAccess {
 };
 
 /// The fixture: SetUp creates a fresh database (or skips or fails the test as
-/// requireTestMySqlServer says); TearDown prints every program's output when the test failed,
+/// test::requireMySqlServer says); TearDown prints every program's output when the test failed,
 /// stops relays before edges and drops the database last.
 class MultiEdgeTest : public ::testing::Test {
  protected:
@@ -77,7 +77,7 @@ class MultiEdgeTest : public ::testing::Test {
   static std::vector<int64_t> reportedIds(const RelayProcess& relay);
 
   TempDir dir_;
-  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<test::TestDatabase> db_;
   std::unique_ptr<TargetServer> target_;
   std::vector<std::unique_ptr<EdgeProcess>> edges_;
   std::vector<std::unique_ptr<RelayProcess>> relays_;

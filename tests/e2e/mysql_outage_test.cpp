@@ -37,7 +37,7 @@ class MySqlOutageTest : public MultiEdgeTest {};
 
 TEST_F(MySqlOutageTest, RefusesWith503WhileTheDatabaseIsGoneAndResumesByItself) {
   // Edge a reaches the database only through the proxy; edge b keeps its direct line.
-  TcpProxy database(testMySqlServer()->port);
+  TcpProxy database(test::testMySqlServer()->port);
   EdgeProcess& edgeA = startEdge("a", database.port());
   EdgeProcess& edgeB = startEdge("b");
   RelayProcess& relay = startRelay(edgeA, "relay", HookAccess{});
@@ -175,7 +175,7 @@ constexpr auto kFlapUp = std::chrono::milliseconds(300);
 constexpr auto kFlapDown = std::chrono::milliseconds(300);
 
 TEST_F(MySqlOutageTest, FlappingDatabaseUnderLoadLosesNoAcknowledgedWebhook) {
-  TcpProxy database(testMySqlServer()->port);
+  TcpProxy database(test::testMySqlServer()->port);
   EdgeProcess& edgeA = startEdge("a", database.port());
   EdgeProcess& edgeB = startEdge("b");
   HookAccess hook = createHook(edgeB);
@@ -308,7 +308,7 @@ const std::string kCommitCommand = std::string("\x03") + "COMMIT";
 TEST_F(MySqlOutageTest, WebhookWhoseCommitNeverReachedTheDatabaseIsNotAcknowledged) {
   // Edge a writes through the proxy and has no relay (so its only COMMITs are event writes);
   // the relay and the hook live on edge b.
-  TcpProxy database(testMySqlServer()->port);
+  TcpProxy database(test::testMySqlServer()->port);
   EdgeProcess& edgeA = startEdge("a", database.port());
   EdgeProcess& edgeB = startEdge("b");
   HookAccess hook = createHook(edgeB);
@@ -368,7 +368,7 @@ TEST_F(MySqlOutageTest, WebhookWhoseCommitNeverReachedTheDatabaseIsNotAcknowledg
 }
 
 TEST_F(MySqlOutageTest, WebhookWhoseCommitWasUnconfirmedIsAnsweredAsStoredOrNotStored) {
-  TcpProxy database(testMySqlServer()->port);
+  TcpProxy database(test::testMySqlServer()->port);
   EdgeProcess& edgeA = startEdge("a", database.port());
   EdgeProcess& edgeB = startEdge("b");
   HookAccess hook = createHook(edgeB);

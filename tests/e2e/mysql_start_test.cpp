@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "tests/e2e/support/child_process.h"
-#include "tests/e2e/support/mysql_db.h"
 #include "tests/e2e/support/product.h"
 #include "tests/e2e/support/temp_dir.h"
+#include "tests/support/mysql/test_mysql.h"
 
 namespace anm::e2e {
 namespace {
@@ -54,9 +54,9 @@ struct Refusal {
 class MySqlStartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(requireTestMySqlServer());
+    ASSERT_NO_FATAL_FAILURE(test::requireMySqlServer());
     if (IsSkipped()) return;
-    db_ = std::make_unique<TestDatabase>(*testMySqlServer());
+    db_ = std::make_unique<test::TestDatabase>(*test::testMySqlServer(), test::kUtf8mb4BinOptions);
   }
 
   void TearDown() override {
@@ -118,7 +118,7 @@ class MySqlStartTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<test::TestDatabase> db_;
   std::vector<std::unique_ptr<EdgeProcess>> edges_;
 };
 

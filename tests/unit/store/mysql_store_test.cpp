@@ -2,9 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/store/mysql_store.h"
 
-#include <cppconn/prepared_statement.h>
 #include <gtest/gtest.h>
-#include <mysql_connection.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,22 +14,28 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "core/store/field_codec.h"
 #include "tests/e2e/support/tcp_proxy.h"
-#include "tests/unit/store/mysql_test_db.h"
+#include "tests/support/mysql/test_mysql.h"
 #include "tests/unit/store/store_suite.h"
 
 namespace anm::store::test {
 namespace {
 
 using namespace std::chrono_literals;
+
+using anm::test::kMySqlUrlVariable;
+using anm::test::requireMySqlServer;
+using anm::test::SqlConnection;
+using anm::test::TestDatabase;
+using anm::test::testMySqlServer;
+using anm::test::waitUntil;
+using anm::test::withoutDatabase;
 
 // --- the suite's backend: one fresh database per TempDir, reached through a cuttable proxy ---
 
@@ -115,7 +119,9 @@ StoreBackend mysqlBackend() {
   backend.open = openThroughProxy;
   backend.schemaVersion = MySqlStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
-    RawConnection raw(requireServer(), databaseNameOf(dir));
+    MySqlEndpoint endpoint = requireServer();
+    endpoint.database = databaseNameOf(dir);
+    SqlConnection raw(endpoint);
     raw.execute("INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (" +
                 std::to_string(version) + ", 'from a newer build', 0)");
   };
@@ -207,34 +213,6 @@ bool contiguous(const std::vector<int64_t>& ids) {
   return true;
 }
 
-/// Inserts an event row the way another edge's writer would, on the caller's transaction.
-void insertEventRow(RawConnection& raw, int64_t id, const EventRecord& event) {
-  std::unique_ptr<sql::PreparedStatement> insert(raw.connection().prepareStatement(
-      "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers,"
-      " body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-
-  // Binary columns go in as blobs; their streams must live until the statement ran.
-  std::istringstream headers(encodeHeaders(event.headers));
-  std::istringstream body(event.body);
-  insert->setInt64(1, id);
-  insert->setString(2, event.hookId);
-  insert->setInt64(3, event.receivedAtMs);
-  insert->setString(4, event.method);
-  insert->setString(5, event.pathSuffix);
-  insert->setString(6, event.rawQuery);
-  insert->setBlob(7, &headers);
-  insert->setInt64(8, static_cast<int64_t>(event.body.size()));
-  insert->setInt(9, static_cast<int32_t>(event.verdict));
-  insert->setInt(10, event.reason);
-  insert->setString(11, event.reasonMessage);
-  insert->setString(12, event.eventType);
-  insert->setString(13, event.deliveryId);
-  insert->setInt64(14, event.replayOf);
-  insert->setBlob(15, &body);
-  insert->executeUpdate();
-}
-
 /// Threads of a test, joined when it ends even through a failed ASSERT, after `beforeJoin` has
 /// told them to finish.
 class TestThreads {
@@ -293,10 +271,12 @@ TEST_F(MySqlStoreTest, LowerIdCommittingAfterAHigherOneIsAnnouncedFirstAndNotSki
   auto late = database_->connect();
   auto eventN = makeEvent("h", std::string("late\0N", 6));
   auto eventN1 = makeEvent("h", std::string("early\0N+1", 9));
+  eventN.id = n;
+  eventN1.id = n + 1;
   late->execute("START TRANSACTION");
-  insertEventRow(*late, n, eventN);
+  late->insertEvent(eventN);
   early->execute("START TRANSACTION");
-  insertEventRow(*early, n + 1, eventN1);
+  early->insertEvent(eventN1);
   early->execute("UPDATE sequences SET value = " + std::to_string(n + 1) +
                  " WHERE name = 'event_id'");
   early->execute("COMMIT");
@@ -630,7 +610,7 @@ TEST_F(MySqlStoreTest, ReadsWorkAfterAnOutageThatBrokeSeveralIdlePoolConnections
 
   // Concurrent reads of a large body until the pool holds at least two connections besides
   // the writer's and the follower's: the server counts them.
-  RawConnection counter(server_, "");
+  SqlConnection counter(withoutDatabase(server_));
   const std::string countQuery =
       "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '" + database_->name() +
       "' AND ID <> CONNECTION_ID()";
@@ -784,7 +764,7 @@ TEST_F(MySqlStoreTest, ManyConcurrentReadsStayWithinThePoolsConnections) {
   store->addDelivery({ids[0], "r", 200, 1, "", 1});
 
   // Connections of the store's user on its database, leaving out the counting one.
-  RawConnection counter(server_, "");
+  SqlConnection counter(withoutDatabase(server_));
   const std::string countQuery =
       "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '" + database_->name() +
       "' AND USER = '" + server_.user + "' AND ID <> CONNECTION_ID()";
@@ -1281,6 +1261,29 @@ TEST_F(MySqlLeastPrivilegeTest, RowOnlyUserOnAFreshDatabaseIsRefusedNamingTheMis
   auto store = MySqlStore::open(options());
   store->createHook(makeHook("h"));
   EXPECT_GT(store->appendEvent(makeEvent("h")), 0);
+}
+
+TEST_F(MySqlLeastPrivilegeTest, ReadOnlyUserIsRefusedAtOpenNamingThePrivilege) {
+  const char* url = std::getenv("ANM_TEST_MYSQL_RO_URL");
+  if (url == nullptr || *url == '\0') {
+    if (std::getenv("CI") != nullptr) GTEST_FAIL() << "ANM_TEST_MYSQL_RO_URL is not set";
+    GTEST_SKIP() << "ANM_TEST_MYSQL_RO_URL is not set: start the server with scripts/mariadb";
+  }
+  { MySqlStore::open(options()); }
+
+  // A user who may read but not write would otherwise start and refuse every webhook.
+  MySqlOptions readOnly;
+  readOnly.endpoint = parseMySqlUrl(url);
+  readOnly.endpoint.database = database_->name();
+  try {
+    MySqlStore::open(readOnly);
+    FAIL() << "a store opened for a user without INSERT or UPDATE";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("command denied"), std::string::npos) << message;
+    EXPECT_NE(message.find("lacks a privilege"), std::string::npos) << message;
+    EXPECT_EQ(message.find(readOnly.endpoint.password), std::string::npos) << "the password leaked";
+  }
 }
 
 // --- (m) a writer that stops answering loses its session and the counter row ---

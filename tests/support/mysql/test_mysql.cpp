@@ -1,7 +1,7 @@
-// tests/e2e/support/mysql_db.cpp: a private MySQL database per end-to-end test, and the test's
-// own connections to it.
+// tests/support/mysql/test_mysql.cpp: the test MySQL server, a private database per test and the
+// test's own connections to it.
 // SPDX-License-Identifier: Apache-2.0
-#include "tests/e2e/support/mysql_db.h"
+#include "tests/support/mysql/test_mysql.h"
 
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
@@ -21,10 +21,11 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "core/store/field_codec.h"
 
-namespace anm::e2e {
+namespace anm::test {
 
 namespace {
 
@@ -35,7 +36,7 @@ constexpr const char* kDatabasePrefix = "anonymily_test_";
 constexpr int kConnectTimeoutS = 10;
 
 sql::mysql::MySQL_Driver& driver() {
-  // The driver's first lookup is not thread-safe.
+  // The driver's first lookup is not thread-safe; every connection reaches it through here.
   static std::once_flag once;
   static sql::mysql::MySQL_Driver* instance = nullptr;
   std::call_once(once, [] { instance = sql::mysql::get_mysql_driver_instance(); });
@@ -47,6 +48,22 @@ sql::mysql::MySQL_Driver& driver() {
   throw std::runtime_error("mysql error " + std::to_string(e.getErrorCode()) + " (" +
                            e.getSQLState() + ") in " + what + ": " + e.what());
 }
+
+// Commits or rolls back the open transaction, then turns autocommit back on, undoing begin().
+void endTransaction(sql::Connection& connection, bool commit) {
+  try {
+    if (commit) {
+      connection.commit();
+    } else {
+      connection.rollback();
+    }
+    connection.setAutoCommit(true);
+  } catch (const sql::SQLException& e) {
+    rethrow(e, commit ? "commit" : "rollback");
+  }
+}
+
+std::string quoted(const std::string& statement) { return "\"" + statement + "\""; }
 
 std::string percentEncode(const std::string& text) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -63,11 +80,13 @@ std::string percentEncode(const std::string& text) {
   return out;
 }
 
-std::string uniqueName() {
+// Unique across the processes ctest runs at once (pid) and within one (counter); the random
+// part keeps a rerun from meeting a database a killed run left behind.
+std::string uniqueDatabaseName() {
   static std::atomic<uint64_t> counter{0};
   std::random_device random;
   std::ostringstream name;
-  name << kDatabasePrefix << "e2e_" << getpid() << '_' << counter++ << '_' << std::hex
+  name << kDatabasePrefix << getpid() << '_' << counter++ << '_' << std::hex
        << (random() & 0xffffffu);
   return name.str();
 }
@@ -75,24 +94,32 @@ std::string uniqueName() {
 }  // namespace
 
 std::optional<store::MySqlEndpoint> testMySqlServer() {
-  const char* url = std::getenv(kTestMySqlUrlVariable);
+  const char* url = std::getenv(kMySqlUrlVariable);
   if (url == nullptr || *url == '\0') return std::nullopt;
   return store::parseMySqlUrl(url);
 }
 
-void requireTestMySqlServer() {
+void requireMySqlServer() {
   try {
     if (testMySqlServer()) return;
   } catch (const std::exception& e) {
-    GTEST_FAIL() << kTestMySqlUrlVariable << " is set but cannot be used: " << e.what();
+    GTEST_FAIL() << kMySqlUrlVariable << " is set but cannot be used: " << e.what();
   }
+
+  // CI must never pass by skipping; a developer without a server gets told how to get one.
   if (std::getenv("CI") != nullptr) {
-    GTEST_FAIL() << kTestMySqlUrlVariable
+    GTEST_FAIL() << kMySqlUrlVariable
                  << " is not set, and CI runs every MySQL test: run the tests through "
                     "scripts/test, which starts a private MariaDB";
   }
   GTEST_SKIP() << "this test needs a MySQL server: run scripts/test, or eval \"export "
-                  "$(scripts/mariadb start /tmp/anm-db)\" before ctest";
+                  "$(scripts/mariadb start /tmp/anm-db)\" and run the tests again";
+}
+
+store::MySqlEndpoint withoutDatabase(const store::MySqlEndpoint& endpoint) {
+  store::MySqlEndpoint server = endpoint;
+  server.database.clear();
+  return server;
 }
 
 std::string mysqlUrl(const store::MySqlEndpoint& endpoint, uint16_t port) {
@@ -124,7 +151,7 @@ void SqlConnection::execute(const std::string& statement) {
     std::unique_ptr<sql::Statement> s(connection_->createStatement());
     s->execute(statement);
   } catch (const sql::SQLException& e) {
-    rethrow(e, "\"" + statement + "\"");
+    rethrow(e, quoted(statement));
   }
 }
 
@@ -143,7 +170,7 @@ std::vector<std::vector<std::string>> SqlConnection::query(const std::string& st
       rows.push_back(std::move(row));
     }
   } catch (const sql::SQLException& e) {
-    rethrow(e, "\"" + statement + "\"");
+    rethrow(e, quoted(statement));
   }
   return rows;
 }
@@ -151,7 +178,7 @@ std::vector<std::vector<std::string>> SqlConnection::query(const std::string& st
 int64_t SqlConnection::queryInt(const std::string& statement) {
   auto rows = query(statement);
   if (rows.empty() || rows[0].empty() || rows[0][0].empty()) {
-    throw std::runtime_error("no value from \"" + statement + "\"");
+    throw std::runtime_error("no value from " + quoted(statement));
   }
   return std::stoll(rows[0][0]);
 }
@@ -164,23 +191,9 @@ void SqlConnection::begin() {
   }
 }
 
-void SqlConnection::commit() {
-  try {
-    connection_->commit();
-    connection_->setAutoCommit(true);
-  } catch (const sql::SQLException& e) {
-    rethrow(e, "commit");
-  }
-}
+void SqlConnection::commit() { endTransaction(*connection_, true); }
 
-void SqlConnection::rollback() {
-  try {
-    connection_->rollback();
-    connection_->setAutoCommit(true);
-  } catch (const sql::SQLException& e) {
-    rethrow(e, "rollback");
-  }
-}
+void SqlConnection::rollback() { endTransaction(*connection_, false); }
 
 void SqlConnection::insertEvent(const store::EventRecord& event) {
   const std::string text =
@@ -189,13 +202,18 @@ void SqlConnection::insertEvent(const store::EventRecord& event) {
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   try {
     std::unique_ptr<sql::PreparedStatement> s(connection_->prepareStatement(text));
+
+    // Binary columns go in as blobs, byte for byte; the connector reads each stream while it
+    // sends, so the streams must outlive executeUpdate().
+    std::istringstream headers(store::encodeHeaders(event.headers));
+    std::istringstream body(event.body);
     s->setInt64(1, event.id);
     s->setString(2, event.hookId);
     s->setInt64(3, event.receivedAtMs);
     s->setString(4, event.method);
     s->setString(5, event.pathSuffix);
     s->setString(6, event.rawQuery);
-    s->setString(7, store::encodeHeaders(event.headers));
+    s->setBlob(7, &headers);
     s->setInt64(8, static_cast<int64_t>(event.body.size()));
     s->setInt(9, static_cast<int32_t>(event.verdict));
     s->setInt(10, event.reason);
@@ -203,9 +221,6 @@ void SqlConnection::insertEvent(const store::EventRecord& event) {
     s->setString(12, event.eventType);
     s->setString(13, event.deliveryId);
     s->setInt64(14, event.replayOf);
-
-    // The connector reads the stream while it sends, so it must outlive execute().
-    std::istringstream body(event.body);
     s->setBlob(15, &body);
     s->executeUpdate();
   } catch (const sql::SQLException& e) {
@@ -213,20 +228,16 @@ void SqlConnection::insertEvent(const store::EventRecord& event) {
   }
 }
 
-TestDatabase::TestDatabase(const store::MySqlEndpoint& server)
-    : server_(server), name_(uniqueName()) {
-  store::MySqlEndpoint admin = server_;
-  admin.database.clear();
-  SqlConnection(admin).execute("CREATE DATABASE `" + name_ +
-                               "` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+TestDatabase::TestDatabase(const store::MySqlEndpoint& server, const std::string& createOptions)
+    : server_(server), name_(uniqueDatabaseName()) {
+  SqlConnection(withoutDatabase(server_))
+      .execute("CREATE DATABASE `" + name_ + "` " + createOptions);
 }
 
 TestDatabase::~TestDatabase() {
   // A database left behind by every run would pile up on the developer's server.
   try {
-    store::MySqlEndpoint admin = server_;
-    admin.database.clear();
-    SqlConnection(admin).execute("DROP DATABASE IF EXISTS `" + name_ + "`");
+    SqlConnection(withoutDatabase(server_)).execute("DROP DATABASE IF EXISTS `" + name_ + "`");
   } catch (const std::exception& e) {
     std::cerr << "could not drop test database name=" << name_ << ": " << e.what() << "\n";
   }
@@ -242,4 +253,13 @@ std::unique_ptr<SqlConnection> TestDatabase::connect() const {
   return std::make_unique<SqlConnection>(endpoint());
 }
 
-}  // namespace anm::e2e
+bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace anm::test
