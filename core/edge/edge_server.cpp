@@ -171,7 +171,12 @@ void EdgeServer::start() {
     throw;
   } catch (const std::exception& e) {
     p.lock.reset();
-    throw StartError("could not open store " + config_.store + ": " + e.what(),
+
+    // The backends' messages already say what could not be opened; name the store once.
+    std::string reason = e.what();
+    const std::string prefix = "could not open store ";
+    if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
+    throw StartError("could not open store " + config_.store + ": " + reason,
                      Poco::Util::Application::EXIT_IOERR);
   }
 

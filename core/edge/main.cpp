@@ -73,7 +73,8 @@ class EdgeApp : public Poco::Util::ServerApplication {
     valued("plugin-dir", "DIR", "directory of provider plugins");
     valued("public-url", "URL", "base URL senders reach this edge at");
     valued("port-file", "FILE", "write the bound port to FILE once listening");
-    valued("log-level", "LEVEL", "fatal, critical, error, warning, notice, information, debug");
+    valued("log-level", "LEVEL",
+           "fatal, critical, error, warning, notice, information, debug, trace");
     options.addOption(Option("help", "h", "show this help and exit")
                           .callback(OptionCallback<EdgeApp>(this, &EdgeApp::onHelp)));
     options.addOption(Option("version", "", "show the version and exit")
