@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/src/config_store.h"
 
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,12 +100,20 @@ std::optional<std::string> loadToken(const std::string& hookId) {
   return text;
 }
 
-void saveCursor(const std::string& hookId, int64_t lastEventId) {
-  writePrivateFile(hooksDir(), hookId + ".cursor", std::to_string(lastEventId) + "\n");
+std::string cursorFileName(const std::string& hookId, const std::string& target) {
+  Poco::SHA2Engine sha256;
+  sha256.update(target);
+  const std::string digest = Poco::DigestEngine::digestToHex(sha256.digest());
+  return hookId + "." + digest.substr(0, 12) + ".cursor";
 }
 
-std::optional<int64_t> loadCursor(const std::string& hookId) {
-  const std::optional<std::string> text = readFile(hooksDir() + "/" + hookId + ".cursor");
+void saveCursor(const std::string& hookId, const std::string& target, int64_t lastEventId) {
+  writePrivateFile(hooksDir(), cursorFileName(hookId, target), std::to_string(lastEventId) + "\n");
+}
+
+std::optional<int64_t> loadCursor(const std::string& hookId, const std::string& target) {
+  std::optional<std::string> text = readFile(hooksDir() + "/" + cursorFileName(hookId, target));
+  if (!text) text = readFile(hooksDir() + "/" + hookId + ".cursor");
   if (!text) return std::nullopt;
   try {
     return std::stoll(*text);

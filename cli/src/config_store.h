@@ -21,9 +21,16 @@ void saveToken(const std::string& hookId, const std::string& token);
 
 std::optional<std::string> loadToken(const std::string& hookId);
 
-/// The id of the last event forwarded for a hook, so that `relay --hook` resumes after it.
-void saveCursor(const std::string& hookId, int64_t lastEventId);
-std::optional<int64_t> loadCursor(const std::string& hookId);
+/// The id of the last event forwarded for a hook to one target (the --to URL as given), so that
+/// `relay --hook` resumes after it. Two relays of one hook on one machine, forwarding to two
+/// local services, each keep their own place. A position saved before positions were kept per
+/// target (<id>.cursor) is read when there is none for the target yet.
+void saveCursor(const std::string& hookId, const std::string& target, int64_t lastEventId);
+std::optional<int64_t> loadCursor(const std::string& hookId, const std::string& target);
+
+/// The file name of that position in the hooks directory: <id>.<12 hex digits of the
+/// target's SHA-256>.cursor.
+std::string cursorFileName(const std::string& hookId, const std::string& target);
 
 std::string tokenPath(const std::string& hookId);
 

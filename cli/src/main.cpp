@@ -75,8 +75,9 @@ const char kRelayHelp[] =
     "(minus hop-by-hop fields, Host set to the target), the exact body bytes. Redirects are\n"
     "reported, not followed. On a lost stream it reconnects (250 ms doubling to 10 s, with\n"
     "jitter) and resumes after the last forwarded event; with --hook it also waits that way for\n"
-    "an edge that is down at start. The position is saved to <id>.cursor beside the token\n"
-    "within 200 ms of the last forwarded event. SIGINT/SIGTERM finish the current delivery,\n"
+    "an edge that is down at start. The position is saved beside the token, one per hook and\n"
+    "--to URL, within 200 ms of the last forwarded event. SIGINT/SIGTERM finish the current "
+    "delivery,\n"
     "save the position, flush the delivery reports and exit 0.\n"
     "\n"
     "options:\n"
@@ -417,6 +418,7 @@ int relayCommand(const std::vector<std::string>& argv) {
   RelayOptions relay;
   relay.edge = *edge;
   relay.target = *target;
+  relay.targetText = *args.value("to");
   relay.timeout = std::chrono::seconds(timeoutS);
   relay.json = json;
   relay.quiet = quiet;
@@ -455,7 +457,8 @@ int relayCommand(const std::vector<std::string>& argv) {
   // Where to resume: asked for, else where this machine left off, else the beginning.
   if (lastEventId >= 0) {
     relay.lastEventId = lastEventId;
-  } else if (const auto cursor = creating ? std::nullopt : loadCursor(relay.hookId)) {
+  } else if (const auto cursor =
+                 creating ? std::nullopt : loadCursor(relay.hookId, relay.targetText)) {
     relay.lastEventId = *cursor;
   }
 

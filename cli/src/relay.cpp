@@ -38,12 +38,15 @@ constexpr std::chrono::seconds kHealthyStreamAge{10};
 
 enum class StreamEnd { kDropped, kStopped, kRefused };
 
-// Keeps <config>/hooks/<id>.cursor up to date from its own thread: a save ends in an fsync,
+// Keeps the position in <config>/hooks/ up to date from its own thread: a save ends in an fsync,
 // which can take milliseconds that every queued event would otherwise wait for.
 class CursorSaver {
  public:
-  CursorSaver(std::string hookId, int64_t initial, bool enabled)
-      : hookId_(std::move(hookId)), latest_(initial), enabled_(enabled) {}
+  CursorSaver(std::string hookId, std::string target, int64_t initial, bool enabled)
+      : hookId_(std::move(hookId)),
+        target_(std::move(target)),
+        latest_(initial),
+        enabled_(enabled) {}
 
   ~CursorSaver() { stop(); }
 
@@ -84,7 +87,7 @@ class CursorSaver {
     const int64_t position = latest_.load(std::memory_order_relaxed);
     if (!enabled_ || position == saved_) return;
     try {
-      anm::cli::saveCursor(hookId_, position);
+      anm::cli::saveCursor(hookId_, target_, position);
       saved_ = position;
     } catch (const std::exception& e) {
       Poco::Logger::get("anm.cli").warning("could not save stream position reason=\"%s\"",
@@ -93,6 +96,7 @@ class CursorSaver {
   }
 
   const std::string hookId_;
+  const std::string target_;
   std::atomic<int64_t> latest_;
   int64_t saved_ = -1;  ///< touched by the saving thread, then by stop() after the join
   const bool enabled_;
@@ -111,7 +115,7 @@ class Relay {
         log_(Poco::Logger::get("anm.cli")),
         forwarder_(options.target, options.timeout),
         reporter_(options.edge, options.hookId, options.token, options.relayId, {}),
-        cursor_(options.hookId, options.lastEventId, options.saveCursor),
+        cursor_(options.hookId, options.targetText, options.lastEventId, options.saveCursor),
         lastEventId_(options.lastEventId),
         random_(std::random_device{}()) {}
 

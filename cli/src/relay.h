@@ -27,7 +27,10 @@ struct RelayOptions {
   std::chrono::milliseconds backoffCap{10000};
   bool json = false;
   bool quiet = false;
-  bool saveCursor = true;  ///< keep <config>/hooks/<id>.cursor up to date
+  bool saveCursor = true;  ///< keep the position in <config>/hooks/ up to date
+  /// The --to URL as given, which the saved position is kept under (see saveCursor). Kept
+  /// last so that initialisers of the fields above still compile.
+  std::string targetText;
 };
 
 /// Runs until `stop` turns true, then finishes the delivery in progress, flushes the delivery

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/src/config_store.h"
 #include "support/cli_process.h"
 #include "support/fake_edge.h"
 #include "support/raw_target.h"
@@ -75,8 +76,8 @@ class RelayTest : public ::testing::Test {
     return config_.path() + "/anonymily/hooks/" + FakeEdge::kHookId + ".token";
   }
 
-  std::string cursorFile() const {
-    return config_.path() + "/anonymily/hooks/" + FakeEdge::kHookId + ".cursor";
+  std::string cursorFile(const std::string& target) const {
+    return config_.path() + "/anonymily/hooks/" + cursorFileName(FakeEdge::kHookId, target);
   }
 
   TempDir config_;
@@ -525,8 +526,8 @@ TEST_F(RelayTest, CursorReachesTheDiskAfterABurstWithoutAnotherEvent) {
 
   // No further event comes; the idle relay still writes its place within the deadline.
   EXPECT_TRUE(FakeEdge::waitUntil(
-      [&] { return readFile(cursorFile()) == std::to_string(lastId) + "\n"; }, 3s))
-      << "cursor file holds: " << readFile(cursorFile());
+      [&] { return readFile(cursorFile(target_.url())) == std::to_string(lastId) + "\n"; }, 3s))
+      << "cursor file holds: " << readFile(cursorFile(target_.url()));
 
   // A relay killed without a chance to save resumes there: nothing is delivered twice.
   ::kill(relay->pid(), SIGKILL);
@@ -541,6 +542,44 @@ TEST_F(RelayTest, CursorReachesTheDiskAfterABurstWithoutAnotherEvent) {
   EXPECT_EQ(target_.requests().size(), 301u);
   again.interrupt();
   EXPECT_EQ(again.wait(), 0) << again.err();
+}
+
+// Two relays of one hook on one machine, each forwarding to its own local service: each keeps
+// its own place, so the one that was away gets what it missed, not what the other forwarded.
+TEST_F(RelayTest, TwoRelaysOfOneHookToTwoTargetsEachResumeWhereTheyLeftOff) {
+  RawTarget second;
+  auto first = startRelay({"--json", "--quiet"}, edge_, target_.url());
+  ASSERT_TRUE(FakeEdge::waitUntil([&] { return !readFile(tokenFile()).empty(); }, 10s))
+      << first->err();
+  CliProcess other({"relay", "--edge", edge_.url(), "--to", second.url(), "--hook",
+                    FakeEdge::kHookId, "--json", "--quiet"},
+                   env());
+  const int64_t both = edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(target_.waitForRequests(1, 10s)) << first->err();
+  ASSERT_TRUE(second.waitForRequests(1, 10s)) << other.err();
+
+  // The second relay is away while the first forwards three more events.
+  other.interrupt();
+  ASSERT_EQ(other.wait(), 0) << other.err();
+  ASSERT_EQ(readFile(cursorFile(second.url())), std::to_string(both) + "\n");
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) last = edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(target_.waitForRequests(4, 10s)) << first->err();
+  ASSERT_TRUE(FakeEdge::waitUntil(
+      [&] { return readFile(cursorFile(target_.url())) == std::to_string(last) + "\n"; }, 3s));
+  EXPECT_EQ(readFile(cursorFile(second.url())), std::to_string(both) + "\n");
+
+  // Back, it resumes from its own place and gets exactly the three it missed.
+  CliProcess again({"relay", "--edge", edge_.url(), "--to", second.url(), "--hook",
+                    FakeEdge::kHookId, "--json", "--quiet"},
+                   env());
+  ASSERT_TRUE(second.waitForRequests(4, 10s)) << again.err();
+  EXPECT_EQ(second.requests().size(), 4u);
+  EXPECT_EQ(edge_.streamLastEventIds().back(), std::to_string(both));
+  again.interrupt();
+  EXPECT_EQ(again.wait(), 0) << again.err();
+  first->interrupt();
+  EXPECT_EQ(first->wait(), 0) << first->err();
 }
 
 TEST_F(RelayTest, ProviderWithoutASecretIsRefusedBeforeAnyHookExists) {

@@ -109,8 +109,17 @@ TEST_F(RelayMoveTest, RelayMovedToAnotherEdgeResumesFromItsSavedPositionWithNoGa
 
   // A stopped relay leaves its position behind: the last event it forwarded.
   EXPECT_EQ(first.process().stop(), 0) << "the relay did not stop cleanly";
-  std::filesystem::path cursor =
-      dir_.path() / "relay-laptop" / "anonymily" / "hooks" / (hook.id + ".cursor");
+  // The relay keeps one position per hook and target: <id>.<target digest>.cursor.
+  std::filesystem::path cursor;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir_.path() / "relay-laptop" / "anonymily" / "hooks")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(hook.id + ".", 0) == 0 && name.size() > 7 &&
+        name.compare(name.size() - 7, 7, ".cursor") == 0) {
+      cursor = entry.path();
+    }
+  }
+  ASSERT_FALSE(cursor.empty()) << "the stopped relay saved no position";
   EXPECT_EQ(readFile(cursor), std::to_string(beforeIds.back()) + "\n");
 
   // Webhooks keep coming while no relay listens, through both edges.
