@@ -762,6 +762,12 @@ class MySqlStore::Impl {
       }
       c.execute("SELECT RELEASE_LOCK('anonymily_schema')");
     } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() == 1142) {
+        throwStoreError("could not open store database=" + options_.endpoint.database +
+                            ": creating or migrating the schema needs CREATE, ALTER, INDEX and "
+                            "REFERENCES on the database (the first start and upgrades only)",
+                        e);
+      }
       throwStoreError("could not open store database=" + options_.endpoint.database, e);
     }
   }
@@ -1388,18 +1394,18 @@ class MySqlStore::Impl {
     visibleThrough_ = nextVisible - 1;
     announcedThrough_ = std::max(announcedThrough_, visibleThrough_);
     ++stats_.holesSkipped;
-    logger().error(Poco::format("skipping event ids that never became visible first_id=%Ld "
-                                "last_id=%Ld waited_s=%d; rows deleted or the id counter jumped",
-                                static_cast<Poco::Int64>(missing),
-                                static_cast<Poco::Int64>(nextVisible - 1),
-                                static_cast<int>(kHoleSkipAfter.count())));
+    logger().error(
+        Poco::format("skipping event ids that never became visible first_id=%Ld "
+                     "last_id=%Ld waited_s=%d; rows deleted or the id counter jumped",
+                     static_cast<Poco::Int64>(missing), static_cast<Poco::Int64>(nextVisible - 1),
+                     static_cast<int>(kHoleSkipAfter.count())));
   }
 
   struct FollowResult {
     bool hole = false;      ///< rows past a missing id were seen
     int64_t afterHole = 0;  ///< the first visible id past the hole
-    bool full = false;  ///< a whole page was announced: read again at once
-    int64_t next = 0;   ///< the first id not announced
+    bool full = false;      ///< a whole page was announced: read again at once
+    int64_t next = 0;       ///< the first id not announced
   };
 
   FollowResult followOnce(Connection& c) {
@@ -1477,7 +1483,7 @@ class MySqlStore::Impl {
   int64_t lastOwnId_ = 0;               ///< the writer's newest committed id
   Clock::time_point nextConnectAttempt_;
   std::chrono::milliseconds connectPause_{0};  ///< 0 while connecting works
-  std::unique_ptr<Connection> follower_;  ///< the follower thread's, after open()
+  std::unique_ptr<Connection> follower_;       ///< the follower thread's, after open()
   std::thread writerThread_;
   std::thread followerThread_;
 

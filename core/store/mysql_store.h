@@ -49,7 +49,7 @@ struct MySqlOptions {
 
   /// Limit on connecting, and on each read and write of a connection. A server that stops
   /// answering costs a waiting webhook about ioTimeout plus 5 s (the check of an unconfirmed
-  /// commit) before its 503, well inside the usual providers' timeouts.
+  /// commit) before its 503, and one queued behind that batch up to a connect timeout more.
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds ioTimeout{10000};
 
