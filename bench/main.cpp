@@ -744,6 +744,25 @@ struct LatencyFigures {
   int64_t max = 0;
 };
 
+// The paced run of parts b and f: webhooks at o.latencyRate to ingestPort, forwarded by a relay
+// that streams from streamPort, with a raw stream tap on the relay's hook (also on streamPort)
+// that splits each latency into the edge's part and the relay's.
+LatencyRun tappedPacedRun(const Options& o, uint16_t ingestPort, uint16_t streamPort,
+                          const std::string& relayName, const std::string& ingestPath,
+                          int64_t firstSeq, size_t capacity, TargetServer& target) {
+  auto tapHook = relayHook(o, relayName, ingestPath);
+  std::unique_ptr<SseTap> tap;
+  if (tapHook) tap = std::make_unique<SseTap>(streamPort, *tapHook, firstSeq, capacity);
+  LatencyRun run = pacedRun(o, ingestPort, ingestPath, o.latencyRate, o.latencySeconds,
+                            latencyWarmup(o), kLatencyConnections, firstSeq + kWarmupSlots, target);
+  if (tap && tap->ok()) {
+    describeSplit(run, *tap, target);
+  } else {
+    say("  no stream tap: %s", tap ? tap->error().c_str() : "the relay saved no token");
+  }
+  return run;
+}
+
 LatencyFigures partB(const Options& o, Edge& edge, Report& report) {
   say("(b) end-to-end latency at %.0f webhooks/s for %.1f s: from just before the bench writes "
       "the request to the edge until the bench's target has read the forwarded body",
@@ -771,18 +790,9 @@ LatencyFigures partB(const Options& o, Edge& edge, Report& report) {
     report.notRun("(b) latency p99", goal, why.substr(0, why.find('\n')));
     return {};
   }
-  auto tapHook = relayHook(o, "relay-b", relay->ingestPath);
-  std::unique_ptr<SseTap> tap;
-  if (tapHook) tap = std::make_unique<SseTap>(edge.port(), *tapHook, kSeqLatency, capacity);
-  LatencyRun run =
-      pacedRun(o, edge.port(), relay->ingestPath, o.latencyRate, o.latencySeconds, latencyWarmup(o),
-               kLatencyConnections, kSeqLatency + kWarmupSlots, target);
+  LatencyRun run = tappedPacedRun(o, edge.port(), edge.port(), "relay-b", relay->ingestPath,
+                                  kSeqLatency, capacity, target);
   const auto& l = run.latenciesNs;
-  if (tap && tap->ok()) {
-    describeSplit(run, *tap, target);
-  } else {
-    say("  no stream tap: %s", tap ? tap->error().c_str() : "the relay saved no token");
-  }
   say("  edge + relay: p50 %s p99 %s max %s (%zu samples; acked %lld, delivered %lld, "
       "late sends %lld, rejected %lld)",
       ms(percentile(l, 50)).c_str(), ms(percentile(l, 99)).c_str(),
@@ -1475,18 +1485,9 @@ void partF(const Options& o, Edge& ingestEdge, Edge& relayEdge, const std::strin
     report.notRun(label + " latency p99", goal, why.substr(0, why.find('\n')));
     return;
   }
-  auto tapHook = relayHook(o, name, relay->ingestPath);
-  std::unique_ptr<SseTap> tap;
-  if (tapHook) tap = std::make_unique<SseTap>(relayEdge.port(), *tapHook, firstSeq, capacity);
-  LatencyRun run =
-      pacedRun(o, ingestEdge.port(), relay->ingestPath, o.latencyRate, o.latencySeconds,
-               latencyWarmup(o), kLatencyConnections, firstSeq + kWarmupSlots, target);
+  LatencyRun run = tappedPacedRun(o, ingestEdge.port(), relayEdge.port(), name, relay->ingestPath,
+                                  firstSeq, capacity, target);
   const auto& l = run.latenciesNs;
-  if (tap && tap->ok()) {
-    describeSplit(run, *tap, target);
-  } else {
-    say("  no stream tap: %s", tap ? tap->error().c_str() : "the relay saved no token");
-  }
   say("  end to end: p50 %s p99 %s max %s (%zu samples; acked %lld, delivered %lld, late sends "
       "%lld, rejected %lld, %lld duplicates, %lld corrupted)",
       ms(percentile(l, 50)).c_str(), ms(percentile(l, 99)).c_str(),
