@@ -251,6 +251,14 @@ class MySqlStoreTest : public ::testing::Test {
     return options;
   }
 
+  /// The test database reached through `proxy`, so that the test can cut the line.
+  MySqlOptions optionsThrough(const e2e::TcpProxy& proxy) const {
+    MySqlOptions options = this->options();
+    options.endpoint.host = "127.0.0.1";
+    options.endpoint.port = proxy.port();
+    return options;
+  }
+
   MySqlEndpoint server_;
   std::unique_ptr<TestDatabase> database_;
 };
@@ -481,9 +489,7 @@ TEST_F(MySqlStoreTest, HeldBatchOnOneStoreKeepsTheOtherStoresAppendBehindIt) {
 TEST_F(MySqlStoreTest, OutageFailsAppendsAndTheSameStoreRecoversAfterIt) {
   NoticeLog log;
   e2e::TcpProxy proxy(server_.port);
-  MySqlOptions throughProxy = options();
-  throughProxy.endpoint.host = "127.0.0.1";
-  throughProxy.endpoint.port = proxy.port();
+  const MySqlOptions throughProxy = optionsThrough(proxy);
   auto store = MySqlStore::open(throughProxy);
   store->createHook(makeHook("h"));
   store->setNoticeListener(log.listener());
@@ -529,9 +535,7 @@ TEST_F(MySqlStoreTest, OutageFailsAppendsAndTheSameStoreRecoversAfterIt) {
 TEST_F(MySqlStoreTest, AppendsDuringRepeatedOutagesLoseNothingAcknowledged) {
   NoticeLog log;
   e2e::TcpProxy proxy(server_.port);
-  MySqlOptions throughProxy = options();
-  throughProxy.endpoint.host = "127.0.0.1";
-  throughProxy.endpoint.port = proxy.port();
+  const MySqlOptions throughProxy = optionsThrough(proxy);
   auto store = MySqlStore::open(throughProxy);
   store->createHook(makeHook("h"));
   store->setNoticeListener(log.listener());
@@ -600,9 +604,7 @@ TEST_F(MySqlStoreTest, AppendsDuringRepeatedOutagesLoseNothingAcknowledged) {
 
 TEST_F(MySqlStoreTest, ReadsWorkAfterAnOutageThatBrokeSeveralIdlePoolConnections) {
   e2e::TcpProxy proxy(server_.port);
-  MySqlOptions throughProxy = options();
-  throughProxy.endpoint.host = "127.0.0.1";
-  throughProxy.endpoint.port = proxy.port();
+  MySqlOptions throughProxy = optionsThrough(proxy);
   throughProxy.poolSize = 4;
   auto store = MySqlStore::open(throughProxy);
   store->createHook(makeHook("h"));
