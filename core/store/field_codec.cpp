@@ -78,4 +78,35 @@ std::vector<std::pair<std::string, std::string>> decodeOptions(std::string_view 
       });
 }
 
+std::string encodeCustomResponse(const std::optional<CustomResponse>& response) {
+  if (!response) return std::string();
+  std::string out;
+  appendPart(out, std::to_string(response->status));
+  appendPart(out, response->body);
+  for (const auto& header : response->headers) {
+    appendPart(out, header.name);
+    appendPart(out, header.value);
+  }
+  return out;
+}
+
+std::optional<CustomResponse> decodeCustomResponse(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
+  CustomResponse response;
+  const std::string_view status = takePart(bytes);
+  const std::string_view body = takePart(bytes);
+  if (status.empty() || status.size() > 9) {
+    throw StoreError("could not decode custom response: malformed status");
+  }
+  int32_t value = 0;
+  for (char c : status) {
+    if (c < '0' || c > '9') throw StoreError("could not decode custom response: malformed status");
+    value = value * 10 + (c - '0');
+  }
+  response.status = value;
+  response.body = std::string(body);
+  response.headers = decodeHeaders(bytes);
+  return response;
+}
+
 }  // namespace anm::store

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,5 +35,12 @@ std::string encodeOptions(const std::vector<std::pair<std::string, std::string>>
 
 /// Throws StoreError like decodeHeaders.
 std::vector<std::pair<std::string, std::string>> decodeOptions(std::string_view bytes);
+
+/// A hook's custom response in the same encoding: first the pair (status in decimal, body),
+/// then one pair per header, in order. No custom response is an empty BLOB.
+std::string encodeCustomResponse(const std::optional<CustomResponse>& response);
+
+/// Throws StoreError like decodeHeaders, and for a status that is not a decimal number.
+std::optional<CustomResponse> decodeCustomResponse(std::string_view bytes);
 
 }  // namespace anm::store

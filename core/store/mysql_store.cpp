@@ -25,8 +25,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/crypto/keys.h"
 #include "core/store/field_codec.h"
 #include "core/store/migration.h"
+#include "core/store/sealing.h"
 
 namespace anm::store {
 namespace {
@@ -67,12 +69,28 @@ constexpr int kWriterIdleSeconds = 10;
 // A pooled connection idle for longer is pinged before use: the server may have closed it.
 constexpr auto kPingIdleAfter = std::chrono::seconds(30);
 
+// How long a cached hook is used before it is read again (store.h).
+constexpr auto kHookCacheAge = std::chrono::milliseconds(kHookCacheMs);
+
 constexpr const char* kEventColumns =
     "id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, body_size, verdict, "
-    "reason, reason_message, event_type, delivery_id, replay_of";
+    "reason, reason_message, event_type, delivery_id, replay_of, key_id, wrapped_key";
+
+constexpr const char* kHookColumns =
+    "id, provider, secret, tolerance_s, options, token_hash, created_at_ms, account_id, name, "
+    "signing_secret, previous_signing_secret, previous_valid_until_ms, standard_webhooks, "
+    "custom_response, expires_at_ms, key_id";
+
+constexpr const char* kAccountColumns = "id, name, plan, disabled, created_at_ms";
+constexpr const char* kMemberColumns = "id, account_id, name, is_owner, created_at_ms";
+constexpr const char* kTokenColumns =
+    "id, member_id, account_id, name, hash, created_at_ms, last_used_at_ms, revoked_at_ms";
+constexpr const char* kAuditColumns =
+    "id, at_ms, account_id, actor, action, hook_id, event_id, detail, remote";
 
 // NOTE: DDL is not transactional in MySQL, so a step must be safe to run again after a crash
-// in its middle: every statement is IF NOT EXISTS or INSERT IGNORE. Free-form bytes are BLOBs
+// in its middle: every statement is IF NOT EXISTS, INSERT IGNORE or one ALTER TABLE (which
+// applyMigrations skips when its columns exist). Free-form bytes are BLOBs
 // (binary-safe, no character set conversion); ids and names are utf8mb4 with a binary collation
 // so that comparisons are exact.
 const std::vector<Migration>& migrations() {
@@ -134,6 +152,108 @@ const std::vector<Migration>& migrations() {
            " CONSTRAINT deliveries_event FOREIGN KEY (event_id) REFERENCES events (id)"
            "  ON DELETE CASCADE"
            ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+       }},
+      // The seq columns keep insertion order, which "oldest first" means when two rows share
+      // a created_at_ms. Nothing references accounts by foreign key: a row of another table
+      // names its account by id only, as the SQLite backend does.
+      {2,
+       "accounts, members, tokens, audit, settings, named hooks and encryption at rest",
+       {
+           "CREATE TABLE IF NOT EXISTS accounts ("
+           " id VARCHAR(64) NOT NULL PRIMARY KEY,"
+           " name VARCHAR(64) NOT NULL,"
+           " plan INT NOT NULL,"
+           " disabled TINYINT NOT NULL,"
+           " created_at_ms BIGINT NOT NULL,"
+           " seq BIGINT NOT NULL AUTO_INCREMENT,"
+           " UNIQUE KEY accounts_by_name (name),"
+           " UNIQUE KEY accounts_by_seq (seq)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+
+           "CREATE TABLE IF NOT EXISTS members ("
+           " id VARCHAR(64) NOT NULL PRIMARY KEY,"
+           " account_id VARCHAR(64) NOT NULL,"
+           " name VARCHAR(64) NOT NULL,"
+           " is_owner TINYINT NOT NULL,"
+           " created_at_ms BIGINT NOT NULL,"
+           " seq BIGINT NOT NULL AUTO_INCREMENT,"
+           " UNIQUE KEY members_by_name (account_id, name),"
+           " UNIQUE KEY members_by_seq (seq)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+
+           // Only the token's hash is stored (store.h).
+           "CREATE TABLE IF NOT EXISTS tokens ("
+           " id VARCHAR(64) NOT NULL PRIMARY KEY,"
+           " member_id VARCHAR(64) NOT NULL,"
+           " account_id VARCHAR(64) NOT NULL,"
+           " name VARBINARY(255) NOT NULL,"
+           " hash VARCHAR(128) NOT NULL,"
+           " created_at_ms BIGINT NOT NULL,"
+           " last_used_at_ms BIGINT NOT NULL,"
+           " revoked_at_ms BIGINT NOT NULL,"
+           " seq BIGINT NOT NULL AUTO_INCREMENT,"
+           " UNIQUE KEY tokens_by_hash (hash),"
+           " UNIQUE KEY tokens_by_seq (seq),"
+           " KEY tokens_by_account (account_id, seq),"
+           " KEY tokens_by_revocation (revoked_at_ms)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+
+           // Free text is BLOB: a client address from X-Forwarded-For is the sender's choice,
+           // and an audit entry must not fail for its length.
+           "CREATE TABLE IF NOT EXISTS audit ("
+           " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+           " at_ms BIGINT NOT NULL,"
+           " account_id VARCHAR(64) NOT NULL,"
+           " actor BLOB NOT NULL,"
+           " action BLOB NOT NULL,"
+           " hook_id BLOB NOT NULL,"
+           " event_id BIGINT NOT NULL,"
+           " detail MEDIUMBLOB NOT NULL,"
+           " remote BLOB NOT NULL,"
+           " KEY audit_by_account (account_id, id)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+
+           // value is sealed under key_id; key_id '' holds it in the clear.
+           "CREATE TABLE IF NOT EXISTS settings ("
+           " name VARCHAR(191) NOT NULL PRIMARY KEY,"
+           " value MEDIUMBLOB NOT NULL,"
+           " key_id VARCHAR(32) NOT NULL DEFAULT ''"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+
+           // NOTE: an ALTER that ran before a crash fails with "duplicate column" when the step
+           // runs again; applyMigrations takes that as done (each ALTER is one atomic change).
+           // name is NULL for anonymous hooks, so that they never collide in the unique key.
+           // New BLOB columns are NULL-able because MySQL gives BLOBs no literal default; NULL
+           // reads as empty, as does an empty custom_response: none. Expired anonymous
+           // hooks are erased (deleted_at_ms set, secrets blanked) rather than deleted, so the
+           // edge needs no DELETE privilege.
+           "ALTER TABLE hooks"
+           " ADD COLUMN account_id VARCHAR(64) NOT NULL DEFAULT '',"
+           " ADD COLUMN name VARCHAR(64) NULL,"
+           " ADD COLUMN signing_secret BLOB NULL,"
+           " ADD COLUMN previous_signing_secret BLOB NULL,"
+           " ADD COLUMN previous_valid_until_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN standard_webhooks TINYINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN custom_response MEDIUMBLOB NULL,"  // field_codec.h encoding
+           " ADD COLUMN expires_at_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN relay_id VARCHAR(64) NOT NULL DEFAULT '',"
+           " ADD COLUMN relay_until_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN key_id VARCHAR(32) NOT NULL DEFAULT '',"
+           " ADD COLUMN deleted_at_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN seq BIGINT NOT NULL AUTO_INCREMENT,"
+           " ADD UNIQUE KEY hooks_by_seq (seq),"
+           " ADD UNIQUE KEY hooks_by_account_name (account_id, name),"
+           " ADD KEY hooks_by_expiry (expires_at_ms),"
+           " ADD KEY hooks_by_key (key_id)",
+
+           // raw_query, headers and body are sealed under the data key in wrapped_key, itself
+           // sealed under key_id; key_id '' is a row in the clear (schema 1, or no key ring).
+           // erased marks the events of an erased hook, whose contents are blanked.
+           "ALTER TABLE events"
+           " ADD COLUMN key_id VARCHAR(32) NOT NULL DEFAULT '',"
+           " ADD COLUMN wrapped_key VARBINARY(255) NOT NULL DEFAULT '',"
+           " ADD COLUMN erased TINYINT NOT NULL DEFAULT 0,"
+           " ADD KEY events_by_key (key_id)",
        }},
   };
   return kMigrations;
@@ -299,15 +419,18 @@ class Connection {
 
 std::string column(sql::ResultSet& rs, uint32_t index) { return rs.getString(index).asStdString(); }
 
-EventRecord readEvent(sql::ResultSet& rs, bool withBody) {
+/// The key ring of one operation, or null when the store keeps everything in the clear.
+using RingPtr = std::shared_ptr<const crypto::KeyRing>;
+
+/// Reads an events row selected with kEventColumns (and body last when `withBody`). A sealed
+/// row that does not open sets integrityError instead of its contents (store.h).
+EventRecord readEvent(sql::ResultSet& rs, bool withBody, const crypto::KeyRing* ring) {
   EventRecord event;
   event.id = rs.getInt64(1);
   event.hookId = column(rs, 2);
   event.receivedAtMs = rs.getInt64(3);
   event.method = column(rs, 4);
   event.pathSuffix = column(rs, 5);
-  event.rawQuery = column(rs, 6);
-  event.headers = decodeHeaders(column(rs, 7));
   event.bodySize = rs.getInt64(8);
   event.verdict = static_cast<Verdict>(rs.getInt(9));
   event.reason = rs.getInt(10);
@@ -315,20 +438,139 @@ EventRecord readEvent(sql::ResultSet& rs, bool withBody) {
   event.eventType = column(rs, 12);
   event.deliveryId = column(rs, 13);
   event.replayOf = rs.getInt64(14);
-  if (withBody) event.body = column(rs, 15);
+  WrappedKey wrapped{column(rs, 15), column(rs, 16)};
+  if (wrapped.keyId.empty()) {
+    event.rawQuery = column(rs, 6);
+    event.headers = decodeHeaders(column(rs, 7));
+    if (withBody) event.body = column(rs, 17);
+    return event;
+  }
+  if (ring == nullptr) {
+    event.integrityError = "event " + std::to_string(event.id) + " is encrypted under key " +
+                           wrapped.keyId + " and the store was opened without a key ring";
+    return event;
+  }
+  const std::string body = withBody ? column(rs, 17) : std::string();
+  openContents(*ring, wrapped, column(rs, 6), column(rs, 7), withBody ? &body : nullptr, event);
   return event;
 }
 
-HookRecord readHook(sql::ResultSet& rs) {
+/// The clear text of one secret field of a row sealed under `keyId` ('' for the clear).
+std::string openStored(const crypto::KeyRing* ring, const std::string& keyId,
+                       const std::string& stored, const char* table, const std::string& rowId,
+                       const char* field) {
+  if (keyId.empty()) return stored;
+  if (ring == nullptr) {
+    throw StoreError(std::string("could not read ") + table + " " + rowId + ": its " + field +
+                     " is encrypted under key " + keyId +
+                     " and the store was opened without a key ring");
+  }
+  try {
+    return openField(*ring, WrappedKey{keyId, stored}, table, rowId, field);
+  } catch (const crypto::IntegrityError& e) {
+    throw StoreError(std::string("could not read ") + table + " " + rowId + ": " + e.what());
+  }
+}
+
+/// Reads a hooks row selected with kHookColumns, opening its secrets.
+HookRecord readHook(sql::ResultSet& rs, const crypto::KeyRing* ring) {
   HookRecord hook;
   hook.id = column(rs, 1);
   hook.provider = column(rs, 2);
-  hook.secret = column(rs, 3);
   hook.toleranceS = rs.getInt64(4);
   hook.options = decodeOptions(column(rs, 5));
   hook.tokenHash = column(rs, 6);
   hook.createdAtMs = rs.getInt64(7);
+  hook.accountId = column(rs, 8);
+  hook.name = column(rs, 9);
+  hook.previousValidUntilMs = rs.getInt64(12);
+  hook.standardWebhooks = rs.getInt(13) != 0;
+  hook.customResponse = decodeCustomResponse(column(rs, 14));
+  hook.expiresAtMs = rs.getInt64(15);
+  const std::string keyId = column(rs, 16);
+  hook.secret = openStored(ring, keyId, column(rs, 3), "hooks", hook.id, "secret");
+  hook.signingSecret = openStored(ring, keyId, column(rs, 10), "hooks", hook.id, "signing_secret");
+  hook.previousSigningSecret =
+      openStored(ring, keyId, column(rs, 11), "hooks", hook.id, "previous_signing_secret");
   return hook;
+}
+
+/// A hook's secret fields as they are stored: sealed under the ring's active key, or in the
+/// clear without a ring.
+struct StoredSecrets {
+  std::string keyId;
+  std::string secret;
+  std::string signingSecret;
+  std::string previousSigningSecret;
+};
+
+StoredSecrets sealSecrets(const crypto::KeyRing* ring, const HookRecord& hook) {
+  if (ring == nullptr) {
+    return {"", hook.secret, hook.signingSecret, hook.previousSigningSecret};
+  }
+  StoredSecrets stored;
+  WrappedKey secret = sealField(*ring, hook.secret, "hooks", hook.id, "secret");
+  stored.keyId = secret.keyId;
+  stored.secret = std::move(secret.sealed);
+  stored.signingSecret =
+      sealField(*ring, hook.signingSecret, "hooks", hook.id, "signing_secret").sealed;
+  stored.previousSigningSecret =
+      sealField(*ring, hook.previousSigningSecret, "hooks", hook.id, "previous_signing_secret")
+          .sealed;
+  return stored;
+}
+
+AccountRecord readAccount(sql::ResultSet& rs) {
+  AccountRecord account;
+  account.id = column(rs, 1);
+  account.name = column(rs, 2);
+  account.plan = static_cast<Plan>(rs.getInt(3));
+  account.disabled = rs.getInt(4) != 0;
+  account.createdAtMs = rs.getInt64(5);
+  return account;
+}
+
+MemberRecord readMember(sql::ResultSet& rs) {
+  MemberRecord member;
+  member.id = column(rs, 1);
+  member.accountId = column(rs, 2);
+  member.name = column(rs, 3);
+  member.owner = rs.getInt(4) != 0;
+  member.createdAtMs = rs.getInt64(5);
+  return member;
+}
+
+TokenRecord readToken(sql::ResultSet& rs) {
+  TokenRecord token;
+  token.id = column(rs, 1);
+  token.memberId = column(rs, 2);
+  token.accountId = column(rs, 3);
+  token.name = column(rs, 4);
+  token.hash = column(rs, 5);
+  token.createdAtMs = rs.getInt64(6);
+  token.lastUsedAtMs = rs.getInt64(7);
+  token.revokedAtMs = rs.getInt64(8);
+  return token;
+}
+
+AuditRecord readAudit(sql::ResultSet& rs) {
+  AuditRecord entry;
+  entry.id = rs.getInt64(1);
+  entry.atMs = rs.getInt64(2);
+  entry.accountId = column(rs, 3);
+  entry.actor = column(rs, 4);
+  entry.action = column(rs, 5);
+  entry.hookId = column(rs, 6);
+  entry.eventId = rs.getInt64(7);
+  entry.detail = column(rs, 8);
+  entry.remote = column(rs, 9);
+  return entry;
+}
+
+/// A duplicate key error (1062) on the unique key `key`: MariaDB names it 'key', MySQL
+/// 'table.key'.
+bool isDuplicateOn(const sql::SQLException& e, const char* key) {
+  return e.getErrorCode() == 1062 && std::string(e.what()).find(key) != std::string::npos;
 }
 
 bool isForwardable(Verdict verdict, int64_t replayOf) {
@@ -338,6 +580,11 @@ bool isForwardable(Verdict verdict, int64_t replayOf) {
 /// One event waiting for the writer. The caller's thread waits until `done`.
 struct AppendJob {
   EventRecord* event = nullptr;
+  /// With a key ring: the contents sealed on the caller's thread (the event's own query,
+  /// headers and body are cleared then), and the data key wrapped by the writer.
+  std::optional<SealedContents> sealed;
+  WrappedKey wrapped;
+  size_t payloadBytes = 0;  ///< body bytes, for the batch's byte limit
   int64_t id = 0;
   std::string writeToken;  ///< random, stored with the row (see resolveUnconfirmedCommit)
   std::string error;       ///< set when the event was not stored
@@ -508,6 +755,7 @@ class MySqlStore::Impl {
     writer_ = std::make_unique<Connection>(options_, "writing");
     migrate(*writer_);
     checkPrivileges(*writer_);
+    if (!options_.keys) refuseSealedRecords(*writer_);
     logServer(*writer_);
     writer_->useManualCommit();
     writer_->limitIdleSession();
@@ -551,49 +799,523 @@ class MySqlStore::Impl {
 
   void createHook(const HookRecord& hook) {
     withConnection("create hook", false, [&](Connection& c) {
-      auto& statement = c.prepare(
-          "INSERT INTO hooks (id, provider, secret, tolerance_s, options, token_hash, "
-          "created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
-      statement.setString(1, hook.id);
-      statement.setString(2, hook.provider);
-      statement.setString(3, hook.secret);
-      statement.setInt64(4, hook.toleranceS);
-      statement.setString(5, encodeOptions(hook.options));
-      statement.setString(6, hook.tokenHash);
-      statement.setInt64(7, hook.createdAtMs);
+      insertHook(c, hook);
+      return 0;
+    });
+  }
+
+  void createHookWithin(const HookRecord& hook, size_t maxNamedHooks) {
+    withConnection("create hook", false, [&](Connection& c) {
+      c.begin();
       try {
-        statement.executeUpdate();
-      } catch (const sql::SQLException& e) {
-        if (e.getErrorCode() == 1062) throw StoreError("hook " + hook.id + " exists already");
+        // The account row is the lock: edges creating hooks for one account take turns here,
+        // so that the count below is still true when the INSERT commits.
+        auto& lock = c.prepare("SELECT id FROM accounts WHERE id = ? FOR UPDATE");
+        lock.setString(1, hook.accountId);
+        std::unique_ptr<sql::ResultSet> account(lock.executeQuery());
+        if (!account->next()) throw StoreError("unknown account " + hook.accountId);
+        account.reset();
+
+        // A taken name is the answer a caller can act on, so it wins over the limit.
+        auto& taken = c.prepare(
+            "SELECT COUNT(*) FROM hooks WHERE account_id = ? AND name = ? AND deleted_at_ms = 0");
+        taken.setString(1, hook.accountId);
+        taken.setString(2, hook.name);
+        if (countOf(taken) > 0) throw ConflictError("a hook named " + hook.name + " exists");
+
+        auto& count = c.prepare(
+            "SELECT COUNT(*) FROM hooks WHERE account_id = ? AND name IS NOT NULL "
+            "AND deleted_at_ms = 0");
+        count.setString(1, hook.accountId);
+        if (countOf(count) >= static_cast<int64_t>(maxNamedHooks)) {
+          throw LimitError("account " + hook.accountId + " has " + std::to_string(maxNamedHooks) +
+                           " named hooks, the most its plan allows");
+        }
+        insertHook(c, hook);
+        c.commit();
+      } catch (...) {
+        c.rollbackQuietly();
         throw;
       }
       return 0;
     });
   }
 
+  bool updateHook(const HookRecord& hook) {
+    const RingPtr ring = currentRing();
+    const StoredSecrets secrets = sealSecrets(ring.get(), hook);
+    const bool found = withConnection("update hook", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "UPDATE hooks SET provider = ?, secret = ?, tolerance_s = ?, options = ?, "
+          "signing_secret = ?, previous_signing_secret = ?, previous_valid_until_ms = ?, "
+          "standard_webhooks = ?, custom_response = ?, expires_at_ms = ?, key_id = ? "
+          "WHERE id = ? AND deleted_at_ms = 0");
+      statement.setString(1, hook.provider);
+      statement.setString(2, secrets.secret);
+      statement.setInt64(3, hook.toleranceS);
+      statement.setString(4, encodeOptions(hook.options));
+      statement.setString(5, secrets.signingSecret);
+      statement.setString(6, secrets.previousSigningSecret);
+      statement.setInt64(7, hook.previousValidUntilMs);
+      statement.setInt(8, hook.standardWebhooks ? 1 : 0);
+      statement.setString(9, encodeCustomResponse(hook.customResponse));
+      statement.setInt64(10, hook.expiresAtMs);
+      statement.setString(11, secrets.keyId);
+      statement.setString(12, hook.id);
+      if (statement.executeUpdate() == 1) return true;
+
+      // The server counts changed rows: an update to the same values changes none.
+      return hookExists(c, hook.id);
+    });
+    forgetHook(hook.id);
+    return found;
+  }
+
   std::optional<HookRecord> findHook(const std::string& hookId) {
+    uint64_t generation = 0;
     {
       std::lock_guard<std::mutex> lock(hookMu_);
       auto it = hooks_.find(hookId);
-      if (it != hooks_.end()) return it->second;
+      if (it != hooks_.end() && Clock::now() - it->second.fetched < kHookCacheAge) {
+        return it->second.hook;
+      }
+      generation = hookGeneration_;
     }
+    const RingPtr ring = currentRing();
     auto hook = withConnection("find hook", true, [&](Connection& c) {
-      auto& statement = c.prepare(
-          "SELECT id, provider, secret, tolerance_s, options, token_hash, created_at_ms "
-          "FROM hooks WHERE id = ?");
+      auto& statement = c.prepare(std::string("SELECT ") + kHookColumns +
+                                  " FROM hooks WHERE id = ? AND deleted_at_ms = 0");
       statement.setString(1, hookId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::optional<HookRecord> found;
-      if (rs->next()) found = readHook(*rs);
+      if (rs->next()) found = readHook(*rs, ring.get());
       return found;
     });
 
-    // Only hooks that exist are cached: one created later on another edge must be found.
+    // Only hooks that exist are cached: one created later on another edge must be found. A
+    // change this store made while the read ran leaves the (maybe older) row uncached.
     if (hook) {
       std::lock_guard<std::mutex> lock(hookMu_);
-      if (hooks_.size() < options_.maxCachedHooks) hooks_.emplace(hookId, *hook);
+      if (generation == hookGeneration_) cacheHook(*hook);
     }
     return hook;
+  }
+
+  std::vector<HookRecord> listHooks(const std::string& accountId) {
+    const RingPtr ring = currentRing();
+    return withConnection("list hooks", true, [&](Connection& c) {
+      auto& statement = c.prepare(std::string("SELECT ") + kHookColumns +
+                                  " FROM hooks WHERE account_id = ? AND deleted_at_ms = 0 "
+                                  "ORDER BY created_at_ms, seq");
+      statement.setString(1, accountId);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<HookRecord> rows;
+      while (rs->next()) rows.push_back(readHook(*rs, ring.get()));
+      return rows;
+    });
+  }
+
+  std::optional<HookRecord> findHookByName(const std::string& accountId, const std::string& name) {
+    const RingPtr ring = currentRing();
+    return withConnection("find hook", true, [&](Connection& c) {
+      auto& statement = c.prepare(std::string("SELECT ") + kHookColumns +
+                                  " FROM hooks WHERE account_id = ? AND name = ? "
+                                  "AND deleted_at_ms = 0");
+      statement.setString(1, accountId);
+      statement.setString(2, name);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::optional<HookRecord> found;
+      if (rs->next()) found = readHook(*rs, ring.get());
+      return found;
+    });
+  }
+
+  /// Erases rather than deletes (the edge's user has no DELETE, README "Running on MySQL"):
+  /// the hook is marked deleted with its secrets and token hash blanked, and its events lose
+  /// their contents and provider metadata. Each hook goes in its own transaction, which checks
+  /// the expiry again so that an extension another edge made meanwhile wins.
+  size_t deleteExpiredHooks(int64_t nowMs) {
+    const std::vector<std::string> expired =
+        withConnection("find expired hooks", true, [&](Connection& c) {
+          auto& statement = c.prepare(
+              "SELECT id FROM hooks WHERE expires_at_ms > 0 AND expires_at_ms < ? "
+              "AND deleted_at_ms = 0");
+          statement.setInt64(1, nowMs);
+          std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+          std::vector<std::string> ids;
+          while (rs->next()) ids.push_back(column(*rs, 1));
+          return ids;
+        });
+    size_t erased = 0;
+    for (const std::string& hookId : expired) {
+      const bool gone = withConnection("delete expired hook", false, [&](Connection& c) {
+        c.begin();
+        try {
+          auto& hook = c.prepare(
+              "UPDATE hooks SET deleted_at_ms = ?, secret = '', signing_secret = '', "
+              "previous_signing_secret = '', token_hash = '', options = '', custom_response = '', "
+              "relay_id = '', key_id = '' "
+              "WHERE id = ? AND expires_at_ms > 0 AND expires_at_ms < ? AND deleted_at_ms = 0");
+          hook.setInt64(1, std::max<int64_t>(nowMs, 1));
+          hook.setString(2, hookId);
+          hook.setInt64(3, nowMs);
+          if (hook.executeUpdate() != 1) {
+            c.rollbackQuietly();
+            return false;
+          }
+          auto& events = c.prepare(
+              "UPDATE events SET erased = 1, path_suffix = '', raw_query = '', headers = '', "
+              "body = '', reason_message = '', event_type = '', delivery_id = '', "
+              "key_id = '', wrapped_key = '' WHERE hook_id = ? AND erased = 0");
+          events.setString(1, hookId);
+          events.executeUpdate();
+          c.commit();
+        } catch (...) {
+          c.rollbackQuietly();
+          throw;
+        }
+        return true;
+      });
+      if (gone) ++erased;
+      forgetHook(hookId);
+    }
+    return erased;
+  }
+
+  void extendHook(const std::string& hookId, int64_t expiresAtMs) {
+    withConnection("extend hook", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "UPDATE hooks SET expires_at_ms = ? WHERE id = ? AND expires_at_ms > 0 "
+          "AND expires_at_ms < ? AND deleted_at_ms = 0");
+      statement.setInt64(1, expiresAtMs);
+      statement.setString(2, hookId);
+      statement.setInt64(3, expiresAtMs);
+      statement.executeUpdate();
+      return 0;
+    });
+    forgetHook(hookId);
+  }
+
+  bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                  int64_t untilMs) {
+    return withConnection("claim relay lease", false, [&](Connection& c) {
+      // One statement decides, so two edges claiming at once cannot both win.
+      auto& claim = c.prepare(
+          "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND deleted_at_ms = 0 "
+          "AND (relay_id = '' OR relay_until_ms < ? OR relay_id = ?)");
+      claim.setString(1, relayId);
+      claim.setInt64(2, untilMs);
+      claim.setString(3, hookId);
+      claim.setInt64(4, nowMs);
+      claim.setString(5, relayId);
+      if (claim.executeUpdate() == 1) return true;
+
+      // No row changed: the lease is another relay's, or already this relay's until untilMs.
+      auto& holder = c.prepare("SELECT relay_id FROM hooks WHERE id = ? AND deleted_at_ms = 0");
+      holder.setString(1, hookId);
+      std::unique_ptr<sql::ResultSet> rs(holder.executeQuery());
+      return rs->next() && column(*rs, 1) == relayId;
+    });
+  }
+
+  void releaseRelay(const std::string& hookId, const std::string& relayId) {
+    withConnection("release relay lease", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "UPDATE hooks SET relay_id = '', relay_until_ms = 0 WHERE id = ? AND relay_id = ?");
+      statement.setString(1, hookId);
+      statement.setString(2, relayId);
+      statement.executeUpdate();
+      return 0;
+    });
+  }
+
+  // --- accounts, members, tokens ---
+
+  void createAccount(const AccountRecord& account) {
+    withConnection("create account", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "INSERT INTO accounts (id, name, plan, disabled, created_at_ms) VALUES (?, ?, ?, ?, ?)");
+      statement.setString(1, account.id);
+      statement.setString(2, account.name);
+      statement.setInt(3, static_cast<int32_t>(account.plan));
+      statement.setInt(4, account.disabled ? 1 : 0);
+      statement.setInt64(5, account.createdAtMs);
+      try {
+        statement.executeUpdate();
+      } catch (const sql::SQLException& e) {
+        if (isDuplicateOn(e, "accounts_by_name")) {
+          throw ConflictError("an account named " + account.name + " exists");
+        }
+        if (e.getErrorCode() == 1062) throw StoreError("account " + account.id + " exists already");
+        throw;
+      }
+      return 0;
+    });
+  }
+
+  std::optional<AccountRecord> findAccount(const std::string& accountId) {
+    return findOne<AccountRecord>("find account", kAccountColumns, "accounts", "id", accountId,
+                                  readAccount);
+  }
+
+  std::optional<AccountRecord> findAccountByName(const std::string& name) {
+    return findOne<AccountRecord>("find account", kAccountColumns, "accounts", "name", name,
+                                  readAccount);
+  }
+
+  std::vector<AccountRecord> listAccounts() {
+    return withConnection("list accounts", true, [&](Connection& c) {
+      auto& statement = c.prepare(std::string("SELECT ") + kAccountColumns +
+                                  " FROM accounts ORDER BY created_at_ms, seq");
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<AccountRecord> rows;
+      while (rs->next()) rows.push_back(readAccount(*rs));
+      return rows;
+    });
+  }
+
+  bool updateAccount(const AccountRecord& account) {
+    return withConnection("update account", false, [&](Connection& c) {
+      auto& statement = c.prepare("UPDATE accounts SET plan = ?, disabled = ? WHERE id = ?");
+      statement.setInt(1, static_cast<int32_t>(account.plan));
+      statement.setInt(2, account.disabled ? 1 : 0);
+      statement.setString(3, account.id);
+      if (statement.executeUpdate() == 1) return true;
+      auto& exists = c.prepare("SELECT COUNT(*) FROM accounts WHERE id = ?");
+      exists.setString(1, account.id);
+      return countOf(exists) > 0;
+    });
+  }
+
+  void createMember(const MemberRecord& member) {
+    withConnection("create member", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "INSERT INTO members (id, account_id, name, is_owner, created_at_ms) "
+          "VALUES (?, ?, ?, ?, ?)");
+      statement.setString(1, member.id);
+      statement.setString(2, member.accountId);
+      statement.setString(3, member.name);
+      statement.setInt(4, member.owner ? 1 : 0);
+      statement.setInt64(5, member.createdAtMs);
+      try {
+        statement.executeUpdate();
+      } catch (const sql::SQLException& e) {
+        if (isDuplicateOn(e, "members_by_name")) {
+          throw ConflictError("a member named " + member.name + " exists");
+        }
+        if (e.getErrorCode() == 1062) throw StoreError("member " + member.id + " exists already");
+        throw;
+      }
+      return 0;
+    });
+  }
+
+  std::optional<MemberRecord> findMember(const std::string& memberId) {
+    return findOne<MemberRecord>("find member", kMemberColumns, "members", "id", memberId,
+                                 readMember);
+  }
+
+  std::vector<MemberRecord> listMembers(const std::string& accountId) {
+    return withConnection("list members", true, [&](Connection& c) {
+      auto& statement = c.prepare(std::string("SELECT ") + kMemberColumns +
+                                  " FROM members WHERE account_id = ? ORDER BY created_at_ms, seq");
+      statement.setString(1, accountId);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<MemberRecord> rows;
+      while (rs->next()) rows.push_back(readMember(*rs));
+      return rows;
+    });
+  }
+
+  void createToken(const TokenRecord& token) {
+    withConnection("create token", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "INSERT INTO tokens (id, member_id, account_id, name, hash, created_at_ms, "
+          "last_used_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      statement.setString(1, token.id);
+      statement.setString(2, token.memberId);
+      statement.setString(3, token.accountId);
+      statement.setString(4, token.name);
+      statement.setString(5, token.hash);
+      statement.setInt64(6, token.createdAtMs);
+      statement.setInt64(7, token.lastUsedAtMs);
+      statement.setInt64(8, token.revokedAtMs);
+      try {
+        statement.executeUpdate();
+      } catch (const sql::SQLException& e) {
+        if (e.getErrorCode() == 1062) throw StoreError("token " + token.id + " exists already");
+        throw;
+      }
+      return 0;
+    });
+  }
+
+  std::optional<TokenRecord> findTokenByHash(const std::string& hash) {
+    return findOne<TokenRecord>("find token", kTokenColumns, "tokens", "hash", hash, readToken);
+  }
+
+  std::optional<TokenRecord> findToken(const std::string& tokenId) {
+    return findOne<TokenRecord>("find token", kTokenColumns, "tokens", "id", tokenId, readToken);
+  }
+
+  std::vector<TokenRecord> listTokens(const std::string& accountId) {
+    return withConnection("list tokens", true, [&](Connection& c) {
+      auto& statement = c.prepare(std::string("SELECT ") + kTokenColumns +
+                                  " FROM tokens WHERE account_id = ? ORDER BY created_at_ms, seq");
+      statement.setString(1, accountId);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<TokenRecord> rows;
+      while (rs->next()) rows.push_back(readToken(*rs));
+      return rows;
+    });
+  }
+
+  bool revokeToken(const std::string& tokenId, int64_t nowMs) {
+    return withConnection("revoke token", false, [&](Connection& c) {
+      // revoked_at_ms 0 means live, so a revocation at 0 would not count as one.
+      auto& statement =
+          c.prepare("UPDATE tokens SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0");
+      statement.setInt64(1, std::max<int64_t>(nowMs, 1));
+      statement.setString(2, tokenId);
+      return statement.executeUpdate() == 1;
+    });
+  }
+
+  std::vector<std::string> revokedTokensSince(int64_t sinceMs) {
+    return withConnection("list revoked tokens", true, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "SELECT id FROM tokens WHERE revoked_at_ms >= ? AND revoked_at_ms > 0 "
+          "ORDER BY revoked_at_ms, seq");
+      statement.setInt64(1, sinceMs);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<std::string> ids;
+      while (rs->next()) ids.push_back(column(*rs, 1));
+      return ids;
+    });
+  }
+
+  void touchToken(const std::string& tokenId, int64_t nowMs) {
+    withConnection("touch token", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "UPDATE tokens SET last_used_at_ms = GREATEST(last_used_at_ms, ?) WHERE id = ?");
+      statement.setInt64(1, nowMs);
+      statement.setString(2, tokenId);
+      statement.executeUpdate();
+      return 0;
+    });
+  }
+
+  // --- audit ---
+
+  int64_t appendAudit(const AuditRecord& entry) {
+    return withConnection("append audit entry", false, [&](Connection& c) {
+      // Autocommit: the entry is committed (and with the server's default durability, on
+      // disk) when the INSERT returns.
+      auto& statement = c.prepare(
+          "INSERT INTO audit (at_ms, account_id, actor, action, hook_id, event_id, detail, "
+          "remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      statement.setInt64(1, entry.atMs);
+      statement.setString(2, entry.accountId);
+      statement.setString(3, entry.actor);
+      statement.setString(4, entry.action);
+      statement.setString(5, entry.hookId);
+      statement.setInt64(6, entry.eventId);
+      statement.setString(7, entry.detail);
+      statement.setString(8, entry.remote);
+      statement.executeUpdate();
+      return lastInsertId(c);
+    });
+  }
+
+  std::vector<AuditRecord> listAudit(const std::string& accountId, int64_t afterId, size_t limit) {
+    if (limit == 0) return {};
+    return withConnection("list audit entries", true, [&](Connection& c) {
+      auto& statement =
+          c.prepare(std::string("SELECT ") + kAuditColumns +
+                    " FROM audit WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?");
+      statement.setString(1, accountId);
+      statement.setInt64(2, afterId);
+      statement.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<AuditRecord> rows;
+      while (rs->next()) rows.push_back(readAudit(*rs));
+      return rows;
+    });
+  }
+
+  // --- settings ---
+
+  std::optional<std::string> getSetting(const std::string& name) {
+    const RingPtr ring = currentRing();
+    return withConnection("read setting", true,
+                          [&](Connection& c) { return readSetting(c, name, ring.get()); });
+  }
+
+  std::string putSettingIfAbsent(const std::string& name, const std::string& value) {
+    const RingPtr ring = currentRing();
+    const WrappedKey stored = sealSetting(ring.get(), name, value);
+    return withConnection("store setting", false, [&](Connection& c) {
+      // INSERT IGNORE keeps the first edge's value; each edge then reads the one that won.
+      auto& insert =
+          c.prepare("INSERT IGNORE INTO settings (name, value, key_id) VALUES (?, ?, ?)");
+      insert.setString(1, name);
+      insert.setString(2, stored.sealed);
+      insert.setString(3, stored.keyId);
+      if (insert.executeUpdate() == 1) return value;
+      auto current = readSetting(c, name, ring.get());
+      if (!current) throw StoreError("setting " + name + " vanished while it was stored");
+      return *current;
+    });
+  }
+
+  void setSetting(const std::string& name, const std::string& value) {
+    const RingPtr ring = currentRing();
+    const WrappedKey stored = sealSetting(ring.get(), name, value);
+    withConnection("store setting", false, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "INSERT INTO settings (name, value, key_id) VALUES (?, ?, ?) "
+          "ON DUPLICATE KEY UPDATE value = VALUES(value), key_id = VALUES(key_id)");
+      statement.setString(1, name);
+      statement.setString(2, stored.sealed);
+      statement.setString(3, stored.keyId);
+      statement.executeUpdate();
+      return 0;
+    });
+  }
+
+  // --- key rotation ---
+
+  /// Settings first, then hooks, then events. Every rewrite is one UPDATE whose WHERE names
+  /// the old key id and the old stored bytes, so that a record another edge rewrote meanwhile
+  /// (a rotated secret, a setting set again) is left as that edge wrote it. Counts the
+  /// records it tried, so that a caller looping until 0 stops only when none is left.
+  size_t reencryptBatch(size_t limit) {
+    const RingPtr ring = currentRing();
+    if (!ring) throw StoreError("could not re-encrypt: the store was opened without a key ring");
+    const std::string active = ring->active().id;
+    size_t done = 0;
+    if (done < limit) done += reencryptSettings(*ring, active, limit - done);
+    if (done < limit) done += reencryptHooks(*ring, active, limit - done);
+    if (done < limit) done += reencryptEvents(*ring, active, limit - done);
+    return done;
+  }
+
+  /// Key ids with the live records under each, ascending; records in the clear count under "".
+  std::vector<KeyUsage> keyUsage() {
+    return withConnection("count records per key", true, [&](Connection& c) {
+      std::map<std::string, int64_t> counts;
+      for (const char* text :
+           {"SELECT key_id, COUNT(*) FROM events WHERE erased = 0 GROUP BY key_id",
+            "SELECT key_id, COUNT(*) FROM hooks WHERE deleted_at_ms = 0 GROUP BY key_id",
+            "SELECT key_id, COUNT(*) FROM settings GROUP BY key_id"}) {
+        auto& statement = c.prepare(text);
+        std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+        while (rs->next()) counts[column(*rs, 1)] += rs->getInt64(2);
+      }
+      std::vector<KeyUsage> usage;
+      for (const auto& [keyId, records] : counts) usage.push_back({keyId, records});
+      return usage;
+    });
   }
 
   // --- events ---
@@ -604,6 +1326,21 @@ class MySqlStore::Impl {
 
     AppendJob job;
     job.event = &event;
+    job.payloadBytes = event.body.size();
+
+    // Sealing costs time in proportion to the body, so it runs here, in parallel across
+    // callers, and only the wrap of the data key runs on the writer (sealing.h). The clear
+    // contents are dropped at once: the queue holds each body only once.
+    if (options_.keys) {
+      try {
+        job.sealed = sealContents(event);
+      } catch (const std::exception& e) {
+        throw StoreError(std::string("could not encrypt event: ") + e.what());
+      }
+      event.rawQuery.clear();
+      event.headers.clear();
+      std::string().swap(event.body);
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (stopping_) throw StoreError("the store is closing");
@@ -634,9 +1371,10 @@ class MySqlStore::Impl {
     std::vector<EventRecord> events;
     if (limit == 0 || afterId >= upTo) return events;
     std::string text = std::string("SELECT ") + kEventColumns + (withBodies ? ", body" : "") +
-                       " FROM events WHERE hook_id = ? AND id > ? AND id <= ?" +
+                       " FROM events WHERE hook_id = ? AND id > ? AND id <= ? AND erased = 0" +
                        (forwardableOnly ? " AND (verdict <> 2 OR replay_of <> 0)" : "") +
                        " ORDER BY id LIMIT ?";
+    const RingPtr ring = currentRing();
     return withConnection("list events", true, [&](Connection& c) {
       auto& statement = c.prepare(text);
       statement.setString(1, hookId);
@@ -645,20 +1383,21 @@ class MySqlStore::Impl {
       statement.setInt64(4, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::vector<EventRecord> rows;
-      while (rs->next()) rows.push_back(readEvent(*rs, withBodies));
+      while (rs->next()) rows.push_back(readEvent(*rs, withBodies, ring.get()));
       return rows;
     });
   }
 
   std::optional<EventRecord> getEvent(const std::string& hookId, int64_t eventId) {
+    const RingPtr ring = currentRing();
     return withConnection("get event", true, [&](Connection& c) {
       auto& statement = c.prepare(std::string("SELECT ") + kEventColumns +
-                                  ", body FROM events WHERE hook_id = ? AND id = ?");
+                                  ", body FROM events WHERE hook_id = ? AND id = ? AND erased = 0");
       statement.setString(1, hookId);
       statement.setInt64(2, eventId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::optional<EventRecord> found;
-      if (rs->next()) found = readEvent(*rs, true);
+      if (rs->next()) found = readEvent(*rs, true, ring.get());
       return found;
     });
   }
@@ -697,8 +1436,9 @@ class MySqlStore::Impl {
   std::vector<DeliveryRecord> listDeliveries(int64_t eventId) {
     return withConnection("list deliveries", true, [&](Connection& c) {
       auto& statement = c.prepare(
-          "SELECT event_id, relay_id, status, duration_ms, error, reported_at_ms "
-          "FROM deliveries WHERE event_id = ? ORDER BY id");
+          "SELECT d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms "
+          "FROM deliveries d JOIN events e ON e.id = d.event_id "
+          "WHERE d.event_id = ? AND e.erased = 0 ORDER BY d.id");
       statement.setInt64(1, eventId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::vector<DeliveryRecord> rows;
@@ -731,6 +1471,259 @@ class MySqlStore::Impl {
   }
 
  private:
+  // --- helpers of the hooks, settings and rotation ---
+
+  RingPtr currentRing() const { return options_.keys ? options_.keys->ring() : nullptr; }
+
+  static int64_t countOf(sql::PreparedStatement& statement) {
+    std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+    return rs->next() ? rs->getInt64(1) : 0;
+  }
+
+  static bool hookExists(Connection& c, const std::string& hookId) {
+    auto& exists = c.prepare("SELECT COUNT(*) FROM hooks WHERE id = ? AND deleted_at_ms = 0");
+    exists.setString(1, hookId);
+    return countOf(exists) > 0;
+  }
+
+  /// One row of `table` whose `key` column equals `value`.
+  template <typename Record, typename Read>
+  std::optional<Record> findOne(const char* what, const char* columns, const char* table,
+                                const char* key, const std::string& value, Read read) {
+    return withConnection(what, true, [&](Connection& c) {
+      auto& statement =
+          c.prepare(std::string("SELECT ") + columns + " FROM " + table + " WHERE " + key + " = ?");
+      statement.setString(1, value);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::optional<Record> found;
+      if (rs->next()) found = read(*rs);
+      return found;
+    });
+  }
+
+  void insertHook(Connection& c, const HookRecord& hook) {
+    const RingPtr ring = currentRing();
+    const StoredSecrets secrets = sealSecrets(ring.get(), hook);
+    auto& statement = c.prepare(
+        "INSERT INTO hooks (id, provider, secret, tolerance_s, options, token_hash, "
+        "created_at_ms, account_id, name, signing_secret, previous_signing_secret, "
+        "previous_valid_until_ms, standard_webhooks, custom_response, expires_at_ms, key_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    statement.setString(1, hook.id);
+    statement.setString(2, hook.provider);
+    statement.setString(3, secrets.secret);
+    statement.setInt64(4, hook.toleranceS);
+    statement.setString(5, encodeOptions(hook.options));
+    statement.setString(6, hook.tokenHash);
+    statement.setInt64(7, hook.createdAtMs);
+    statement.setString(8, hook.accountId);
+
+    // NULL for anonymous hooks: the unique key then never compares them.
+    if (hook.name.empty()) {
+      statement.setNull(9, sql::DataType::VARCHAR);
+    } else {
+      statement.setString(9, hook.name);
+    }
+    statement.setString(10, secrets.signingSecret);
+    statement.setString(11, secrets.previousSigningSecret);
+    statement.setInt64(12, hook.previousValidUntilMs);
+    statement.setInt(13, hook.standardWebhooks ? 1 : 0);
+    statement.setString(14, encodeCustomResponse(hook.customResponse));
+    statement.setInt64(15, hook.expiresAtMs);
+    statement.setString(16, secrets.keyId);
+    try {
+      statement.executeUpdate();
+    } catch (const sql::SQLException& e) {
+      if (isDuplicateOn(e, "hooks_by_account_name")) {
+        throw ConflictError("a hook named " + hook.name + " exists");
+      }
+      if (e.getErrorCode() == 1062) throw StoreError("hook " + hook.id + " exists already");
+      throw;
+    }
+  }
+
+  /// Drops a hook this store changed from the cache, and keeps reads that ran meanwhile from
+  /// caching what they found.
+  void forgetHook(const std::string& hookId) {
+    std::lock_guard<std::mutex> lock(hookMu_);
+    hooks_.erase(hookId);
+    ++hookGeneration_;
+  }
+
+  /// Caller holds hookMu_. A full cache first drops what is stale.
+  void cacheHook(const HookRecord& hook) {
+    const auto now = Clock::now();
+    if (hooks_.size() >= options_.maxCachedHooks) {
+      for (auto it = hooks_.begin(); it != hooks_.end();) {
+        it = now - it->second.fetched >= kHookCacheAge ? hooks_.erase(it) : std::next(it);
+      }
+    }
+    if (hooks_.size() < options_.maxCachedHooks) hooks_[hook.id] = CachedHook{hook, now};
+  }
+
+  static WrappedKey sealSetting(const crypto::KeyRing* ring, const std::string& name,
+                                const std::string& value) {
+    if (ring == nullptr) return WrappedKey{"", value};
+    return sealField(*ring, value, "settings", name, "value");
+  }
+
+  static std::optional<std::string> readSetting(Connection& c, const std::string& name,
+                                                const crypto::KeyRing* ring) {
+    auto& statement = c.prepare("SELECT value, key_id FROM settings WHERE name = ?");
+    statement.setString(1, name);
+    std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return openStored(ring, column(*rs, 2), column(*rs, 1), "settings", name, "value");
+  }
+
+  size_t reencryptSettings(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
+    return withConnection("re-encrypt settings", false, [&](Connection& c) {
+      auto& select =
+          c.prepare("SELECT name, value, key_id FROM settings WHERE key_id <> ? LIMIT ?");
+      select.setString(1, active);
+      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+      std::vector<std::vector<std::string>> rows;
+      while (rs->next()) rows.push_back({column(*rs, 1), column(*rs, 2), column(*rs, 3)});
+      rs.reset();
+      for (const auto& row : rows) {
+        const std::string value = openStored(&ring, row[2], row[1], "settings", row[0], "value");
+        const WrappedKey sealed = sealField(ring, value, "settings", row[0], "value");
+        auto& update = c.prepare(
+            "UPDATE settings SET value = ?, key_id = ? WHERE name = ? AND key_id = ? "
+            "AND value = ?");
+        update.setString(1, sealed.sealed);
+        update.setString(2, sealed.keyId);
+        update.setString(3, row[0]);
+        update.setString(4, row[2]);
+        update.setString(5, row[1]);
+        update.executeUpdate();
+      }
+      return rows.size();
+    });
+  }
+
+  size_t reencryptHooks(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
+    size_t done = withConnection("re-encrypt hooks", false, [&](Connection& c) {
+      auto& select = c.prepare(
+          "SELECT id, key_id, secret, signing_secret, previous_signing_secret FROM hooks "
+          "WHERE key_id <> ? AND deleted_at_ms = 0 LIMIT ?");
+      select.setString(1, active);
+      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+      std::vector<std::vector<std::string>> rows;
+      while (rs->next()) {
+        rows.push_back(
+            {column(*rs, 1), column(*rs, 2), column(*rs, 3), column(*rs, 4), column(*rs, 5)});
+      }
+      rs.reset();
+      for (const auto& row : rows) {
+        HookRecord hook;
+        hook.id = row[0];
+        hook.secret = openStored(&ring, row[1], row[2], "hooks", hook.id, "secret");
+        hook.signingSecret = openStored(&ring, row[1], row[3], "hooks", hook.id, "signing_secret");
+        hook.previousSigningSecret =
+            openStored(&ring, row[1], row[4], "hooks", hook.id, "previous_signing_secret");
+        const StoredSecrets sealed = sealSecrets(&ring, hook);
+
+        // NULL-safe comparison: schema 1 rows hold NULL in the new secret columns.
+        auto& update = c.prepare(
+            "UPDATE hooks SET secret = ?, signing_secret = ?, previous_signing_secret = ?, "
+            "key_id = ? WHERE id = ? AND key_id = ? AND secret = ? "
+            "AND COALESCE(signing_secret, '') = ? AND COALESCE(previous_signing_secret, '') = ?");
+        update.setString(1, sealed.secret);
+        update.setString(2, sealed.signingSecret);
+        update.setString(3, sealed.previousSigningSecret);
+        update.setString(4, sealed.keyId);
+        update.setString(5, row[0]);
+        update.setString(6, row[1]);
+        update.setString(7, row[2]);
+        update.setString(8, row[3]);
+        update.setString(9, row[4]);
+        update.executeUpdate();
+      }
+      return rows.size();
+    });
+    return done;
+  }
+
+  size_t reencryptEvents(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
+    return withConnection("re-encrypt events", false, [&](Connection& c) {
+      auto& select = c.prepare(
+          "SELECT id, hook_id, key_id, wrapped_key FROM events WHERE key_id <> ? AND erased = 0 "
+          "ORDER BY id LIMIT ?");
+      select.setString(1, active);
+      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+      struct Row {
+        int64_t id;
+        std::string hookId;
+        WrappedKey wrapped;
+      };
+      std::vector<Row> rows;
+      while (rs->next()) {
+        rows.push_back({rs->getInt64(1), column(*rs, 2), {column(*rs, 3), column(*rs, 4)}});
+      }
+      rs.reset();
+      for (const Row& row : rows) {
+        if (row.wrapped.keyId.empty()) {
+          encryptClearEvent(c, ring, row.id, row.hookId);
+          continue;
+        }
+
+        // Only the 60-byte data key is sealed again; the contents stay as they are.
+        WrappedKey next;
+        try {
+          next = rewrapDataKey(ring, row.wrapped, row.hookId, row.id);
+        } catch (const crypto::IntegrityError& e) {
+          throw StoreError("could not re-encrypt event " + std::to_string(row.id) + ": " +
+                           e.what());
+        }
+        auto& update = c.prepare(
+            "UPDATE events SET key_id = ?, wrapped_key = ? WHERE id = ? AND key_id = ? "
+            "AND wrapped_key = ?");
+        update.setString(1, next.keyId);
+        update.setString(2, next.sealed);
+        update.setInt64(3, row.id);
+        update.setString(4, row.wrapped.keyId);
+        update.setString(5, row.wrapped.sealed);
+        update.executeUpdate();
+      }
+      return rows.size();
+    });
+  }
+
+  /// Seals an event stored in the clear (schema 1, or by a store without a key ring).
+  static void encryptClearEvent(Connection& c, const crypto::KeyRing& ring, int64_t id,
+                                const std::string& hookId) {
+    auto& read = c.prepare(
+        "SELECT raw_query, headers, body FROM events WHERE id = ? AND key_id = '' AND erased = 0");
+    read.setInt64(1, id);
+    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+    if (!rs->next()) return;
+    EventRecord event;
+    event.id = id;
+    event.hookId = hookId;
+    event.rawQuery = column(*rs, 1);
+    event.headers = decodeHeaders(column(*rs, 2));
+    event.body = column(*rs, 3);
+    rs.reset();
+    const SealedContents sealed = sealContents(event);
+    const WrappedKey wrapped = wrapDataKey(ring, sealed.dataKey, hookId, id);
+    std::istringstream headers(sealed.headers);
+    std::istringstream body(sealed.body);
+    auto& update = c.prepare(
+        "UPDATE events SET raw_query = ?, headers = ?, body = ?, key_id = ?, wrapped_key = ? "
+        "WHERE id = ? AND key_id = '' AND erased = 0");
+    update.setString(1, sealed.query);
+    update.setBlob(2, &headers);
+    update.setBlob(3, &body);
+    update.setString(4, wrapped.keyId);
+    update.setString(5, wrapped.sealed);
+    update.setInt64(6, id);
+    update.executeUpdate();
+  }
+
   // --- schema ---
 
   /// Brings the schema up to kSchemaVersion. A database that is up to date needs no DDL, so
@@ -779,7 +1772,17 @@ class MySqlStore::Impl {
         "INSERT INTO hooks SELECT * FROM hooks WHERE 0",
         "INSERT INTO events SELECT * FROM events WHERE 0",
         "INSERT INTO deliveries SELECT * FROM deliveries WHERE 0",
+        "INSERT INTO accounts SELECT * FROM accounts WHERE 0",
+        "INSERT INTO members SELECT * FROM members WHERE 0",
+        "INSERT INTO tokens SELECT * FROM tokens WHERE 0",
+        "INSERT INTO audit SELECT * FROM audit WHERE 0",
+        "INSERT INTO settings SELECT * FROM settings WHERE 0",
         "UPDATE sequences SET value = value WHERE 0",
+        "UPDATE hooks SET relay_id = relay_id WHERE 0",
+        "UPDATE events SET key_id = key_id WHERE 0",
+        "UPDATE accounts SET plan = plan WHERE 0",
+        "UPDATE tokens SET revoked_at_ms = revoked_at_ms WHERE 0",
+        "UPDATE settings SET value = value WHERE 0",
     };
     try {
       for (const char* probe : kProbes) c.execute(probe);
@@ -788,6 +1791,20 @@ class MySqlStore::Impl {
       throw StoreError("could not open store database=" + options_.endpoint.database +
                        ": the user lacks a privilege the edge needs (" + e.what() +
                        "); grant it SELECT, INSERT and UPDATE on the database");
+    }
+  }
+
+  /// A store without a key ring could read none of the sealed records (store.h): it is refused
+  /// at open rather than failing record by record. Each query reads one index entry at most.
+  void refuseSealedRecords(Connection& c) {
+    for (const char* table : {"settings", "hooks", "events"}) {
+      std::unique_ptr<sql::Statement> statement(c.raw().createStatement());
+      std::unique_ptr<sql::ResultSet> rs(statement->executeQuery(
+          std::string("SELECT key_id FROM ") + table + " WHERE key_id <> '' LIMIT 1"));
+      if (!rs->next()) continue;
+      throw StoreError("could not open store database=" + options_.endpoint.database +
+                       ": it holds records encrypted under key " + column(*rs, 1) + " (table " +
+                       table + ") and the store was given no key ring");
     }
   }
 
@@ -828,7 +1845,17 @@ class MySqlStore::Impl {
     }
     for (const auto& migration : migrations()) {
       if (migration.version <= current) continue;
-      for (const char* text : migration.statements) c.execute(text);
+      for (const char* text : migration.statements) {
+        try {
+          c.execute(text);
+        } catch (const sql::SQLException& e) {
+          // Duplicate column (1060) or key name (1061): this ALTER ran before a crash.
+          const bool alter = std::strncmp(text, "ALTER TABLE", 11) == 0;
+          if (!alter || (e.getErrorCode() != 1060 && e.getErrorCode() != 1061)) throw;
+          logger().information(Poco::format("schema change found applied already version=%Ld",
+                                            static_cast<Poco::Int64>(migration.version)));
+        }
+      }
       auto& record = c.prepare(
           "INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (?, ?, ?)");
       record.setInt64(1, migration.version);
@@ -975,7 +2002,7 @@ class MySqlStore::Impl {
         size_t bytes = 0;
         while (!queue_.empty() && batch.size() < options_.maxBatchJobs) {
           AppendJob* job = queue_.front();
-          const size_t size = job->event->body.size();
+          const size_t size = job->payloadBytes;
           if (!batch.empty() && bytes + size > options_.maxBatchBytes) break;
           bytes += size;
           batch.push_back(job);
@@ -1095,6 +2122,8 @@ class MySqlStore::Impl {
   void commitBatch(Connection& c, std::vector<AppendJob*>& batch, bool& committing) {
     const int64_t count = static_cast<int64_t>(batch.size());
     for (AppendJob* job : batch) job->writeToken = randomToken();
+    const bool sealed = batch.front()->sealed.has_value();
+    const RingPtr ring = sealed ? currentRing() : nullptr;
     c.begin();
 
     // Taking the ids locks the counter row until COMMIT: a later transaction of any edge
@@ -1110,6 +2139,16 @@ class MySqlStore::Impl {
     take.setInt64(1, newestKnownId());
     take.setInt64(2, count);
     if (take.executeUpdate() != 1) throw StoreError("the sequences table has no event_id row");
+
+    // Sealed events need their ids for the wrap's AAD: one more round trip and one small seal
+    // per event while the counter row is held, nothing in proportion to the bodies.
+    if (sealed) {
+      const int64_t first = lastInsertId(c) - count + 1;
+      for (int64_t i = 0; i < count; ++i) {
+        AppendJob& job = *batch[static_cast<size_t>(i)];
+        job.wrapped = wrapDataKey(*ring, job.sealed->dataKey, job.event->hookId, first + i);
+      }
+    }
     insertBatch(c, batch);
 
     if (options_.beforeCommitForTest) {
@@ -1225,12 +2264,12 @@ class MySqlStore::Impl {
   /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
   /// connection prepares at most maxBatchJobs statements.
   void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
-    constexpr int kParameters = 15;
+    constexpr int kParameters = 17;
     const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
         "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, "
-        "write_token, body) VALUES ";
+        "write_token, key_id, wrapped_key, body) VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
       text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
@@ -1247,14 +2286,16 @@ class MySqlStore::Impl {
     bodies.reserve(rows);
     headers.reserve(rows);
     for (size_t r = 0; r < rows; ++r) {
-      const EventRecord& e = *batch[r]->event;
+      const AppendJob& job = *batch[r];
+      const EventRecord& e = *job.event;
       const unsigned base = static_cast<unsigned>(r * kParameters);
       statement.setString(base + 1, e.hookId);
       statement.setInt64(base + 2, e.receivedAtMs);
       statement.setString(base + 3, e.method);
       statement.setString(base + 4, e.pathSuffix);
-      statement.setString(base + 5, e.rawQuery);
-      headers.push_back(std::make_unique<std::istringstream>(encodeHeaders(e.headers)));
+      statement.setString(base + 5, job.sealed ? job.sealed->query : e.rawQuery);
+      headers.push_back(std::make_unique<std::istringstream>(
+          job.sealed ? job.sealed->headers : encodeHeaders(e.headers)));
       statement.setBlob(base + 6, headers.back().get());
       statement.setInt64(base + 7, e.bodySize);
       statement.setInt(base + 8, static_cast<int32_t>(e.verdict));
@@ -1263,9 +2304,12 @@ class MySqlStore::Impl {
       statement.setString(base + 11, e.eventType);
       statement.setString(base + 12, e.deliveryId);
       statement.setInt64(base + 13, e.replayOf);
-      statement.setString(base + 14, batch[r]->writeToken);
-      bodies.push_back(std::make_unique<std::istringstream>(e.body));
-      statement.setBlob(base + 15, bodies.back().get());
+      statement.setString(base + 14, job.writeToken);
+      statement.setString(base + 15, job.wrapped.keyId);
+      statement.setString(base + 16, job.wrapped.sealed);
+      bodies.push_back(
+          std::make_unique<std::istringstream>(job.sealed ? job.sealed->body : e.body));
+      statement.setBlob(base + 17, bodies.back().get());
     }
     statement.executeUpdate();
   }
@@ -1496,8 +2540,13 @@ class MySqlStore::Impl {
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t open_ = 0;  ///< pooled connections, idle or lent out
 
+  struct CachedHook {
+    HookRecord hook;
+    Clock::time_point fetched;
+  };
   std::mutex hookMu_;
-  std::unordered_map<std::string, HookRecord> hooks_;
+  std::unordered_map<std::string, CachedHook> hooks_;
+  uint64_t hookGeneration_ = 0;  ///< counts this store's own hook changes
 };
 
 std::unique_ptr<MySqlStore> MySqlStore::open(const MySqlOptions& options) {
@@ -1545,6 +2594,111 @@ std::vector<DeliveryRecord> MySqlStore::listDeliveries(int64_t eventId) {
 void MySqlStore::setNoticeListener(std::function<void(const EventNotice&)> listener) {
   impl_->setNoticeListener(std::move(listener));
 }
+
+void MySqlStore::createHookWithin(const HookRecord& hook, size_t maxNamedHooks) {
+  impl_->createHookWithin(hook, maxNamedHooks);
+}
+
+bool MySqlStore::updateHook(const HookRecord& hook) { return impl_->updateHook(hook); }
+
+std::vector<HookRecord> MySqlStore::listHooks(const std::string& accountId) {
+  return impl_->listHooks(accountId);
+}
+
+std::optional<HookRecord> MySqlStore::findHookByName(const std::string& accountId,
+                                                     const std::string& name) {
+  return impl_->findHookByName(accountId, name);
+}
+
+size_t MySqlStore::deleteExpiredHooks(int64_t nowMs) { return impl_->deleteExpiredHooks(nowMs); }
+
+void MySqlStore::extendHook(const std::string& hookId, int64_t expiresAtMs) {
+  impl_->extendHook(hookId, expiresAtMs);
+}
+
+bool MySqlStore::claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                            int64_t untilMs) {
+  return impl_->claimRelay(hookId, relayId, nowMs, untilMs);
+}
+
+void MySqlStore::releaseRelay(const std::string& hookId, const std::string& relayId) {
+  impl_->releaseRelay(hookId, relayId);
+}
+
+void MySqlStore::createAccount(const AccountRecord& account) { impl_->createAccount(account); }
+
+std::optional<AccountRecord> MySqlStore::findAccount(const std::string& accountId) {
+  return impl_->findAccount(accountId);
+}
+
+std::optional<AccountRecord> MySqlStore::findAccountByName(const std::string& name) {
+  return impl_->findAccountByName(name);
+}
+
+std::vector<AccountRecord> MySqlStore::listAccounts() { return impl_->listAccounts(); }
+
+bool MySqlStore::updateAccount(const AccountRecord& account) {
+  return impl_->updateAccount(account);
+}
+
+void MySqlStore::createMember(const MemberRecord& member) { impl_->createMember(member); }
+
+std::optional<MemberRecord> MySqlStore::findMember(const std::string& memberId) {
+  return impl_->findMember(memberId);
+}
+
+std::vector<MemberRecord> MySqlStore::listMembers(const std::string& accountId) {
+  return impl_->listMembers(accountId);
+}
+
+void MySqlStore::createToken(const TokenRecord& token) { impl_->createToken(token); }
+
+std::optional<TokenRecord> MySqlStore::findTokenByHash(const std::string& hash) {
+  return impl_->findTokenByHash(hash);
+}
+
+std::optional<TokenRecord> MySqlStore::findToken(const std::string& tokenId) {
+  return impl_->findToken(tokenId);
+}
+
+std::vector<TokenRecord> MySqlStore::listTokens(const std::string& accountId) {
+  return impl_->listTokens(accountId);
+}
+
+bool MySqlStore::revokeToken(const std::string& tokenId, int64_t nowMs) {
+  return impl_->revokeToken(tokenId, nowMs);
+}
+
+std::vector<std::string> MySqlStore::revokedTokensSince(int64_t sinceMs) {
+  return impl_->revokedTokensSince(sinceMs);
+}
+
+void MySqlStore::touchToken(const std::string& tokenId, int64_t nowMs) {
+  impl_->touchToken(tokenId, nowMs);
+}
+
+int64_t MySqlStore::appendAudit(const AuditRecord& entry) { return impl_->appendAudit(entry); }
+
+std::vector<AuditRecord> MySqlStore::listAudit(const std::string& accountId, int64_t afterId,
+                                               size_t limit) {
+  return impl_->listAudit(accountId, afterId, limit);
+}
+
+std::optional<std::string> MySqlStore::getSetting(const std::string& name) {
+  return impl_->getSetting(name);
+}
+
+std::string MySqlStore::putSettingIfAbsent(const std::string& name, const std::string& value) {
+  return impl_->putSettingIfAbsent(name, value);
+}
+
+void MySqlStore::setSetting(const std::string& name, const std::string& value) {
+  impl_->setSetting(name, value);
+}
+
+size_t MySqlStore::reencryptBatch(size_t limit) { return impl_->reencryptBatch(limit); }
+
+std::vector<KeyUsage> MySqlStore::keyUsage() { return impl_->keyUsage(); }
 
 MySqlStats MySqlStore::stats() const { return impl_->stats(); }
 

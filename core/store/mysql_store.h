@@ -39,6 +39,13 @@ MySqlEndpoint parseMySqlUrl(const std::string& url);
 struct MySqlOptions {
   MySqlEndpoint endpoint;
 
+  /// The key ring contents are encrypted with at rest (core/store/sealing.h): event query,
+  /// headers and body, hook secrets and setting values. Null stores them in the clear, which
+  /// only tests do; a store without a ring refuses to open a database holding sealed records.
+  /// The ring may be replaced while the store runs (a rotation): each operation takes the
+  /// ring of that moment.
+  std::shared_ptr<crypto::KeyHolder> keys;
+
   /// Connections for reads, hooks and delivery reports. The store holds two more of its own:
   /// one that writes events and one that follows the events table for new ids.
   size_t poolSize = 8;
@@ -66,7 +73,8 @@ struct MySqlOptions {
   size_t maxBatchJobs = 256;
   size_t maxBatchBytes = size_t{32} << 20;
 
-  /// Hooks kept in memory after their first lookup (hooks never change once created).
+  /// Hooks kept in memory after a lookup, each for kHookCacheMs (store.h): a change another
+  /// edge makes reaches this one within that. This store's own changes drop the entry at once.
   size_t maxCachedHooks = 4096;
 
   /// Called on the writer thread after a batch's inserts and before its COMMIT, with the ids
@@ -103,7 +111,7 @@ struct MySqlStats {
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 1;
+  static constexpr int64_t kSchemaVersion = 2;
 
   /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
   /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.
@@ -125,6 +133,57 @@ class MySqlStore : public Store {
   void addDeliveries(const std::vector<DeliveryRecord>& deliveries) override;
   std::vector<DeliveryRecord> listDeliveries(int64_t eventId) override;
   void setNoticeListener(std::function<void(const EventNotice&)> listener) override;
+
+  /// Atomic across edges: the account's row is locked while its hooks are counted.
+  /// Throws StoreError for an account that does not exist.
+  void createHookWithin(const HookRecord& hook, size_t maxNamedHooks) override;
+  bool updateHook(const HookRecord& hook) override;
+  std::vector<HookRecord> listHooks(const std::string& accountId) override;
+  std::optional<HookRecord> findHookByName(const std::string& accountId,
+                                           const std::string& name) override;
+  /// Erases rather than deletes, so that the edge needs no DELETE privilege: the hooks are
+  /// marked deleted with their secrets blanked, and their events keep only ids, times, method,
+  /// body size and verdict (every content field is emptied). Neither is returned again.
+  size_t deleteExpiredHooks(int64_t nowMs) override;
+  void extendHook(const std::string& hookId, int64_t expiresAtMs) override;
+  bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                  int64_t untilMs) override;
+  void releaseRelay(const std::string& hookId, const std::string& relayId) override;
+
+  void createAccount(const AccountRecord& account) override;
+  std::optional<AccountRecord> findAccount(const std::string& accountId) override;
+  std::optional<AccountRecord> findAccountByName(const std::string& name) override;
+  std::vector<AccountRecord> listAccounts() override;
+  bool updateAccount(const AccountRecord& account) override;
+  void createMember(const MemberRecord& member) override;
+  std::optional<MemberRecord> findMember(const std::string& memberId) override;
+  std::vector<MemberRecord> listMembers(const std::string& accountId) override;
+  void createToken(const TokenRecord& token) override;
+  std::optional<TokenRecord> findTokenByHash(const std::string& hash) override;
+  std::optional<TokenRecord> findToken(const std::string& tokenId) override;
+  std::vector<TokenRecord> listTokens(const std::string& accountId) override;
+  bool revokeToken(const std::string& tokenId, int64_t nowMs) override;
+  std::vector<std::string> revokedTokensSince(int64_t sinceMs) override;
+  void touchToken(const std::string& tokenId, int64_t nowMs) override;
+
+  /// Committed with autocommit before it returns. Ids come from AUTO_INCREMENT: increasing
+  /// per edge, but two edges appending at once may commit them out of order.
+  int64_t appendAudit(const AuditRecord& entry) override;
+  std::vector<AuditRecord> listAudit(const std::string& accountId, int64_t afterId,
+                                     size_t limit) override;
+
+  std::optional<std::string> getSetting(const std::string& name) override;
+  /// INSERT IGNORE, then a read of the value that won.
+  std::string putSettingIfAbsent(const std::string& name, const std::string& value) override;
+  void setSetting(const std::string& name, const std::string& value) override;
+
+  /// Settings, then hooks, then events (oldest first); records in the clear (schema 1, or a
+  /// store without a key ring) are encrypted. Throws StoreError without a key ring, and when a
+  /// record does not open under the ring (naming it).
+  size_t reencryptBatch(size_t limit) override;
+  /// Live records (events of erased hooks not counted) per key id; "" counts the ones still in
+  /// the clear.
+  std::vector<KeyUsage> keyUsage() override;
 
   MySqlStats stats() const;
 

@@ -10,6 +10,7 @@
 #include <Poco/Exception.h>
 #include <Poco/Logger.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,10 +30,13 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
+#include "core/crypto/keys.h"
 #include "core/store/field_codec.h"
 #include "core/store/migration.h"
+#include "core/store/sealing.h"
 
 namespace anm::store {
 
@@ -108,6 +112,90 @@ const std::vector<Migration>& migrations() {
 
            "CREATE INDEX deliveries_by_event ON deliveries(event_id, id)",
        }},
+      {2,
+       "accounts, tokens, audit, settings, hooks of accounts, encryption at rest",
+       {
+           "CREATE TABLE accounts ("
+           " id TEXT PRIMARY KEY NOT NULL,"
+           " name TEXT NOT NULL UNIQUE,"
+           " plan INTEGER NOT NULL,"
+           " disabled INTEGER NOT NULL,"
+           " created_at_ms INTEGER NOT NULL)",
+
+           "CREATE TABLE members ("
+           " id TEXT PRIMARY KEY NOT NULL,"
+           " account_id TEXT NOT NULL REFERENCES accounts(id),"
+           " name TEXT NOT NULL,"
+           " owner INTEGER NOT NULL,"
+           " created_at_ms INTEGER NOT NULL,"
+           " UNIQUE (account_id, name))",
+
+           // Only the token's hash is kept; the unique index is the lookup of every exchange.
+           "CREATE TABLE tokens ("
+           " id TEXT PRIMARY KEY NOT NULL,"
+           " member_id TEXT NOT NULL REFERENCES members(id),"
+           " account_id TEXT NOT NULL REFERENCES accounts(id),"
+           " name BLOB NOT NULL,"
+           " hash TEXT NOT NULL,"
+           " created_at_ms INTEGER NOT NULL,"
+           " last_used_at_ms INTEGER NOT NULL DEFAULT 0,"
+           " revoked_at_ms INTEGER NOT NULL DEFAULT 0)",
+           "CREATE UNIQUE INDEX tokens_by_hash ON tokens(hash)",
+           "CREATE INDEX tokens_by_account ON tokens(account_id, created_at_ms)",
+           "CREATE INDEX tokens_by_revocation ON tokens(revoked_at_ms) WHERE revoked_at_ms > 0",
+
+           // AUTOINCREMENT: entry ids only grow, so that readers page by them. The triggers
+           // make the log append-only for every connection, the admin command's included.
+           "CREATE TABLE audit ("
+           " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+           " at_ms INTEGER NOT NULL,"
+           " account_id TEXT NOT NULL,"
+           " actor BLOB NOT NULL,"
+           " action TEXT NOT NULL,"
+           " hook_id TEXT NOT NULL,"
+           " event_id INTEGER NOT NULL,"
+           " detail BLOB NOT NULL,"
+           " remote BLOB NOT NULL)",
+           "CREATE INDEX audit_by_account ON audit(account_id, id)",
+           "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+           "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+           " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+
+           // value is sealed under key_id ('' when stored in the clear).
+           "CREATE TABLE settings ("
+           " name TEXT PRIMARY KEY NOT NULL,"
+           " value BLOB NOT NULL,"
+           " key_id TEXT NOT NULL DEFAULT '')",
+
+           // Hooks of accounts. Existing hooks stay anonymous, with secrets in the clear
+           // (key_id '') until reencryptBatch seals them. relay_id is NULL while no relay holds
+           // the lease.
+           "ALTER TABLE hooks ADD COLUMN account_id TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE hooks ADD COLUMN name TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE hooks ADD COLUMN signing_secret BLOB NOT NULL DEFAULT x''",
+           "ALTER TABLE hooks ADD COLUMN previous_signing_secret BLOB NOT NULL DEFAULT x''",
+           "ALTER TABLE hooks ADD COLUMN previous_valid_until_ms INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE hooks ADD COLUMN standard_webhooks INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE hooks ADD COLUMN custom_response BLOB NOT NULL DEFAULT x''",
+           "ALTER TABLE hooks ADD COLUMN expires_at_ms INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE hooks ADD COLUMN relay_id TEXT",
+           "ALTER TABLE hooks ADD COLUMN relay_until_ms INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE hooks ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+           "CREATE UNIQUE INDEX hooks_by_account_name ON hooks(account_id, name) WHERE name <> ''",
+           "CREATE INDEX hooks_by_expiry ON hooks(expires_at_ms) WHERE expires_at_ms > 0",
+
+           // An event's key id and wrapped data key, in a table of their own rather than as
+           // columns after the body: a column behind a large body is reached only by walking
+           // the body's overflow pages, which every list without bodies would then do, and a
+           // rotation rewrites these 60 bytes alone. An event without a row here is stored in
+           // the clear (from before encryption at rest, or from a store without keys).
+           "CREATE TABLE event_keys ("
+           " event_id INTEGER PRIMARY KEY NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
+           " key_id TEXT NOT NULL,"
+           " wrapped_key BLOB NOT NULL)",
+           "CREATE INDEX event_keys_by_key ON event_keys(key_id, event_id)",
+       }},
   };
   return kMigrations;
 }
@@ -144,19 +232,106 @@ std::unique_ptr<Session> openSession(const std::string& path, int busyTimeoutMs)
   return session;
 }
 
-/// The columns of an event row, read as whole columns at once.
-struct EventColumns {
-  std::vector<Poco::Int64> id, receivedAtMs, bodySize, replayOf;
-  std::vector<Poco::Int32> verdict, reason;
-  std::vector<std::string> hookId, method;
-  std::vector<BLOB> pathSuffix, rawQuery, headers, reasonMessage, eventType, deliveryId, body;
+/// A constraint refused one statement (a taken name, an unknown parent row); SQLite undid that
+/// statement only. `code` is SQLite's extended result code.
+class Constraint : public StoreError {
+ public:
+  Constraint(int code, const std::string& message) : StoreError(message), code_(code) {}
+  int code() const { return code_; }
+  bool unique() const { return code_ == SQLITE_CONSTRAINT_UNIQUE; }
+
+ private:
+  int code_;
 };
 
-constexpr const char* kEventColumns =
-    "id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, body_size, verdict, "
-    "reason, reason_message, event_type, delivery_id, replay_of";
+/// A write of the writer's queue that failed alone: the rest of its batch goes on. Constraint,
+/// ConflictError and LimitError are the others that fail one write only.
+class Refused : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
 
-Verdict verdictFromDb(Poco::Int32 value, int64_t eventId) {
+bool isConstraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
+
+/// One statement on a raw connection (a reader's or the writer's): binds by position, steps
+/// and reads columns. Bound values are copied (SQLITE_TRANSIENT), so temporaries are fine.
+///
+/// NOTE: the account tables, settings and event reads use SQLite's own API rather than POCO
+/// Data: POCO reads TEXT through C strings and cannot tell a NULL of a LEFT JOIN from a value.
+class Sql {
+ public:
+  Sql(sqlite3* db, std::string_view text) : db_(db) {
+    int rc = sqlite3_prepare_v2(db, text.data(), static_cast<int>(text.size()), &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string message = sqlite3_errmsg(db);
+      sqlite3_finalize(stmt_);
+      throw StoreError("could not prepare statement: " + message);
+    }
+  }
+  ~Sql() { sqlite3_finalize(stmt_); }
+  Sql(const Sql&) = delete;
+  Sql& operator=(const Sql&) = delete;
+
+  Sql& text(std::string_view value) {
+    static const char kEmpty[] = "";
+    sqlite3_bind_text64(stmt_, ++index_, value.empty() ? kEmpty : value.data(), value.size(),
+                        SQLITE_TRANSIENT, SQLITE_UTF8);
+    return *this;
+  }
+  // A non-null pointer for an empty value: SQLite stores a NULL pointer as NULL.
+  Sql& blob(std::string_view value) {
+    static const char kEmpty[] = "";
+    sqlite3_bind_blob64(stmt_, ++index_, value.empty() ? kEmpty : value.data(), value.size(),
+                        SQLITE_TRANSIENT);
+    return *this;
+  }
+  Sql& int64(int64_t value) {
+    sqlite3_bind_int64(stmt_, ++index_, value);
+    return *this;
+  }
+
+  /// True with a row to read, false when done. Throws Constraint or StoreError.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    std::string message = sqlite3_errmsg(db_);
+    if (isConstraint(rc)) throw Constraint(sqlite3_extended_errcode(db_), message);
+    throw StoreError(message + " (" + sqlite3_errstr(rc) + ")");
+  }
+
+  /// Runs a write to its end; returns how many rows it changed.
+  int run() {
+    while (step()) {
+    }
+    return sqlite3_changes(db_);
+  }
+
+  int64_t int64At(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool nullAt(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string bytesAt(int column) const {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    if (data == nullptr || size <= 0) return std::string();
+    return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int index_ = 0;
+};
+
+/// The event columns every read takes, with the event's key row (empty when stored in the
+/// clear); the body, when read, comes last.
+constexpr const char* kEventSelect =
+    "SELECT e.id, e.hook_id, e.received_at_ms, e.method, e.path_suffix, e.raw_query, e.headers, "
+    "e.body_size, e.verdict, e.reason, e.reason_message, e.event_type, e.delivery_id, "
+    "e.replay_of, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x'')";
+constexpr const char* kEventFrom = " FROM events e LEFT JOIN event_keys k ON k.event_id = e.id";
+constexpr int kEventBodyColumn = 16;
+
+Verdict verdictFromDb(int64_t value, int64_t eventId) {
   switch (value) {
     case static_cast<int32_t>(Verdict::kValid):
     case static_cast<int32_t>(Verdict::kInvalid):
@@ -168,30 +343,142 @@ Verdict verdictFromDb(Poco::Int32 value, int64_t eventId) {
   }
 }
 
-std::vector<EventRecord> rowsToEvents(EventColumns& c, bool withBodies) {
-  std::vector<EventRecord> events;
-  events.reserve(c.id.size());
-  for (size_t i = 0; i < c.id.size(); ++i) {
-    EventRecord e;
-    e.id = c.id[i];
-    e.hookId = std::move(c.hookId[i]);
-    e.receivedAtMs = c.receivedAtMs[i];
-    e.method = std::move(c.method[i]);
-    e.pathSuffix = fromBlob(c.pathSuffix[i]);
-    e.rawQuery = fromBlob(c.rawQuery[i]);
-    e.headers = decodeHeaders(fromBlob(c.headers[i]));
-    e.bodySize = c.bodySize[i];
-    e.verdict = verdictFromDb(c.verdict[i], e.id);
-    e.reason = c.reason[i];
-    e.reasonMessage = fromBlob(c.reasonMessage[i]);
-    e.eventType = fromBlob(c.eventType[i]);
-    e.deliveryId = fromBlob(c.deliveryId[i]);
-    e.replayOf = c.replayOf[i];
-    if (withBodies) e.body = fromBlob(c.body[i]);
-    events.push_back(std::move(e));
-  }
-  return events;
+/// The plain columns of an event row; the contents are opened by the caller.
+EventRecord eventFromRow(const Sql& q) {
+  EventRecord e;
+  e.id = q.int64At(0);
+  e.hookId = q.bytesAt(1);
+  e.receivedAtMs = q.int64At(2);
+  e.method = q.bytesAt(3);
+  e.pathSuffix = q.bytesAt(4);
+  e.bodySize = q.int64At(7);
+  e.verdict = verdictFromDb(q.int64At(8), e.id);
+  e.reason = static_cast<int32_t>(q.int64At(9));
+  e.reasonMessage = q.bytesAt(10);
+  e.eventType = q.bytesAt(11);
+  e.deliveryId = q.bytesAt(12);
+  e.replayOf = q.int64At(13);
+  return e;
 }
+
+constexpr const char* kHookColumns =
+    "id, provider, secret, tolerance_s, options, token_hash, created_at_ms, account_id, name, "
+    "signing_secret, previous_signing_secret, previous_valid_until_ms, standard_webhooks, "
+    "custom_response, expires_at_ms, key_id";
+
+/// A hook's secrets as stored: sealed under keyId, or in the clear when keyId is "".
+struct StoredSecrets {
+  std::string keyId;
+  std::string secret, signingSecret, previousSigningSecret;
+};
+
+constexpr const char* kHooksTable = "hooks";
+
+StoredSecrets sealSecrets(const crypto::KeyRing* ring, const HookRecord& hook) {
+  if (ring == nullptr) {
+    return StoredSecrets{"", hook.secret, hook.signingSecret, hook.previousSigningSecret};
+  }
+  StoredSecrets stored;
+  WrappedKey secret = sealField(*ring, hook.secret, kHooksTable, hook.id, "secret");
+  stored.keyId = secret.keyId;
+  stored.secret = std::move(secret.sealed);
+  stored.signingSecret =
+      sealField(*ring, hook.signingSecret, kHooksTable, hook.id, "signing_secret").sealed;
+  stored.previousSigningSecret =
+      sealField(*ring, hook.previousSigningSecret, kHooksTable, hook.id, "previous_signing_secret")
+          .sealed;
+  return stored;
+}
+
+HookRecord openSecrets(const crypto::KeyRing* ring, HookRecord hook, const StoredSecrets& s) {
+  if (s.keyId.empty()) {
+    hook.secret = s.secret;
+    hook.signingSecret = s.signingSecret;
+    hook.previousSigningSecret = s.previousSigningSecret;
+    return hook;
+  }
+  if (ring == nullptr) {
+    throw StoreError("could not read hook " + hook.id + ": its secrets are under key " + s.keyId +
+                     " and the store has no key ring");
+  }
+  try {
+    hook.secret = openField(*ring, {s.keyId, s.secret}, kHooksTable, hook.id, "secret");
+    hook.signingSecret =
+        openField(*ring, {s.keyId, s.signingSecret}, kHooksTable, hook.id, "signing_secret");
+    hook.previousSigningSecret = openField(*ring, {s.keyId, s.previousSigningSecret}, kHooksTable,
+                                           hook.id, "previous_signing_secret");
+  } catch (const crypto::IntegrityError& e) {
+    throw StoreError(std::string("could not read hook: ") + e.what());
+  }
+  return hook;
+}
+
+/// A hook row read with kHookColumns, secrets opened.
+HookRecord hookFromRow(const Sql& q, const crypto::KeyRing* ring) {
+  HookRecord hook;
+  hook.id = q.bytesAt(0);
+  hook.provider = q.bytesAt(1);
+  hook.toleranceS = q.int64At(3);
+  hook.options = decodeOptions(q.bytesAt(4));
+  hook.tokenHash = q.bytesAt(5);
+  hook.createdAtMs = q.int64At(6);
+  hook.accountId = q.bytesAt(7);
+  hook.name = q.bytesAt(8);
+  hook.previousValidUntilMs = q.int64At(11);
+  hook.standardWebhooks = q.int64At(12) != 0;
+  hook.customResponse = decodeCustomResponse(q.bytesAt(13));
+  hook.expiresAtMs = q.int64At(14);
+  StoredSecrets stored{q.bytesAt(15), q.bytesAt(2), q.bytesAt(9), q.bytesAt(10)};
+  return openSecrets(ring, std::move(hook), stored);
+}
+
+constexpr const char* kAccountColumns = "id, name, plan, disabled, created_at_ms";
+
+AccountRecord accountFromRow(const Sql& q) {
+  AccountRecord a;
+  a.id = q.bytesAt(0);
+  a.name = q.bytesAt(1);
+  const int64_t plan = q.int64At(2);
+  if (plan != static_cast<int32_t>(Plan::kFree) && plan != static_cast<int32_t>(Plan::kPro)) {
+    throw StoreError("could not read account " + a.id + ": unknown plan " + std::to_string(plan));
+  }
+  a.plan = static_cast<Plan>(plan);
+  a.disabled = q.int64At(3) != 0;
+  a.createdAtMs = q.int64At(4);
+  return a;
+}
+
+constexpr const char* kMemberColumns = "id, account_id, name, owner, created_at_ms";
+
+MemberRecord memberFromRow(const Sql& q) {
+  MemberRecord m;
+  m.id = q.bytesAt(0);
+  m.accountId = q.bytesAt(1);
+  m.name = q.bytesAt(2);
+  m.owner = q.int64At(3) != 0;
+  m.createdAtMs = q.int64At(4);
+  return m;
+}
+
+constexpr const char* kTokenColumns =
+    "id, member_id, account_id, name, hash, created_at_ms, last_used_at_ms, revoked_at_ms";
+
+TokenRecord tokenFromRow(const Sql& q) {
+  TokenRecord t;
+  t.id = q.bytesAt(0);
+  t.memberId = q.bytesAt(1);
+  t.accountId = q.bytesAt(2);
+  t.name = q.bytesAt(3);
+  t.hash = q.bytesAt(4);
+  t.createdAtMs = q.int64At(5);
+  t.lastUsedAtMs = q.int64At(6);
+  t.revokedAtMs = q.int64At(7);
+  return t;
+}
+
+constexpr const char* kSettingsTable = "settings";
+
+sqlite3* handleOf(Session& session) { return Poco::Data::SQLite::Utility::dbHandle(session); }
 
 /// A statement prepared once on a raw connection and reused for every write.
 ///
@@ -234,7 +521,11 @@ void bindBlob(sqlite3_stmt* st, int index, std::string_view bytes) {
                       SQLITE_STATIC);
 }
 
-bool isConstraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
+int64_t monotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 uint64_t monotonicNanos() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -283,6 +574,7 @@ class SqliteStore::Impl {
 
       openWal();
       durableId_ = maxEventId();
+      if (!options_.keys) refuseEncryptedRecords();
     } catch (const Poco::Exception& e) {
       throw StoreError("could not open store path=" + path_ + ": " + e.displayText());
     }
@@ -326,19 +618,65 @@ class SqliteStore::Impl {
   // ---- writes: queued for the writer thread ----
 
   struct Job {
-    enum class Kind { kEvent, kHook, kDeliveries };
+    enum class Kind { kEvent, kDeliveries, kCall };
 
     Kind kind = Kind::kEvent;
-    EventRecord event;
-    HookRecord hook;
+    EventRecord event;  ///< in the clear, for the commit listener
+    /// The event's contents sealed on the caller's thread; absent in a store without keys.
+    std::optional<SealedContents> sealed;
     std::vector<DeliveryRecord> deliveries;
+    /// kCall: runs on the writer inside the open transaction, within a savepoint of its own.
+    /// Throwing Refused, Constraint, ConflictError or LimitError fails this job alone (its
+    /// changes are undone); anything else fails the whole batch.
+    std::function<void(sqlite3* db)> call;
     size_t bytes = 0;  ///< payload counted against maxBatchBytes
 
     // Filled by the writer.
     int64_t id = 0;
-    std::string error;  ///< this write alone failed (the rest of its batch is fine)
+    std::string error;           ///< this write alone failed (the rest of its batch is fine)
+    std::exception_ptr failure;  ///< like error, with the exception the caller gets
     std::promise<int64_t> done;
+
+    ~Job() {
+      if (sealed) OPENSSL_cleanse(sealed->dataKey.data(), sealed->dataKey.size());
+    }
   };
+
+  /// Runs `call` on the writer in the next transaction and returns once it is durable.
+  void runOnWriter(std::function<void(sqlite3* db)> call) {
+    auto job = std::make_unique<Job>();
+    job->kind = Job::Kind::kCall;
+    job->call = std::move(call);
+    submit(std::move(job));
+  }
+
+  /// The key ring new records are sealed with, null for a store without keys.
+  std::shared_ptr<const crypto::KeyRing> ring() const {
+    return options_.keys ? options_.keys->ring() : nullptr;
+  }
+
+  /// Logs a failed integrity check once per event, so that a list polled every second does
+  /// not repeat it. The set is bounded; past it, repeats are logged again.
+  void reportIntegrity(const EventRecord& event, const std::string& keyId) {
+    {
+      std::lock_guard<std::mutex> lock(integrityMutex_);
+      if (integrityReported_.count(event.id) != 0) return;
+      if (integrityReported_.size() < kMaxIntegrityReports) integrityReported_.insert(event.id);
+    }
+    logger().error("could not open event event_id=%?d key_id=%s hook=%s error=\"%s\"", event.id,
+                   keyId.empty() ? std::string("(none)") : keyId, event.hookId,
+                   event.integrityError);
+  }
+
+  /// Opens the contents of an event row read with kEventSelect.
+  void openEventRow(const Sql& q, EventRecord& event, bool withBody, const crypto::KeyRing* ring) {
+    const WrappedKey wrapped{q.bytesAt(14), q.bytesAt(15)};
+    const std::string body = withBody ? q.bytesAt(kEventBodyColumn) : std::string();
+    static const crypto::KeyRing kNoKeys;
+    openContents(ring != nullptr ? *ring : kNoKeys, wrapped, q.bytesAt(5), q.bytesAt(6),
+                 withBody ? &body : nullptr, event);
+    if (!event.integrityError.empty()) reportIntegrity(event, wrapped.keyId);
+  }
 
   int64_t submit(std::unique_ptr<Job> job) {
     std::future<int64_t> result = job->done.get_future();
@@ -364,17 +702,36 @@ class SqliteStore::Impl {
   }
 
   std::optional<HookRecord> cachedHook(const std::string& hookId) {
+    const int64_t now = monotonicMs();
     std::shared_lock<std::shared_mutex> lock(hooksMutex_);
     auto it = hooks_.find(hookId);
-    if (it == hooks_.end()) return std::nullopt;
+    if (it == hooks_.end() || now - it->second.cachedAtMs >= kHookCacheMs) return std::nullopt;
     ++hookCacheHits_;
-    return it->second;
+    return it->second.hook;
   }
 
-  void cacheHook(const HookRecord& hook) {
+  /// Which invalidations a read started after; a read that overlapped one does not cache.
+  uint64_t hookGeneration() const { return hookGeneration_.load(); }
+
+  void cacheHook(const HookRecord& hook, uint64_t generation) {
+    const int64_t now = monotonicMs();
     std::unique_lock<std::shared_mutex> lock(hooksMutex_);
-    if (hooks_.size() >= options_.maxCachedHooks) return;
-    hooks_.emplace(hook.id, hook);
+    if (hookGeneration_.load() != generation) return;
+
+    // Expired entries go first, so that a full cache makes room for hooks in use.
+    if (hooks_.size() >= options_.maxCachedHooks) {
+      for (auto it = hooks_.begin(); it != hooks_.end();) {
+        it = now - it->second.cachedAtMs >= kHookCacheMs ? hooks_.erase(it) : std::next(it);
+      }
+    }
+    if (hooks_.size() >= options_.maxCachedHooks && hooks_.count(hook.id) == 0) return;
+    hooks_[hook.id] = CachedHook{hook, now};
+  }
+
+  void forgetHooks(const std::vector<std::string>& hookIds) {
+    std::unique_lock<std::shared_mutex> lock(hooksMutex_);
+    ++hookGeneration_;
+    for (const auto& id : hookIds) hooks_.erase(id);
   }
 
   ReadStats readStats() const {
@@ -496,6 +853,20 @@ class SqliteStore::Impl {
     return id;
   }
 
+  /// A store without keys cannot read sealed records, and would store new ones in the clear
+  /// beside them: it is refused rather than left to fail record by record.
+  void refuseEncryptedRecords() {
+    Poco::Int64 sealed = 0;
+    *writer_ << "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM event_keys LIMIT 1))"
+                " + (SELECT COUNT(*) FROM (SELECT 1 FROM hooks WHERE key_id <> '' LIMIT 1))"
+                " + (SELECT COUNT(*) FROM (SELECT 1 FROM settings WHERE key_id <> '' LIMIT 1))",
+        into(sealed), now;
+    if (sealed > 0) {
+      throw StoreError("could not open store path=" + path_ +
+                       ": it holds encrypted records and no key ring was given");
+    }
+  }
+
   /// Opens the WAL file for the sync thread and syncs it once, so that whatever an earlier
   /// process left there unsynced is durable before reads may show it.
   void openWal() {
@@ -537,8 +908,12 @@ class SqliteStore::Impl {
     begin_.reset();
     commit_.reset();
     insertEvent_.reset();
-    insertHook_.reset();
+    insertEventKey_.reset();
+    lastEventId_.reset();
     insertDelivery_.reset();
+    callSavepoint_.reset();
+    releaseCall_.reset();
+    rollbackCall_.reset();
     savepoint_.reset();
     releaseSavepoint_.reset();
     rollbackSavepoint_.reset();
@@ -550,12 +925,20 @@ class SqliteStore::Impl {
     insertEvent_ = std::make_unique<RawStatement>(
         db_,
         "INSERT INTO events (hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
-        "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-    insertHook_ = std::make_unique<RawStatement>(
+        "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body, "
+        "id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+    insertEventKey_ = std::make_unique<RawStatement>(
+        db_, "INSERT INTO event_keys (event_id, key_id, wrapped_key) VALUES (?1, ?2, ?3)");
+
+    // The highest id ever handed out: AUTOINCREMENT's record keeps ids of deleted events
+    // from coming back, MAX(id) covers a sequence row that was never written.
+    lastEventId_ = std::make_unique<RawStatement>(
         db_,
-        "INSERT INTO hooks (id, provider, secret, tolerance_s, options, token_hash, "
-        "created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+        "COALESCE((SELECT MAX(id) FROM events), 0))");
+    callSavepoint_ = std::make_unique<RawStatement>(db_, "SAVEPOINT call");
+    releaseCall_ = std::make_unique<RawStatement>(db_, "RELEASE call");
+    rollbackCall_ = std::make_unique<RawStatement>(db_, "ROLLBACK TO call");
     insertDelivery_ = std::make_unique<RawStatement>(
         db_,
         "INSERT INTO deliveries (event_id, relay_id, status, duration_ms, error, "
@@ -630,6 +1013,7 @@ class SqliteStore::Impl {
     const uint64_t started = monotonicNanos();
     try {
       stepOrThrow(*begin_);
+      batchLastEventId_ = -1;
       size_t written = 0;
       for (;;) {
         for (; written < batch.size(); ++written) runJob(*batch[written]);
@@ -651,7 +1035,7 @@ class SqliteStore::Impl {
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.writeNanos += committing - started - waitedNanos;
       stats_.commitNanos += committed - committing;
-    } catch (const StoreError& e) {
+    } catch (const std::exception& e) {
       return e.what();
     }
     return std::string();
@@ -826,6 +1210,10 @@ class SqliteStore::Impl {
     notifyListener(committed.jobs);
 
     for (auto& job : committed.jobs) {
+      if (job->failure) {
+        job->done.set_exception(job->failure);
+        continue;
+      }
       if (!job->error.empty()) {
         job->done.set_exception(std::make_exception_ptr(StoreError(job->error)));
         continue;
@@ -859,24 +1247,43 @@ class SqliteStore::Impl {
       case Job::Kind::kEvent:
         violation = writeEvent(job);
         break;
-      case Job::Kind::kHook:
-        violation = writeHook(job.hook);
-        break;
       case Job::Kind::kDeliveries:
         violation = writeDeliveries(job.deliveries);
         break;
+      case Job::Kind::kCall:
+        runCall(job);
+        return;
     }
     if (!violation.empty()) job.error = describeConstraint(job) + ": " + violation;
+  }
+
+  void runCall(Job& job) {
+    stepOrThrow(*callSavepoint_);
+    try {
+      job.call(db_);
+      stepOrThrow(*releaseCall_);
+      return;
+    } catch (const Constraint&) {
+      job.failure = std::current_exception();
+    } catch (const Refused&) {
+      job.failure = std::current_exception();
+    } catch (const ConflictError&) {
+      job.failure = std::current_exception();
+    } catch (const LimitError&) {
+      job.failure = std::current_exception();
+    }
+    stepOrThrow(*rollbackCall_);
+    stepOrThrow(*releaseCall_);
   }
 
   static std::string describeConstraint(const Job& job) {
     switch (job.kind) {
       case Job::Kind::kEvent:
         return "could not store event hook=" + job.event.hookId;
-      case Job::Kind::kHook:
-        return "could not create hook " + job.hook.id;
       case Job::Kind::kDeliveries:
         return "could not store delivery reports";
+      case Job::Kind::kCall:
+        return "could not store";
     }
     return "could not store";
   }
@@ -885,15 +1292,41 @@ class SqliteStore::Impl {
   std::string writeEvent(Job& job) {
     EventRecord& e = job.event;
     e.bodySize = static_cast<int64_t>(e.body.size());
-    headersBuffer_ = encodeHeaders(e.headers);
+
+    // The writer picks the id itself so that the data key's wrap can name it before the
+    // insert. It is one past the highest id ever used, read once per transaction, which holds
+    // the write lock: no other connection can take an id in between.
+    if (batchLastEventId_ < 0) {
+      sqlite3_stmt* last = lastEventId_->get();
+      if (sqlite3_step(last) != SQLITE_ROW) {
+        std::string message = sqlite3_errmsg(db_);
+        sqlite3_reset(last);
+        throw StoreError("could not read the last event id: " + message);
+      }
+      batchLastEventId_ = sqlite3_column_int64(last, 0);
+      sqlite3_reset(last);
+    }
+    const int64_t id = batchLastEventId_ + 1;
+
+    std::string_view query = e.rawQuery;
+    std::string_view headers;
+    std::string_view body = e.body;
+    if (job.sealed) {
+      query = job.sealed->query;
+      headers = job.sealed->headers;
+      body = job.sealed->body;
+    } else {
+      headersBuffer_ = encodeHeaders(e.headers);
+      headers = headersBuffer_;
+    }
 
     sqlite3_stmt* st = insertEvent_->get();
     bindText(st, 1, e.hookId);
     sqlite3_bind_int64(st, 2, e.receivedAtMs);
     bindText(st, 3, e.method);
     bindBlob(st, 4, e.pathSuffix);
-    bindBlob(st, 5, e.rawQuery);
-    bindBlob(st, 6, headersBuffer_);
+    bindBlob(st, 5, query);
+    bindBlob(st, 6, headers);
     sqlite3_bind_int64(st, 7, e.bodySize);
     sqlite3_bind_int(st, 8, static_cast<int32_t>(e.verdict));
     sqlite3_bind_int(st, 9, e.reason);
@@ -901,25 +1334,25 @@ class SqliteStore::Impl {
     bindBlob(st, 11, e.eventType);
     bindBlob(st, 12, e.deliveryId);
     sqlite3_bind_int64(st, 13, e.replayOf);
-    bindBlob(st, 14, e.body);
+    bindBlob(st, 14, body);
+    sqlite3_bind_int64(st, 15, id);
     if (stepWrite(*insertEvent_) != SQLITE_OK) return sqlite3_errmsg(db_);
 
-    job.id = sqlite3_last_insert_rowid(db_);
-    e.id = job.id;
-    return std::string();
-  }
+    if (job.sealed) {
+      // The ring of this moment: a rotation that just made another key active applies from
+      // the next event on.
+      auto ring = this->ring();
+      const WrappedKey wrapped = wrapDataKey(*ring, job.sealed->dataKey, e.hookId, id);
+      sqlite3_stmt* k = insertEventKey_->get();
+      sqlite3_bind_int64(k, 1, id);
+      bindText(k, 2, wrapped.keyId);
+      bindBlob(k, 3, wrapped.sealed);
+      stepOrThrow(*insertEventKey_);
+    }
 
-  std::string writeHook(const HookRecord& h) {
-    const std::string options = encodeOptions(h.options);
-    sqlite3_stmt* st = insertHook_->get();
-    bindText(st, 1, h.id);
-    bindText(st, 2, h.provider);
-    bindBlob(st, 3, h.secret);
-    sqlite3_bind_int64(st, 4, h.toleranceS);
-    bindBlob(st, 5, options);
-    bindText(st, 6, h.tokenHash);
-    sqlite3_bind_int64(st, 7, h.createdAtMs);
-    if (stepWrite(*insertHook_) != SQLITE_OK) return sqlite3_errmsg(db_);
+    batchLastEventId_ = id;
+    job.id = id;
+    e.id = id;
     return std::string();
   }
 
@@ -965,10 +1398,12 @@ class SqliteStore::Impl {
   // Used by the writer thread only (and by start() and stop() around it).
   std::unique_ptr<Session> writer_;
   sqlite3* db_ = nullptr;  // the writer session's own handle
-  std::unique_ptr<RawStatement> begin_, commit_, insertEvent_, insertHook_, insertDelivery_;
+  std::unique_ptr<RawStatement> begin_, commit_, insertEvent_, insertEventKey_, lastEventId_;
+  std::unique_ptr<RawStatement> insertDelivery_, callSavepoint_, releaseCall_, rollbackCall_;
   std::unique_ptr<RawStatement> savepoint_, releaseSavepoint_, rollbackSavepoint_;
   std::string headersBuffer_;
-  int walFrames_ = 0;  // set by the WAL hook during the writer's commits
+  int64_t batchLastEventId_ = -1;  // the last id used in the open transaction; -1: not read
+  int walFrames_ = 0;              // set by the WAL hook during the writer's commits
 
   std::string walPath_;
   int walFd_ = -1;  // synced by the sync thread
@@ -1005,9 +1440,30 @@ class SqliteStore::Impl {
   std::mutex readersMutex_;
   std::vector<std::unique_ptr<Session>> idleReaders_;
 
+  struct CachedHook {
+    HookRecord hook;
+    int64_t cachedAtMs = 0;  ///< steady clock
+  };
   mutable std::shared_mutex hooksMutex_;
-  std::unordered_map<std::string, HookRecord> hooks_;
+  std::unordered_map<std::string, CachedHook> hooks_;
   std::atomic<uint64_t> hookCacheHits_{0};
+  std::atomic<uint64_t> hookGeneration_{0};  // bumped, under hooksMutex_, by every invalidation
+
+  static constexpr size_t kMaxIntegrityReports = 100000;
+  std::mutex integrityMutex_;
+  std::unordered_set<int64_t> integrityReported_;
+
+ public:
+  // Where reencryptBatch goes on from, per table, while the active key stays the same.
+  struct ReencryptCursor {
+    std::string activeKey;
+    int64_t eventKeys = 0;    ///< last event id done among those under another key
+    int64_t plainEvents = 0;  ///< last event id done among those stored in the clear
+    std::string hook;
+    std::string setting;
+  };
+  std::mutex reencryptMutex_;  // one rotation at a time; guards reencryptCursor_
+  ReencryptCursor reencryptCursor_;
 };
 
 std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path,
@@ -1028,11 +1484,672 @@ SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SqliteStore::~SqliteStore() = default;
 
+namespace {
+
+/// The insert of a hook, shared by createHook and createHookWithin.
+void insertHook(sqlite3* db, const HookRecord& h, const StoredSecrets& stored) {
+  Sql q(db,
+        "INSERT INTO hooks (id, provider, secret, tolerance_s, options, token_hash, "
+        "created_at_ms, account_id, name, signing_secret, previous_signing_secret, "
+        "previous_valid_until_ms, standard_webhooks, custom_response, expires_at_ms, key_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  q.text(h.id)
+      .text(h.provider)
+      .blob(stored.secret)
+      .int64(h.toleranceS)
+      .blob(encodeOptions(h.options))
+      .text(h.tokenHash)
+      .int64(h.createdAtMs)
+      .text(h.accountId)
+      .text(h.name)
+      .blob(stored.signingSecret)
+      .blob(stored.previousSigningSecret)
+      .int64(h.previousValidUntilMs)
+      .int64(h.standardWebhooks ? 1 : 0)
+      .blob(encodeCustomResponse(h.customResponse))
+      .int64(h.expiresAtMs)
+      .text(stored.keyId);
+  try {
+    q.run();
+  } catch (const Constraint& e) {
+    // The partial index on (account_id, name) is the only unique constraint besides the id.
+    if (e.code() == SQLITE_CONSTRAINT_UNIQUE && !h.name.empty()) {
+      throw ConflictError("a hook named " + h.name + " exists");
+    }
+    throw Refused("could not create hook " + h.id + ": " + e.what());
+  }
+}
+
+/// The ids of the entries a select of one column returns.
+std::vector<std::string> idsOf(Sql& q) {
+  std::vector<std::string> ids;
+  while (q.step()) ids.push_back(q.bytesAt(0));
+  return ids;
+}
+
+}  // namespace
+
 void SqliteStore::createHook(const HookRecord& hook) {
-  auto job = std::make_unique<Impl::Job>();
-  job->kind = Impl::Job::Kind::kHook;
-  job->hook = hook;
-  impl_->submit(std::move(job));
+  // Sealed before queueing: the writer has enough to do.
+  auto ring = impl_->ring();
+  const StoredSecrets stored = sealSecrets(ring.get(), hook);
+  impl_->runOnWriter([&](sqlite3* db) { insertHook(db, hook, stored); });
+  impl_->forgetHooks({hook.id});
+}
+
+void SqliteStore::createHookWithin(const HookRecord& hook, size_t maxNamedHooks) {
+  auto ring = impl_->ring();
+  const StoredSecrets stored = sealSecrets(ring.get(), hook);
+
+  // The count and the insert in one step of the writer, inside its write transaction: no
+  // other create, of this process or another, can come between them.
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql taken(db, "SELECT 1 FROM hooks WHERE account_id = ? AND name = ? AND name <> ''");
+    taken.text(hook.accountId).text(hook.name);
+    if (taken.step()) throw ConflictError("a hook named " + hook.name + " exists");
+
+    Sql count(db, "SELECT COUNT(*) FROM hooks WHERE account_id = ? AND name <> ''");
+    count.text(hook.accountId);
+    count.step();
+    const auto named = static_cast<uint64_t>(count.int64At(0));
+    if (named >= maxNamedHooks) {
+      throw LimitError("account " + hook.accountId + " has " + std::to_string(named) +
+                       " named hooks, the most its plan allows");
+    }
+    insertHook(db, hook, stored);
+  });
+  impl_->forgetHooks({hook.id});
+}
+
+bool SqliteStore::updateHook(const HookRecord& hook) {
+  auto ring = impl_->ring();
+  const StoredSecrets stored = sealSecrets(ring.get(), hook);
+  bool updated = false;
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "UPDATE hooks SET provider = ?, secret = ?, tolerance_s = ?, options = ?, "
+          "signing_secret = ?, previous_signing_secret = ?, previous_valid_until_ms = ?, "
+          "standard_webhooks = ?, custom_response = ?, expires_at_ms = ?, key_id = ? "
+          "WHERE id = ?");
+    q.text(hook.provider)
+        .blob(stored.secret)
+        .int64(hook.toleranceS)
+        .blob(encodeOptions(hook.options))
+        .blob(stored.signingSecret)
+        .blob(stored.previousSigningSecret)
+        .int64(hook.previousValidUntilMs)
+        .int64(hook.standardWebhooks ? 1 : 0)
+        .blob(encodeCustomResponse(hook.customResponse))
+        .int64(hook.expiresAtMs)
+        .text(stored.keyId)
+        .text(hook.id);
+    updated = q.run() > 0;
+  });
+  impl_->forgetHooks({hook.id});
+  return updated;
+}
+
+std::vector<HookRecord> SqliteStore::listHooks(const std::string& accountId) {
+  auto ring = impl_->ring();
+  return impl_->read("hooks", [&](Session& s) {
+    Sql q(handleOf(s), std::string("SELECT ") + kHookColumns +
+                           " FROM hooks WHERE account_id = ? ORDER BY created_at_ms, rowid");
+    q.text(accountId);
+    std::vector<HookRecord> hooks;
+    while (q.step()) hooks.push_back(hookFromRow(q, ring.get()));
+    return hooks;
+  });
+}
+
+std::optional<HookRecord> SqliteStore::findHookByName(const std::string& accountId,
+                                                      const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  auto ring = impl_->ring();
+  return impl_->read("hook", [&](Session& s) -> std::optional<HookRecord> {
+    Sql q(handleOf(s),
+          std::string("SELECT ") + kHookColumns + " FROM hooks WHERE account_id = ? AND name = ?");
+    q.text(accountId).text(name);
+    if (!q.step()) return std::nullopt;
+    return hookFromRow(q, ring.get());
+  });
+}
+
+size_t SqliteStore::deleteExpiredHooks(int64_t nowMs) {
+  std::vector<std::string> gone;
+
+  // Hook, events, their keys and deliveries in one transaction: ingest never finds a hook
+  // whose events are half gone.
+  impl_->runOnWriter([&](sqlite3* db) {
+    gone.clear();
+    Sql expired(db,
+                "SELECT id FROM hooks WHERE account_id = '' AND expires_at_ms > 0 "
+                "AND expires_at_ms < ?");
+    expired.int64(nowMs);
+    gone = idsOf(expired);
+    for (const auto& id : gone) {
+      Sql deliveries(db,
+                     "DELETE FROM deliveries WHERE event_id IN "
+                     "(SELECT id FROM events WHERE hook_id = ?)");
+      deliveries.text(id).run();
+      Sql keys(
+          db, "DELETE FROM event_keys WHERE event_id IN (SELECT id FROM events WHERE hook_id = ?)");
+      keys.text(id).run();
+      Sql events(db, "DELETE FROM events WHERE hook_id = ?");
+      events.text(id).run();
+      Sql hook(db, "DELETE FROM hooks WHERE id = ?");
+      hook.text(id).run();
+    }
+  });
+  if (!gone.empty()) {
+    impl_->forgetHooks(gone);
+    logger().information("deleted expired hooks count=%z", gone.size());
+  }
+  return gone.size();
+}
+
+void SqliteStore::extendHook(const std::string& hookId, int64_t expiresAtMs) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    // Anonymous hooks only (a named one has 0), and forward only.
+    Sql q(db,
+          "UPDATE hooks SET expires_at_ms = ? WHERE id = ? AND expires_at_ms > 0 "
+          "AND expires_at_ms < ?");
+    q.int64(expiresAtMs).text(hookId).int64(expiresAtMs).run();
+  });
+  impl_->forgetHooks({hookId});
+}
+
+bool SqliteStore::claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                             int64_t untilMs) {
+  bool claimed = false;
+
+  // One conditional UPDATE: the check and the take cannot be split by another edge or process.
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND "
+          "(relay_id IS NULL OR relay_until_ms < ? OR relay_id = ?)");
+    q.text(relayId).int64(untilMs).text(hookId).int64(nowMs).text(relayId);
+    claimed = q.run() > 0;
+  });
+  return claimed;
+}
+
+void SqliteStore::releaseRelay(const std::string& hookId, const std::string& relayId) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db, "UPDATE hooks SET relay_id = NULL, relay_until_ms = 0 WHERE id = ? AND relay_id = ?");
+    q.text(hookId).text(relayId).run();
+  });
+}
+
+void SqliteStore::createAccount(const AccountRecord& account) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "INSERT INTO accounts (id, name, plan, disabled, created_at_ms) VALUES (?, ?, ?, ?, ?)");
+    q.text(account.id)
+        .text(account.name)
+        .int64(static_cast<int32_t>(account.plan))
+        .int64(account.disabled ? 1 : 0)
+        .int64(account.createdAtMs);
+    try {
+      q.run();
+    } catch (const Constraint& e) {
+      if (e.unique()) throw ConflictError("an account named " + account.name + " exists");
+      throw Refused("could not create account " + account.id + ": " + e.what());
+    }
+  });
+}
+
+std::optional<AccountRecord> SqliteStore::findAccount(const std::string& accountId) {
+  return impl_->read("account", [&](Session& s) -> std::optional<AccountRecord> {
+    Sql q(handleOf(s), std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE id = ?");
+    q.text(accountId);
+    if (!q.step()) return std::nullopt;
+    return accountFromRow(q);
+  });
+}
+
+std::optional<AccountRecord> SqliteStore::findAccountByName(const std::string& name) {
+  return impl_->read("account", [&](Session& s) -> std::optional<AccountRecord> {
+    Sql q(handleOf(s), std::string("SELECT ") + kAccountColumns + " FROM accounts WHERE name = ?");
+    q.text(name);
+    if (!q.step()) return std::nullopt;
+    return accountFromRow(q);
+  });
+}
+
+std::vector<AccountRecord> SqliteStore::listAccounts() {
+  return impl_->read("accounts", [&](Session& s) {
+    Sql q(handleOf(s), std::string("SELECT ") + kAccountColumns +
+                           " FROM accounts ORDER BY created_at_ms, rowid");
+    std::vector<AccountRecord> accounts;
+    while (q.step()) accounts.push_back(accountFromRow(q));
+    return accounts;
+  });
+}
+
+bool SqliteStore::updateAccount(const AccountRecord& account) {
+  bool updated = false;
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db, "UPDATE accounts SET plan = ?, disabled = ? WHERE id = ?");
+    q.int64(static_cast<int32_t>(account.plan)).int64(account.disabled ? 1 : 0).text(account.id);
+    updated = q.run() > 0;
+  });
+  return updated;
+}
+
+void SqliteStore::createMember(const MemberRecord& member) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(
+        db,
+        "INSERT INTO members (id, account_id, name, owner, created_at_ms) VALUES (?, ?, ?, ?, ?)");
+    q.text(member.id)
+        .text(member.accountId)
+        .text(member.name)
+        .int64(member.owner ? 1 : 0)
+        .int64(member.createdAtMs);
+    try {
+      q.run();
+    } catch (const Constraint& e) {
+      if (e.unique()) throw ConflictError("a member named " + member.name + " exists");
+      throw Refused("could not create member " + member.id + ": " + e.what());
+    }
+  });
+}
+
+std::optional<MemberRecord> SqliteStore::findMember(const std::string& memberId) {
+  return impl_->read("member", [&](Session& s) -> std::optional<MemberRecord> {
+    Sql q(handleOf(s), std::string("SELECT ") + kMemberColumns + " FROM members WHERE id = ?");
+    q.text(memberId);
+    if (!q.step()) return std::nullopt;
+    return memberFromRow(q);
+  });
+}
+
+std::vector<MemberRecord> SqliteStore::listMembers(const std::string& accountId) {
+  return impl_->read("members", [&](Session& s) {
+    Sql q(handleOf(s), std::string("SELECT ") + kMemberColumns +
+                           " FROM members WHERE account_id = ? ORDER BY created_at_ms, rowid");
+    q.text(accountId);
+    std::vector<MemberRecord> members;
+    while (q.step()) members.push_back(memberFromRow(q));
+    return members;
+  });
+}
+
+void SqliteStore::createToken(const TokenRecord& token) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "INSERT INTO tokens (id, member_id, account_id, name, hash, created_at_ms, "
+          "last_used_at_ms, revoked_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.text(token.id)
+        .text(token.memberId)
+        .text(token.accountId)
+        .blob(token.name)
+        .text(token.hash)
+        .int64(token.createdAtMs)
+        .int64(token.lastUsedAtMs)
+        .int64(token.revokedAtMs);
+    try {
+      q.run();
+    } catch (const Constraint& e) {
+      throw Refused("could not create token " + token.id + ": " + e.what());
+    }
+  });
+}
+
+std::optional<TokenRecord> SqliteStore::findTokenByHash(const std::string& hash) {
+  return impl_->read("token", [&](Session& s) -> std::optional<TokenRecord> {
+    Sql q(handleOf(s), std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = ?");
+    q.text(hash);
+    if (!q.step()) return std::nullopt;
+    return tokenFromRow(q);
+  });
+}
+
+std::optional<TokenRecord> SqliteStore::findToken(const std::string& tokenId) {
+  return impl_->read("token", [&](Session& s) -> std::optional<TokenRecord> {
+    Sql q(handleOf(s), std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = ?");
+    q.text(tokenId);
+    if (!q.step()) return std::nullopt;
+    return tokenFromRow(q);
+  });
+}
+
+std::vector<TokenRecord> SqliteStore::listTokens(const std::string& accountId) {
+  return impl_->read("tokens", [&](Session& s) {
+    Sql q(handleOf(s), std::string("SELECT ") + kTokenColumns +
+                           " FROM tokens WHERE account_id = ? ORDER BY created_at_ms, rowid");
+    q.text(accountId);
+    std::vector<TokenRecord> tokens;
+    while (q.step()) tokens.push_back(tokenFromRow(q));
+    return tokens;
+  });
+}
+
+bool SqliteStore::revokeToken(const std::string& tokenId, int64_t nowMs) {
+  bool revoked = false;
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db, "UPDATE tokens SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms = 0");
+    q.int64(nowMs).text(tokenId);
+    revoked = q.run() > 0;
+  });
+  return revoked;
+}
+
+std::vector<std::string> SqliteStore::revokedTokensSince(int64_t sinceMs) {
+  return impl_->read("revoked tokens", [&](Session& s) {
+    Sql q(handleOf(s),
+          "SELECT id FROM tokens WHERE revoked_at_ms > 0 AND revoked_at_ms >= ? "
+          "ORDER BY revoked_at_ms, id");
+    q.int64(sinceMs);
+    return idsOf(q);
+  });
+}
+
+void SqliteStore::touchToken(const std::string& tokenId, int64_t nowMs) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db, "UPDATE tokens SET last_used_at_ms = ? WHERE id = ? AND last_used_at_ms < ?");
+    q.int64(nowMs).text(tokenId).int64(nowMs).run();
+  });
+}
+
+int64_t SqliteStore::appendAudit(const AuditRecord& entry) {
+  int64_t id = 0;
+
+  // Through the writer like an event: runOnWriter returns once the entry is synced.
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "INSERT INTO audit (at_ms, account_id, actor, action, hook_id, event_id, detail, "
+          "remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.int64(entry.atMs)
+        .text(entry.accountId)
+        .blob(entry.actor)
+        .text(entry.action)
+        .text(entry.hookId)
+        .int64(entry.eventId)
+        .blob(entry.detail)
+        .blob(entry.remote);
+    q.run();
+    id = sqlite3_last_insert_rowid(db);
+  });
+  return id;
+}
+
+std::vector<AuditRecord> SqliteStore::listAudit(const std::string& accountId, int64_t afterId,
+                                                size_t limit) {
+  if (limit == 0) return {};
+  return impl_->read("audit log", [&](Session& s) {
+    Sql q(handleOf(s),
+          "SELECT id, at_ms, account_id, actor, action, hook_id, event_id, detail, remote "
+          "FROM audit WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?");
+    const auto max = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+    q.text(accountId).int64(afterId).int64(static_cast<int64_t>(std::min(limit, max)));
+    std::vector<AuditRecord> entries;
+    while (q.step()) {
+      AuditRecord a;
+      a.id = q.int64At(0);
+      a.atMs = q.int64At(1);
+      a.accountId = q.bytesAt(2);
+      a.actor = q.bytesAt(3);
+      a.action = q.bytesAt(4);
+      a.hookId = q.bytesAt(5);
+      a.eventId = q.int64At(6);
+      a.detail = q.bytesAt(7);
+      a.remote = q.bytesAt(8);
+      entries.push_back(std::move(a));
+    }
+    return entries;
+  });
+}
+
+namespace {
+
+WrappedKey sealSetting(const crypto::KeyRing* ring, const std::string& name,
+                       const std::string& value) {
+  if (ring == nullptr) return WrappedKey{"", value};
+  return sealField(*ring, value, kSettingsTable, name, "value");
+}
+
+std::string openSetting(const crypto::KeyRing* ring, const std::string& name,
+                        const WrappedKey& stored) {
+  if (stored.keyId.empty()) return stored.sealed;
+  if (ring == nullptr) {
+    throw StoreError("could not read setting " + name + ": it is under key " + stored.keyId +
+                     " and the store has no key ring");
+  }
+  try {
+    return openField(*ring, stored, kSettingsTable, name, "value");
+  } catch (const crypto::IntegrityError& e) {
+    throw StoreError(std::string("could not read setting: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> SqliteStore::getSetting(const std::string& name) {
+  auto ring = impl_->ring();
+  return impl_->read("setting", [&](Session& s) -> std::optional<std::string> {
+    Sql q(handleOf(s), "SELECT value, key_id FROM settings WHERE name = ?");
+    q.text(name);
+    if (!q.step()) return std::nullopt;
+    return openSetting(ring.get(), name, WrappedKey{q.bytesAt(1), q.bytesAt(0)});
+  });
+}
+
+std::string SqliteStore::putSettingIfAbsent(const std::string& name, const std::string& value) {
+  auto ring = impl_->ring();
+  const WrappedKey sealed = sealSetting(ring.get(), name, value);
+  WrappedKey stored;
+
+  // The writer serialises every put, and its transaction holds the file's write lock, so the
+  // first put of any process wins and every later one reads the winner back.
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql insert(db, "INSERT OR IGNORE INTO settings (name, value, key_id) VALUES (?, ?, ?)");
+    insert.text(name).blob(sealed.sealed).text(sealed.keyId).run();
+    Sql read(db, "SELECT value, key_id FROM settings WHERE name = ?");
+    read.text(name);
+    if (!read.step()) throw StoreError("could not store setting " + name);
+    stored = WrappedKey{read.bytesAt(1), read.bytesAt(0)};
+  });
+  return openSetting(ring.get(), name, stored);
+}
+
+void SqliteStore::setSetting(const std::string& name, const std::string& value) {
+  auto ring = impl_->ring();
+  const WrappedKey sealed = sealSetting(ring.get(), name, value);
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "INSERT INTO settings (name, value, key_id) VALUES (?, ?, ?) "
+          "ON CONFLICT (name) DO UPDATE SET value = excluded.value, key_id = excluded.key_id");
+    q.text(name).blob(sealed.sealed).text(sealed.keyId).run();
+  });
+}
+
+size_t SqliteStore::reencryptBatch(size_t limit) {
+  auto ring = impl_->ring();
+  if (!ring) throw StoreError("could not re-encrypt: the store has no key ring");
+  if (limit == 0) return 0;
+
+  std::lock_guard<std::mutex> rotation(impl_->reencryptMutex_);
+  auto& cursor = impl_->reencryptCursor_;
+  const std::string active = ring->active().id;
+  Impl::ReencryptCursor fresh;
+  fresh.activeKey = active;
+  if (cursor.activeKey != active) cursor = fresh;
+
+  size_t done = 0;
+  std::vector<std::string> hooksDone;
+  Impl::ReencryptCursor next = cursor;
+  impl_->runOnWriter([&](sqlite3* db) {
+    done = 0;
+    hooksDone.clear();
+    next = cursor;
+
+    // A batch of large plaintext bodies is cut short by bytes, so that one transaction does
+    // not hold gigabytes.
+    constexpr size_t kMaxBatchBytes = size_t{64} << 20;
+    size_t bytes = 0;
+
+    // Events under another key: only their 60-byte wrapped key changes. A wrap that does not
+    // open is logged and passed over (the cursor moves on), so that the caller's loop ends.
+    {
+      Sql q(db,
+            "SELECT k.event_id, e.hook_id, k.key_id, k.wrapped_key FROM event_keys k "
+            "JOIN events e ON e.id = k.event_id WHERE k.key_id <> ? AND k.event_id > ? "
+            "ORDER BY k.event_id LIMIT ?");
+      q.text(active).int64(next.eventKeys).int64(static_cast<int64_t>(limit - done));
+
+      // Read first, then write: a table changed under a running select may be walked twice.
+      struct Row {
+        int64_t id;
+        std::string hookId;
+        WrappedKey old;
+      };
+      std::vector<Row> rows;
+      while (q.step())
+        rows.push_back(Row{q.int64At(0), q.bytesAt(1), {q.bytesAt(2), q.bytesAt(3)}});
+      for (const auto& [id, hookId, old] : rows) {
+        next.eventKeys = id;
+        try {
+          const WrappedKey wrapped = rewrapDataKey(*ring, old, hookId, id);
+          Sql update(db, "UPDATE event_keys SET key_id = ?, wrapped_key = ? WHERE event_id = ?");
+          update.text(wrapped.keyId).blob(wrapped.sealed).int64(id).run();
+          ++done;
+        } catch (const crypto::IntegrityError& e) {
+          logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", id,
+                         old.keyId, std::string(e.what()));
+        }
+      }
+    }
+
+    // Events stored in the clear (a database from before encryption at rest): their
+    // contents are sealed in place under a new data key.
+    if (done < limit) {
+      Sql q(db,
+            "SELECT e.id, e.hook_id, e.raw_query, e.headers, e.body FROM events e "
+            "WHERE e.id > ? AND NOT EXISTS (SELECT 1 FROM event_keys k WHERE k.event_id = e.id) "
+            "ORDER BY e.id LIMIT ?");
+      q.int64(next.plainEvents).int64(static_cast<int64_t>(limit - done));
+      std::vector<int64_t> ids;
+      while (q.step()) ids.push_back(q.int64At(0));
+      for (const int64_t id : ids) {
+        if (bytes >= kMaxBatchBytes) break;
+        Sql row(db, "SELECT hook_id, raw_query, headers, body FROM events WHERE id = ?");
+        row.int64(id);
+        if (!row.step()) continue;
+        EventRecord event;
+        event.id = id;
+        event.hookId = row.bytesAt(0);
+        event.rawQuery = row.bytesAt(1);
+        next.plainEvents = id;
+        try {
+          event.headers = decodeHeaders(row.bytesAt(2));
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt event event_id=%?d key_id=(none) error=\"%s\"",
+                         event.id, std::string(e.what()));
+          continue;
+        }
+        event.body = row.bytesAt(3);
+        bytes += event.body.size();
+        SealedContents sealed = sealContents(event);
+        const WrappedKey wrapped = wrapDataKey(*ring, sealed.dataKey, event.hookId, event.id);
+        OPENSSL_cleanse(sealed.dataKey.data(), sealed.dataKey.size());
+        Sql update(db, "UPDATE events SET raw_query = ?, headers = ?, body = ? WHERE id = ?");
+        update.blob(sealed.query).blob(sealed.headers).blob(sealed.body).int64(event.id).run();
+        Sql key(db, "INSERT INTO event_keys (event_id, key_id, wrapped_key) VALUES (?, ?, ?)");
+        key.int64(event.id).text(wrapped.keyId).blob(wrapped.sealed).run();
+        ++done;
+      }
+    }
+
+    // Hooks' secrets, in the clear or under another key.
+    if (done < limit) {
+      Sql q(db, std::string("SELECT ") + kHookColumns +
+                    " FROM hooks WHERE key_id <> ? AND id > ? ORDER BY id LIMIT ?");
+      q.text(active).text(next.hook).int64(static_cast<int64_t>(limit - done));
+      struct Row {
+        std::string id, keyId, failure;
+        HookRecord hook;
+      };
+      std::vector<Row> rows;
+      while (q.step()) {
+        Row row{q.bytesAt(0), q.bytesAt(15), "", {}};
+        try {
+          row.hook = hookFromRow(q, ring.get());
+        } catch (const StoreError& e) {
+          row.failure = e.what();
+        }
+        rows.push_back(std::move(row));
+      }
+      for (const auto& [id, keyId, failure, hook] : rows) {
+        next.hook = id;
+        if (!failure.empty()) {
+          logger().error("could not re-encrypt hook hook=%s key_id=%s error=\"%s\"", id, keyId,
+                         failure);
+          continue;
+        }
+        const StoredSecrets stored = sealSecrets(ring.get(), hook);
+        Sql update(db,
+                   "UPDATE hooks SET secret = ?, signing_secret = ?, previous_signing_secret = ?, "
+                   "key_id = ? WHERE id = ?");
+        update.blob(stored.secret)
+            .blob(stored.signingSecret)
+            .blob(stored.previousSigningSecret)
+            .text(stored.keyId)
+            .text(id)
+            .run();
+        hooksDone.push_back(id);
+        ++done;
+      }
+    }
+
+    // Settings.
+    if (done < limit) {
+      Sql q(db,
+            "SELECT name, value, key_id FROM settings WHERE key_id <> ? AND name > ? "
+            "ORDER BY name LIMIT ?");
+      q.text(active).text(next.setting).int64(static_cast<int64_t>(limit - done));
+      std::vector<std::pair<std::string, WrappedKey>> rows;
+      while (q.step()) rows.emplace_back(q.bytesAt(0), WrappedKey{q.bytesAt(2), q.bytesAt(1)});
+      for (const auto& [name, old] : rows) {
+        next.setting = name;
+        std::string value;
+        try {
+          value = openSetting(ring.get(), name, old);
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt setting name=%s key_id=%s error=\"%s\"", name,
+                         old.keyId, std::string(e.what()));
+          continue;
+        }
+        const WrappedKey sealed = sealSetting(ring.get(), name, value);
+        Sql update(db, "UPDATE settings SET value = ?, key_id = ? WHERE name = ?");
+        update.blob(sealed.sealed).text(sealed.keyId).text(name).run();
+        ++done;
+      }
+    }
+  });
+
+  // A pass that found nothing left starts the next one from the beginning, so that records
+  // a concurrent writer sealed under an old key (before it saw the new ring) are found too.
+  cursor = done == 0 ? fresh : next;
+  if (!hooksDone.empty()) impl_->forgetHooks(hooksDone);
+  return done;
+}
+
+std::vector<KeyUsage> SqliteStore::keyUsage() {
+  return impl_->read("key usage", [&](Session& s) {
+    // "" counts the records stored in the clear.
+    Sql q(handleOf(s),
+          "SELECT key_id, SUM(n) FROM ("
+          " SELECT key_id, COUNT(*) AS n FROM event_keys GROUP BY key_id"
+          " UNION ALL SELECT '', COUNT(*) FROM events e"
+          "  WHERE NOT EXISTS (SELECT 1 FROM event_keys k WHERE k.event_id = e.id)"
+          " UNION ALL SELECT key_id, COUNT(*) FROM hooks GROUP BY key_id"
+          " UNION ALL SELECT key_id, COUNT(*) FROM settings GROUP BY key_id"
+          ") GROUP BY key_id HAVING SUM(n) > 0 ORDER BY key_id");
+    std::vector<KeyUsage> usage;
+    while (q.step()) usage.push_back(KeyUsage{q.bytesAt(0), q.int64At(1)});
+    return usage;
+  });
 }
 
 int64_t SqliteStore::appendEvent(EventRecord event) {
@@ -1040,6 +2157,10 @@ int64_t SqliteStore::appendEvent(EventRecord event) {
   job->kind = Impl::Job::Kind::kEvent;
   job->bytes = event.body.size();
   for (const auto& header : event.headers) job->bytes += header.name.size() + header.value.size();
+
+  // Sealed on the caller's thread, so that many ingest threads share the work; the writer only
+  // wraps the data key once it has chosen the id.
+  if (impl_->ring()) job->sealed = sealContents(event);
   job->event = std::move(event);
   return impl_->submit(std::move(job));
 }
@@ -1063,31 +2184,19 @@ WriterStats SqliteStore::writerStats() const { return impl_->stats(); }
 ReadStats SqliteStore::readStats() const { return impl_->readStats(); }
 
 std::optional<HookRecord> SqliteStore::findHook(const std::string& hookId) {
-  // Every ingest request looks its hook up; a hook, once created, never changes.
+  // Every ingest request looks its hook up. A cached hook is at most kHookCacheMs old: changes
+  // made here drop it at once, changes of another process (the admin command) show within that.
   if (auto cached = impl_->cachedHook(hookId)) return cached;
 
+  const uint64_t generation = impl_->hookGeneration();
+  auto ring = impl_->ring();
   auto found = impl_->read("hook", [&](Session& s) -> std::optional<HookRecord> {
-    std::string id = hookId;
-    std::vector<std::string> provider, tokenHash;
-    std::vector<BLOB> secret, options;
-    std::vector<Poco::Int64> toleranceS, createdAtMs;
-    s << "SELECT provider, secret, tolerance_s, options, token_hash, created_at_ms "
-         "FROM hooks WHERE id = ?",
-        use(id), into(provider), into(secret), into(toleranceS), into(options), into(tokenHash),
-        into(createdAtMs), now;
-    if (provider.empty()) return std::nullopt;
-
-    HookRecord hook;
-    hook.id = hookId;
-    hook.provider = provider[0];
-    hook.secret = fromBlob(secret[0]);
-    hook.toleranceS = toleranceS[0];
-    hook.options = decodeOptions(fromBlob(options[0]));
-    hook.tokenHash = tokenHash[0];
-    hook.createdAtMs = createdAtMs[0];
-    return hook;
+    Sql q(handleOf(s), std::string("SELECT ") + kHookColumns + " FROM hooks WHERE id = ?");
+    q.text(hookId);
+    if (!q.step()) return std::nullopt;
+    return hookFromRow(q, ring.get());
   });
-  if (found) impl_->cacheHook(*found);
+  if (found) impl_->cacheHook(*found, generation);
   return found;
 }
 
@@ -1095,47 +2204,42 @@ std::vector<EventRecord> SqliteStore::listEvents(const std::string& hookId, int6
                                                  size_t limit, bool withBodies,
                                                  bool forwardableOnly) {
   if (limit == 0) return {};
+  auto ring = impl_->ring();
   return impl_->read("events", [&](Session& s) {
-    std::string sql = std::string("SELECT ") + kEventColumns + (withBodies ? ", body" : "") +
-                      " FROM events WHERE hook_id = ? AND id > ? AND id <= ?";
+    std::string sql = std::string(kEventSelect) + (withBodies ? ", e.body" : "") + kEventFrom +
+                      " WHERE e.hook_id = ? AND e.id > ? AND e.id <= ?";
     if (forwardableOnly) {
-      sql += " AND (verdict <> " + std::to_string(static_cast<int32_t>(Verdict::kInvalid)) +
-             " OR replay_of <> 0)";
+      sql += " AND (e.verdict <> " + std::to_string(static_cast<int32_t>(Verdict::kInvalid)) +
+             " OR e.replay_of <> 0)";
     }
-    sql += " ORDER BY id LIMIT ?";
+    sql += " ORDER BY e.id LIMIT ?";
 
-    std::string id = hookId;
-    Poco::Int64 after = afterId;
-    Poco::Int64 durable = impl_->durableId();
-    auto max = static_cast<size_t>(std::numeric_limits<Poco::Int64>::max());
-    Poco::Int64 count = static_cast<Poco::Int64>(std::min(limit, max));
-    EventColumns c;
-    Statement statement(s);
-    statement << sql, use(id), use(after), use(durable), use(count), into(c.id), into(c.hookId),
-        into(c.receivedAtMs), into(c.method), into(c.pathSuffix), into(c.rawQuery), into(c.headers),
-        into(c.bodySize), into(c.verdict), into(c.reason), into(c.reasonMessage), into(c.eventType),
-        into(c.deliveryId), into(c.replayOf);
-    if (withBodies) statement.addExtract(into(c.body));
-    statement.execute();
-    return rowsToEvents(c, withBodies);
+    const auto max = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+    Sql q(handleOf(s), sql);
+    q.text(hookId).int64(afterId).int64(impl_->durableId());
+    q.int64(static_cast<int64_t>(std::min(limit, max)));
+
+    // One event that does not open is returned with integrityError; the others as usual.
+    std::vector<EventRecord> events;
+    while (q.step()) {
+      EventRecord event = eventFromRow(q);
+      impl_->openEventRow(q, event, withBodies, ring.get());
+      events.push_back(std::move(event));
+    }
+    return events;
   });
 }
 
 std::optional<EventRecord> SqliteStore::getEvent(const std::string& hookId, int64_t eventId) {
+  auto ring = impl_->ring();
   return impl_->read("event", [&](Session& s) -> std::optional<EventRecord> {
-    std::string id = hookId;
-    Poco::Int64 event = eventId;
-    Poco::Int64 durable = impl_->durableId();
-    EventColumns c;
-    s << std::string("SELECT ") + kEventColumns +
-             ", body FROM events WHERE hook_id = ? AND id = ? AND id <= ?",
-        use(id), use(event), use(durable), into(c.id), into(c.hookId), into(c.receivedAtMs),
-        into(c.method), into(c.pathSuffix), into(c.rawQuery), into(c.headers), into(c.bodySize),
-        into(c.verdict), into(c.reason), into(c.reasonMessage), into(c.eventType),
-        into(c.deliveryId), into(c.replayOf), into(c.body), now;
-    auto events = rowsToEvents(c, true);
-    if (events.empty()) return std::nullopt;
-    return std::move(events[0]);
+    Sql q(handleOf(s), std::string(kEventSelect) + ", e.body" + kEventFrom +
+                           " WHERE e.hook_id = ? AND e.id = ? AND e.id <= ?");
+    q.text(hookId).int64(eventId).int64(impl_->durableId());
+    if (!q.step()) return std::nullopt;
+    EventRecord event = eventFromRow(q);
+    impl_->openEventRow(q, event, true, ring.get());
+    return event;
   });
 }
 
@@ -1165,6 +2269,11 @@ std::vector<DeliveryRecord> SqliteStore::listDeliveries(int64_t eventId) {
   });
 }
 
-std::unique_ptr<Store> openSqliteStore(const std::string& path) { return SqliteStore::open(path); }
+std::unique_ptr<Store> openSqliteStore(const std::string& path,
+                                       std::shared_ptr<crypto::KeyHolder> keys) {
+  SqliteOptions options;
+  options.keys = std::move(keys);
+  return SqliteStore::open(path, options);
+}
 
 }  // namespace anm::store

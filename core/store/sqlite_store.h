@@ -29,10 +29,16 @@ struct SqliteOptions {
   size_t maxIdleReadSessions = 8;
 
   /// Hooks kept in memory after their first lookup, so that ingest does not read the database
-  /// for every request. Hooks never change once created (the Store has no call that changes
-  /// or removes one), so a cached hook is never stale; past this many, lookups of hooks not
-  /// cached read the database. 4096 hooks take about 1 MiB.
+  /// for every request. A change made through this store drops the cached copy at once; one
+  /// made by another process on the same file (the admin command) shows within kHookCacheMs,
+  /// after which a cached hook is read again. Past this many, lookups of hooks not cached read
+  /// the database. 4096 hooks take about 1 MiB.
   size_t maxCachedHooks = 4096;
+
+  /// The key ring contents are encrypted with at rest (core/store/sealing.h): event query,
+  /// headers and body, hook secrets and setting values. Null stores them in the clear and
+  /// refuses a database that holds encrypted records.
+  std::shared_ptr<crypto::KeyHolder> keys;
 
   /// How long a session waits for a lock held by another connection before failing.
   int busyTimeoutMs = 5000;
@@ -100,7 +106,7 @@ struct ReadStats {
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 1;
+  static constexpr int64_t kSchemaVersion = 2;
 
   /// Opens or creates the database in `path` and brings its schema up to kSchemaVersion.
   /// Throws StoreError when the file cannot be opened or its schema is newer than this build.
@@ -123,6 +129,49 @@ class SqliteStore : public Store {
   void addDeliveries(const std::vector<DeliveryRecord>& deliveries) override;
   std::vector<DeliveryRecord> listDeliveries(int64_t eventId) override;
   void setCommitListener(std::function<void(const EventRecord&)> listener) override;
+
+  void createHookWithin(const HookRecord& hook, size_t maxNamedHooks) override;
+  bool updateHook(const HookRecord& hook) override;
+  std::vector<HookRecord> listHooks(const std::string& accountId) override;
+  std::optional<HookRecord> findHookByName(const std::string& accountId,
+                                           const std::string& name) override;
+  size_t deleteExpiredHooks(int64_t nowMs) override;
+  void extendHook(const std::string& hookId, int64_t expiresAtMs) override;
+  bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                  int64_t untilMs) override;
+  void releaseRelay(const std::string& hookId, const std::string& relayId) override;
+
+  void createAccount(const AccountRecord& account) override;
+  std::optional<AccountRecord> findAccount(const std::string& accountId) override;
+  std::optional<AccountRecord> findAccountByName(const std::string& name) override;
+  std::vector<AccountRecord> listAccounts() override;
+  bool updateAccount(const AccountRecord& account) override;
+  void createMember(const MemberRecord& member) override;
+  std::optional<MemberRecord> findMember(const std::string& memberId) override;
+  std::vector<MemberRecord> listMembers(const std::string& accountId) override;
+  void createToken(const TokenRecord& token) override;
+  std::optional<TokenRecord> findTokenByHash(const std::string& hash) override;
+  std::optional<TokenRecord> findToken(const std::string& tokenId) override;
+  std::vector<TokenRecord> listTokens(const std::string& accountId) override;
+  bool revokeToken(const std::string& tokenId, int64_t nowMs) override;
+  std::vector<std::string> revokedTokensSince(int64_t sinceMs) override;
+  void touchToken(const std::string& tokenId, int64_t nowMs) override;
+
+  /// Durable before it returns: it goes through the writer like an event.
+  int64_t appendAudit(const AuditRecord& entry) override;
+  std::vector<AuditRecord> listAudit(const std::string& accountId, int64_t afterId,
+                                     size_t limit) override;
+
+  std::optional<std::string> getSetting(const std::string& name) override;
+  std::string putSettingIfAbsent(const std::string& name, const std::string& value) override;
+  void setSetting(const std::string& name, const std::string& value) override;
+
+  /// Also seals events, hooks and settings stored in the clear (a database from before
+  /// encryption at rest). Records that do not open are logged and passed over, so that a
+  /// caller looping until 0 ends.
+  size_t reencryptBatch(size_t limit) override;
+  /// Key id "" counts the records stored in the clear.
+  std::vector<KeyUsage> keyUsage() override;
 
   WriterStats writerStats() const;
   ReadStats readStats() const;

@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+namespace anm::crypto {
+class KeyHolder;
+}
+
 namespace anm::store {
 
 /// One header field as it arrived: original spelling, value without surrounding whitespace.
@@ -26,15 +30,95 @@ struct Header {
 /// The verdict on a request's signature. Numbers match ANM_VERDICT_* in the SDK.
 enum class Verdict : int32_t { kValid = 1, kInvalid = 2, kUnsigned = 3 };
 
+/// A hook's own answer to senders, replacing `{"ok":true,"id":N}` (the pro plan).
+struct CustomResponse {
+  int32_t status = 200;  ///< 200..299: a webhook is acknowledged only with a 2xx
+  std::vector<Header> headers;
+  std::string body;
+
+  bool operator==(const CustomResponse& other) const {
+    return status == other.status && headers == other.headers && body == other.body;
+  }
+};
+
 /// A hook: the public ingest id with the provider settings it verifies senders with.
+///
+/// Anonymous hooks have no account, are read with their relay token and expire; named hooks
+/// belong to an account, have a name unique within it and no relay token (their members use
+/// their access tokens). Secrets (secret, signingSecret, previousSigningSecret) are encrypted
+/// at rest by the backend; the record always carries them in the clear.
 struct HookRecord {
   std::string id;        ///< at least 128 random bits, URL-safe
   std::string provider;  ///< plugin name, or "" for a hook that accepts everything
   std::string secret;    ///< signing secret bytes, may be empty
   int64_t toleranceS = -1;  ///< -1: the plugin's default; 0: no timestamp window
   std::vector<std::pair<std::string, std::string>> options;  ///< provider options, in order
-  std::string tokenHash;  ///< hex SHA-256 of the relay token that may read this hook
+  std::string tokenHash;  ///< hex SHA-256 of the relay token; "" for a named hook
   int64_t createdAtMs = 0;
+
+  std::string accountId;  ///< owner; "" for an anonymous hook
+  std::string name;       ///< unique within the account; "" for an anonymous hook
+  /// The hook's own secret ("whsec_" + base64 of 32 random bytes), used to verify Standard
+  /// Webhooks senders when standardWebhooks is set and provider is "".
+  std::string signingSecret;
+  /// The secret before the last rotation, still accepted until previousValidUntilMs.
+  std::string previousSigningSecret;
+  int64_t previousValidUntilMs = 0;
+  bool standardWebhooks = false;
+  std::optional<CustomResponse> customResponse;
+  /// An anonymous hook is gone (ingest answers 404) once this passes; 0 for a named hook.
+  int64_t expiresAtMs = 0;
+};
+
+/// Plans decide what an account may do (docs/accounts.md).
+enum class Plan : int32_t { kFree = 1, kPro = 2 };
+
+struct AccountRecord {
+  std::string id;    ///< random, URL-safe
+  std::string name;  ///< unique; 1..64 of a-z 0-9 - _
+  Plan plan = Plan::kFree;
+  bool disabled = false;
+  int64_t createdAtMs = 0;
+};
+
+/// A person (or machine) acting for an account. The first member of an account is its owner.
+struct MemberRecord {
+  std::string id;  ///< random, URL-safe
+  std::string accountId;
+  std::string name;  ///< unique within the account
+  bool owner = false;
+  int64_t createdAtMs = 0;
+};
+
+/// A personal access token. Only its hash is stored; the token itself is shown once.
+struct TokenRecord {
+  std::string id;  ///< random, URL-safe; also the `tid` claim of the JWTs issued from it
+  std::string memberId;
+  std::string accountId;
+  std::string name;  ///< what the member called it ("laptop", "ci")
+  std::string hash;  ///< hex SHA-256 of the token
+  int64_t createdAtMs = 0;
+  int64_t lastUsedAtMs = 0;  ///< last exchange for a JWT, 0 if never
+  int64_t revokedAtMs = 0;   ///< 0 while the token is live
+};
+
+/// One entry of the append-only audit log.
+struct AuditRecord {
+  int64_t id = 0;  ///< assigned by the store, increasing
+  int64_t atMs = 0;
+  std::string accountId;  ///< whose data was touched; "" for anonymous hooks and edge-wide acts
+  std::string actor;      ///< "member:<id>", "hook-token", "admin:<os user>"
+  std::string action;     ///< "event.read", "token.create", ... (docs/accounts.md)
+  std::string hookId;     ///< "" when no hook is involved
+  int64_t eventId = 0;    ///< 0 when no event is involved
+  std::string detail;     ///< short free text, never a secret or a body
+  std::string remote;     ///< client address, or "local" for admin commands
+};
+
+/// How many stored records each encryption key protects (key rotation progress).
+struct KeyUsage {
+  std::string keyId;
+  int64_t records = 0;
 };
 
 /// A stored webhook. The id is global and assigned in commit order: an event with a higher id
@@ -56,6 +140,10 @@ struct EventRecord {
   std::string eventType;   ///< the provider's event type, if the request carries one
   std::string deliveryId;  ///< the provider's delivery id, if the request carries one
   int64_t replayOf = 0;    ///< id of the original event when this one is a replay, else 0
+  /// Set instead of the contents (query, headers, body left empty) when the stored ciphertext
+  /// failed its integrity check or its key is not in the key ring: the event exists, but what
+  /// it held cannot be returned. Never set by a caller.
+  std::string integrityError;
 };
 
 /// What a relay reports after forwarding an event to its local target.
@@ -82,14 +170,30 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A create that names something that exists already (an account, member or hook name). It is
+/// a StoreError so that callers unaware of it still refuse the request.
+class ConflictError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+/// A create refused because the account is at its plan's limit (createHookWithin).
+class LimitError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 /// The store. Every method is safe to call from many threads at once.
 class Store {
  public:
   virtual ~Store() = default;
 
-  /// Adds a hook. Throws StoreError if the id exists already.
+  /// Adds a hook. Throws StoreError if the id exists already, ConflictError if the account has
+  /// a hook of that name.
   virtual void createHook(const HookRecord& hook) = 0;
 
+  /// Finds a hook by id, also an expired anonymous one (callers check expiresAtMs). A backend
+  /// shared by several edges may answer from a cache up to kHookCacheMs old.
   virtual std::optional<HookRecord> findHook(const std::string& hookId) = 0;
 
   /// Stores the event durably (committed and synced) and returns its new id. Concurrent callers
@@ -146,9 +250,195 @@ class Store {
   virtual void setNoticeListener(std::function<void(const EventNotice&)> listener) {
     (void)listener;
   }
+
+  // --- Hooks of accounts (since schema 2). The defaults throw: a backend overrides them all.
+
+  /// Adds a named hook only if its account then has at most `maxNamedHooks` named hooks, as one
+  /// atomic step, so that two edges creating at once cannot pass a plan's limit together.
+  /// Throws LimitError when the account is at the limit, ConflictError for a taken name.
+  virtual void createHookWithin(const HookRecord& hook, size_t maxNamedHooks) {
+    (void)hook, (void)maxNamedHooks;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// Replaces a hook's changeable settings: secret, provider, toleranceS, options,
+  /// signingSecret, previousSigningSecret, previousValidUntilMs, standardWebhooks,
+  /// customResponse and expiresAtMs. Returns false when the hook does not exist.
+  virtual bool updateHook(const HookRecord& hook) {
+    (void)hook;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// An account's hooks, oldest first.
+  virtual std::vector<HookRecord> listHooks(const std::string& accountId) {
+    (void)accountId;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  virtual std::optional<HookRecord> findHookByName(const std::string& accountId,
+                                                   const std::string& name) {
+    (void)accountId, (void)name;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// Deletes anonymous hooks whose expiresAtMs is in (0, nowMs), with their events and
+  /// deliveries; returns how many hooks went. Ingest to them answers 404 from then on.
+  virtual size_t deleteExpiredHooks(int64_t nowMs) {
+    (void)nowMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// Moves an anonymous hook's expiresAtMs forward to `expiresAtMs` (never back).
+  virtual void extendHook(const std::string& hookId, int64_t expiresAtMs) {
+    (void)hookId, (void)expiresAtMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// The one-live-relay rule: takes or renews the hook's relay lease for `relayId` until
+  /// `untilMs`. Succeeds when no lease is held, the held one ended before `nowMs`, or it is
+  /// `relayId`'s own (a relay reconnecting takes its lease back). Atomic across edges.
+  virtual bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
+                          int64_t untilMs) {
+    (void)hookId, (void)relayId, (void)nowMs, (void)untilMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// Gives the lease up if `relayId` holds it.
+  virtual void releaseRelay(const std::string& hookId, const std::string& relayId) {
+    (void)hookId, (void)relayId;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  // --- Accounts, members, tokens.
+
+  /// Throws ConflictError for a taken name.
+  virtual void createAccount(const AccountRecord& account) {
+    (void)account;
+    throw StoreError("accounts are not supported by this store");
+  }
+  virtual std::optional<AccountRecord> findAccount(const std::string& accountId) {
+    (void)accountId;
+    throw StoreError("accounts are not supported by this store");
+  }
+  virtual std::optional<AccountRecord> findAccountByName(const std::string& name) {
+    (void)name;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// Every account, oldest first.
+  virtual std::vector<AccountRecord> listAccounts() {
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// Replaces plan and disabled; returns false when the account does not exist.
+  virtual bool updateAccount(const AccountRecord& account) {
+    (void)account;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  /// Throws ConflictError for a name taken within the account.
+  virtual void createMember(const MemberRecord& member) {
+    (void)member;
+    throw StoreError("accounts are not supported by this store");
+  }
+  virtual std::optional<MemberRecord> findMember(const std::string& memberId) {
+    (void)memberId;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// An account's members, oldest (the owner) first.
+  virtual std::vector<MemberRecord> listMembers(const std::string& accountId) {
+    (void)accountId;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  virtual void createToken(const TokenRecord& token) {
+    (void)token;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// The token whose hash is `hash`, revoked or not.
+  virtual std::optional<TokenRecord> findTokenByHash(const std::string& hash) {
+    (void)hash;
+    throw StoreError("accounts are not supported by this store");
+  }
+  virtual std::optional<TokenRecord> findToken(const std::string& tokenId) {
+    (void)tokenId;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// An account's tokens, oldest first, revoked ones included.
+  virtual std::vector<TokenRecord> listTokens(const std::string& accountId) {
+    (void)accountId;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// Marks a live token revoked at `nowMs`; false when it does not exist or was revoked before.
+  virtual bool revokeToken(const std::string& tokenId, int64_t nowMs) {
+    (void)tokenId, (void)nowMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// Ids of the tokens revoked at or after `sinceMs`, so that every edge can close the streams
+  /// opened with them.
+  virtual std::vector<std::string> revokedTokensSince(int64_t sinceMs) {
+    (void)sinceMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+  virtual void touchToken(const std::string& tokenId, int64_t nowMs) {
+    (void)tokenId, (void)nowMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
+  // --- Audit log: appended to, read, never changed.
+
+  /// Stores the entry durably before returning (a read that could not be audited is refused);
+  /// returns its id.
+  virtual int64_t appendAudit(const AuditRecord& entry) {
+    (void)entry;
+    throw StoreError("the audit log is not supported by this store");
+  }
+  /// Entries of an account with id > afterId, oldest first, at most `limit`.
+  virtual std::vector<AuditRecord> listAudit(const std::string& accountId, int64_t afterId,
+                                             size_t limit) {
+    (void)accountId, (void)afterId, (void)limit;
+    throw StoreError("the audit log is not supported by this store");
+  }
+
+  // --- Edge-wide settings (the JWT signing key, the active encryption key id). Values are
+  // encrypted at rest.
+
+  virtual std::optional<std::string> getSetting(const std::string& name) {
+    (void)name;
+    throw StoreError("settings are not supported by this store");
+  }
+  /// Stores `value` unless the setting exists; returns the value stored now, so that edges
+  /// starting together agree on one.
+  virtual std::string putSettingIfAbsent(const std::string& name, const std::string& value) {
+    (void)name, (void)value;
+    throw StoreError("settings are not supported by this store");
+  }
+  virtual void setSetting(const std::string& name, const std::string& value) {
+    (void)name, (void)value;
+    throw StoreError("settings are not supported by this store");
+  }
+
+  // --- Key rotation.
+
+  /// Re-encrypts up to `limit` records (events' wrapped keys, hooks' secrets, settings) that
+  /// are not under the key ring's active key; returns how many it did (0: none are left).
+  /// Safe while edges run: each record is rewritten in one statement.
+  virtual size_t reencryptBatch(size_t limit) {
+    (void)limit;
+    throw StoreError("key rotation is not supported by this store");
+  }
+  /// Records per key id, for `anonymily-edge admin keys status`.
+  virtual std::vector<KeyUsage> keyUsage() {
+    throw StoreError("key rotation is not supported by this store");
+  }
 };
 
-/// Opens the SQLite store in `path` (created with its schema when missing).
-std::unique_ptr<Store> openSqliteStore(const std::string& path);
+/// How stale a shared backend's cached hook may be: a change made on one edge (a rotated secret,
+/// an expiry) reaches every other edge within this.
+inline constexpr int64_t kHookCacheMs = 1000;
+
+/// Opens the SQLite store in `path` (created with its schema when missing). With `keys`,
+/// contents are encrypted at rest under the ring's active key (core/store/sealing.h); without,
+/// the store refuses to open a database holding encrypted records.
+std::unique_ptr<Store> openSqliteStore(const std::string& path,
+                                       std::shared_ptr<crypto::KeyHolder> keys = nullptr);
 
 }  // namespace anm::store

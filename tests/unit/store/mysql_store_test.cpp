@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crypto/keys.h"
 #include "tests/e2e/support/tcp_proxy.h"
 #include "tests/support/mysql/test_mysql.h"
 #include "tests/unit/store/store_suite.h"
@@ -103,20 +104,49 @@ std::string databaseNameOf(TempDir& dir) {
   return name;
 }
 
-std::unique_ptr<Store> openThroughProxy(TempDir& dir) {
+std::unique_ptr<Store> openThroughProxy(TempDir& dir,
+                                        std::shared_ptr<crypto::KeyHolder> keys = nullptr) {
   auto state = stateOf(dir);
   MySqlOptions options;
   options.endpoint = requireServer();
   options.endpoint.host = "127.0.0.1";
   options.endpoint.port = state->proxy->port();
   options.endpoint.database = databaseNameOf(dir);
+  options.keys = std::move(keys);
   return MySqlStore::open(options);
+}
+
+/// The database of `dir` reached directly, as its owner would.
+std::unique_ptr<SqlConnection> rawConnectionOf(TempDir& dir) {
+  MySqlEndpoint endpoint = requireServer();
+  endpoint.database = databaseNameOf(dir);
+  return std::make_unique<SqlConnection>(endpoint);
+}
+
+/// Every column of every row of every table of the connection's database, as stored.
+std::string everyStoredByte(SqlConnection& raw) {
+  std::string bytes;
+  for (const auto& table : raw.query("SELECT TABLE_NAME FROM information_schema.TABLES"
+                                     " WHERE TABLE_SCHEMA = DATABASE()")) {
+    for (const auto& row : raw.query("SELECT * FROM `" + table[0] + "`")) {
+      for (const auto& value : row) bytes += value + '\n';
+    }
+  }
+  return bytes;
+}
+
+/// Flips one byte of event `eventId`'s body ciphertext, past the 12-byte nonce.
+void flipBodyByte(SqlConnection& raw, int64_t eventId) {
+  raw.execute(
+      "UPDATE events SET body = CONCAT(LEFT(body, 12), CHAR(ASCII(SUBSTRING(body, 13, 1)) ^ 1),"
+      " SUBSTRING(body, 14)) WHERE id = " +
+      std::to_string(eventId));
 }
 
 StoreBackend mysqlBackend() {
   StoreBackend backend;
   backend.name = "mysql";
-  backend.open = openThroughProxy;
+  backend.open = [](TempDir& dir) { return openThroughProxy(dir); };
   backend.schemaVersion = MySqlStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
     MySqlEndpoint endpoint = requireServer();
@@ -132,10 +162,21 @@ StoreBackend mysqlBackend() {
   };
   backend.announces = Announcement::kNoticeListener;
   backend.requireAvailable = requireMySqlServer;
+  backend.openWithKeys = [](TempDir& dir, std::shared_ptr<crypto::KeyHolder> keys) {
+    return openThroughProxy(dir, std::move(keys));
+  };
+  backend.rawBytes = [](TempDir& dir) { return everyStoredByte(*rawConnectionOf(dir)); };
+  backend.corruptEventCiphertext = [](TempDir& dir, int64_t eventId) {
+    flipBodyByte(*rawConnectionOf(dir), eventId);
+  };
+  // NOTE: no auditRefusesChanges: on MySQL the audit log is append-only because the edge never
+  // changes it, not because the server refuses (triggers would need SUPER on servers that
+  // write a binary log).
   return backend;
 }
 
 INSTANTIATE_TEST_SUITE_P(MySql, StoreSuite, ::testing::Values(mysqlBackend()), BackendName());
+INSTANTIATE_TEST_SUITE_P(MySql, AccountSuite, ::testing::Values(mysqlBackend()), BackendName());
 
 // --- helpers of the MySQL-only cases ---
 
@@ -1363,6 +1404,531 @@ TEST_F(MySqlStoreTest, WriterStuckBeforeCommitLosesTheCounterRowAfterItsIdleTime
   EXPECT_GT(again, idB.load());
   EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events WHERE body = 'a again'"), 1);
   EXPECT_GT(storeA->stats().reconnects, 0u);
+}
+
+// --- (n) accounts, named hooks, relay leases and encryption at rest on a shared database ---
+
+/// A holder of a ring of fresh keys with these ids; the last is active.
+std::shared_ptr<crypto::KeyHolder> keyHolder(const std::vector<std::string>& ids) {
+  std::string text;
+  for (const auto& id : ids) text += crypto::KeyRing::newKeyLine(id) + "\n";
+  return std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(text, "test keys"));
+}
+
+AccountRecord makeAccount(const std::string& id, const std::string& name) {
+  AccountRecord account;
+  account.id = id;
+  account.name = name;
+  account.plan = Plan::kFree;
+  account.createdAtMs = 1700000000000;
+  return account;
+}
+
+/// A named hook of `accountId` with every field of schema 2 set.
+HookRecord makeNamedHook(const std::string& id, const std::string& accountId,
+                         const std::string& name) {
+  HookRecord hook = makeHook(id);
+  hook.tokenHash.clear();
+  hook.accountId = accountId;
+  hook.name = name;
+  hook.signingSecret = "whsec_current";
+  hook.previousSigningSecret = "whsec_previous";
+  hook.previousValidUntilMs = 1700000100000;
+  hook.standardWebhooks = true;
+  hook.customResponse = CustomResponse{202, {{"X-A", "b"}}, "accepted"};
+  return hook;
+}
+
+class MySqlAccountTest : public MySqlStoreTest {
+ protected:
+  MySqlOptions keyedOptions(std::shared_ptr<crypto::KeyHolder> keys) const {
+    MySqlOptions keyed = options();
+    keyed.keys = std::move(keys);
+    return keyed;
+  }
+};
+
+TEST_F(MySqlAccountTest, CreateHookWithinFromTwoStoresAtOnceNeverPassesTheLimit) {
+  auto keys = keyHolder({"k1"});
+  auto first = MySqlStore::open(keyedOptions(keys));
+  auto second = MySqlStore::open(keyedOptions(keys));
+  constexpr size_t kLimit = 3;
+  constexpr int kRounds = 5;
+  constexpr int kThreadsPerStore = 4;
+
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string account = "acc_" + std::to_string(round);
+    first->createAccount(makeAccount(account, "team" + std::to_string(round)));
+
+    // Every thread starts together and creates a differently named hook.
+    std::atomic<int> ready{0};
+    std::atomic<int> created{0};
+    std::atomic<int> refused{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+      Store& store = t % 2 == 0 ? static_cast<Store&>(*first) : static_cast<Store&>(*second);
+      threads.emplace_back([&, t] {
+        ++ready;
+        while (ready.load() < 2 * kThreadsPerStore) std::this_thread::yield();
+        const std::string suffix = std::to_string(round) + "_" + std::to_string(t);
+        try {
+          store.createHookWithin(makeNamedHook("h" + suffix, account, "n" + suffix), kLimit);
+          ++created;
+        } catch (const LimitError&) {
+          ++refused;
+        } catch (const std::exception&) {
+          ++failed;
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failed.load(), 0) << "round " << round;
+    EXPECT_EQ(created.load(), static_cast<int>(kLimit)) << "round " << round;
+    EXPECT_EQ(refused.load(), 2 * kThreadsPerStore - static_cast<int>(kLimit)) << "round " << round;
+    EXPECT_EQ(second->listHooks(account).size(), kLimit) << "round " << round;
+  }
+}
+
+TEST_F(MySqlAccountTest, CreateHookWithinNamesATakenNameBeforeTheLimitAndNeedsTheAccount) {
+  auto store = MySqlStore::open(options());
+  store->createAccount(makeAccount("acc_a", "a"));
+  store->createHookWithin(makeNamedHook("h1", "acc_a", "main"), 1);
+  EXPECT_THROW(store->createHookWithin(makeNamedHook("h2", "acc_a", "main"), 1), ConflictError);
+  EXPECT_THROW(store->createHookWithin(makeNamedHook("h3", "acc_a", "other"), 1), LimitError);
+  try {
+    store->createHookWithin(makeNamedHook("h4", "acc_missing", "main"), 1);
+    FAIL() << "a hook was created for an account that does not exist";
+  } catch (const ConflictError&) {
+    FAIL() << "an unknown account is not a name conflict";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown account"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(store->findHook("h4").has_value());
+}
+
+TEST_F(MySqlAccountTest, ClaimRelayFromTwoStoresAtOnceHasOneWinner) {
+  auto first = MySqlStore::open(options());
+  auto second = MySqlStore::open(options());
+  constexpr int kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string hookId = "h" + std::to_string(round);
+    first->createHook(makeHook(hookId));
+    const int64_t now = 1000;
+
+    std::atomic<int> ready{0};
+    bool won[2] = {false, false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        ++ready;
+        while (ready.load() < 2) std::this_thread::yield();
+        Store& store = i == 0 ? static_cast<Store&>(*first) : static_cast<Store&>(*second);
+        won[i] = store.claimRelay(hookId, "relay" + std::to_string(i), now, now + 30000);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    ASSERT_NE(won[0], won[1]) << "round " << round << ": both or neither won";
+
+    // The winner renews (also with an unchanged lease), the loser waits for the lease to end.
+    const int winner = won[0] ? 0 : 1;
+    const std::string winnerId = "relay" + std::to_string(winner);
+    const std::string loserId = "relay" + std::to_string(1 - winner);
+    EXPECT_TRUE(second->claimRelay(hookId, winnerId, now + 1, now + 30000));
+    EXPECT_FALSE(first->claimRelay(hookId, loserId, now + 29999, now + 60000));
+    EXPECT_TRUE(first->claimRelay(hookId, loserId, now + 30001, now + 60000));
+    second->releaseRelay(hookId, winnerId);  // not the holder: changes nothing
+    EXPECT_FALSE(second->claimRelay(hookId, winnerId, now + 30002, now + 60000));
+    first->releaseRelay(hookId, loserId);
+    EXPECT_TRUE(second->claimRelay(hookId, winnerId, now + 30003, now + 60000));
+  }
+  EXPECT_FALSE(first->claimRelay("no-such-hook", "relay0", 0, 1));
+}
+
+TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
+  const std::string marker = "MARKER-7f3a9c";
+  auto fill = [&](Store& store) {
+    HookRecord hook = makeNamedHook("h", "acc_a", "main");
+    hook.secret = marker + "-secret";
+    hook.signingSecret = marker + "-signing";
+    hook.previousSigningSecret = marker + "-previous";
+    store.createAccount(makeAccount("acc_a", "a"));
+    store.createHook(hook);
+    hook.signingSecret = marker + "-rotated";
+    ASSERT_TRUE(store.updateHook(hook));
+    EventRecord event = makeEvent("h", "{\"card\":\"" + marker + "-body\"}");
+    event.rawQuery = "q=" + marker + "-query";
+    event.headers.push_back({"X-Card", marker + "-header"});
+    const int64_t id = store.appendEvent(event);
+    store.setSetting("auth.jwt_key", marker + "-setting");
+    EXPECT_EQ(store.putSettingIfAbsent("other", marker + "-absent"), marker + "-absent");
+
+    // The store itself still gives everything back.
+    auto stored = store.getEvent("h", id);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->body, event.body);
+    EXPECT_EQ(stored->rawQuery, event.rawQuery);
+    EXPECT_EQ(stored->headers, event.headers);
+    EXPECT_EQ(store.findHook("h")->signingSecret, marker + "-rotated");
+    EXPECT_EQ(*store.getSetting("auth.jwt_key"), marker + "-setting");
+  };
+
+  { fill(*MySqlStore::open(keyedOptions(keyHolder({"k1"})))); }
+  const std::string sealed = everyStoredByte(*database_->connect());
+  EXPECT_EQ(sealed.find("MARKER"), std::string::npos) << "a marker is stored in the clear";
+
+  // The same without a key ring finds every marker: the scan sees the rows it must.
+  TestDatabase clear(server_);
+  MySqlOptions clearOptions;
+  clearOptions.endpoint = clear.endpoint();
+  { fill(*MySqlStore::open(clearOptions)); }
+  const std::string plain = everyStoredByte(*clear.connect());
+  for (const char* field :
+       {"-secret", "-rotated", "-previous", "-body", "-query", "-header", "-setting", "-absent"}) {
+    EXPECT_NE(plain.find(marker + field), std::string::npos) << field;
+  }
+}
+
+TEST_F(MySqlAccountTest, FlippedByteInABodyCiphertextGivesIntegrityErrorForThatEventOnly) {
+  auto store = MySqlStore::open(keyedOptions(keyHolder({"k1"})));
+  store->createHook(makeHook("h"));
+  const int64_t good = store->appendEvent(makeEvent("h", "intact"));
+  const int64_t bad = store->appendEvent(makeEvent("h", "changed"));
+  flipBodyByte(*database_->connect(), bad);
+
+  auto fetched = store->getEvent("h", bad);
+  ASSERT_TRUE(fetched.has_value());
+  EXPECT_FALSE(fetched->integrityError.empty());
+  EXPECT_NE(fetched->integrityError.find(std::to_string(bad)), std::string::npos)
+      << fetched->integrityError;
+  EXPECT_TRUE(fetched->body.empty());
+  EXPECT_TRUE(fetched->headers.empty());
+  EXPECT_EQ(fetched->eventType, "charge.succeeded");  // what lists show stays readable
+
+  auto listed = store->listEvents("h", 0, 10, true, false);
+  ASSERT_EQ(idsOf(listed), (std::vector<int64_t>{good, bad}));
+  EXPECT_TRUE(listed[0].integrityError.empty());
+  EXPECT_EQ(listed[0].body, "intact");
+  EXPECT_FALSE(listed[1].integrityError.empty());
+}
+
+TEST_F(MySqlAccountTest, StoreWithoutKeysRefusesADatabaseHoldingSealedRecords) {
+  {
+    auto store = MySqlStore::open(keyedOptions(keyHolder({"k1"})));
+    store->setSetting("s", "v");
+  }
+  try {
+    MySqlStore::open(options());
+    FAIL() << "a store without keys opened a database with sealed records";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("key k1"), std::string::npos) << message;
+    EXPECT_NE(message.find("no key ring"), std::string::npos) << message;
+  }
+}
+
+TEST_F(MySqlAccountTest, OwnHookChangesShowAtOnceAndAnotherStoresWithinTheCacheAge) {
+  auto writer = MySqlStore::open(options());
+  auto reader = MySqlStore::open(options());
+  HookRecord hook = makeNamedHook("h", "acc_a", "main");
+  writer->createHook(hook);
+  ASSERT_EQ(reader->findHook("h")->signingSecret, "whsec_current");  // now cached
+  ASSERT_EQ(writer->findHook("h")->signingSecret, "whsec_current");
+
+  hook.signingSecret = "whsec_rotated";
+  ASSERT_TRUE(writer->updateHook(hook));
+  EXPECT_EQ(writer->findHook("h")->signingSecret, "whsec_rotated");
+
+  // The other store's entry ages out (kHookCacheMs); the limit only bounds a hang.
+  EXPECT_TRUE(waitUntil([&] { return reader->findHook("h")->signingSecret == "whsec_rotated"; }));
+
+  // The same for an update to the same values (no row changes) and an unknown hook.
+  EXPECT_TRUE(writer->updateHook(hook));
+  EXPECT_FALSE(writer->updateHook(makeHook("missing")));
+}
+
+TEST_F(MySqlAccountTest, ExpiredHooksAreErasedWithTheirEventsContentsAndNotReturned) {
+  auto store = MySqlStore::open(keyedOptions(keyHolder({"k1"})));
+  HookRecord expired = makeHook("old");
+  expired.expiresAtMs = 5000;
+  HookRecord live = makeHook("new");
+  live.expiresAtMs = 50000;
+  store->createHook(expired);
+  store->createHook(live);
+  const int64_t gone = store->appendEvent(makeEvent("old", "erase me"));
+  const int64_t kept = store->appendEvent(makeEvent("new", "keep me"));
+  store->addDelivery({gone, "r", 200, 1, "", 1});
+
+  // Extension moves forward only, never back.
+  store->extendHook("new", 40000);
+  EXPECT_EQ(store->findHook("new")->expiresAtMs, 50000);
+  store->extendHook("new", 60000);
+  EXPECT_EQ(store->findHook("new")->expiresAtMs, 60000);
+
+  EXPECT_EQ(store->deleteExpiredHooks(10000), 1u);
+  EXPECT_EQ(store->deleteExpiredHooks(10000), 0u);
+  EXPECT_FALSE(store->findHook("old").has_value());
+  EXPECT_FALSE(store->getEvent("old", gone).has_value());
+  EXPECT_TRUE(store->listEvents("old", 0, 10, true, false).empty());
+  EXPECT_EQ(store->getEvent("new", kept)->body, "keep me");
+
+  // The rows stay, with nothing of the contents or secrets left in them.
+  auto raw = database_->connect();
+  auto rows = raw->query(
+      "SELECT erased, LENGTH(body), LENGTH(headers), LENGTH(raw_query), "
+      "LENGTH(wrapped_key), event_type FROM events WHERE id = " +
+      std::to_string(gone));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "0", "0", "0", "0", ""}));
+  auto hookRow = raw->query(
+      "SELECT LENGTH(secret), LENGTH(signing_secret), token_hash, deleted_at_ms > 0 "
+      "FROM hooks WHERE id = 'old'");
+  ASSERT_EQ(hookRow.size(), 1u);
+  EXPECT_EQ(hookRow[0], (std::vector<std::string>{"0", "0", "", "1"}));
+  EXPECT_EQ(store->keyUsage().size(), 1u);  // k1 only: erased rows are not counted
+
+  // The cleanup README "Running on MySQL" gives an administrator, while the store runs.
+  raw->execute("DELETE FROM events WHERE erased = 1");
+  raw->execute(
+      "DELETE FROM hooks WHERE deleted_at_ms > 0 AND id NOT IN (SELECT hook_id FROM events)");
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM events WHERE id = " + std::to_string(gone)), 0);
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM deliveries"), 0);
+  EXPECT_EQ(raw->queryInt("SELECT COUNT(*) FROM hooks"), 1);
+  EXPECT_EQ(store->getEvent("new", kept)->body, "keep me");
+  EXPECT_GT(store->appendEvent(makeEvent("new", "later")), kept);
+}
+
+/// Migration 1 exactly as released: a database an older edge created and filled.
+void createSchemaVersion1(SqlConnection& raw) {
+  raw.execute(
+      "CREATE TABLE schema_migrations (version BIGINT NOT NULL PRIMARY KEY, description "
+      "VARCHAR(255) NOT NULL, applied_at_ms BIGINT NOT NULL) ENGINE=InnoDB DEFAULT "
+      "CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+  raw.execute(
+      "CREATE TABLE hooks (id VARCHAR(64) NOT NULL PRIMARY KEY, provider VARCHAR(64) NOT NULL,"
+      " secret BLOB NOT NULL, tolerance_s BIGINT NOT NULL, options MEDIUMBLOB NOT NULL,"
+      " token_hash VARCHAR(64) NOT NULL, created_at_ms BIGINT NOT NULL) ENGINE=InnoDB DEFAULT"
+      " CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+  raw.execute(
+      "CREATE TABLE sequences (name VARCHAR(32) NOT NULL PRIMARY KEY, value BIGINT NOT NULL)"
+      " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+  raw.execute(
+      "CREATE TABLE events (id BIGINT NOT NULL PRIMARY KEY, hook_id VARCHAR(64) NOT NULL,"
+      " received_at_ms BIGINT NOT NULL, method MEDIUMBLOB NOT NULL, path_suffix MEDIUMBLOB NOT"
+      " NULL, raw_query MEDIUMBLOB NOT NULL, headers MEDIUMBLOB NOT NULL, body_size BIGINT NOT"
+      " NULL, verdict INT NOT NULL, reason INT NOT NULL, reason_message MEDIUMBLOB NOT NULL,"
+      " event_type MEDIUMBLOB NOT NULL, delivery_id MEDIUMBLOB NOT NULL, replay_of BIGINT NOT"
+      " NULL DEFAULT 0, write_token VARBINARY(16) NOT NULL DEFAULT '', body LONGBLOB NOT NULL,"
+      " KEY events_by_hook_id (hook_id, id), KEY events_by_hook_time (hook_id,"
+      " received_at_ms), CONSTRAINT events_hook FOREIGN KEY (hook_id) REFERENCES hooks (id))"
+      " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+  raw.execute(
+      "CREATE TABLE deliveries (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, event_id BIGINT"
+      " NOT NULL, relay_id MEDIUMBLOB NOT NULL, status INT NOT NULL, duration_ms BIGINT NOT NULL,"
+      " error MEDIUMBLOB NOT NULL, reported_at_ms BIGINT NOT NULL, KEY deliveries_by_event"
+      " (event_id, id), CONSTRAINT deliveries_event FOREIGN KEY (event_id) REFERENCES events"
+      " (id) ON DELETE CASCADE) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+  raw.execute(
+      "INSERT INTO schema_migrations VALUES (1, 'hooks, events, deliveries and the event id "
+      "counter', 0)");
+  raw.execute("INSERT INTO hooks VALUES ('h', 'stripe', 'whsec_old', 300, '', '" +
+              std::string(64, 'a') + "', 1700000000123)");
+}
+
+TEST_F(MySqlAccountTest, Version1DatabaseMigratesKeepsOldEventsReadableAndGetsThemEncrypted) {
+  const std::string oldBody("old\0body", 8);
+  {
+    auto raw = database_->connect();
+    createSchemaVersion1(*raw);
+    for (int64_t id = 1; id <= 3; ++id) {
+      EventRecord event = makeEvent("h", oldBody + std::to_string(id));
+      event.id = id;
+      raw->insertEvent(event);
+    }
+    raw->execute("INSERT INTO sequences VALUES ('event_id', 3)");
+  }
+
+  auto keys = keyHolder({"k1"});
+  auto store = MySqlStore::open(keyedOptions(keys));
+  auto raw = database_->connect();
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"), 2);
+
+  // Old rows read as they were; the old hook is an anonymous one with no schema 2 settings.
+  auto hook = store->findHook("h");
+  ASSERT_TRUE(hook.has_value());
+  EXPECT_EQ(hook->secret, "whsec_old");
+  EXPECT_TRUE(hook->accountId.empty());
+  EXPECT_FALSE(hook->customResponse.has_value());
+  EXPECT_EQ(hook->expiresAtMs, 0);
+  EXPECT_EQ(store->getEvent("h", 2)->body, oldBody + "2");
+
+  // New events continue the ids, sealed.
+  const int64_t fresh = store->appendEvent(makeEvent("h", "new body"));
+  EXPECT_EQ(fresh, 4);
+  auto usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].keyId, "");  // three events and the hook still in the clear
+  EXPECT_EQ(usage[0].records, 4);
+  EXPECT_EQ(usage[1].keyId, "k1");
+  EXPECT_EQ(usage[1].records, 1);
+
+  // Rotation work encrypts what schema 1 stored, and everything still reads the same.
+  size_t total = 0;
+  for (size_t done; (done = store->reencryptBatch(2)) > 0;) total += done;
+  EXPECT_EQ(total, 4u);
+  usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k1");
+  EXPECT_EQ(usage[0].records, 5);
+  auto all = listAll(*store, "h");
+  ASSERT_EQ(idsOf(all), (std::vector<int64_t>{1, 2, 3, 4}));
+  for (int64_t id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(all[id - 1].integrityError.empty()) << all[id - 1].integrityError;
+    EXPECT_TRUE(all[id - 1].body == oldBody + std::to_string(id)) << id;
+    EXPECT_EQ(all[id - 1].rawQuery, "a=1&a=2&b");
+  }
+  EXPECT_EQ(store->findHook("h")->secret, "whsec_old");
+  EXPECT_EQ(everyStoredByte(*raw).find("whsec_old"), std::string::npos);
+  EXPECT_EQ(everyStoredByte(*raw).find("old\0body", 0, 8), std::string::npos);
+}
+
+TEST_F(MySqlAccountTest, Version1DatabaseOpensWithoutKeysAndStaysInTheClear) {
+  {
+    auto raw = database_->connect();
+    createSchemaVersion1(*raw);
+    EventRecord event = makeEvent("h", "plain");
+    event.id = 1;
+    raw->insertEvent(event);
+    raw->execute("INSERT INTO sequences VALUES ('event_id', 1)");
+  }
+  auto store = MySqlStore::open(options());
+  EXPECT_EQ(store->getEvent("h", 1)->body, "plain");
+  EXPECT_EQ(store->getEvent("h", store->appendEvent(makeEvent("h", "plain too")))->body,
+            "plain too");
+  EXPECT_THROW(store->reencryptBatch(10), StoreError);
+}
+
+TEST_F(MySqlAccountTest, MigrationTwoRunsAgainAfterACrashThatLeftItUnrecorded) {
+  { MySqlStore::open(options())->createHook(makeNamedHook("h", "acc_a", "main")); }
+
+  // As if the server had gone away after the ALTERs, before the step was recorded.
+  auto raw = database_->connect();
+  raw->execute("DELETE FROM schema_migrations WHERE version = 2");
+  auto store = MySqlStore::open(options());
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"), 2);
+  EXPECT_EQ(store->findHook("h")->name, "main");
+}
+
+TEST_F(MySqlAccountTest, RotationRewrapsEverythingUnderTheNewKeyWhileOldRecordsStayReadable) {
+  const std::string k1 = crypto::KeyRing::newKeyLine("k1");
+  const std::string k2 = crypto::KeyRing::newKeyLine("k2");
+  auto keys = std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(k1, "k1"));
+  auto store = MySqlStore::open(keyedOptions(keys));
+  store->createHook(makeNamedHook("h", "acc_a", "main"));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(store->appendEvent(makeEvent("h", "b" + std::to_string(i))));
+  }
+  store->setSetting("s", "value");
+  auto raw = database_->connect();
+  const std::string bodiesBefore = raw->query("SELECT GROUP_CONCAT(HEX(body)) FROM events")[0][0];
+
+  // The operator adds k2 and makes it active; the running store takes the new ring.
+  keys->replace(crypto::KeyRing::parse(k1 + "\n" + k2, "k1 and k2"));
+  const int64_t after = store->appendEvent(makeEvent("h", "after rotation"));
+  size_t total = 0;
+  for (size_t done; (done = store->reencryptBatch(3)) > 0;) total += done;
+  EXPECT_EQ(total, 7u);  // 5 events, the hook and the setting; the newest was under k2 already
+  auto usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k2");
+  EXPECT_EQ(usage[0].records, 8);
+
+  // Only the wrapped keys changed: the body ciphertexts are the same bytes.
+  EXPECT_EQ(raw->query("SELECT GROUP_CONCAT(HEX(body)) FROM events WHERE id <> " +
+                       std::to_string(after))[0][0],
+            bodiesBefore);
+
+  // A ring of k2 alone reads everything; one of k1 alone reads nothing any more.
+  auto onlyNew = MySqlStore::open(
+      keyedOptions(std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(k2, "k2"))));
+  EXPECT_EQ(onlyNew->getEvent("h", ids[3])->body, "b3");
+  EXPECT_EQ(onlyNew->findHook("h")->signingSecret, "whsec_current");
+  EXPECT_EQ(*onlyNew->getSetting("s"), "value");
+  auto onlyOld = MySqlStore::open(
+      keyedOptions(std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(k1, "k1"))));
+  EXPECT_FALSE(onlyOld->getEvent("h", ids[0])->integrityError.empty());
+  EXPECT_THROW(onlyOld->getSetting("s"), StoreError);
+}
+
+TEST_F(MySqlLeastPrivilegeTest, RowOnlyUserRunsEveryMethodAnEdgeCallsAtRunTime) {
+  { MySqlStore::open(options()); }
+  const std::vector<std::string> keyLines = {crypto::KeyRing::newKeyLine("k1"),
+                                             crypto::KeyRing::newKeyLine("k2")};
+  auto keys = std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(keyLines[0], "k1"));
+  MySqlOptions rw = rwOptions(*database_);
+  rw.keys = keys;
+  std::unique_ptr<MySqlStore> store;
+  try {
+    store = MySqlStore::open(rw);
+  } catch (const StoreError& e) {
+    FAIL() << "the row-only user could not open a current schema: " << e.what();
+  }
+
+  store->createAccount(makeAccount("acc_a", "a"));
+  EXPECT_EQ(store->findAccountByName("a")->id, "acc_a");
+  AccountRecord account = *store->findAccount("acc_a");
+  account.plan = Plan::kPro;
+  EXPECT_TRUE(store->updateAccount(account));
+  EXPECT_EQ(store->listAccounts().size(), 1u);
+  store->createMember({"mem_a", "acc_a", "owner", true, 1});
+  EXPECT_EQ(store->listMembers("acc_a").size(), 1u);
+  EXPECT_TRUE(store->findMember("mem_a")->owner);
+  store->createToken({"tok_a", "mem_a", "acc_a", "laptop", std::string(64, 'f'), 1, 0, 0});
+  EXPECT_EQ(store->findTokenByHash(std::string(64, 'f'))->id, "tok_a");
+  store->touchToken("tok_a", 5);
+  EXPECT_EQ(store->findToken("tok_a")->lastUsedAtMs, 5);
+  EXPECT_TRUE(store->revokeToken("tok_a", 7));
+  EXPECT_EQ(store->revokedTokensSince(7), std::vector<std::string>{"tok_a"});
+  EXPECT_EQ(store->listTokens("acc_a").size(), 1u);
+
+  store->createHookWithin(makeNamedHook("named", "acc_a", "main"), 10);
+  HookRecord anonymous = makeHook("anon");
+  anonymous.expiresAtMs = 100;
+  store->createHook(anonymous);
+  store->extendHook("anon", 200);
+  HookRecord named = *store->findHookByName("acc_a", "main");
+  named.signingSecret = "whsec_next";
+  EXPECT_TRUE(store->updateHook(named));
+  EXPECT_EQ(store->listHooks("acc_a").size(), 1u);
+  EXPECT_TRUE(store->claimRelay("named", "r1", 0, 10));
+  store->releaseRelay("named", "r1");
+
+  const int64_t id = store->appendEvent(makeEvent("anon", "row only"));
+  EXPECT_EQ(store->getEvent("anon", id)->body, "row only");
+  EXPECT_EQ(store->listEvents("anon", 0, 10, true, false).size(), 1u);
+  store->addDelivery({id, "r", 200, 1, "", 1});
+  EXPECT_EQ(store->listDeliveries(id).size(), 1u);
+  AuditRecord entry;
+  entry.atMs = 1;
+  entry.accountId = "acc_a";
+  entry.action = "event.read";
+  const int64_t auditId = store->appendAudit(entry);
+  EXPECT_EQ(store->listAudit("acc_a", 0, 10).at(0).id, auditId);
+
+  EXPECT_EQ(store->putSettingIfAbsent("auth.jwt_key", "k"), "k");
+  store->setSetting("encryption.active_key", "k1");
+  EXPECT_EQ(*store->getSetting("encryption.active_key"), "k1");
+
+  // Expiry erases with UPDATE alone; rotation rewrites with UPDATE alone.
+  EXPECT_EQ(store->deleteExpiredHooks(1000), 1u);
+  keys->replace(crypto::KeyRing::parse(keyLines[0] + "\n" + keyLines[1], "k1 and k2"));
+  size_t total = 0;
+  for (size_t done; (done = store->reencryptBatch(100)) > 0;) total += done;
+  EXPECT_GT(total, 0u);
+  auto usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k2");
 }
 
 }  // namespace

@@ -11,9 +11,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -22,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/store/field_codec.h"
 #include "tests/unit/store/store_suite.h"
 
 namespace anm::store::test {
@@ -52,6 +56,53 @@ std::function<void()> limitFileSize(TempDir&) {
   return [old] { setrlimit(RLIMIT_FSIZE, &old); };
 }
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// The database with its WAL and shared-memory index: everything SQLite keeps on disk.
+std::string rawBytesOf(TempDir& dir) {
+  return readFile(dbPath(dir)) + readFile(dbPath(dir) + "-wal") + readFile(dbPath(dir) + "-shm");
+}
+
+void flipBodyByte(TempDir& dir, int64_t eventId) {
+  Session session = rawSession(dir);
+  session << "PRAGMA busy_timeout = 5000", now;
+  Poco::Data::BLOB body;
+  Poco::Int64 id = eventId;
+  session << "SELECT body FROM events WHERE id = ?", use(id), into(body), now;
+  std::vector<unsigned char> bytes(body.content());
+  if (bytes.size() <= 12) throw std::runtime_error("no ciphertext to corrupt");
+
+  // Past the 12-byte nonce, in the ciphertext proper.
+  bytes[12 + (bytes.size() - 12) / 2] ^= 0x20;
+  Poco::Data::BLOB changed(bytes);
+  session << "UPDATE events SET body = ? WHERE id = ?", use(changed), use(id), now;
+}
+
+/// Tries to change and to remove an audit entry behind the store's back.
+bool auditRefuses(TempDir& dir) {
+  Session session = rawSession(dir);
+  Poco::Int64 before = 0;
+  session << "SELECT COUNT(*) FROM audit", into(before), now;
+  bool updateRefused = false;
+  bool deleteRefused = false;
+  try {
+    session << "UPDATE audit SET detail = x'00'", now;
+  } catch (const Poco::Exception&) {
+    updateRefused = true;
+  }
+  try {
+    session << "DELETE FROM audit", now;
+  } catch (const Poco::Exception&) {
+    deleteRefused = true;
+  }
+  Poco::Int64 after = 0;
+  session << "SELECT COUNT(*) FROM audit", into(after), now;
+  return updateRefused && deleteRefused && before == after && before > 0;
+}
+
 StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
   StoreBackend backend;
   backend.name = name;
@@ -60,6 +111,16 @@ StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
     options.sync = sync;
     return SqliteStore::open(dbPath(dir), options);
   };
+  backend.openWithKeys = [sync](TempDir& dir,
+                                std::shared_ptr<crypto::KeyHolder> keys) -> std::unique_ptr<Store> {
+    SqliteOptions options;
+    options.sync = sync;
+    options.keys = std::move(keys);
+    return SqliteStore::open(dbPath(dir), options);
+  };
+  backend.rawBytes = rawBytesOf;
+  backend.corruptEventCiphertext = flipBodyByte;
+  backend.auditRefusesChanges = auditRefuses;
   backend.schemaVersion = SqliteStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
     Session session = rawSession(dir);
@@ -74,6 +135,12 @@ StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
 // Both ways of making commits durable must keep every promise of the suite.
 INSTANTIATE_TEST_SUITE_P(
     Sqlite, StoreSuite,
+    ::testing::Values(sqliteBackend("sqlite", SqliteOptions::Sync::kOverlapped),
+                      sqliteBackend("sqlite_in_commit", SqliteOptions::Sync::kInCommit)),
+    BackendName());
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, AccountSuite,
     ::testing::Values(sqliteBackend("sqlite", SqliteOptions::Sync::kOverlapped),
                       sqliteBackend("sqlite_in_commit", SqliteOptions::Sync::kInCommit)),
     BackendName());
@@ -261,13 +328,15 @@ TEST(SqliteStore, CorruptHeaderBlobIsAClearError) {
     session << "UPDATE events SET headers = X'0500000041' WHERE id = ?", use(id), now;
   }
 
+  // The event is reported with a clear error instead of its contents; lists go on.
   auto store = openSqliteStore(dbPath(dir));
-  try {
-    store->getEvent("h", id);
-    FAIL() << "a truncated header encoding was accepted";
-  } catch (const StoreError& e) {
-    EXPECT_NE(std::string(e.what()).find("decode"), std::string::npos) << e.what();
-  }
+  auto event = store->getEvent("h", id);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_NE(event->integrityError.find("malformed"), std::string::npos) << event->integrityError;
+  EXPECT_NE(event->integrityError.find(std::to_string(id)), std::string::npos);
+  EXPECT_TRUE(event->headers.empty());
+  EXPECT_EQ(event->body, "");
+  EXPECT_EQ(store->listEvents("h", 0, 10, false, false).size(), 1u);
 }
 
 TEST(SqliteStore, BatchLimitOfZeroIsRefused) {
@@ -478,6 +547,165 @@ TEST(SqliteStore, HookLookupsComeFromMemoryUpToTheCacheLimit) {
   EXPECT_EQ(store->readStats().cachedHooks, 2u);
   store->createHook(makeHook("later"));
   EXPECT_TRUE(store->findHook("later").has_value());
+}
+
+Poco::Data::BLOB blobOf(const std::string& bytes) {
+  return Poco::Data::BLOB(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+/// A database as a build before accounts and encryption at rest left it: schema 1, plaintext.
+void createVersionOneDatabase(TempDir& dir) {
+  Session session = rawSession(dir);
+  session << "PRAGMA journal_mode = WAL", now;
+  for (const char* statement : {
+           "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL,"
+           " description TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)",
+           "CREATE TABLE hooks (id TEXT PRIMARY KEY NOT NULL, provider TEXT NOT NULL,"
+           " secret BLOB NOT NULL, tolerance_s INTEGER NOT NULL, options BLOB NOT NULL,"
+           " token_hash TEXT NOT NULL, created_at_ms INTEGER NOT NULL)",
+           "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+           " hook_id TEXT NOT NULL REFERENCES hooks(id), received_at_ms INTEGER NOT NULL,"
+           " method TEXT NOT NULL, path_suffix BLOB NOT NULL, raw_query BLOB NOT NULL,"
+           " headers BLOB NOT NULL, body_size INTEGER NOT NULL, verdict INTEGER NOT NULL,"
+           " reason INTEGER NOT NULL, reason_message BLOB NOT NULL, event_type BLOB NOT NULL,"
+           " delivery_id BLOB NOT NULL, replay_of INTEGER NOT NULL DEFAULT 0,"
+           " body BLOB NOT NULL)",
+           "CREATE INDEX events_by_hook_id ON events(hook_id, id)",
+           "CREATE INDEX events_by_hook_time ON events(hook_id, received_at_ms)",
+           "CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+           " event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,"
+           " relay_id BLOB NOT NULL, status INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+           " error BLOB NOT NULL, reported_at_ms INTEGER NOT NULL)",
+           "CREATE INDEX deliveries_by_event ON deliveries(event_id, id)",
+           "INSERT INTO schema_migrations VALUES (1, 'hooks, events and deliveries', 0)",
+           "INSERT INTO hooks VALUES ('old-hook', 'stripe', x'6f6c642d736563726574', 300, x'',"
+           " 'aaaa', 1600000000000)",
+       }) {
+    session << statement, now;
+  }
+  for (int i = 1; i <= 3; ++i) {
+    const std::string body = "old body " + std::to_string(i);
+    const std::string headers = encodeHeaders({{"X-Old", "v" + std::to_string(i)}});
+    Poco::Data::BLOB bodyBlob = blobOf(body);
+    Poco::Data::BLOB headersBlob = blobOf(headers);
+    Poco::Data::BLOB query = blobOf("n=" + std::to_string(i));
+    Poco::Int64 size = static_cast<Poco::Int64>(body.size());
+    session << "INSERT INTO events (hook_id, received_at_ms, method, path_suffix, raw_query,"
+               " headers, body_size, verdict, reason, reason_message, event_type, delivery_id,"
+               " body) VALUES ('old-hook', 1600000000001, 'POST', x'', ?, ?, ?, 1, 0, x'', x'',"
+               " x'', ?)",
+        use(query), use(headersBlob), use(size), use(bodyBlob), now;
+  }
+}
+
+std::shared_ptr<crypto::KeyHolder> keysOf(const std::string& text) {
+  return std::make_shared<crypto::KeyHolder>(crypto::KeyRing::parse(text, "test keys"));
+}
+
+TEST(SqliteStore, VersionOneDatabaseKeepsItsEventsAndIsEncryptedByReencryptBatch) {
+  TempDir dir;
+  createVersionOneDatabase(dir);
+  auto keys = keysOf(crypto::KeyRing::newKeyLine("k1"));
+  auto store = openSqliteStore(dbPath(dir), keys);
+
+  // The old rows read as they were, in the clear.
+  auto events = store->listEvents("old-hook", 0, 10, true, false);
+  ASSERT_EQ(events.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(events[i].integrityError, "");
+    EXPECT_EQ(events[i].body, "old body " + std::to_string(i + 1));
+    EXPECT_EQ(events[i].rawQuery, "n=" + std::to_string(i + 1));
+    EXPECT_EQ(events[i].headers, (std::vector<Header>{{"X-Old", "v" + std::to_string(i + 1)}}));
+  }
+  auto hook = store->findHook("old-hook");
+  ASSERT_TRUE(hook.has_value());
+  EXPECT_EQ(hook->secret, "old-secret");
+  EXPECT_EQ(hook->accountId, "");
+  EXPECT_EQ(hook->expiresAtMs, 0);
+
+  // New events are sealed; ids go on above the old ones.
+  const int64_t fresh = store->appendEvent(makeEvent("old-hook", "new body"));
+  EXPECT_GT(fresh, events.back().id);
+  auto usage = store->keyUsage();
+  std::map<std::string, int64_t> byKey;
+  for (const auto& entry : usage) byKey[entry.keyId] = entry.records;
+  EXPECT_EQ(byKey[""], 4);  // three events and the hook in the clear
+  EXPECT_EQ(byKey["k1"], 1);
+
+  // Rotation's loop seals the old rows too.
+  size_t total = 0;
+  for (size_t done = store->reencryptBatch(2); done > 0; done = store->reencryptBatch(2)) {
+    total += done;
+  }
+  EXPECT_EQ(total, 4u);
+  usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k1");
+  EXPECT_EQ(usage[0].records, 5);
+
+  store.reset();
+  store = openSqliteStore(dbPath(dir), keys);
+  events = store->listEvents("old-hook", 0, 10, true, false);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].body, "old body 1");
+  EXPECT_EQ(events[2].headers, (std::vector<Header>{{"X-Old", "v3"}}));
+  EXPECT_EQ(events[3].body, "new body");
+  EXPECT_EQ(store->findHook("old-hook")->secret, "old-secret");
+
+  // The rows themselves now hold ciphertext.
+  Session session = rawSession(dir);
+  Poco::Data::BLOB body;
+  session << "SELECT body FROM events WHERE id = 1", into(body), now;
+  EXPECT_EQ(body.size(), std::string("old body 1").size() + 28);
+  Poco::Int64 plain = 0;
+  session << "SELECT COUNT(*) FROM hooks WHERE key_id = ''", into(plain), now;
+  EXPECT_EQ(plain, 0);
+}
+
+TEST(SqliteStore, StoreWithoutKeysRefusesADatabaseHoldingEncryptedRecords) {
+  TempDir dir;
+  {
+    auto store = openSqliteStore(dbPath(dir), keysOf(crypto::KeyRing::newKeyLine("k1")));
+    store->createHook(makeHook("h"));
+    store->appendEvent(makeEvent("h"));
+  }
+  try {
+    openSqliteStore(dbPath(dir));
+    FAIL() << "a store without keys opened encrypted records";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("encrypted"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SqliteStore, HookChangedByAnotherProcessIsSeenOnceTheCacheTimePassed) {
+  TempDir dir;
+  auto store = openSqliteStore(dbPath(dir));
+  store->createHook(makeHook("h"));
+  ASSERT_EQ(store->findHook("h")->provider, "stripe");
+
+  // The admin command is another connection: this store cannot hear of its change.
+  {
+    Session session = rawSession(dir);
+    session << "UPDATE hooks SET provider = 'github' WHERE id = 'h'", now;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(kHookCacheMs + 200));
+  EXPECT_EQ(store->findHook("h")->provider, "github");
+}
+
+TEST(SqliteStore, AuditTriggersRefuseUpdateAndDeleteOnEveryConnection) {
+  TempDir dir;
+  {
+    auto store = openSqliteStore(dbPath(dir));
+    AuditRecord entry;
+    entry.action = "event.read";
+    entry.atMs = 1;
+    store->appendAudit(entry);
+  }
+  EXPECT_TRUE(auditRefuses(dir));
+  Session session = rawSession(dir);
+  Poco::Int64 count = 0;
+  session << "SELECT COUNT(*) FROM audit", into(count), now;
+  EXPECT_EQ(count, 1);
 }
 
 }  // namespace

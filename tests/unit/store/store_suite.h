@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crypto/keys.h"
 #include "core/store/store.h"
 
 namespace anm::store::test {
@@ -69,6 +70,33 @@ struct StoreBackend {
   /// Optional. Runs before each case and may skip or fail it (GTEST_SKIP, GTEST_FAIL) when what
   /// the backend needs, such as a database server, is not there.
   std::function<void()> requireAvailable;
+
+  // --- Encryption at rest and accounts (AccountSuite, account_suite.cpp). The members below
+  // are required for AccountSuite unless they say otherwise; StoreSuite does not use them.
+
+  /// Opens the store of `dir` like `open`, but with contents encrypted at rest under `keys`
+  /// (new records under the ring's active key). Opening `dir` again, with or without the same
+  /// holder, reaches the same data; a holder whose ring was replaced is used as it is now.
+  std::function<std::unique_ptr<Store>(TempDir& dir, std::shared_ptr<crypto::KeyHolder> keys)>
+      openWithKeys;
+
+  /// Every byte the backend keeps for the store of `dir`, concatenated in any order, as raw
+  /// bytes (never hex or escaped): for SQLite the database file with its -wal and -shm files; for
+  /// a server, every row of every table of the store's database as stored. Called after every
+  /// store of `dir` was closed. The marker case searches it for plaintext that must not be there.
+  std::function<std::string(TempDir& dir)> rawBytes;
+
+  /// Flips one byte of the stored body ciphertext of event `eventId` (past its 12-byte nonce)
+  /// directly in storage, as someone with write access to the database could, bypassing the
+  /// Store. A store of `dir` may be open while it runs; the next read of that event must see the
+  /// change.
+  std::function<void(TempDir& dir, int64_t eventId)> corruptEventCiphertext;
+
+  /// Optional. Tries to UPDATE and then to DELETE a row of the audit log directly in storage
+  /// (the log holds at least one entry); returns true when the backend refused both and the
+  /// row is unchanged. Null when the backend does not enforce append-only in storage: the
+  /// append-only case then skips that part.
+  std::function<bool(TempDir& dir)> auditRefusesChanges;
 };
 
 inline std::ostream& operator<<(std::ostream& out, const StoreBackend& backend) {
@@ -92,6 +120,26 @@ struct BackendName {
     return info.param.name;
   }
 };
+
+/// The backend-independent cases of accounts, tokens, audit, settings, hooks of accounts and
+/// encryption at rest. A backend instantiates it like StoreSuite:
+/// INSTANTIATE_TEST_SUITE_P(MySql, AccountSuite, ::testing::Values(backend), BackendName()).
+/// open() opens with keys(), a ring of one key "k1", through StoreBackend::openWithKeys.
+class AccountSuite : public StoreSuite {
+ protected:
+  std::unique_ptr<Store> open() { return GetParam().openWithKeys(dir_, keys_); }
+
+  crypto::KeyHolder& keys() { return *keys_; }
+  std::shared_ptr<crypto::KeyHolder> keysPtr() { return keys_; }
+
+  std::shared_ptr<crypto::KeyHolder> keys_;
+
+ public:
+  AccountSuite();
+};
+
+/// A key ring of fresh random keys with these ids; the last one is active.
+crypto::KeyRing makeKeyRing(const std::vector<std::string>& ids);
 
 /// A hook with every field set, so that round trips check them all.
 HookRecord makeHook(const std::string& id);
