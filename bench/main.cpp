@@ -212,6 +212,8 @@ class Edge {
       // Keys in POCO properties syntax; the ceiling server gets the same numbers.
       std::ofstream c(config);
       c << "http.max_threads = " << o.httpThreads << "\n" << extraConfig;
+      // The bench measures the edge's own ceiling from one address; rate limits would cap it.
+      c << "ingest.rate_per_hook = 0\ningest.rate_per_address = 0\n";
     }
     if (::access(o.edgeBin.c_str(), X_OK) != 0) {
       why = "no edge binary at " + o.edgeBin;

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -21,7 +22,7 @@
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 15> kKnownKeys = {"listen",
+constexpr std::array<const char*, 29> kKnownKeys = {"listen",
                                                     "data_dir",
                                                     "plugin_dir",
                                                     "public_url",
@@ -31,11 +32,25 @@ constexpr std::array<const char*, 15> kKnownKeys = {"listen",
                                                     "store.password_file",
                                                     "store.password_env",
                                                     "ingest.max_body_bytes",
+                                                    "ingest.rate_per_hook",
+                                                    "ingest.burst_per_hook",
+                                                    "ingest.rate_per_address",
+                                                    "ingest.burst_per_address",
                                                     "http.max_threads",
                                                     "http.max_queued",
                                                     "http.timeout_ms",
+                                                    "http.request_timeout_ms",
+                                                    "http.behind_proxy",
                                                     "stream.heartbeat_ms",
-                                                    "log.level"};
+                                                    "log.level",
+                                                    "tls.cert",
+                                                    "tls.key",
+                                                    "encryption.key_file",
+                                                    "encryption.keys_env",
+                                                    "auth.jwt_ttl_s",
+                                                    "auth.issuer",
+                                                    "auth.anonymous_hooks",
+                                                    "hooks.anonymous_ttl_s"};
 
 std::string_view trimBlanks(std::string_view text) {
   const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f'; };
@@ -233,6 +248,108 @@ void parseMySqlStore(const std::string& url, const ConfigValues& values, EdgeCon
   }
 }
 
+bool parseBoolean(const std::string& key, const std::string& text) {
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  throw ConfigError("invalid value for " + key + ": \"" + text + "\" (use true or false)");
+}
+
+// A file the edge must read at start: said now, with the key, rather than at the first request.
+std::string requireReadableFile(const std::string& key, const std::string& path) {
+  if (path.empty()) throw ConfigError("invalid value for " + key + ": it is empty");
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    throw ConfigError("could not read " + key + " " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw ConfigError("invalid value for " + key + ": " + path + " is not a regular file");
+  }
+  return path;
+}
+
+// TLS, the proxy setting and the rule that plain HTTP stays on loopback unless told otherwise.
+void parseTls(const ConfigValues& values, EdgeConfig& config) {
+  auto value = [&values](const char* key) -> const std::string* {
+    const auto it = values.find(key);
+    return it == values.end() ? nullptr : &it->second;
+  };
+  if (const auto* text = value("tls.cert")) config.tlsCert = requireReadableFile("tls.cert", *text);
+  if (const auto* text = value("tls.key")) config.tlsKey = requireReadableFile("tls.key", *text);
+  if (config.tlsCert.empty() != config.tlsKey.empty()) {
+    throw ConfigError("tls.cert and tls.key go together: set both, or neither");
+  }
+  if (const auto* text = value("http.behind_proxy")) {
+    config.behindProxy = parseBoolean("http.behind_proxy", *text);
+  }
+
+  // Webhooks carry other people's data: in the clear only where nobody else can listen.
+  if (config.tlsCert.empty() && !config.behindProxy && !isLoopbackHost(config.listenHost)) {
+    throw ConfigError("listen " + config.listenHost +
+                      " is not a loopback address and no certificate is configured: set "
+                      "tls.cert and tls.key (--tls-cert, --tls-key), or http.behind_proxy = true "
+                      "when a TLS-terminating proxy is in front");
+  }
+}
+
+void parseSecurity(const ConfigValues& values, EdgeConfig& config) {
+  auto value = [&values](const char* key) -> const std::string* {
+    const auto it = values.find(key);
+    return it == values.end() ? nullptr : &it->second;
+  };
+  if (const auto* text = value("encryption.key_file")) {
+    if (text->empty()) throw ConfigError("invalid value for encryption.key_file: it is empty");
+    config.keyFile = *text;
+  }
+  if (const auto* text = value("encryption.keys_env")) {
+    if (!isEnvironmentName(*text)) {
+      throw ConfigError("invalid value for encryption.keys_env: \"" + *text +
+                        "\" is not an environment variable name");
+    }
+    if (!config.keyFile.empty()) {
+      throw ConfigError("encryption.key_file and encryption.keys_env are both set; keep only one");
+    }
+    config.keysEnv = *text;
+    config.keysEnvGiven = true;
+  }
+  if (const auto* text = value("auth.jwt_ttl_s")) {
+    config.jwtTtl =
+        std::chrono::seconds(parseInteger("auth.jwt_ttl_s", *text, kMinJwtTtlS, kMaxJwtTtlS));
+  }
+  if (const auto* text = value("auth.issuer")) {
+    if (text->empty() || text->size() > 200) {
+      throw ConfigError("invalid value for auth.issuer: it must be 1..200 bytes");
+    }
+    config.jwtIssuer = *text;
+  }
+  if (const auto* text = value("auth.anonymous_hooks")) {
+    config.anonymousHooks = parseBoolean("auth.anonymous_hooks", *text);
+  }
+  if (const auto* text = value("hooks.anonymous_ttl_s")) {
+    config.anonymousTtl = std::chrono::seconds(
+        parseInteger("hooks.anonymous_ttl_s", *text, kMinAnonymousTtlS, kMaxAnonymousTtlS));
+  }
+
+  const std::pair<const char*, int64_t*> rates[] = {
+      {"ingest.rate_per_hook", &config.ratePerHook},
+      {"ingest.burst_per_hook", &config.burstPerHook},
+      {"ingest.rate_per_address", &config.ratePerAddress},
+      {"ingest.burst_per_address", &config.burstPerAddress}};
+  for (const auto& [key, field] : rates) {
+    if (const auto* text = value(key)) *field = parseInteger(key, *text, 0, kMaxIngestRate);
+  }
+  if (config.ratePerHook > 0 && config.burstPerHook < 1) {
+    throw ConfigError("ingest.burst_per_hook must be at least 1 while ingest.rate_per_hook is on");
+  }
+  if (config.ratePerAddress > 0 && config.burstPerAddress < 1) {
+    throw ConfigError(
+        "ingest.burst_per_address must be at least 1 while ingest.rate_per_address is on");
+  }
+  if (const auto* text = value("http.request_timeout_ms")) {
+    config.requestTimeout = std::chrono::milliseconds(
+        parseInteger("http.request_timeout_ms", *text, kMinRequestTimeoutMs, kMaxRequestTimeoutMs));
+  }
+}
+
 std::string parseLogLevel(const std::string& text) {
   try {
     Poco::Logger::parseLevel(text);
@@ -257,6 +374,15 @@ std::string redactStore(const std::string& store) {
   const auto colon = store.find(':', start);
   if (colon == std::string::npos || colon > at) return store;
   return store.substr(0, colon + 1) + "***" + store.substr(at);
+}
+
+bool isLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char extra = 0;
+  if (std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4) return false;
+  return a == 127 && b <= 255 && c <= 255 && d <= 255;
 }
 
 bool isKnownConfigKey(const std::string& key) {
@@ -379,6 +505,9 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
         parseInteger("stream.heartbeat_ms", *text, kMinHeartbeatMs, kMaxHeartbeatMs));
   }
   if (const auto* text = value("log.level")) config.logLevel = parseLogLevel(*text);
+
+  parseTls(values, config);
+  parseSecurity(values, config);
   return config;
 }
 

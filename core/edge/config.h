@@ -39,6 +39,21 @@ inline constexpr int64_t kMaxStorePollMs = 1000;
 /// store.password_file gives one and store.password_env names no other.
 inline constexpr char kDefaultStorePasswordEnv[] = "ANONYMILY_STORE_PASSWORD";
 
+/// Bounds of auth.jwt_ttl_s: access tokens live at most 15 minutes.
+inline constexpr int64_t kMinJwtTtlS = 60;
+inline constexpr int64_t kMaxJwtTtlS = 900;
+/// Bounds of hooks.anonymous_ttl_s, how long an anonymous hook outlives its last relay stream.
+inline constexpr int64_t kMinAnonymousTtlS = 1;
+inline constexpr int64_t kMaxAnonymousTtlS = 30 * 86400;
+/// Upper bound of the ingest rate settings (webhooks per second, and bursts).
+inline constexpr int64_t kMaxIngestRate = 1000000;
+/// Bounds of http.request_timeout_ms, the whole time a request may take to arrive.
+inline constexpr int64_t kMinRequestTimeoutMs = 1000;
+inline constexpr int64_t kMaxRequestTimeoutMs = 3600000;
+/// The variable the encryption key ring is read from when encryption.key_file is not set and
+/// encryption.keys_env names no other.
+inline constexpr char kDefaultKeysEnv[] = "ANONYMILY_ENCRYPTION_KEYS";
+
 /// Which backend `store` names.
 enum class StoreKind { kSqlite, kMySql };
 
@@ -66,6 +81,39 @@ struct EdgeConfig {
   std::chrono::milliseconds httpTimeout{10000};
   std::chrono::milliseconds heartbeat{15000};
   std::string logLevel = "information";
+
+  /// TLS: with both set, every listener speaks TLS 1.3 only. Without, plain HTTP is allowed
+  /// only on a loopback listen address or with behindProxy.
+  std::string tlsCert;
+  std::string tlsKey;
+  /// A TLS-terminating proxy sits in front: plain HTTP on any address, and the client address
+  /// of audit entries and rate limits is the last X-Forwarded-For entry.
+  bool behindProxy = false;
+
+  /// Where the encryption key ring comes from: a key file (mode 0600), else the variable
+  /// keysEnv names, else <data_dir>/encryption.keys (generated on the first start).
+  std::string keyFile;
+  std::string keysEnv = kDefaultKeysEnv;
+  bool keysEnvGiven = false;  ///< encryption.keys_env was set, so the variable must exist
+
+  /// Access tokens (JWTs) issued for personal access tokens.
+  std::chrono::seconds jwtTtl{900};
+  std::string jwtIssuer = "anonymily";
+  /// Whether anyone may create an anonymous hook (POST /api/v1/hooks without signing in).
+  bool anonymousHooks = true;
+  /// An anonymous hook is deleted this long after its last relay stream closed.
+  std::chrono::seconds anonymousTtl{3600};
+
+  /// Ingest rate limits, as token buckets: sustained webhooks per second and burst size, per
+  /// hook and per client address. A rate of 0 turns that limit off.
+  int64_t ratePerHook = 500;
+  int64_t burstPerHook = 1000;
+  int64_t ratePerAddress = 1000;
+  int64_t burstPerAddress = 2000;
+
+  /// The whole time a request's head and body may take to arrive, however steadily a slow
+  /// sender trickles bytes; past it the request gets 408.
+  std::chrono::milliseconds requestTimeout{60000};
 };
 
 /// The keys a configuration file may hold, with their values as text.
@@ -97,6 +145,9 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir);
 /// `store` as it may be shown: a URL's password (between the user's ':' and the last '@')
 /// becomes ***; anything else is returned unchanged.
 std::string redactStore(const std::string& store);
+
+/// True when `host` (a listen address) is a loopback address or "localhost".
+bool isLoopbackHost(const std::string& host);
 
 /// True for the keys parseConfig understands.
 bool isKnownConfigKey(const std::string& key);

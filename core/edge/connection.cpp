@@ -12,17 +12,24 @@
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/edge/raw_head.h"
 #include "core/edge/recording_socket.h"
+#include "core/edge/tls.h"
 
 namespace anm::edge {
 namespace {
@@ -94,6 +101,150 @@ std::string_view matchHead(std::string_view head, const Poco::Net::HTTPRequest& 
   return storage;
 }
 
+int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+/// The request deadlines of one server's connections, watched by one thread. When a deadline
+/// passes, the connection's socket gets a receive timeout of 1 ms: a sender that trickles
+/// bytes then fails at its next pause, which the head and body readers already answer with
+/// 408. A sender that stops completely is caught by the per-read timeout, which the
+/// connection keeps at most as long as the deadline.
+class RequestDeadlines {
+ public:
+  struct Ticket {
+    int64_t atNs = 0;
+    uint64_t id = 0;
+  };
+
+  explicit RequestDeadlines(std::chrono::milliseconds limit)
+      : limit_(limit), thread_([this] { run(); }) {}
+
+  ~RequestDeadlines() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  std::chrono::milliseconds limit() const { return limit_; }
+
+  /// Starts the clock of one request on `socket`.
+  Ticket arm(const Poco::Net::StreamSocket& socket) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const Ticket ticket{steadyNowNs() + limit_.count() * 1000000, ++nextId_};
+    pending_.emplace(std::make_pair(ticket.atNs, ticket.id), socket);
+
+    // The watcher sleeps until the earliest deadline; only a new earliest one must wake it.
+    const bool earliest = pending_.begin()->first.second == ticket.id;
+    lock.unlock();
+    if (earliest) wake_.notify_one();
+    return ticket;
+  }
+
+  /// Forgets the ticket; true when its deadline had passed.
+  bool disarm(const Ticket& ticket) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_.erase(std::make_pair(ticket.atNs, ticket.id)) > 0) return false;
+    return expired_.erase(ticket.id) > 0;
+  }
+
+  bool expired(const Ticket& ticket) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return expired_.count(ticket.id) > 0;
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+      if (pending_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      const auto first = pending_.begin();
+      const int64_t waitNs = first->first.first - steadyNowNs();
+      if (waitNs > 0) {
+        wake_.wait_for(lock, std::chrono::nanoseconds(waitNs));
+        continue;
+      }
+
+      // NOTE: the socket object keeps its descriptor alive until the connection disarms the
+      // ticket, which it does before it closes or hands the socket over.
+      const poco_socket_t fd = first->second.impl()->sockfd();
+      if (fd != POCO_INVALID_SOCKET) {
+        timeval shortWait{0, 1000};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortWait, sizeof(shortWait));
+      }
+      expired_.insert(first->first.second);
+      pending_.erase(first);
+    }
+  }
+
+  const std::chrono::milliseconds limit_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::map<std::pair<int64_t, uint64_t>, Poco::Net::StreamSocket> pending_;
+  std::set<uint64_t> expired_;
+  uint64_t nextId_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+namespace {
+
+/// The deadline of the request a connection is reading; released at the latest when the
+/// request is done, and then the connection's own receive timeout comes back.
+class DeadlineGuard {
+ public:
+  DeadlineGuard(RequestDeadlines& deadlines, Poco::Net::StreamSocket& socket,
+                Poco::Timespan readTimeout)
+      : deadlines_(deadlines),
+        socket_(socket),
+        readTimeout_(readTimeout),
+        ticket_(deadlines.arm(socket)) {}
+
+  ~DeadlineGuard() { release(); }
+
+  DeadlineGuard(const DeadlineGuard&) = delete;
+  DeadlineGuard& operator=(const DeadlineGuard&) = delete;
+
+  void release() {
+    if (!armed_) return;
+    armed_ = false;
+    expired_ = deadlines_.disarm(ticket_);
+    if (!expired_) return;
+    try {
+      socket_.setReceiveTimeout(readTimeout_);
+    } catch (const Poco::Exception&) {
+      // The socket is gone; the connection ends anyway.
+    }
+  }
+
+  bool expired() const { return expired_ || (armed_ && deadlines_.expired(ticket_)); }
+
+  /// What a client whose head timed out is told.
+  std::string headTimeoutError() const {
+    if (!expired()) return errorJson("the request head stopped arriving");
+    return errorJson("the request did not arrive within " +
+                     std::to_string(deadlines_.limit().count()) + " ms");
+  }
+
+ private:
+  RequestDeadlines& deadlines_;
+  Poco::Net::StreamSocket& socket_;
+  Poco::Timespan readTimeout_;
+  RequestDeadlines::Ticket ticket_;
+  bool armed_ = true;
+  bool expired_ = false;
+};
+
 }  // namespace
 
 bool ConnectionSet::othersWaiting() const {
@@ -135,8 +286,13 @@ void ConnectionSet::markIdle(EdgeConnection* connection) {
 
 EdgeConnection::EdgeConnection(const Poco::Net::StreamSocket& socket,
                                Poco::Net::HTTPServerParams::Ptr params, Router& router,
-                               ConnectionSet& connections)
-    : TCPServerConnection(socket), params_(params), router_(router), connections_(connections) {
+                               ConnectionSet& connections,
+                               std::shared_ptr<RequestDeadlines> deadlines)
+    : TCPServerConnection(socket),
+      params_(params),
+      router_(router),
+      connections_(connections),
+      deadlines_(std::move(deadlines)) {
   // Answers and stream heads are small writes that must not wait for the client's delayed
   // ACK; a stream keeps the setting when the hub takes its socket over.
   try {
@@ -167,12 +323,15 @@ void EdgeConnection::run() {
 }
 
 void EdgeConnection::serve() {
-  auto* recorder = dynamic_cast<RecordingSocketImpl*>(socket().impl());
+  // TLS first, on this thread and within one timeout in all, so that a client stalling in the
+  // handshake holds neither the accepting thread nor this one for longer.
+  if (!completeServerHandshake(socket(), params_->getTimeout())) return;
+  auto* recorder = dynamic_cast<HeadRecorder*>(socket().impl());
   EdgeSession session(socket(), params_);
 
   // POCO's session bounds only receives; a client that stops reading its answer must not keep
-  // the thread either.
-  socket().setReceiveTimeout(params_->getTimeout());
+  // the thread either. No single read may outlast the whole request's deadline.
+  socket().setReceiveTimeout(readTimeout());
   socket().setSendTimeout(params_->getTimeout());
 
   bool first = true;
@@ -221,6 +380,9 @@ bool EdgeConnection::awaitRequest(EdgeSession& session, bool first) {
 }
 
 bool EdgeConnection::readable(int timeoutMs) {
+  // OpenSSL may already hold decrypted bytes of the next request, which poll(2) cannot see.
+  if (bufferedTlsBytes(socket()) > 0) return true;
+
   // One poll(2) call: POCO's Socket::poll makes, arms and closes an epoll set each time, which
   // is four system calls for every request on a keep-alive connection.
   pollfd entry{};
@@ -253,9 +415,10 @@ bool EdgeConnection::receiveHead(EdgeSession& session) {
   }
 }
 
-EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session,
-                                               RecordingSocketImpl* recorder) {
+EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session, HeadRecorder* recorder) {
   const Poco::Timestamp headStart;
+  // From the first byte on, head and body together must arrive within the deadline.
+  DeadlineGuard deadline(*deadlines_, socket(), readTimeout());
   Poco::Net::HTTPServerResponseImpl response(session);
   std::unique_ptr<Poco::Net::HTTPServerRequestImpl> request;
   try {
@@ -267,20 +430,20 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session,
     // POCO's header stream turns a receive timeout into a malformed head; the session knows.
     if (timedOut(session)) {
       logSlowClient(headStart.elapsed() / 1000);
-      refuse(session, 408, errorJson("the request head stopped arriving"));
+      refuse(session, 408, deadline.headTimeoutError());
       return After::kClose;
     }
     refuseHead(session, e, recorder);
     return After::kClose;
   } catch (const Poco::TimeoutException&) {
     logSlowClient(headStart.elapsed() / 1000);
-    refuse(session, 408, errorJson("the request head stopped arriving"));
+    refuse(session, 408, deadline.headTimeoutError());
     return After::kClose;
   } catch (const Poco::Net::NetException&) {
     // Reading the request line through an istream reports a timeout as a stream error.
     if (timedOut(session)) {
       logSlowClient(headStart.elapsed() / 1000);
-      refuse(session, 408, errorJson("the request head stopped arriving"));
+      refuse(session, 408, deadline.headTimeoutError());
     }
     return After::kClose;
   } catch (const Poco::SyntaxException&) {
@@ -314,6 +477,10 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session,
   response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() &&
                         session.canKeepAlive());
   if (!server.empty()) response.set("Server", server);
+
+  // A request without a body has arrived whole; the deadline must not outlive the socket,
+  // which a stream handler hands over to the hub.
+  if (!announcesBody(*request)) deadline.release();
 
   std::unique_ptr<EdgeHandler> handler(router_.createRequestHandler(*request));
   handler->setContext(context);
@@ -361,6 +528,11 @@ void EdgeConnection::lingerClose() {
   }
 }
 
+Poco::Timespan EdgeConnection::readTimeout() const {
+  const Poco::Timespan whole(deadlines_->limit().count() * 1000);
+  return std::min(params_->getTimeout(), whole);
+}
+
 void EdgeConnection::logSlowClient(int64_t waitedMs) {
   std::string peer;
   try {
@@ -373,7 +545,7 @@ void EdgeConnection::logSlowClient(int64_t waitedMs) {
 }
 
 void EdgeConnection::refuseHead(EdgeSession& session, const Poco::Exception& error,
-                                RecordingSocketImpl* recorder) {
+                                HeadRecorder* recorder) {
   // POCO reports a bare CR or a forbidden byte inside a field as an over-long field; the
   // recorded bytes tell which field it was, so the sender learns what to fix.
   if (recorder != nullptr) {
@@ -425,12 +597,16 @@ void EdgeConnection::refuse(EdgeSession& session, int status, const std::string&
 }
 
 EdgeConnectionFactory::EdgeConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
-                                             Router& router, ConnectionSet& connections)
-    : params_(params), router_(router), connections_(connections) {}
+                                             Router& router, ConnectionSet& connections,
+                                             std::chrono::milliseconds requestTimeout)
+    : params_(params),
+      router_(router),
+      connections_(connections),
+      deadlines_(std::make_shared<RequestDeadlines>(requestTimeout)) {}
 
 Poco::Net::TCPServerConnection* EdgeConnectionFactory::createConnection(
     const Poco::Net::StreamSocket& socket) {
-  return new EdgeConnection(socket, params_, router_, connections_);
+  return new EdgeConnection(socket, params_, router_, connections_, deadlines_);
 }
 
 }  // namespace anm::edge

@@ -7,8 +7,11 @@
 #include <Poco/Net/TCPServer.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Timespan.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -18,7 +21,12 @@
 namespace anm::edge {
 
 class EdgeConnection;
-class RecordingSocketImpl;
+class HeadRecorder;
+class RequestDeadlines;
+
+/// The default of http.request_timeout_ms: how long a request's head and body may take to
+/// arrive in all.
+inline constexpr std::chrono::milliseconds kDefaultRequestTimeout{60000};
 
 /// The open connections of one server, so that shutdown can wake the idle ones.
 class ConnectionSet {
@@ -58,13 +66,15 @@ inline constexpr long kIdlePollMicroseconds = 100000;
 /// differences: the handler gets the raw request head and the arrival time; an oversized
 /// header block is answered 431 instead of 400; the version and the body framing are checked
 /// before any handler runs (body_reader.h); every read and write while a request is in flight
-/// is bounded by the server's timeout (408 when a request stalls); an idle connection gives
+/// is bounded by the server's timeout (408 when a request stalls), and the head and body
+/// together by the request deadline (408 when a sender trickles); an idle connection gives
 /// its thread up as soon as accepted connections wait for one; and shutdown lets requests in
 /// flight finish.
 class EdgeConnection : public Poco::Net::TCPServerConnection {
  public:
   EdgeConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
-                 Router& router, ConnectionSet& connections);
+                 Router& router, ConnectionSet& connections,
+                 std::shared_ptr<RequestDeadlines> deadlines);
 
   void run() override;
 
@@ -88,10 +98,9 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
   enum class After { kNextRequest, kClose, kLingerAndClose };
 
   /// Serves one request.
-  After serveOne(EdgeSession& session, RecordingSocketImpl* recorder);
+  After serveOne(EdgeSession& session, HeadRecorder* recorder);
 
-  void refuseHead(EdgeSession& session, const Poco::Exception& error,
-                  RecordingSocketImpl* recorder);
+  void refuseHead(EdgeSession& session, const Poco::Exception& error, HeadRecorder* recorder);
 
   /// Answers with `status` and a JSON body written straight to the socket, then closes
   /// gracefully (the rest of what the client sends is read and dropped for a moment).
@@ -103,15 +112,22 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
   /// Logs a client that stopped sending in the middle of a request.
   void logSlowClient(int64_t waitedMs);
 
+  /// The limit on each read: the server's timeout, or the request deadline when shorter.
+  Poco::Timespan readTimeout() const;
+
   Poco::Net::HTTPServerParams::Ptr params_;
   Router& router_;
   ConnectionSet& connections_;
+  std::shared_ptr<RequestDeadlines> deadlines_;
 };
 
+/// Makes the connections of one server. `requestTimeout` bounds the whole arrival of each
+/// request's head and body (http.request_timeout_ms).
 class EdgeConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
  public:
   EdgeConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Router& router,
-                        ConnectionSet& connections);
+                        ConnectionSet& connections,
+                        std::chrono::milliseconds requestTimeout = kDefaultRequestTimeout);
 
   Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override;
 
@@ -119,6 +135,7 @@ class EdgeConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
   Poco::Net::HTTPServerParams::Ptr params_;
   Router& router_;
   ConnectionSet& connections_;
+  std::shared_ptr<RequestDeadlines> deadlines_;
 };
 
 }  // namespace anm::edge

@@ -21,10 +21,15 @@
 #include <fstream>
 #include <system_error>
 
+#include "core/edge/auth.h"
+#include "core/edge/bootstrap.h"
 #include "core/edge/connection.h"
 #include "core/edge/handlers.h"
+#include "core/edge/hook_lifecycle.h"
+#include "core/edge/rate_limit.h"
 #include "core/edge/recording_socket.h"
 #include "core/edge/stream_hub.h"
+#include "core/edge/tls.h"
 #include "core/plugin/registry.h"
 #include "core/store/mysql_store.h"
 #include "core/store/store.h"
@@ -121,9 +126,14 @@ void requirePacketRoom(const store::MySqlStore& store, size_t maxBodyBytes) {
 
 struct EdgeServer::Parts {
   std::unique_ptr<DataDirLock> lock;
+  std::shared_ptr<crypto::KeyHolder> keys;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<KeyWatcher> keyWatcher;
   std::unique_ptr<plugin::Registry> registry;
   std::unique_ptr<StreamHub> hub;
+  std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<HookLifecycle> lifecycle;
+  std::unique_ptr<IngestLimiter> limiter;
   EdgeServices services;
   std::unique_ptr<Router> router;
   ConnectionSet connections;
@@ -158,13 +168,23 @@ void EdgeServer::start() {
   // hold one.
   const bool mysql = config_.storeKind == StoreKind::kMySql;
   if (!mysql) p.lock = std::make_unique<DataDirLock>(config_.dataDir);
+
+  // Contents are encrypted at rest under the ring, which must be there before the store opens.
+  try {
+    p.keys = loadKeys(config_);
+  } catch (...) {
+    p.lock.reset();
+    throw;
+  }
   try {
     if (mysql) {
-      auto shared = store::MySqlStore::open(config_.mysql);
+      store::MySqlOptions options = config_.mysql;
+      options.keys = p.keys;
+      auto shared = store::MySqlStore::open(options);
       requirePacketRoom(*shared, config_.maxBodyBytes);
       p.store = std::move(shared);
     } else {
-      p.store = store::openSqliteStore(config_.sqlitePath);
+      p.store = store::openSqliteStore(config_.sqlitePath, p.keys);
     }
   } catch (const ConfigError&) {
     p.lock.reset();
@@ -177,6 +197,22 @@ void EdgeServer::start() {
     const std::string prefix = "could not open store ";
     if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
     throw StartError("could not open store " + config_.store + ": " + reason,
+                     Poco::Util::Application::EXIT_IOERR);
+  }
+
+  // The store must agree with the ring on the active key before anything is written, and a
+  // first start gets its owner account.
+  try {
+    if (p.keys) prepareStore(*p.store, *p.keys, config_);
+    p.auth = std::make_unique<Authenticator>(*p.store, config_);
+  } catch (const ConfigError&) {
+    p.store.reset();
+    p.lock.reset();
+    throw;
+  } catch (const std::exception& e) {
+    p.store.reset();
+    p.lock.reset();
+    throw StartError("could not prepare store " + config_.store + ": " + e.what(),
                      Poco::Util::Application::EXIT_IOERR);
   }
 
@@ -209,7 +245,24 @@ void EdgeServer::start() {
   }
 
   // Listen before anything can announce the address, so that port 0 resolves to the real one.
-  RecordingServerSocket socket;
+  // With a certificate every connection speaks TLS 1.3; files that do not load are a
+  // configuration error.
+  auto unwind = [&p] {
+    p.store->setCommitListener({});
+    p.store->setNoticeListener({});
+    p.hub->stop();
+    p.store.reset();
+    p.lock.reset();
+  };
+  const bool tls = !config_.tlsCert.empty();
+  Poco::Net::Context::Ptr tlsContext;
+  try {
+    if (tls) tlsContext = serverTlsContext(config_.tlsCert, config_.tlsKey);
+  } catch (const ConfigError&) {
+    unwind();
+    throw;
+  }
+  RecordingServerSocket socket(tlsContext);
   try {
     // SO_REUSEADDR lets a restarted edge bind past old TIME_WAIT connections; SO_REUSEPORT
     // (which POCO's two-argument bind also sets) would let a second edge share the port and
@@ -217,26 +270,34 @@ void EdgeServer::start() {
     socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true, false);
     socket.listen(kListenBacklog);
   } catch (const Poco::Exception& e) {
-    p.store->setCommitListener({});
-    p.store->setNoticeListener({});
-    p.hub->stop();
-    p.store.reset();
-    p.lock.reset();
+    unwind();
     throw StartError("could not listen on " + config_.listenHost + ":" +
                          std::to_string(config_.listenPort) + ": " + e.displayText(),
                      Poco::Util::Application::EXIT_UNAVAILABLE);
   }
   p.port = socket.address().port();
+  if (tls) edgeLog().information("tls enabled protocol=TLSv1.3 cert=%s", config_.tlsCert);
 
+  // Background upkeep: key reloads, hook expiry, relay leases, revocations.
+  p.keyWatcher = std::make_unique<KeyWatcher>(*p.store, p.keys, config_);
+  p.keyWatcher->start();
+  p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_);
+  p.lifecycle->start();
+  p.limiter = std::make_unique<IngestLimiter>(config_);
+
+  p.services.config = &config_;
   p.services.store = p.store.get();
   p.services.registry = p.registry.get();
   p.services.hub = p.hub.get();
+  p.services.auth = p.auth.get();
+  p.services.limiter = p.limiter.get();
   p.services.maxBodyBytes = config_.maxBodyBytes;
   p.services.publicUrl = config_.publicUrl;
   if (p.services.publicUrl.empty()) {
     const bool v6 = config_.listenHost.find(':') != std::string::npos;
-    p.services.publicUrl = "http://" + (v6 ? "[" + config_.listenHost + "]" : config_.listenHost) +
-                           ":" + std::to_string(p.port);
+    const std::string host = v6 ? "[" + config_.listenHost + "]" : config_.listenHost;
+    p.services.publicUrl =
+        std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(p.port);
   }
   p.router = std::make_unique<Router>(p.services);
 
@@ -249,7 +310,8 @@ void EdgeServer::start() {
   params->setSoftwareVersion(std::string("anonymily-edge/") + ANM_VERSION);
   p.pool = std::make_unique<Poco::ThreadPool>(1, config_.maxThreads, kThreadIdleSeconds);
   p.server = std::make_unique<Poco::Net::TCPServer>(
-      new EdgeConnectionFactory(params, *p.router, p.connections), *p.pool, socket, params);
+      new EdgeConnectionFactory(params, *p.router, p.connections, config_.requestTimeout), *p.pool,
+      socket, params);
   p.connections.setServer(p.server.get());
   p.server->start();
   p.running = true;
@@ -267,11 +329,18 @@ void EdgeServer::stop() {
   p.pool->joinAll();
   p.connections.setServer(nullptr);
   p.server.reset();
+  p.lifecycle->stop();
+  p.keyWatcher->stop();
   p.store->setCommitListener({});
   p.store->setNoticeListener({});
   p.hub->stop();
+  p.lifecycle.reset();
+  p.keyWatcher.reset();
   p.hub.reset();
+  p.limiter.reset();
+  p.auth.reset();
   p.store.reset();
+  p.keys.reset();
   p.lock.reset();
   edgeLog().information("edge stopped");
 }

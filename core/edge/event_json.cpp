@@ -238,6 +238,12 @@ void appendSummaryFields(std::string& out, const store::EventRecord& event,
   appendIntField(out, "size", event.bodySize);
   appendIntField(out, "replay_of", event.replayOf);
   appendDeliveries(out, deliveries);
+
+  // Only an event whose contents could not be read carries it, so that other answers keep
+  // their form.
+  if (!event.integrityError.empty()) {
+    appendStringField(out, "integrity_error", event.integrityError);
+  }
 }
 
 void appendEnvelope(std::string& out, const store::EventRecord& event) {
@@ -375,7 +381,23 @@ std::string eventEnvelopeJson(const store::EventRecord& event) {
   return out;
 }
 
+std::string unreadableFrame(const store::EventRecord& event) {
+  std::string out;
+  out.reserve(64 + event.integrityError.size());
+  out.append("id: ");
+  appendInt(out, event.id);
+  out.append("\nevent: unreadable\ndata: {\"id\":");
+  appendInt(out, event.id);
+  appendStringField(out, "error", event.integrityError);
+  out.append("}\n\n");
+  return out;
+}
+
 std::string sseFrame(const store::EventRecord& event) {
+  // An event the store could not decrypt still takes its place in the stream, so that a relay
+  // moves past it (and says so) instead of waiting for it or being sent empty contents.
+  if (!event.integrityError.empty()) return unreadableFrame(event);
+
   std::string out;
   out.reserve(scalarsSize(event) + payloadSize(event) + 48);
   out.append("id: ");

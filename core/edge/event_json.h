@@ -21,7 +21,8 @@ namespace anm::edge {
 // (message, event type, ...) are display text only: bad bytes become U+FFFD. The body is always
 // base64.
 
-/// The summary form of docs/protocol.md, with the deliveries given.
+/// The summary form of docs/protocol.md, with the deliveries given. An event whose
+/// integrityError is set also carries "integrity_error" (its contents are empty).
 std::string eventSummaryJson(const store::EventRecord& event,
                              const std::vector<store::DeliveryRecord>& deliveries);
 
@@ -32,8 +33,13 @@ std::string eventDetailJson(const store::EventRecord& event,
 /// The stream envelope (one line, no deliveries).
 std::string eventEnvelopeJson(const store::EventRecord& event);
 
-/// One complete SSE frame: "id: N\nevent: webhook\ndata: {...}\n\n".
+/// One complete SSE frame: "id: N\nevent: webhook\ndata: {...}\n\n". For an event whose
+/// integrityError is set, the unreadable frame instead.
 std::string sseFrame(const store::EventRecord& event);
+
+/// "id: N\nevent: unreadable\ndata: {"id":N,"error":"<integrity error>"}\n\n": an event that
+/// exists but whose contents could not be read, so that a relay can move past it and say so.
+std::string unreadableFrame(const store::EventRecord& event);
 
 /// "valid", "invalid" or "unsigned" (the names of plugin::verdictName, without the plugin host).
 std::string_view verdictName(store::Verdict verdict);

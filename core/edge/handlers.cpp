@@ -6,30 +6,34 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/ParseHandler.h>
-#include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <istream>
+#include <iterator>
+#include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
-#include "core/edge/body_reader.h"
+#include "core/edge/account_routes.h"
+#include "core/edge/api_support.h"
+#include "core/edge/auth.h"
+#include "core/edge/config.h"
 #include "core/edge/event_json.h"
+#include "core/edge/hook_lifecycle.h"
+#include "core/edge/plans.h"
+#include "core/edge/rate_limit.h"
 #include "core/edge/raw_head.h"
 #include "core/edge/secrets.h"
+#include "core/edge/standard_webhooks.h"
 
 namespace anm::edge {
 namespace {
@@ -38,198 +42,38 @@ using Poco::Net::HTTPResponse;
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
 
-// Looked up once: Logger::get takes a process-wide lock and searches a map on every call.
-Poco::Logger& httpLog() {
-  static Poco::Logger& instance = Poco::Logger::get("anm.http");
-  return instance;
+// The one refusal of every hook route: an unknown hook, a hook of someone else and a hook that
+// expired all look the same, so that nobody learns which hooks exist.
+constexpr std::string_view kUnknownHook = "unknown hook";
+constexpr std::string_view kSignInAgain = "access token expired or invalid; sign in again";
+
+/// An anonymous hook whose time ran out is gone, whether or not it was deleted yet.
+bool expired(const store::HookRecord& hook, int64_t now) {
+  return hook.expiresAtMs > 0 && hook.expiresAtMs < now;
 }
 
-/// A request the client must fix; the message goes back as {"error": ...}.
-class BadRequest : public std::runtime_error {
- public:
-  explicit BadRequest(const std::string& what, int status = 400)
-      : std::runtime_error(what), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
-
-std::string jsonText(std::string_view text) {
-  std::ostringstream out;
-  Poco::JSON::Stringifier::formatString(std::string(text), out);
-  return out.str();
-}
-
-std::string errorJson(std::string_view message) { return "{\"error\":" + jsonText(message) + "}"; }
-
-/// POCO's handler keeps the last of two equal keys; this one also remembers the first key that
-/// was repeated within one object, so that the request can be refused instead of half-read.
-class DuplicateKeyHandler : public Poco::JSON::ParseHandler {
- public:
-  DuplicateKeyHandler() : ParseHandler(true) {}
-
-  void startObject() override {
-    keys_.emplace_back();
-    ParseHandler::startObject();
+bool equalsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
   }
-  void endObject() override {
-    if (!keys_.empty()) keys_.pop_back();
-    ParseHandler::endObject();
-  }
-  void key(const std::string& k) override {
-    if (!keys_.empty() && !keys_.back().insert(k).second && !duplicate_) duplicate_ = k;
-    ParseHandler::key(k);
-  }
-
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-
- private:
-  std::vector<std::set<std::string>> keys_;
-  std::optional<std::string> duplicate_;
-};
-
-void sendBody(HTTPServerResponse& resp, int status, const std::string& contentType,
-              const std::string& body) {
-  resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
-  resp.setContentType(contentType);
-  resp.setContentLength64(static_cast<Poco::Int64>(body.size()));
-  resp.sendBuffer(body.data(), body.size());
+  return true;
 }
 
-void sendJson(HTTPServerResponse& resp, int status, const std::string& body) {
-  sendBody(resp, status, "application/json", body);
+bool isRelayId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRelayHeaderBytes) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
 }
 
-void sendError(HTTPServerResponse& resp, int status, std::string_view message) {
-  sendJson(resp, status, errorJson(message));
-}
-
-bool hasBody(const HTTPServerRequest& req) {
-  return req.getChunkedTransferEncoding() ||
-         (req.hasContentLength() && req.getContentLength64() > 0);
-}
-
-// A body left unread would be taken for the next request, so such a connection must close.
-void closeIfBodyUnread(const HTTPServerRequest& req, HTTPServerResponse& resp) {
-  if (hasBody(req)) resp.setKeepAlive(false);
-}
-
-/// Logs a store failure at most once a second, with the count of those left out, so that an
-/// outage under load writes a few lines instead of one per refused request.
-void logStoreFailure(const std::exception& e) {
-  static std::mutex mutex;
-  static std::chrono::steady_clock::time_point lastLogged;
-  static uint64_t suppressed = 0;
-
-  const auto now = std::chrono::steady_clock::now();
-  uint64_t alsoRefused = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (now - lastLogged < std::chrono::seconds(1)) {
-      ++suppressed;
-      return;
-    }
-    lastLogged = now;
-    alsoRefused = suppressed;
-    suppressed = 0;
-  }
-  httpLog().error("could not reach the store error=\"%s\" not_logged=%s", std::string(e.what()),
-                  std::to_string(alsoRefused));
-}
-
-void sendStoreUnavailable(HTTPServerResponse& resp, const std::exception& e) {
-  logStoreFailure(e);
-  resp.set("Retry-After", "5");
-  sendError(resp, 503, "store unavailable, try again");
-}
-
-std::optional<int64_t> parseId(std::string_view text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < 0) return std::nullopt;
-  return value;
-}
-
-enum class BodyRead { kOk, kTooLarge, kShort };
-
-// Reads at most limit + 1 bytes, which is enough to tell a body over the limit from one at it.
-// Throws BadRequest for a framing error (malformed chunks, the peer vanished, too slow).
-BodyRead readBody(HTTPServerRequest& req, size_t limit, std::string& body) {
-  // body_reader decodes the framing itself: POCO's chunked stream ends silently on a truncated
-  // or malformed body, which would acknowledge a webhook that never arrived whole.
-  const BodyResult result = readRequestBody(req, limit, body);
-  switch (result.status) {
-    case BodyStatus::kOk:
-      return BodyRead::kOk;
-    case BodyStatus::kTooLarge:
-      return BodyRead::kTooLarge;
-    case BodyStatus::kShort:
-      return BodyRead::kShort;
-    case BodyStatus::kTimeout:
-      throw BadRequest(result.error, 408);
-    case BodyStatus::kMalformed:
-      break;
-  }
-  throw BadRequest(result.error);
-}
-
-Poco::JSON::Object::Ptr parseJsonObject(const std::string& body) {
-  if (body.empty()) return new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
-
-  // POCO's parser answers a top-level scalar or array with an error about its own stack, so
-  // the shape is checked first to say what is actually wrong.
-  const auto start = body.find_first_not_of(" \t\r\n");
-  if (start == std::string::npos || body[start] != '{') {
-    throw BadRequest("the request body must be a JSON object");
-  }
-
-  Poco::Dynamic::Var parsed;
-  Poco::SharedPtr<DuplicateKeyHandler> handler = new DuplicateKeyHandler;
-  try {
-    Poco::JSON::Parser parser(handler);
-    parsed = parser.parse(body);
-  } catch (const Poco::Exception& e) {
-    throw BadRequest("the body is not valid JSON: " + e.message());
-  }
-  if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) {
-    throw BadRequest("the request body must be a JSON object");
-  }
-  if (handler->duplicate()) {
-    throw BadRequest("duplicate key " + jsonText(*handler->duplicate()) + " in the request body");
-  }
-  return parsed.extract<Poco::JSON::Object::Ptr>();
-}
-
-std::string stringMember(const Poco::JSON::Object& object, const std::string& key,
-                         const std::string& fallback) {
+bool booleanMember(const Poco::JSON::Object& object, const std::string& key, bool fallback) {
   if (!object.has(key)) return fallback;
   const auto value = object.get(key);
-  if (!value.isString()) throw BadRequest(key + " must be a string");
-  return value.extract<std::string>();
-}
-
-int64_t integerMember(const Poco::JSON::Object& object, const std::string& key, int64_t fallback,
-                      int64_t min, int64_t max) {
-  if (!object.has(key)) return fallback;
-  const auto value = object.get(key);
-  // POCO counts a boolean as an integer; JSON does not.
-  if (!value.isInteger() || value.isBoolean()) {
-    throw BadRequest(key + " must be an integer within " + std::to_string(min) + ".." +
-                     std::to_string(max));
-  }
-  int64_t number = 0;
-  try {
-    number = value.convert<Poco::Int64>();
-  } catch (const Poco::Exception&) {
-    throw BadRequest(key + " is out of range");
-  }
-  if (number < min || number > max) {
-    throw BadRequest(key + " must be an integer within " + std::to_string(min) + ".." +
-                     std::to_string(max));
-  }
-  return number;
+  if (value.type() != typeid(bool)) throw BadRequest(key + " must be true or false");
+  return value.extract<bool>();
 }
 
 std::string deliveryJson(const store::DeliveryRecord& d) {
@@ -253,6 +97,95 @@ std::string withLatestDeliveries(const store::EventRecord& event,
   return out;
 }
 
+// An event that exists but whose contents failed their integrity check: the answer says so
+// instead of handing out empty contents as if they were the event's.
+void sendUnreadable(HTTPServerResponse& resp, const store::EventRecord& event) {
+  sendError(resp, 500,
+            "event " + std::to_string(event.id) + " cannot be read: " + event.integrityError);
+}
+
+// --- Custom responses -----------------------------------------------------------------------
+
+// Framing is the edge's business: a sender must never get a length or coding that lies.
+bool isFramingField(std::string_view name) {
+  return equalsIgnoringCase(name, "Content-Length") ||
+         equalsIgnoringCase(name, "Transfer-Encoding") || equalsIgnoringCase(name, "Connection");
+}
+
+bool isFieldValue(std::string_view value) {
+  return std::none_of(value.begin(), value.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return (c < 0x20 && c != '\t') || c == 0x7F;
+  });
+}
+
+/// Reads "custom_response" ({"status","headers","body"}) within the limits of handlers.h.
+store::CustomResponse parseCustomResponse(const Poco::JSON::Object& object) {
+  refuseUnknownFields(object, {"status", "headers", "body"});
+  store::CustomResponse response;
+  response.status = static_cast<int32_t>(integerMember(object, "status", 200, 200, 299));
+
+  if (object.has("headers")) {
+    const auto headers = object.getArray("headers");
+    if (!headers) throw BadRequest("custom_response headers must be an array of [name, value]");
+    if (headers->size() > kMaxCustomResponseHeaders) {
+      throw BadRequest("custom_response may have at most " +
+                       std::to_string(kMaxCustomResponseHeaders) + " headers");
+    }
+    for (size_t i = 0; i < headers->size(); ++i) {
+      const auto pair = headers->getArray(static_cast<unsigned>(i));
+      if (!pair || pair->size() != 2 || !pair->get(0).isString() || !pair->get(1).isString()) {
+        throw BadRequest("custom_response header " + std::to_string(i) +
+                         " must be [name, value] with two strings");
+      }
+      store::Header header{pair->get(0).extract<std::string>(),
+                           pair->get(1).extract<std::string>()};
+      if (!isToken(header.name)) {
+        throw BadRequest("custom_response header name " + jsonText(header.name) +
+                         " is not an RFC 9110 token");
+      }
+      if (isFramingField(header.name)) {
+        throw BadRequest("custom_response may not set " + header.name +
+                         ": the edge frames the answer itself");
+      }
+      if (!isFieldValue(header.value)) {
+        throw BadRequest("custom_response header " + header.name +
+                         " has a control character in its value");
+      }
+      response.headers.push_back(std::move(header));
+    }
+  }
+
+  response.body = stringMember(object, "body", "");
+  if (response.body.size() > kMaxCustomResponseBodyBytes) {
+    throw BadRequest("custom_response body must be at most " +
+                     std::to_string(kMaxCustomResponseBodyBytes) + " bytes");
+  }
+  return response;
+}
+
+Poco::JSON::Object::Ptr customResponseJson(const store::CustomResponse& response) {
+  Poco::JSON::Object::Ptr out = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  out->set("status", static_cast<Poco::Int64>(response.status));
+  Poco::JSON::Array::Ptr headers = new Poco::JSON::Array;
+  for (const auto& header : response.headers) {
+    Poco::JSON::Array::Ptr pair = new Poco::JSON::Array;
+    pair->add(header.name);
+    pair->add(header.value);
+    headers->add(pair);
+  }
+  out->set("headers", headers);
+  out->set("body", response.body);
+  return out;
+}
+
+void sendCustomResponse(HTTPServerResponse& resp, const store::CustomResponse& response) {
+  resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(response.status));
+  for (const auto& header : response.headers) resp.add(header.name, header.value);
+  resp.setContentLength64(static_cast<Poco::Int64>(response.body.size()));
+  resp.sendBuffer(response.body.data(), response.body.size());
+}
+
 // --- Handlers -------------------------------------------------------------------------------
 
 class HealthHandler : public EdgeHandler {
@@ -271,21 +204,6 @@ class NotFoundHandler : public EdgeHandler {
     closeIfBodyUnread(req, resp);
     sendError(resp, 404, "not found");
   }
-};
-
-class MethodNotAllowedHandler : public EdgeHandler {
- public:
-  explicit MethodNotAllowedHandler(std::string allow) : allow_(std::move(allow)) {}
-  bool wantsBody(const HTTPServerRequest&) const override { return false; }
-  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
-    closeIfBodyUnread(req, resp);
-    resp.set("Allow", allow_);
-    sendError(resp, 405, "method not allowed");
-  }
-
- private:
-  std::string allow_;
 };
 
 /// ANY /h/<id>[/suffix][?query]: verify, store durably, then acknowledge.
@@ -322,9 +240,24 @@ class IngestHandler : public EdgeHandler {
 
     // The hook comes first: a request to nowhere is refused before its body is read.
     const auto hook = services_.store->findHook(hookId_);
-    if (!hook) {
+    if (!hook || expired(*hook, nowMs())) {
       closeIfBodyUnread(req, resp);
       sendError(resp, 404, "unknown hook");
+      return;
+    }
+
+    // Rate limits come before the body is read: a flood costs one lookup per request.
+    const bool behindProxy = services_.config != nullptr && services_.config->behindProxy;
+    int64_t retryAfterS = 0;
+    bool hookLimited = false;
+    if (services_.limiter != nullptr &&
+        !services_.limiter->admit(hookId_, clientAddress(req, behindProxy), retryAfterS,
+                                  hookLimited)) {
+      closeIfBodyUnread(req, resp);
+      resp.set("Retry-After", std::to_string(retryAfterS));
+      sendError(resp, 429,
+                hookLimited ? "rate limit for this hook exceeded"
+                            : "rate limit for this address exceeded");
       return;
     }
 
@@ -379,7 +312,11 @@ class IngestHandler : public EdgeHandler {
     view.headers = &headers;
     view.body = body;
     view.receivedAtMs = context_.receivedAtMs;
-    plugin::Outcome outcome = services_.registry->verify(*hook, view);
+    // A hook without a provider may verify the Standard Webhooks way with its own secret.
+    plugin::Outcome outcome =
+        hook->standardWebhooks && hook->provider.empty()
+            ? verifyStandardWebhooks(*hook, headers, body, context_.receivedAtMs)
+            : services_.registry->verify(*hook, view);
 
     store::EventRecord event;
     event.hookId = hookId_;
@@ -407,7 +344,7 @@ class IngestHandler : public EdgeHandler {
     if (verdict == store::Verdict::kInvalid) {
       const std::string reason(plugin::reasonName(reasonCode));
       httpLog().information("webhook refused hook=%s provider=%s reason=%s event_id=%s", hookId_,
-                            hook->provider, reason, std::to_string(eventId));
+                            providerName(*hook), reason, std::to_string(eventId));
       sendJson(resp, 401,
                "{\"error\":\"invalid signature\",\"reason\":" + jsonText(reason) +
                    ",\"message\":" + jsonText(outcome.message) + "}");
@@ -418,7 +355,7 @@ class IngestHandler : public EdgeHandler {
     // order, which is the order relays must see.
     if (httpLog().debug()) {
       httpLog().debug("webhook stored hook=%s provider=%s event_id=%s verdict=%s size=%s", hookId_,
-                      hook->provider, std::to_string(eventId),
+                      providerName(*hook), std::to_string(eventId),
                       std::string(plugin::verdictName(verdict)), std::to_string(bodySize));
     }
 
@@ -428,7 +365,18 @@ class IngestHandler : public EdgeHandler {
                outcome.response->body);
       return;
     }
+
+    // The pro plan's own answer replaces the default for every stored webhook.
+    if (hook->customResponse) {
+      sendCustomResponse(resp, *hook->customResponse);
+      return;
+    }
     sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
+  }
+
+  static std::string providerName(const store::HookRecord& hook) {
+    if (!hook.provider.empty()) return hook.provider;
+    return hook.standardWebhooks ? "standard-webhooks" : "none";
   }
 
   const EdgeServices& services_;
@@ -437,7 +385,7 @@ class IngestHandler : public EdgeHandler {
   std::string query_;
 };
 
-/// Common frame of the REST API: error mapping, JSON bodies and the bearer token check.
+/// Common frame of the REST API: error mapping, JSON bodies, who the caller is, the audit log.
 class ApiHandler : public EdgeHandler {
  public:
   explicit ApiHandler(const EdgeServices& services) : services_(services) {}
@@ -458,21 +406,60 @@ class ApiHandler : public EdgeHandler {
  protected:
   virtual void handle(HTTPServerRequest& req, HTTPServerResponse& resp) = 0;
 
-  /// The hook when the request carries its relay token; otherwise answers 404 and returns
-  /// nothing, the same answer as for an unknown hook.
+  /// Who the request acts for, worked out once: the bearer as a JWT (fully checked, with the
+  /// store) or as a value that may be a hook's relay token.
+  const Principal& principal(const HTTPServerRequest& req) {
+    if (principal_) return *principal_;
+    const std::string& header = req.get("Authorization", "");
+    if (services_.auth != nullptr) {
+      principal_ = services_.auth->authenticate(header, nowMs());
+    } else {
+      // Without an authenticator (an edge part run alone) a bearer can only be a relay token.
+      Principal none;
+      if (const auto bearer = bearerToken(header)) {
+        none.kind = Principal::Kind::kHookToken;
+        none.bearer = std::string(*bearer);
+      }
+      principal_ = std::move(none);
+    }
+    return *principal_;
+  }
+
+  std::string remote(const HTTPServerRequest& req) const {
+    const bool behindProxy = services_.config != nullptr && services_.config->behindProxy;
+    return clientAddress(req, behindProxy);
+  }
+
+  /// Writes the audit entry before the answer; a StoreError from it turns the request into a
+  /// 503 that gives away nothing.
+  void audit(const HTTPServerRequest& req, std::string action, std::string accountId,
+             std::string hookId, int64_t eventId, std::string detail) {
+    recordAudit(services_, principal(req), remote(req), std::move(action), std::move(accountId),
+                std::move(hookId), eventId, std::move(detail));
+  }
+
+  /// The hook when the caller may use it (docs/accounts.md, "Scoping"): its relay token for an
+  /// anonymous hook, an access token of its account for a named one. Otherwise answers 404 and
+  /// returns nothing, the answer an unknown or expired hook gets too.
   std::optional<store::HookRecord> authorize(const std::string& hookId, HTTPServerRequest& req,
                                              HTTPServerResponse& resp) {
+    const Principal& caller = principal(req);
     auto hook = services_.store->findHook(hookId);
-    const std::string& header = req.get("Authorization", "");
-    const auto presented = bearerToken(header);
-    const bool bearer = presented.has_value();
-    const std::string token = bearer ? std::string(*presented) : std::string();
+    if (hook && expired(*hook, nowMs())) hook.reset();
 
-    // Hash even when the hook is unknown so that both refusals cost the same.
-    const bool match = tokenMatches(token, hook ? hook->tokenHash : std::string(64, '0'));
-    if (hook && bearer && match) return hook;
+    bool allowed = false;
+    if (caller.kind == Principal::Kind::kHookToken) {
+      // Hash even when there is nothing to match so that every refusal costs the same.
+      const bool anonymous = hook && hook->accountId.empty() && !hook->tokenHash.empty();
+      const bool match =
+          tokenMatches(caller.bearer, anonymous ? hook->tokenHash : std::string(64, '0'));
+      allowed = anonymous && match;
+    } else if (caller.kind == Principal::Kind::kMember) {
+      allowed = hook && !hook->accountId.empty() && hook->accountId == caller.account.id;
+    }
+    if (allowed) return hook;
     closeIfBodyUnread(req, resp);
-    sendError(resp, 404, "unknown hook");
+    sendError(resp, 404, kUnknownHook);
     return std::nullopt;
   }
 
@@ -495,24 +482,70 @@ class ApiHandler : public EdgeHandler {
     return !events.empty() && events.front().id == eventId;
   }
 
-  std::string hookJson(const store::HookRecord& hook, const std::string* token) const {
+  /// The public form of a hook (docs/protocol.md). `created` is the answer of a create: it adds
+  /// the relay token of an anonymous hook and the signing secret, the only times they are
+  /// shown; otherwise the form adds what only a view needs (open relays on this edge).
+  std::string hookJson(const store::HookRecord& hook, bool created,
+                       const std::string* token = nullptr) const {
+    const bool named = !hook.accountId.empty();
     Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
     out.set("id", hook.id);
+    if (!created || named) {
+      out.set("name", hook.name);
+      out.set("account", hook.accountId);
+    }
     out.set("ingest_url", services_.publicUrl + "/h/" + hook.id);
-    if (token) out.set("token", *token);
+    if (created && token) out.set("token", *token);
     out.set("provider", hook.provider);
     out.set("tolerance_s", static_cast<Poco::Int64>(hook.toleranceS));
     Poco::JSON::Object::Ptr options = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
     for (const auto& [key, value] : hook.options) options->set(key, value);
     out.set("options", options);
+    out.set("standard_webhooks", hook.standardWebhooks);
+    if (hook.customResponse) {
+      out.set("custom_response", customResponseJson(*hook.customResponse));
+    } else {
+      out.set("custom_response", Poco::Dynamic::Var());
+    }
+    if (created) out.set("signing_secret", hook.signingSecret);
+    if (!created || !named) out.set("expires_at_ms", static_cast<Poco::Int64>(hook.expiresAtMs));
+    if (!created) {
+      const size_t relays = services_.hub ? services_.hub->openStreams(hook.id) : 0;
+      out.set("relays", static_cast<Poco::UInt64>(relays));
+    }
     out.set("created_at_ms", static_cast<Poco::Int64>(hook.createdAtMs));
     std::ostringstream text;
     out.stringify(text);
     return text.str();
   }
 
+  /// The custom_response member of a create or PATCH: nothing to change when absent, a reset
+  /// for null, and for an object the response, if the hook's plan allows one (403 otherwise).
+  std::optional<std::optional<store::CustomResponse>> customResponseMember(
+      const Poco::JSON::Object& request, const store::AccountRecord* account) {
+    if (!request.has("custom_response")) return std::nullopt;
+    const auto value = request.get("custom_response");
+    if (value.isEmpty()) return std::optional<store::CustomResponse>();
+    const auto object = request.getObject("custom_response");
+    if (!object) throw BadRequest("custom_response must be an object or null");
+    if (account == nullptr) {
+      throw PlanRefusal(planRefusalJson(customResponseRefusal(true), store::Plan::kFree));
+    }
+    if (!accountLimits(*account).customResponse) {
+      throw PlanRefusal(planRefusalJson(customResponseRefusal(false), account->plan));
+    }
+    return std::optional<store::CustomResponse>(parseCustomResponse(*object));
+  }
+
+  /// A refusal whose body is already JSON (a plan limit), answered 403.
+  class PlanRefusal : public std::runtime_error {
+   public:
+    explicit PlanRefusal(const std::string& json) : std::runtime_error(json) {}
+  };
+
   const EdgeServices& services_;
   bool bodyRead_ = false;
+  std::optional<Principal> principal_;
 };
 
 class CreateHookHandler : public ApiHandler {
@@ -521,28 +554,44 @@ class CreateHookHandler : public ApiHandler {
 
  protected:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    const auto request = readJson(req);
+    // Who asks decides the kind of hook: nobody gets an anonymous hook, a member a named one.
+    const Principal& caller = principal(req);
+    if (caller.kind == Principal::Kind::kRefused) {
+      closeIfBodyUnread(req, resp);
+      sendError(resp, 401, kSignInAgain);
+      return;
+    }
+    if (caller.kind == Principal::Kind::kHookToken) {
+      closeIfBodyUnread(req, resp);
+      sendError(resp, 401,
+                "hooks are created without a bearer (anonymous) or with an access token; "
+                "exchange a personal access token at /api/v1/auth/token");
+      return;
+    }
+    const bool named = caller.signedIn();
+    if (!named && services_.config != nullptr && !services_.config->anonymousHooks) {
+      closeIfBodyUnread(req, resp);
+      sendError(resp, 401, "sign in to create hooks on this edge");
+      return;
+    }
 
-    // A misspelt field would otherwise create a hook without the setting the caller meant.
-    static const std::vector<std::string> kKnownFields = {"provider", "secret", "secret_base64",
-                                                          "tolerance_s", "options"};
-    std::vector<std::string> unknown;
-    for (const auto& name : request->getNames()) {
-      if (std::find(kKnownFields.begin(), kKnownFields.end(), name) == kKnownFields.end()) {
-        unknown.push_back(jsonText(name));
-      }
-    }
-    if (!unknown.empty()) {
-      std::string message = unknown.size() == 1 ? "unknown field " : "unknown fields ";
-      for (size_t i = 0; i < unknown.size(); ++i) message += (i > 0 ? ", " : "") + unknown[i];
-      message += " (known fields: ";
-      for (size_t i = 0; i < kKnownFields.size(); ++i) {
-        message += (i > 0 ? ", " : "") + kKnownFields[i];
-      }
-      throw BadRequest(message + ")");
-    }
+    const auto request = readJson(req);
+    refuseUnknownFields(*request, {"provider", "secret", "secret_base64", "tolerance_s", "options",
+                                   "name", "standard_webhooks", "custom_response"});
 
     store::HookRecord hook;
+    if (named) {
+      hook.accountId = caller.account.id;
+      if (!request->has("name")) throw BadRequest("name is required for a hook of an account");
+      hook.name = stringMember(*request, "name", "");
+      if (!isRecordName(hook.name)) {
+        throw BadRequest("name must be 1.." + std::to_string(kMaxRecordNameBytes) +
+                         " of a-z 0-9 - _");
+      }
+    } else if (request->has("name")) {
+      throw BadRequest("only hooks of an account have a name; sign in to create a named hook");
+    }
+
     hook.provider = stringMember(*request, "provider", "");
     if (request->has("secret") && request->has("secret_base64")) {
       throw BadRequest("give either secret or secret_base64, not both");
@@ -565,6 +614,19 @@ class CreateHookHandler : public ApiHandler {
         hook.options.emplace_back(key, value.extract<std::string>());
       }
     }
+    hook.standardWebhooks = booleanMember(*request, "standard_webhooks", false);
+    if (hook.standardWebhooks && !hook.provider.empty()) {
+      throw BadRequest("standard_webhooks is for hooks without a provider; the provider " +
+                       hook.provider + " verifies this hook");
+    }
+    try {
+      if (auto custom = customResponseMember(*request, named ? &caller.account : nullptr)) {
+        hook.customResponse = std::move(*custom);
+      }
+    } catch (const PlanRefusal& e) {
+      sendJson(resp, 403, e.what());
+      return;
+    }
 
     // The plugin checks the settings now so that a typo fails here, not on every webhook.
     if (!hook.provider.empty()) {
@@ -581,14 +643,37 @@ class CreateHookHandler : public ApiHandler {
       }
     }
 
-    const std::string token = newRelayToken();
     hook.id = newHookId();
-    hook.tokenHash = sha256Hex(token);
     hook.createdAtMs = nowMs();
-    services_.store->createHook(hook);
-    httpLog().information("hook created hook=%s provider=%s", hook.id,
-                          hook.provider.empty() ? std::string("none") : hook.provider);
-    sendJson(resp, 201, hookJson(hook, &token));
+    hook.signingSecret = newSigningSecret();
+    std::string token;
+    if (named) {
+      // The store counts and inserts in one step, so two edges cannot pass the limit together.
+      const auto limit = accountLimits(caller.account).namedHooks;
+      try {
+        services_.store->createHookWithin(hook, limit.value_or(std::numeric_limits<size_t>::max()));
+      } catch (const store::LimitError&) {
+        sendJson(resp, 403, planRefusalJson(namedHookRefusal(), caller.account.plan));
+        return;
+      } catch (const store::ConflictError&) {
+        sendError(resp, 409, "a hook named " + hook.name + " exists");
+        return;
+      }
+    } else {
+      token = newRelayToken();
+      hook.tokenHash = sha256Hex(token);
+      const auto ttl =
+          services_.config != nullptr ? services_.config->anonymousTtl : std::chrono::seconds(3600);
+      hook.expiresAtMs =
+          hook.createdAtMs + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+      services_.store->createHook(hook);
+    }
+
+    audit(req, "hook.create", hook.accountId, hook.id, 0, named ? "name=" + hook.name : "");
+    httpLog().information("hook created hook=%s provider=%s account=%s", hook.id,
+                          hook.provider.empty() ? std::string("none") : hook.provider,
+                          named ? hook.accountId : std::string("none"));
+    sendJson(resp, 201, hookJson(hook, true, named ? nullptr : &token));
   }
 
  private:
@@ -606,8 +691,46 @@ class CreateHookHandler : public ApiHandler {
   }
 };
 
-/// An API route under /api/v1/hooks/<id>: it runs only for a request that carries the
-/// hook's relay token; any other request gets the same 404 as an unknown hook.
+/// GET /api/v1/hooks[?name=N]: the signed-in account's hooks.
+class ListHooksHandler : public ApiHandler {
+ public:
+  using ApiHandler::ApiHandler;
+
+ protected:
+  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    const Principal& caller = principal(req);
+    if (!caller.signedIn()) {
+      closeIfBodyUnread(req, resp);
+      sendError(resp, 401, kSignInAgain);
+      return;
+    }
+
+    std::optional<std::string> name;
+    for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
+      if (key == "name") name = value;
+    }
+    std::vector<store::HookRecord> hooks;
+    if (name) {
+      if (auto hook = services_.store->findHookByName(caller.account.id, *name)) {
+        hooks.push_back(std::move(*hook));
+      }
+    } else {
+      hooks = services_.store->listHooks(caller.account.id);
+    }
+
+    std::string out = "{\"hooks\":[";
+    for (size_t i = 0; i < hooks.size(); ++i) {
+      if (i > 0) out += ',';
+      out += hookJson(hooks[i], false);
+    }
+    out += "]}";
+    closeIfBodyUnread(req, resp);
+    sendJson(resp, 200, out);
+  }
+};
+
+/// An API route under /api/v1/hooks/<id>: it runs only for a caller the hook belongs to; any
+/// other request gets the same 404 as an unknown hook.
 class HookApiHandler : public ApiHandler {
  public:
   HookApiHandler(const EdgeServices& services, std::string hookId, int64_t eventId = 0)
@@ -623,6 +746,13 @@ class HookApiHandler : public ApiHandler {
     handleHook(*hook, req, resp);
   }
 
+  /// The account a named hook's caller acts for (authorize made sure it owns the hook), or
+  /// null for an anonymous hook.
+  const store::AccountRecord* accountOf(const HTTPServerRequest& req) {
+    const Principal& caller = principal(req);
+    return caller.signedIn() ? &caller.account : nullptr;
+  }
+
   const std::string hookId_;
   const int64_t eventId_;  ///< 0 on routes without an event
 };
@@ -634,7 +764,79 @@ class GetHookHandler : public HookApiHandler {
  protected:
   void handleHook(const store::HookRecord& hook, HTTPServerRequest& /*req*/,
                   HTTPServerResponse& resp) override {
-    sendJson(resp, 200, hookJson(hook, nullptr));
+    sendJson(resp, 200, hookJson(hook, false));
+  }
+};
+
+/// PATCH /api/v1/hooks/<id>: standard_webhooks and custom_response.
+class PatchHookHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& found, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
+    const auto request = readJson(req);
+    refuseUnknownFields(*request, {"standard_webhooks", "custom_response"});
+
+    store::HookRecord hook = found;
+    std::string detail;
+    if (request->has("standard_webhooks")) {
+      hook.standardWebhooks = booleanMember(*request, "standard_webhooks", false);
+      if (hook.standardWebhooks && !hook.provider.empty()) {
+        throw BadRequest("standard_webhooks is for hooks without a provider; the provider " +
+                         hook.provider + " verifies this hook");
+      }
+      detail = std::string("standard_webhooks=") + (hook.standardWebhooks ? "true" : "false");
+    }
+    try {
+      if (auto custom = customResponseMember(*request, accountOf(req))) {
+        hook.customResponse = std::move(*custom);
+        if (!detail.empty()) detail += ' ';
+        detail += hook.customResponse ? "custom_response=set" : "custom_response=cleared";
+      }
+    } catch (const PlanRefusal& e) {
+      sendJson(resp, 403, e.what());
+      return;
+    }
+
+    if (!services_.store->updateHook(hook)) {
+      sendError(resp, 404, kUnknownHook);
+      return;
+    }
+    audit(req, "hook.update", hook.accountId, hook.id, 0, detail);
+    sendJson(resp, 200, hookJson(hook, false));
+  }
+};
+
+/// POST /api/v1/hooks/<id>/signing-secret: a new secret; the old one verifies for 24 h more.
+class RotateSecretHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& found, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
+    store::HookRecord hook = found;
+    const int64_t now = nowMs();
+    hook.previousSigningSecret = hook.signingSecret;
+    hook.previousValidUntilMs = now + kPreviousSecretValidMs;
+    hook.signingSecret = newSigningSecret();
+    if (!services_.store->updateHook(hook)) {
+      closeIfBodyUnread(req, resp);
+      sendError(resp, 404, kUnknownHook);
+      return;
+    }
+    audit(req, "hook.rotate_secret", hook.accountId, hook.id, 0, "");
+    httpLog().information("signing secret rotated hook=%s", hook.id);
+
+    Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+    out.set("signing_secret", hook.signingSecret);
+    out.set("previous_valid_until_ms", static_cast<Poco::Int64>(hook.previousValidUntilMs));
+    std::ostringstream text;
+    out.stringify(text);
+    closeIfBodyUnread(req, resp);
+    sendJson(resp, 200, text.str());
   }
 };
 
@@ -678,13 +880,20 @@ class GetEventHandler : public HookApiHandler {
       : HookApiHandler(services, std::move(hookId), eventId), rawBody_(rawBody) {}
 
  protected:
-  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& /*req*/,
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     const auto event = services_.store->getEvent(hookId_, eventId_);
     if (!event) {
       sendError(resp, 404, "unknown event");
       return;
     }
+    if (!event->integrityError.empty()) {
+      sendUnreadable(resp, *event);
+      return;
+    }
+
+    // Every read of an event's contents is on the record before the contents leave.
+    audit(req, "event.read", hook.accountId, hook.id, event->id, rawBody_ ? "body" : "detail");
     if (rawBody_) {
       sendBody(resp, 200, "application/octet-stream", event->body);
       return;
@@ -772,12 +981,19 @@ class ReplayHandler : public HookApiHandler {
   using HookApiHandler::HookApiHandler;
 
  protected:
-  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     auto event = services_.store->getEvent(hookId_, eventId_);
     if (!event) {
       closeIfBodyUnread(req, resp);
       sendError(resp, 404, "unknown event");
+      return;
+    }
+
+    // A copy of contents that could not be read would be a different request.
+    if (!event->integrityError.empty()) {
+      closeIfBodyUnread(req, resp);
+      sendUnreadable(resp, *event);
       return;
     }
 
@@ -788,6 +1004,8 @@ class ReplayHandler : public HookApiHandler {
     copy.id = 0;
     copy.receivedAtMs = nowMs();
     copy.id = services_.store->appendEvent(copy);
+    audit(req, "event.replay", hook.accountId, hook.id, copy.replayOf,
+          "replay_id=" + std::to_string(copy.id));
     httpLog().information("event replayed hook=%s event_id=%s replay_of=%s", hookId_,
                           std::to_string(copy.id), std::to_string(copy.replayOf));
     closeIfBodyUnread(req, resp);
@@ -801,7 +1019,7 @@ class StreamHandler : public HookApiHandler {
   using HookApiHandler::HookApiHandler;
 
  protected:
-  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     int64_t lastEventId = 0;
     std::string resume = req.get("Last-Event-ID", "");
@@ -816,6 +1034,48 @@ class StreamHandler : public HookApiHandler {
       lastEventId = *parsed;
     }
 
+    // The relay names itself so that a reconnect is known as the same relay.
+    StreamHub::StreamTags tags;
+    tags.relayId = req.get(kRelayHeader, "");
+    if (req.has(kRelayHeader) && !isRelayId(tags.relayId)) {
+      throw BadRequest(std::string(kRelayHeader) + " must be 1.." +
+                       std::to_string(kMaxRelayHeaderBytes) + " of A-Z a-z 0-9 - _");
+    }
+    if (tags.relayId.empty()) tags.relayId = "edge-" + randomBase32(26);
+    tags.accountId = hook.accountId;
+    const Principal& caller = principal(req);
+    if (caller.signedIn()) tags.tokenId = caller.tokenId;
+
+    // A named hook of a plan with a live-relay limit takes the hook's lease; it is renewed
+    // while the stream is open and given back when it closes (HookLifecycle).
+    const int64_t now = nowMs();
+    const store::AccountRecord* account = accountOf(req);
+    if (account != nullptr && accountLimits(*account).relaysPerHook) {
+      if (!services_.store->claimRelay(hook.id, tags.relayId, now, now + kRelayLeaseMs)) {
+        sendJson(
+            resp, 409,
+            planRefusalJson(liveRelayRefusal(leaseHolder(hook.id, tags.relayId)), account->plan));
+        return;
+      }
+      tags.leased = true;
+    }
+
+    try {
+      // An anonymous hook lives on while a relay is connected.
+      if (hook.accountId.empty() && hook.expiresAtMs > 0 && services_.config != nullptr) {
+        services_.store->extendHook(hook.id,
+                                    now + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              services_.config->anonymousTtl)
+                                              .count());
+      }
+      audit(req, "stream.open", hook.accountId, hook.id, 0,
+            "last_event_id=" + std::to_string(lastEventId) + " relay=" + tags.relayId);
+    } catch (const store::StoreError&) {
+      // No stream will hold the lease: give it back for the relay's next try.
+      if (tags.leased) releaseQuietly(hook.id, tags.relayId);
+      throw;
+    }
+
     // No length and no chunking: the stream is the rest of the connection.
     resp.setStatus(HTTPResponse::HTTP_OK);
     resp.setContentType("text/event-stream");
@@ -826,10 +1086,30 @@ class StreamHandler : public HookApiHandler {
     resp.send().flush();
 
     auto socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(req).detachSocket();
-    services_.hub->attach(std::move(socket), hookId_, lastEventId);
+    const std::string relayId = tags.relayId;
+    services_.hub->attach(std::move(socket), hookId_, lastEventId, std::move(tags));
     if (httpLog().debug()) {
-      httpLog().debug("stream opened hook=%s last_event_id=%s", hookId_,
-                      std::to_string(lastEventId));
+      httpLog().debug("stream opened hook=%s last_event_id=%s relay=%s", hookId_,
+                      std::to_string(lastEventId), relayId);
+    }
+  }
+
+ private:
+  // The relay holding the lease, as far as this edge can tell; another edge's is not known here.
+  std::string leaseHolder(const std::string& hookId, const std::string& refused) const {
+    for (const auto& stream : services_.hub->openStreamList()) {
+      if (stream.hookId == hookId && stream.tags.leased && stream.tags.relayId != refused) {
+        return stream.tags.relayId;
+      }
+    }
+    return "on another edge";
+  }
+
+  void releaseQuietly(const std::string& hookId, const std::string& relayId) {
+    try {
+      services_.store->releaseRelay(hookId, relayId);
+    } catch (const store::StoreError&) {
+      // The lease ends on its own within kRelayLeaseMs.
     }
   }
 };
@@ -872,6 +1152,13 @@ bool EdgeHandler::refuseBadTarget(const HTTPServerRequest& req, HTTPServerRespon
   return true;
 }
 
+void MethodNotAllowedHandler::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  if (refuseBadTarget(req, resp)) return;
+  closeIfBodyUnread(req, resp);
+  resp.set("Allow", allow_);
+  sendError(resp, 405, "method not allowed");
+}
+
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -910,8 +1197,9 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   }
 
   const auto parts = segments(path);
-  if (!parts || parts->size() < 3 || (*parts)[0] != "api" || (*parts)[1] != "v1" ||
-      (*parts)[2] != "hooks") {
+  if (!parts) return new NotFoundHandler;
+  if (EdgeHandler* accountRoute = routeAccountApi(services_, method, *parts)) return accountRoute;
+  if (parts->size() < 3 || (*parts)[0] != "api" || (*parts)[1] != "v1" || (*parts)[2] != "hooks") {
     return new NotFoundHandler;
   }
   const auto& p = *parts;
@@ -919,13 +1207,15 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   auto allow = [&method](const char* expected) { return method == expected; };
 
   if (n == 3) {
-    if (!allow("POST")) return new MethodNotAllowedHandler("POST");
-    return new CreateHookHandler(services_);
+    if (allow("GET")) return new ListHooksHandler(services_);
+    if (allow("POST")) return new CreateHookHandler(services_);
+    return new MethodNotAllowedHandler("GET, POST");
   }
   const std::string& hookId = p[3];
   if (n == 4) {
-    if (!allow("GET")) return new MethodNotAllowedHandler("GET");
-    return new GetHookHandler(services_, hookId);
+    if (allow("GET")) return new GetHookHandler(services_, hookId);
+    if (allow("PATCH")) return new PatchHookHandler(services_, hookId);
+    return new MethodNotAllowedHandler("GET, PATCH");
   }
   if (n == 5 && p[4] == "events") {
     if (!allow("GET")) return new MethodNotAllowedHandler("GET");
@@ -938,6 +1228,10 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   if (n == 5 && p[4] == "stream") {
     if (!allow("GET")) return new MethodNotAllowedHandler("GET");
     return new StreamHandler(services_, hookId);
+  }
+  if (n == 5 && p[4] == "signing-secret") {
+    if (!allow("POST")) return new MethodNotAllowedHandler("POST");
+    return new RotateSecretHandler(services_, hookId);
   }
   if (n < 6 || n > 7 || p[4] != "events") return new NotFoundHandler;
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/edge/stream_hub.h"
 #include "core/plugin/registry.h"
@@ -29,15 +30,29 @@ inline constexpr int64_t kMaxToleranceS = 86400;
 /// Longest relay id and delivery error text a report may carry.
 inline constexpr size_t kMaxRelayIdBytes = 200;
 inline constexpr size_t kMaxDeliveryErrorBytes = 1000;
+/// The header a relay names itself with on GET .../stream, and its bounds: 1..64 of
+/// A-Z a-z 0-9 - _ (docs/protocol.md).
+inline constexpr char kRelayHeader[] = "X-Anonymily-Relay";
+inline constexpr size_t kMaxRelayHeaderBytes = 64;
+/// Bounds of a hook's custom response (the pro plan): header fields and body bytes.
+inline constexpr size_t kMaxCustomResponseHeaders = 20;
+inline constexpr size_t kMaxCustomResponseBodyBytes = 64u << 10;
 /// Most deliveries an event summary or detail lists: the latest ones, with "deliveries_total"
 /// giving how many are stored (docs/protocol.md).
 inline constexpr size_t kMaxListedDeliveries = 20;
 
 /// What every handler shares. Owned by the EdgeServer, which outlives every request.
+struct EdgeConfig;
+class Authenticator;
+class IngestLimiter;
+
 struct EdgeServices {
+  const EdgeConfig* config = nullptr;  ///< the settings the edge started with
   store::Store* store = nullptr;
   plugin::Registry* registry = nullptr;
   StreamHub* hub = nullptr;
+  Authenticator* auth = nullptr;
+  IngestLimiter* limiter = nullptr;
   size_t maxBodyBytes = 10485760;
   std::string publicUrl;
 };
@@ -65,6 +80,18 @@ class EdgeHandler : public Poco::Net::HTTPRequestHandler {
                        Poco::Net::HTTPServerResponse& response) const;
 
   RequestContext context_;
+};
+
+/// 405 with the methods the route does take in `Allow`.
+class MethodNotAllowedHandler : public EdgeHandler {
+ public:
+  explicit MethodNotAllowedHandler(std::string allow) : allow_(std::move(allow)) {}
+  bool wantsBody(const Poco::Net::HTTPServerRequest&) const override { return false; }
+  void handleRequest(Poco::Net::HTTPServerRequest& req,
+                     Poco::Net::HTTPServerResponse& resp) override;
+
+ private:
+  std::string allow_;
 };
 
 /// Routes a request to its handler (docs/protocol.md). Never returns null: unknown routes get

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/edge/admin.h"
 #include "core/edge/config.h"
 #include "core/edge/edge_server.h"
 
@@ -72,6 +73,8 @@ class EdgeApp : public Poco::Util::ServerApplication {
     valued("data-dir", "DIR", "directory of the event store (default ./anonymily-data)");
     valued("plugin-dir", "DIR", "directory of provider plugins");
     valued("public-url", "URL", "base URL senders reach this edge at");
+    valued("tls-cert", "FILE", "PEM certificate chain: every listener speaks TLS 1.3 only");
+    valued("tls-key", "FILE", "PEM private key of --tls-cert (without a passphrase)");
     valued("port-file", "FILE", "write the bound port to FILE once listening");
     valued("log-level", "LEVEL",
            "fatal, critical, error, warning, notice, information, debug, trace");
@@ -144,11 +147,10 @@ class EdgeApp : public Poco::Util::ServerApplication {
 
  private:
   void onValue(const std::string& name, const std::string& value) {
-    static const std::map<std::string, std::string> kKeys = {{"listen", "listen"},
-                                                             {"data-dir", "data_dir"},
-                                                             {"plugin-dir", "plugin_dir"},
-                                                             {"public-url", "public_url"},
-                                                             {"log-level", "log.level"}};
+    static const std::map<std::string, std::string> kKeys = {
+        {"listen", "listen"},         {"data-dir", "data_dir"}, {"plugin-dir", "plugin_dir"},
+        {"public-url", "public_url"}, {"tls-cert", "tls.cert"}, {"tls-key", "tls.key"},
+        {"log-level", "log.level"}};
     if (name == "config") {
       configFile_ = value;
     } else if (name == "port-file") {
@@ -161,7 +163,7 @@ class EdgeApp : public Poco::Util::ServerApplication {
   void onHelp(const std::string&, const std::string&) {
     Poco::Util::HelpFormatter help(options());
     help.setCommand(commandName());
-    help.setUsage("[OPTIONS]");
+    help.setUsage("[OPTIONS]\n       anonymily-edge admin [OPTIONS] COMMAND (see admin --help)");
     help.setHeader("Receives webhooks, verifies and stores them, and streams them to relays.");
     help.setFooter(
         "Config keys: listen, data_dir, plugin_dir, public_url, store, ingest.max_body_bytes, "
@@ -203,6 +205,11 @@ class EdgeApp : public Poco::Util::ServerApplication {
 }  // namespace anm::edge
 
 int main(int argc, char** argv) {
+  // `anonymily-edge admin ...` is a command of its own with its own options, so it is taken
+  // before POCO's option parsing would refuse them.
+  if (argc >= 2 && std::string(argv[1]) == "admin") {
+    return anm::edge::runAdmin(std::vector<std::string>(argv + 2, argv + argc));
+  }
   anm::edge::EdgeApp app;
   return app.run(argc, argv);
 }

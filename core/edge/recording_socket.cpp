@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/edge/recording_socket.h"
 
+#include <Poco/AutoPtr.h>
 #include <Poco/Net/SocketAddress.h>
 #include <sys/socket.h>
 
@@ -9,21 +10,13 @@
 
 namespace anm::edge {
 
-RecordingSocketImpl::RecordingSocketImpl(poco_socket_t sockfd) : StreamSocketImpl(sockfd) {}
-
-int RecordingSocketImpl::receiveBytes(void* buffer, int length, int flags) {
-  const int received = StreamSocketImpl::receiveBytes(buffer, length, flags);
-  if (received > 0 && (flags & MSG_PEEK) == 0) {
-    const auto* data = static_cast<const char*>(buffer);
-    const auto len = static_cast<size_t>(received);
-    const size_t keep = len < kRecordedTailBytes ? len : kRecordedTailBytes;
-    tail_.assign(data + len - keep, keep);
-    record(data, len);
-  }
-  return received;
+void HeadRecorder::received(const char* data, size_t len) {
+  const size_t keep = len < kRecordedTailBytes ? len : kRecordedTailBytes;
+  tail_.assign(data + len - keep, keep);
+  record(data, len);
 }
 
-void RecordingSocketImpl::record(const char* data, size_t len) {
+void HeadRecorder::record(const char* data, size_t len) {
   if (headEnd_ != std::string::npos || overflowed_) return;
 
   // Keep only what can still belong to the head, so a huge head never grows the copy.
@@ -48,12 +41,12 @@ void RecordingSocketImpl::record(const char* data, size_t len) {
   }
 }
 
-std::string_view RecordingSocketImpl::head() const {
+std::string_view HeadRecorder::head() const {
   if (headEnd_ == std::string::npos) return {};
   return std::string_view(bytes_).substr(0, headEnd_);
 }
 
-void RecordingSocketImpl::restart(size_t pending) {
+void HeadRecorder::restart(size_t pending) {
   bytes_.clear();
   headEnd_ = std::string::npos;
   overflowed_ = false;
@@ -66,6 +59,53 @@ void RecordingSocketImpl::restart(size_t pending) {
   }
   if (pending > 0) record(tail_.data() + tail_.size() - pending, pending);
 }
+
+RecordingSocketImpl::RecordingSocketImpl(poco_socket_t sockfd) : StreamSocketImpl(sockfd) {}
+
+int RecordingSocketImpl::receiveBytes(void* buffer, int length, int flags) {
+  const int received = StreamSocketImpl::receiveBytes(buffer, length, flags);
+  if (received > 0 && (flags & MSG_PEEK) == 0) {
+    HeadRecorder::received(static_cast<const char*>(buffer), static_cast<size_t>(received));
+  }
+  return received;
+}
+
+namespace {
+
+// The plain socket a TLS connection wraps. NOTE: SecureStreamSocketImpl takes a reference of
+// its own, so the one of this AutoPtr is released when the constructor below is done.
+Poco::AutoPtr<Poco::Net::StreamSocketImpl> plainSocket(poco_socket_t sockfd) {
+  return Poco::AutoPtr<Poco::Net::StreamSocketImpl>(new Poco::Net::StreamSocketImpl(sockfd));
+}
+
+}  // namespace
+
+RecordingSecureSocketImpl::RecordingSecureSocketImpl(poco_socket_t sockfd,
+                                                     Poco::Net::Context::Ptr context)
+    : RecordingSecureSocketImpl(plainSocket(sockfd), std::move(context)) {}
+
+RecordingSecureSocketImpl::RecordingSecureSocketImpl(
+    Poco::AutoPtr<Poco::Net::StreamSocketImpl> plain, Poco::Net::Context::Ptr context)
+    : SecureStreamSocketImpl(plain.get(), std::move(context)), plain_(plain.get()) {
+  // Only prepares the server side of the handshake; the bytes are exchanged later.
+  acceptSSL();
+}
+
+int RecordingSecureSocketImpl::receiveBytes(void* buffer, int length, int flags) {
+  const int received = SecureStreamSocketImpl::receiveBytes(buffer, length, flags);
+  if (received > 0 && (flags & MSG_PEEK) == 0) {
+    HeadRecorder::received(static_cast<const char*>(buffer), static_cast<size_t>(received));
+  }
+  return received;
+}
+
+void RecordingSecureSocketImpl::setBlocking(bool flag) {
+  plain_->setBlocking(flag);
+  SecureStreamSocketImpl::setBlocking(flag);
+}
+
+RecordingServerSocketImpl::RecordingServerSocketImpl(Poco::Net::Context::Ptr tls)
+    : tls_(std::move(tls)) {}
 
 Poco::Net::SocketImpl* RecordingServerSocketImpl::acceptConnection(
     Poco::Net::SocketAddress& clientAddr) {
@@ -83,11 +123,17 @@ Poco::Net::SocketImpl* RecordingServerSocketImpl::acceptConnection(
     return nullptr;
   }
   clientAddr = Poco::Net::SocketAddress(reinterpret_cast<const sockaddr*>(&address), len);
-  return new RecordingSocketImpl(fd);
+  if (tls_.isNull()) return new RecordingSocketImpl(fd);
+
+  // Should OpenSSL fail to set the connection up, the half-built socket closes the descriptor.
+  return new RecordingSecureSocketImpl(fd, tls_);
 }
 
 // NOTE: ServerSocket takes ownership of the impl through its reference count.
 RecordingServerSocket::RecordingServerSocket()
     : ServerSocket(new RecordingServerSocketImpl, true) {}
+
+RecordingServerSocket::RecordingServerSocket(Poco::Net::Context::Ptr tls)
+    : ServerSocket(new RecordingServerSocketImpl(std::move(tls)), true) {}
 
 }  // namespace anm::edge

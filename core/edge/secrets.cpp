@@ -37,22 +37,44 @@ std::string hex(const unsigned char* data, size_t len) {
 }  // namespace
 
 std::string newHookId() {
-  // 20 bytes are exactly 32 base32 digits, so no padding and no partial group.
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-  const auto bytes = randomBytes<20>();
-  std::string out;
-  out.reserve(32);
-  for (size_t group = 0; group < bytes.size(); group += 5) {
-    uint64_t bits = 0;
-    for (size_t i = 0; i < 5; ++i) bits = (bits << 8) | bytes[group + i];
-    for (int shift = 35; shift >= 0; shift -= 5) out += kAlphabet[(bits >> shift) & 0x1f];
-  }
-  return out;
+  // 32 characters carry exactly 160 bits, so no random bit is left unused.
+  return randomBase32(32);
 }
 
 std::string newRelayToken() {
   const auto bytes = randomBytes<32>();
   return hex(bytes.data(), bytes.size());
+}
+
+std::string randomBase32(size_t length) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  const std::string bytes = randomSecretBytes((length * 5 + 7) / 8);
+
+  // The bytes are read as one bit string, five bits per character, most significant first.
+  std::string out;
+  out.reserve(length);
+  uint32_t bits = 0;
+  int held = 0;
+  size_t next = 0;
+  while (out.size() < length) {
+    if (held < 5) {
+      bits = (bits << 8) | static_cast<unsigned char>(bytes[next++]);
+      held += 8;
+    }
+    held -= 5;
+    out += kAlphabet[(bits >> held) & 0x1f];
+  }
+  return out;
+}
+
+std::string randomSecretBytes(size_t count) {
+  std::string bytes(count, '\0');
+  if (count == 0) return bytes;
+  // Ids and tokens are capabilities: without the CSPRNG there is nothing safe to hand out.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) != 1) {
+    throw std::runtime_error("could not read the random number generator");
+  }
+  return bytes;
 }
 
 std::string sha256Hex(std::string_view text) {

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,13 @@ std::string newHookId();
 
 /// A new relay token: 256 bits from the CSPRNG as 64 lower-case hex characters.
 std::string newRelayToken();
+
+/// `length` lower-case base32 characters (a-z 2-7) from the CSPRNG, 5 random bits each: the
+/// text of account, member and token ids and of personal access tokens. (Appended.)
+std::string randomBase32(size_t length);
+
+/// `count` raw bytes from the CSPRNG (signing keys, JWT ids). (Appended.)
+std::string randomSecretBytes(size_t count);
 
 /// Lower-case hex SHA-256 of `text`: the form in which relay tokens are stored.
 std::string sha256Hex(std::string_view text);

@@ -43,6 +43,13 @@ constexpr size_t kFirstPage = 32;
 // Reads of what a relay sends us (nothing, normally) are discarded in pieces of this size.
 constexpr int kReadBufferSize = 256;
 
+// The most bytes one write hands to OpenSSL on a TLS stream: one full record.
+constexpr size_t kTlsWriteBytes = 16384;
+
+// What a non-blocking TLS socket's sendBytes returns when OpenSSL must read before it can go
+// on (Poco::Net::SecureStreamSocket::ERR_SSL_WANT_READ; this library does not link NetSSL).
+constexpr int kTlsWantRead = -1;
+
 // The epoll data of the wake-up eventfd; stream ids start at 1.
 constexpr uint64_t kWakeToken = 0;
 
@@ -134,15 +141,20 @@ class StreamHub::Impl {
       catchUps_.clear();
       retries_.clear();
     }
-    for (auto& stream : remaining) releaseSocket(*stream);
+    for (auto& stream : remaining) {
+      releaseSocket(*stream);
+      tellClosed(*stream);
+    }
     logger().information(Poco::format("stream hub stopped closed=%z", remaining.size()));
   }
 
-  void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId) {
+  void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId,
+              StreamTags tags) {
     auto stream = std::make_shared<Stream>();
     stream->socket = std::move(socket);
     stream->hookId = hookId;
     stream->cursor = std::max<int64_t>(lastEventId, 0);
+    stream->tags = std::move(tags);
 
     // The loop only ever writes without blocking; a socket that cannot be switched is refused.
     try {
@@ -245,6 +257,35 @@ class StreamHub::Impl {
     return it == hooks_.end() ? 0 : it->second.streams.size();
   }
 
+  size_t closeStreamsOfToken(const std::string& tokenId) {
+    if (tokenId.empty()) return 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t count = 0;
+    for (auto& entry : streams_) {
+      Stream& stream = *entry.second;
+      if (stream.closing || stream.tags.tokenId != tokenId) continue;
+      requestCloseLocked(stream);
+      ++count;
+    }
+    return count;
+  }
+
+  std::vector<OpenStream> openStreamList() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<OpenStream> out;
+    out.reserve(streams_.size());
+    for (const auto& entry : streams_) {
+      if (entry.second->closing) continue;
+      out.push_back(OpenStream{entry.second->hookId, entry.second->tags});
+    }
+    return out;
+  }
+
+  void setCloseListener(std::function<void(const OpenStream&)> listener) {
+    std::lock_guard<std::mutex> lock(listenerMu_);
+    closeListener_ = std::move(listener);
+  }
+
   Stats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     Stats copy = stats_;
@@ -261,6 +302,7 @@ class StreamHub::Impl {
     Poco::Net::StreamSocket socket;
     int fd = -1;
     std::string hookId;
+    StreamTags tags;  ///< set at attach, then only read
     /// Every forwardable event of the hook with an id up to here is queued or sent.
     int64_t cursor = 0;
     bool live = false;           ///< takes published events; else it reads from the store
@@ -605,6 +647,8 @@ class StreamHub::Impl {
         closeStream(stream, "peer closed");
         return false;
       }
+      // Below zero: nothing more for now. On TLS that is OpenSSL's want-read (a partial
+      // record), or want-write (a reply it must send, which the next write sends first).
       if (n < 0) break;
     }
 
@@ -651,7 +695,12 @@ class StreamHub::Impl {
       if (!frame) break;
 
       // Frames are immutable and held by our copy of the pointer, so the write needs no lock.
-      const size_t left = std::min<size_t>(frame->size() - offset, INT_MAX);
+      // NOTE: OpenSSL takes a write it could not finish only when retried with the same bytes
+      // and length; both hold because the offset moves only after a write that went out. At
+      // most one record goes per TLS write, so progress (and the stall check) stays per record.
+      const bool tls = stream.socket.secure();
+      const size_t cap = tls ? kTlsWriteBytes : static_cast<size_t>(INT_MAX);
+      const size_t left = std::min<size_t>(frame->size() - offset, cap);
       int n = 0;
       try {
         n = stream.socket.sendBytes(frame->data() + offset, static_cast<int>(left), MSG_NOSIGNAL);
@@ -662,10 +711,13 @@ class StreamHub::Impl {
           closeStream(stream, "write error");
           return;
         }
-        n = -1;
+        n = 0;
       }
       if (n <= 0) {
-        watchWritable(stream, true);
+        // OpenSSL wanting to read first waits for the relay's bytes (EPOLLIN is always
+        // watched, and its handler flushes again); watching EPOLLOUT then would only spin.
+        const bool wantsRead = tls && n == kTlsWantRead;
+        watchWritable(stream, !wantsRead);
         return;
       }
 
@@ -747,6 +799,20 @@ class StreamHub::Impl {
       logger().debug(Poco::format("stream closed hook=%s stream=%Lu reason=\"%s\"", stream.hookId,
                                   static_cast<Poco::UInt64>(stream.id), std::string(why)));
     }
+    tellClosed(stream);
+  }
+
+  // The listener learns of every close once: closeStream returns early for a stream already
+  // gone, and stop() only sees streams that were still registered.
+  void tellClosed(const Stream& stream) {
+    std::lock_guard<std::mutex> lock(listenerMu_);
+    if (!closeListener_) return;
+    try {
+      closeListener_(OpenStream{stream.hookId, stream.tags});
+    } catch (const std::exception& e) {
+      logger().warning(Poco::format("stream close listener failed hook=%s error=\"%s\"",
+                                    stream.hookId, std::string(e.what())));
+    }
   }
 
   static void releaseSocket(Stream& stream) {
@@ -772,6 +838,8 @@ class StreamHub::Impl {
 
   mutable std::mutex mu_;
   std::mutex publishMu_;
+  std::mutex listenerMu_;  ///< held while the close listener runs or is replaced
+  std::function<void(const OpenStream&)> closeListener_;
   std::condition_variable workerCv_;
   std::unordered_map<uint64_t, std::shared_ptr<Stream>> streams_;
   std::unordered_map<std::string, Hook> hooks_;
@@ -800,7 +868,24 @@ void StreamHub::stop() { impl_->stop(); }
 
 void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId,
                        int64_t lastEventId) {
-  impl_->attach(std::move(socket), hookId, lastEventId);
+  impl_->attach(std::move(socket), hookId, lastEventId, StreamTags());
+}
+
+void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId,
+                       int64_t lastEventId, StreamTags tags) {
+  impl_->attach(std::move(socket), hookId, lastEventId, std::move(tags));
+}
+
+size_t StreamHub::closeStreamsOfToken(const std::string& tokenId) {
+  return impl_->closeStreamsOfToken(tokenId);
+}
+
+std::vector<StreamHub::OpenStream> StreamHub::openStreamList() const {
+  return impl_->openStreamList();
+}
+
+void StreamHub::setCloseListener(std::function<void(const OpenStream&)> listener) {
+  impl_->setCloseListener(std::move(listener));
 }
 
 void StreamHub::publish(const store::EventRecord& event) { impl_->publish(event); }

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/store/store.h"
 
@@ -64,6 +66,39 @@ class StreamHub {
   /// backlog is read on the hub's worker thread. Turns Nagle's algorithm off on the socket
   /// (TCP_NODELAY), so that a small frame goes out without waiting for an ACK.
   void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId);
+
+  /// What a stream was opened for, kept with it for the edge's upkeep of hooks (leases,
+  /// expiry, revocations). (Since 0.2; appended.)
+  struct StreamTags {
+    std::string relayId;    ///< the relay's id (X-Anonymily-Relay), or one the edge chose
+    std::string tokenId;    ///< the PAT whose access token opened it; "" for a relay token
+    std::string accountId;  ///< the hook's account; "" for an anonymous hook
+    bool leased = false;    ///< holds the hook's relay lease (the one-live-relay rule)
+  };
+
+  /// An open stream as openStreamList() and the close listener see it.
+  struct OpenStream {
+    std::string hookId;
+    StreamTags tags;
+  };
+
+  /// attach() with the stream's tags. (Since 0.2.)
+  void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId,
+              StreamTags tags);
+
+  /// Closes every open stream opened with `tokenId` (a revoked token); returns how many. The
+  /// sockets close on the loop thread within a moment. (Since 0.2.)
+  size_t closeStreamsOfToken(const std::string& tokenId);
+
+  /// The streams open now, in no particular order. (Since 0.2.)
+  std::vector<OpenStream> openStreamList() const;
+
+  /// Called once for every stream that closes, whatever the reason (stop() included), after its
+  /// socket was closed. It runs on the hub's loop thread (or the one calling stop()) and must
+  /// be quick: no store calls, no calls into the hub. Replacing or clearing it waits for a call
+  /// in progress to end, so that the old listener is not used after setCloseListener returns.
+  /// (Since 0.2.)
+  void setCloseListener(std::function<void(const OpenStream&)> listener);
 
   /// Tells the hub that an event was durably stored; events that are not forwardable (invalid
   /// signature and not a replay) are ignored. Live streams get the event without a store read,

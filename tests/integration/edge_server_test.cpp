@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "edge_fixture.h"
 #include "test_http.h"
 
 namespace anm::test {
@@ -43,14 +44,7 @@ class EdgeServerTest : public ::testing::Test {
   }
 
   void startServer(int maxThreads = 8) {
-    EdgeConfig config;
-    config.listenHost = "127.0.0.1";
-    config.listenPort = 0;
-    config.dataDir = dir_ + "/data";
-    config.sqlitePath = config.dataDir + "/anonymily.db";
-    config.store = "sqlite:" + config.sqlitePath;
-    config.pluginDir = ANM_TEST_PLUGIN_DIR;
-    config.pluginDirGiven = true;
+    EdgeConfig config = loopbackEdgeConfig(dir_ + "/data");
     config.maxBodyBytes = kTestMaxBody;
     config.maxThreads = maxThreads;
     server_ = std::make_unique<EdgeServer>(config);
@@ -379,8 +373,10 @@ TEST_F(EdgeServerTest, UnknownRoutesAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(jsonField(missing.body, "error"), "not found");
   const auto wrong = apiRequest(port_, "DELETE", "/api/v1/hooks/" + hook.id, hook.token);
   EXPECT_EQ(wrong.status, 405);
-  EXPECT_EQ(wrong.header("Allow"), "GET");
-  EXPECT_EQ(request(port_, "GET", "/api/v1/hooks").header("Allow"), "POST");
+  EXPECT_EQ(wrong.header("Allow"), "GET, PATCH");
+  const auto collection = request(port_, "DELETE", "/api/v1/hooks");
+  EXPECT_EQ(collection.status, 405);
+  EXPECT_EQ(collection.header("Allow"), "GET, POST");
 }
 
 TEST_F(EdgeServerTest, EventsArePagedOldestFirst) {

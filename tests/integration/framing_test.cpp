@@ -27,6 +27,7 @@
 #include "core/edge/body_reader.h"
 #include "core/edge/config.h"
 #include "core/edge/edge_server.h"
+#include "edge_fixture.h"
 #include "test_http.h"
 
 namespace anm::test {
@@ -81,14 +82,7 @@ size_t count(const std::string& text, const std::string& what) {
 }
 
 EdgeConfig baseConfig(const std::string& dataDir) {
-  EdgeConfig config;
-  config.listenHost = "127.0.0.1";
-  config.listenPort = 0;
-  config.dataDir = dataDir;
-  config.sqlitePath = config.dataDir + "/anonymily.db";
-  config.store = "sqlite:" + config.sqlitePath;
-  config.pluginDir = ANM_TEST_PLUGIN_DIR;
-  config.pluginDirGiven = true;
+  EdgeConfig config = loopbackEdgeConfig(dataDir);
   config.maxBodyBytes = kTestMaxBody;
   config.maxThreads = 8;
   return config;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/edge/edge_server.h"
+#include "edge_fixture.h"
 #include "test_http.h"
 
 namespace anm::test {
@@ -32,14 +33,7 @@ class InputRulesTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
 
-    EdgeConfig config;
-    config.listenHost = "127.0.0.1";
-    config.listenPort = 0;
-    config.dataDir = dir_ + "/data";
-    config.sqlitePath = config.dataDir + "/anonymily.db";
-    config.store = "sqlite:" + config.sqlitePath;
-    config.pluginDir = ANM_TEST_PLUGIN_DIR;
-    config.pluginDirGiven = true;
+    EdgeConfig config = loopbackEdgeConfig(dir_ + "/data");
     config.maxThreads = 4;
     server_ = std::make_unique<EdgeServer>(config);
     server_->start();
@@ -173,8 +167,8 @@ TEST_F(InputRulesTest, BareCrAfterTheVersionIsRefusedRatherThanHidingAField) {
 
 TEST_F(InputRulesTest, MethodThatIsNotATokenIs400AndNothingIsStored) {
   for (const std::string method : {"P@ST", "GET(x)"}) {
-    const auto r = rawExchange(port_, method + " /h/" + hook_.id +
-                                          "/m HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    const auto r = rawExchange(
+        port_, method + " /h/" + hook_.id + "/m HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(r.status, 400) << method << ": " << r.body;
     EXPECT_NE(jsonField(r.body, "error").find("token"), std::string::npos) << r.body;
   }
@@ -234,7 +228,7 @@ TEST_F(InputRulesTest, TabsAndObsTextInValuesAreStoredByteExact) {
 TEST_F(InputRulesTest, BearerSchemeIsCaseInsensitiveAndToleratesBlanks) {
   const std::string path = "/api/v1/hooks/" + hook_.id;
   for (const std::string& value : {"bearer " + hook_.token, "BEARER " + hook_.token,
-                                  "Bearer   " + hook_.token + "  ", "bEaReR\t" + hook_.token}) {
+                                   "Bearer   " + hook_.token + "  ", "bEaReR\t" + hook_.token}) {
     const auto r = request(port_, "GET", path, "", {{"Authorization", value}});
     EXPECT_EQ(r.status, 200) << value << " " << r.body;
   }
@@ -254,7 +248,7 @@ TEST_F(InputRulesTest, UnknownHookFieldsAreNamedWithTheKnownOnes) {
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(jsonField(r.body, "error"),
             "unknown fields \"provder\", \"tolerance\" (known fields: provider, secret, "
-            "secret_base64, tolerance_s, options)");
+            "secret_base64, tolerance_s, options, name, standard_webhooks, custom_response)");
 }
 
 TEST_F(InputRulesTest, HookBodyThatIsNotAnObjectIs400) {

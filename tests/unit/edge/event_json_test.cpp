@@ -373,5 +373,35 @@ TEST(EventJson, ControlCharactersInTextFieldsAreEscaped) {
   EXPECT_EQ(object->getValue<std::string>("path"), event.pathSuffix);
 }
 
+TEST(EventJson, UnreadableEventIsItsOwnFrameAndSummariesSayWhy) {
+  store::EventRecord event;
+  event.id = 42;
+  event.hookId = "h";
+  event.method = "POST";
+  event.integrityError = "sealed with key k9, which is not in the key ring \"x\"";
+
+  // The frame keeps the event's id so that a relay's position moves past it.
+  const std::string frame = sseFrame(event);
+  const std::string prefix = "id: 42\nevent: unreadable\ndata: ";
+  ASSERT_EQ(frame.rfind(prefix, 0), 0u) << frame;
+  ASSERT_EQ(frame.substr(frame.size() - 2), "\n\n");
+  const std::string data = frame.substr(prefix.size(), frame.size() - prefix.size() - 2);
+  EXPECT_EQ(data.find('\n'), std::string::npos);
+  Poco::JSON::Parser parser;
+  const auto object = parser.parse(data).extract<Object::Ptr>();
+  EXPECT_EQ(object->getValue<int64_t>("id"), 42);
+  EXPECT_EQ(object->getValue<std::string>("error"), event.integrityError);
+  EXPECT_EQ(object->size(), 2u);
+
+  const auto summary = parser.parse(eventSummaryJson(event, {})).extract<Object::Ptr>();
+  EXPECT_EQ(summary->getValue<std::string>("integrity_error"), event.integrityError);
+
+  // A readable event has no such member and its usual frame.
+  event.integrityError.clear();
+  EXPECT_EQ(sseFrame(event).rfind("id: 42\nevent: webhook\n", 0), 0u);
+  const auto plain = parser.parse(eventSummaryJson(event, {})).extract<Object::Ptr>();
+  EXPECT_FALSE(plain->has("integrity_error"));
+}
+
 }  // namespace
 }  // namespace anm::edge

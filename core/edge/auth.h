@@ -1,0 +1,118 @@
+// core/edge/auth.h: who a request acts for: personal access tokens, JWTs and relay tokens.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Poco/Net/HTTPServerRequest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "core/store/store.h"
+
+namespace anm::edge {
+
+struct EdgeConfig;
+struct EdgeServices;
+
+/// Longest JWT the edge reads (its own are about 400 bytes); a longer bearer value is refused
+/// before any parsing. (Appended.)
+inline constexpr size_t kMaxJwtBytes = 4096;
+/// Leeway on `exp` and `nbf` for edges whose clocks differ a little. (Appended.)
+inline constexpr int64_t kClockLeewayMs = 5000;
+
+/// A refused exchange or sign-in; status and message go back to the client as they are.
+class AuthError : public std::runtime_error {
+ public:
+  AuthError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+/// What the Authorization header of a request proved.
+struct Principal {
+  enum class Kind {
+    kNone,       ///< no bearer value
+    kHookToken,  ///< a bearer that is not a JWT: maybe a hook's relay token (checked per hook)
+    kMember,     ///< a valid JWT of a live token of an enabled account
+    kRefused,    ///< a JWT that failed a check (expired, revoked, bad signature, ...)
+  };
+  Kind kind = Kind::kNone;
+  std::string bearer;            ///< the presented value (kHookToken), for the relay-token check
+  store::AccountRecord account;  ///< kMember only
+  store::MemberRecord member;    ///< kMember only
+  std::string tokenId;           ///< kMember only: the PAT the JWT was issued from (`tid`)
+
+  bool signedIn() const { return kind == Kind::kMember; }
+
+  /// The audit log's actor: "member:<id>", "hook-token", or "anonymous".
+  std::string actor() const;
+};
+
+/// The claims of a JWT that passed every check.
+struct AccessClaims {
+  std::string memberId;   ///< sub
+  std::string accountId;  ///< acc
+  std::string tokenId;    ///< tid
+  int64_t issuedAtS = 0;
+  int64_t expiresAtS = 0;
+};
+
+/// Issues and checks the edge's access tokens. Thread-safe.
+class Authenticator {
+ public:
+  /// Reads the store setting `auth.jwt_key`, creating it (32 random bytes) when absent, so that
+  /// every edge on one database signs with one key. Throws StoreError.
+  Authenticator(store::Store& store, const EdgeConfig& config);
+
+  struct Issued {
+    std::string jwt;
+    int64_t expiresAtMs = 0;
+    store::AccountRecord account;
+    store::MemberRecord member;
+    store::TokenRecord token;
+  };
+
+  /// Exchanges a PAT's text for a JWT. Throws AuthError 401 for an unknown, wrong or revoked
+  /// PAT (one message for all) and 403 for a disabled account.
+  Issued exchange(std::string_view pat, int64_t nowMs);
+
+  /// Checks the header's bearer value. A JWT is verified completely (docs/accounts.md), with a
+  /// store lookup of its token and account, so a revocation counts at once. No header (or a
+  /// blank one) is kNone; a header that is not a bearer value, a PAT and a failed JWT are
+  /// kRefused; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
+  Principal authenticate(std::string_view authorizationHeader, int64_t nowMs);
+
+  /// The signature, algorithm and time checks alone, for tests: nothing when any fails.
+  std::optional<AccessClaims> verify(std::string_view jwt, int64_t nowMs) const;
+
+  /// Signs claims as this edge would (tests forge tokens with other values through it).
+  std::string sign(const AccessClaims& claims, std::string_view issuer) const;
+
+ private:
+  store::Store& store_;
+  std::string key_;
+  std::string issuer_;
+  std::chrono::seconds ttl_;
+};
+
+/// A new PAT: "anm_pat_" + 52 lower-case base32 characters (256 random bits).
+std::string newPersonalToken();
+
+/// A new random id: prefix + 26 lower-case base32 characters (130 random bits).
+std::string newRecordId(std::string_view prefix);
+
+/// Writes one audit entry for the request's principal before the caller answers. Throws
+/// store::StoreError when it could not be written (the caller answers 503 and returns no
+/// contents). `remote` is the client address.
+void recordAudit(const EdgeServices& services, const Principal& principal,
+                 const std::string& remote, std::string action, std::string accountId,
+                 std::string hookId, int64_t eventId, std::string detail);
+
+}  // namespace anm::edge

@@ -1,0 +1,279 @@
+// core/edge/hook_lifecycle.cpp: background upkeep of hooks: expiry, relay leases, revocations.
+// SPDX-License-Identifier: Apache-2.0
+#include "core/edge/hook_lifecycle.h"
+
+#include <Poco/Logger.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/edge/config.h"
+
+namespace anm::edge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+Poco::Logger& lifecycleLog() {
+  static Poco::Logger& instance = Poco::Logger::get("anm.hooks");
+  return instance;
+}
+
+int64_t wallMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// One kind of store work that can fail; warns once when it starts failing and once when it
+/// works again, so that an outage writes two lines, not one a second.
+class FailureNote {
+ public:
+  explicit FailureNote(const char* what) : what_(what) {}
+
+  void failed(const std::exception& e) {
+    ++failures_;
+    if (failures_ > 1) return;
+    lifecycleLog().warning("could not %s, retrying error=\"%s\"", std::string(what_),
+                           std::string(e.what()));
+  }
+
+  void worked() {
+    if (failures_ == 0) return;
+    lifecycleLog().information("%s works again failed_tries=%s", std::string(what_),
+                               std::to_string(failures_));
+    failures_ = 0;
+  }
+
+ private:
+  const char* what_;
+  uint64_t failures_ = 0;
+};
+
+}  // namespace
+
+class HookLifecycle::Impl {
+ public:
+  Impl(store::Store& store, StreamHub& hub, const EdgeConfig& config)
+      : store_(store),
+        hub_(hub),
+        ttl_(std::chrono::duration_cast<milliseconds>(config.anonymousTtl)) {
+    ttl_ = std::max(ttl_, milliseconds(1));
+    extendEvery_ = std::clamp(ttl_ / 2, milliseconds(1), kMaxExtendEvery);
+    deleteEvery_ = std::clamp(ttl_, milliseconds(1), kMaxDeleteEvery);
+  }
+
+  ~Impl() { stop(); }
+
+  void start() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (started_ || stopped_) return;
+      started_ = true;
+    }
+
+    // Closes are queued here and handled on the upkeep thread: the hub's loop must not wait on
+    // the store.
+    hub_.setCloseListener([this](const StreamHub::OpenStream& stream) { onClosed(stream); });
+    revokedSinceMs_ = wallMs() - kRevocationOverlapMs;
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    cv_.notify_all();
+    hub_.setCloseListener({});
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  // Upkeep intervals (docs/accounts.md): revocations are polled every second, leases renewed
+  // every 10 s (they last 30 s), anonymous hooks extended every min(ttl/2, 60 s) and expired
+  // ones deleted every min(ttl, 60 s).
+  static constexpr milliseconds kRevocationEvery{1000};
+  static constexpr milliseconds kLeaseEvery{kRelayLeaseRenewMs};
+  static constexpr milliseconds kMaxExtendEvery{60000};
+  static constexpr milliseconds kMaxDeleteEvery{60000};
+  /// Revocations are asked for from a little before the last poll: another edge's clock, which
+  /// stamped the revocation, may be behind ours.
+  static constexpr int64_t kRevocationOverlapMs = 5000;
+
+  void onClosed(const StreamHub::OpenStream& stream) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      closed_.push_back(stream);
+    }
+    cv_.notify_all();
+  }
+
+  void run() {
+    auto now = Clock::now();
+    auto nextRevocations = now;
+    auto nextLeases = now + kLeaseEvery;
+    auto nextExtend = now + extendEvery_;
+    auto nextDelete = now + deleteEvery_;
+    for (;;) {
+      std::deque<StreamHub::OpenStream> closed;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        const auto due = std::min({nextRevocations, nextLeases, nextExtend, nextDelete});
+        cv_.wait_until(lock, due, [this] { return stopped_ || !closed_.empty(); });
+        if (stopped_) return;
+        closed.swap(closed_);
+      }
+
+      for (const auto& stream : closed) afterClose(stream);
+
+      now = Clock::now();
+      if (now >= nextRevocations) {
+        closeRevoked();
+        nextRevocations = now + kRevocationEvery;
+      }
+      if (now >= nextLeases) {
+        renewLeases();
+        nextLeases = now + kLeaseEvery;
+      }
+      if (now >= nextExtend) {
+        extendOpen();
+        nextExtend = now + extendEvery_;
+      }
+      if (now >= nextDelete) {
+        deleteExpired();
+        nextDelete = now + deleteEvery_;
+      }
+    }
+  }
+
+  // A closed stream gives its lease back, unless the same relay is connected again already (a
+  // reconnect may open the new stream before the old one is seen closed), and an anonymous
+  // hook gets a whole ttl from the moment its last relay went away.
+  void afterClose(const StreamHub::OpenStream& stream) {
+    const auto open = hub_.openStreamList();
+    try {
+      if (stream.tags.leased) {
+        const bool stillHeld = std::any_of(open.begin(), open.end(), [&](const auto& other) {
+          return other.hookId == stream.hookId && other.tags.relayId == stream.tags.relayId;
+        });
+        if (!stillHeld) store_.releaseRelay(stream.hookId, stream.tags.relayId);
+      }
+      if (stream.tags.accountId.empty()) {
+        store_.extendHook(stream.hookId, wallMs() + ttl_.count());
+      }
+      closeNote_.worked();
+    } catch (const std::exception& e) {
+      closeNote_.failed(e);
+    }
+  }
+
+  void closeRevoked() {
+    const int64_t pollStartedMs = wallMs();
+    try {
+      const auto revoked = store_.revokedTokensSince(revokedSinceMs_);
+      revocationNote_.worked();
+      for (const auto& tokenId : revoked) {
+        const size_t closed = hub_.closeStreamsOfToken(tokenId);
+        if (closed > 0) {
+          lifecycleLog().information("streams of a revoked token closed token=%s streams=%s",
+                                     tokenId, std::to_string(closed));
+        }
+      }
+      revokedSinceMs_ = pollStartedMs - kRevocationOverlapMs;
+    } catch (const std::exception& e) {
+      revocationNote_.failed(e);
+    }
+  }
+
+  void renewLeases() {
+    const int64_t now = wallMs();
+    std::set<std::pair<std::string, std::string>> done;
+    for (const auto& stream : hub_.openStreamList()) {
+      if (!stream.tags.leased) continue;
+      if (!done.emplace(stream.hookId, stream.tags.relayId).second) continue;
+      try {
+        if (!store_.claimRelay(stream.hookId, stream.tags.relayId, now, now + kRelayLeaseMs)) {
+          // Only a lease that lapsed (the store was away for its whole length) can be taken by
+          // another relay; the rule holds for new streams, this one is left to end.
+          lifecycleLog().warning("relay lease lost hook=%s relay=%s", stream.hookId,
+                                 stream.tags.relayId);
+        }
+        leaseNote_.worked();
+      } catch (const std::exception& e) {
+        leaseNote_.failed(e);
+      }
+    }
+  }
+
+  void extendOpen() {
+    const int64_t until = wallMs() + ttl_.count();
+    std::set<std::string> done;
+    for (const auto& stream : hub_.openStreamList()) {
+      if (!stream.tags.accountId.empty()) continue;
+      if (!done.insert(stream.hookId).second) continue;
+      try {
+        store_.extendHook(stream.hookId, until);
+        extendNote_.worked();
+      } catch (const std::exception& e) {
+        extendNote_.failed(e);
+      }
+    }
+  }
+
+  void deleteExpired() {
+    try {
+      const size_t deleted = store_.deleteExpiredHooks(wallMs());
+      deleteNote_.worked();
+      if (deleted > 0) {
+        lifecycleLog().information("expired hooks deleted hooks=%s", std::to_string(deleted));
+      }
+    } catch (const std::exception& e) {
+      deleteNote_.failed(e);
+    }
+  }
+
+  store::Store& store_;
+  StreamHub& hub_;
+  milliseconds ttl_;
+  milliseconds extendEvery_;
+  milliseconds deleteEvery_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StreamHub::OpenStream> closed_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::thread thread_;
+
+  // Touched by the upkeep thread only.
+  int64_t revokedSinceMs_ = 0;
+  FailureNote closeNote_{"update hooks after a stream closed"};
+  FailureNote revocationNote_{"poll revoked tokens"};
+  FailureNote leaseNote_{"renew relay leases"};
+  FailureNote extendNote_{"extend anonymous hooks"};
+  FailureNote deleteNote_{"delete expired hooks"};
+};
+
+HookLifecycle::HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config)
+    : impl_(std::make_unique<Impl>(store, hub, config)) {}
+
+HookLifecycle::~HookLifecycle() { stop(); }
+
+void HookLifecycle::start() { impl_->start(); }
+
+void HookLifecycle::stop() {
+  if (impl_) impl_->stop();
+}
+
+}  // namespace anm::edge

@@ -1,0 +1,239 @@
+// tests/integration/accounts_env.h: an in-process edge with accounts, tokens and SSE readers.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Timespan.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/edge/admin.h"
+#include "core/edge/edge_server.h"
+#include "edge_fixture.h"
+#include "test_http.h"
+
+namespace anm::test {
+
+/// An account made with the admin command, signed in through /api/v1/auth/token.
+struct Account {
+  std::string id;
+  std::string name;
+  std::string pat;
+  std::string jwt;
+};
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+inline Poco::JSON::Object::Ptr parseObject(const std::string& text) {
+  Poco::JSON::Parser parser;
+  return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+/// An event stream opened with any request head fields (X-Anonymily-Relay, ...).
+class StreamReader {
+ public:
+  StreamReader(uint16_t port, const std::string& hookId, const std::string& bearer,
+               const Fields& fields = {})
+      : socket_(Poco::Net::SocketAddress("127.0.0.1", port)) {
+    std::string head = "GET /api/v1/hooks/" + hookId + "/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    if (!bearer.empty()) head += "Authorization: Bearer " + bearer + "\r\n";
+    for (const auto& [name, value] : fields) head += name + ": " + value + "\r\n";
+    head += "\r\n";
+    socket_.sendBytes(head.data(), static_cast<int>(head.size()));
+    readHead();
+  }
+
+  int status() const { return status_; }
+  const std::string& body() const { return body_; }
+
+  /// The next frame with an id, within `timeoutMs`; false when none came.
+  bool next(Frame& frame, int timeoutMs = 10000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+      const auto end = buffer_.find("\n\n");
+      if (end != std::string::npos) {
+        const std::string block = buffer_.substr(0, end);
+        buffer_.erase(0, end + 2);
+        Frame parsed;
+        std::istringstream lines(block);
+        std::string line;
+        while (std::getline(lines, line)) {
+          if (line.rfind("id: ", 0) == 0) parsed.id = std::stoll(line.substr(4));
+          if (line.rfind("event: ", 0) == 0) parsed.event = line.substr(7);
+          if (line.rfind("data: ", 0) == 0) parsed.data += line.substr(6);
+        }
+        if (parsed.id >= 0) {
+          frame = parsed;
+          return true;
+        }
+        continue;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !receive(static_cast<int>(left.count()))) return false;
+    }
+  }
+
+  /// True when the edge closed the stream within `timeoutMs`.
+  bool closedWithin(int timeoutMs) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!socket_.poll(Poco::Timespan(0, 50000), Poco::Net::Socket::SELECT_READ)) continue;
+      char chunk[4096];
+      int n = 0;
+      try {
+        n = socket_.receiveBytes(chunk, sizeof(chunk));
+      } catch (const Poco::Exception&) {
+        return true;
+      }
+      if (n <= 0) return true;
+    }
+    return false;
+  }
+
+  void close() { socket_.close(); }
+
+ private:
+  bool receive(int timeoutMs) {
+    if (!socket_.poll(Poco::Timespan(0, timeoutMs * 1000), Poco::Net::Socket::SELECT_READ)) {
+      return false;
+    }
+    char chunk[8192];
+    int n = 0;
+    try {
+      n = socket_.receiveBytes(chunk, sizeof(chunk));
+    } catch (const Poco::Exception&) {
+      return false;
+    }
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  void readHead() {
+    while (buffer_.find("\r\n\r\n") == std::string::npos) {
+      if (!receive(10000)) return;
+    }
+    const auto end = buffer_.find("\r\n\r\n");
+    const std::string head = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    status_ = std::stoi(head.substr(9, 3));
+    if (status_ == 200) return;
+
+    // A refusal is an ordinary answer with a length.
+    size_t length = 0;
+    std::istringstream lines(head);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("Content-Length:", 0) == 0) length = std::stoul(line.substr(15));
+    }
+    while (buffer_.size() < length && receive(10000)) {
+    }
+    body_ = buffer_.substr(0, length);
+  }
+
+  Poco::Net::StreamSocket socket_;
+  int status_ = 0;
+  std::string body_;
+  std::string buffer_;
+};
+
+/// An edge on 127.0.0.1 with a SQLite store in a temporary directory, and accounts made with
+/// the admin command on the same store, as an operator would.
+class AccountsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/anm-accounts-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+
+  void TearDown() override {
+    server_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void startServer(const std::function<void(edge::EdgeConfig&)>& tweak = {}) {
+    edge::EdgeConfig config = loopbackEdgeConfig(dir_ + "/data");
+    config.maxThreads = 16;
+    if (tweak) tweak(config);
+    server_ = std::make_unique<edge::EdgeServer>(config);
+    server_->start();
+    port_ = server_->port();
+  }
+
+  /// A new account with its owner, signed in.
+  Account createAccount(const std::string& name, const std::string& plan) {
+    std::ostringstream out;
+    std::ostringstream err;
+    const int code = edge::runAdmin(
+        {"--data-dir", dir_ + "/data", "--json", "accounts", "create", name, "--plan", plan}, out,
+        err);
+    EXPECT_EQ(code, 0) << err.str();
+    Account account;
+    account.name = name;
+    if (code != 0) return account;
+    const auto created = parseObject(out.str());
+    account.id = created->getObject("account")->getValue<std::string>("id");
+    account.pat = created->getObject("token")->getValue<std::string>("token");
+    account.jwt = exchange(account.pat);
+    return account;
+  }
+
+  std::string exchange(const std::string& pat) {
+    const auto r = request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return jsonField(r.body, "access_token");
+  }
+
+  Response call(const std::string& method, const std::string& target, const std::string& bearer,
+                const std::string& body = "", Fields fields = {}) {
+    if (!bearer.empty()) fields.insert(fields.begin(), {"Authorization", "Bearer " + bearer});
+    return request(port_, method, target, body, fields);
+  }
+
+  /// A named hook of the account; returns the create answer.
+  Poco::JSON::Object::Ptr createNamedHook(const Account& account, const std::string& name,
+                                          const std::string& extra = "") {
+    const std::string body =
+        "{\"name\":\"" + name + "\"" + (extra.empty() ? "" : "," + extra) + "}";
+    const auto r = call("POST", "/api/v1/hooks", account.jwt, body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return new Poco::JSON::Object;
+    return parseObject(r.body);
+  }
+
+  Response ingest(const std::string& hookId, const std::string& body, const Fields& fields = {}) {
+    return request(port_, "POST", "/h/" + hookId, body, fields);
+  }
+
+  /// Waits up to `timeoutMs` for `done`, checking every 20 ms.
+  static bool eventually(const std::function<bool()>& done, int timeoutMs = 5000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return done();
+  }
+
+  std::string dir_;
+  std::unique_ptr<edge::EdgeServer> server_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace anm::test

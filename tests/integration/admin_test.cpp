@@ -1,0 +1,388 @@
+// tests/integration/admin_test.cpp: `anonymily-edge admin` against the store of a running edge:
+// accounts, tokens, and a key rotation while webhooks arrive, on SQLite and on MySQL.
+// SPDX-License-Identifier: Apache-2.0
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/crypto/keys.h"
+#include "core/edge/bootstrap.h"
+#include "core/edge/config.h"
+#include "core/edge/secrets.h"
+#include "core/store/store.h"
+#include "test_http.h"
+#include "tests/support/mysql/test_mysql.h"
+
+namespace anm::test {
+namespace {
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Poco::JSON::Object::Ptr parseJson(const std::string& text) {
+  Poco::JSON::Parser parser;
+  return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+struct ProcessRun {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+
+/// The backend a test runs on.
+enum class Backend { kSqlite, kMySql };
+
+class AdminTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/anm-admin-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    data_ = dir_ + "/data";
+    ::unsetenv("ANONYMILY_ENCRYPTION_KEYS");
+
+    // SQLite keeps the key generated in the data directory; MySQL edges share a key file.
+    std::string settings = "data_dir = " + data_ + "\n";
+    if (GetParam() == Backend::kMySql) {
+      requireMySqlServer();
+      if (HasFatalFailure() || IsSkipped()) return;
+      db_ = std::make_unique<TestDatabase>(*testMySqlServer());
+      keyFile_ = dir_ + "/keys";
+      crypto::KeyRing::writeFile(keyFile_, crypto::KeyRing::newKeyLine("k1") + "\n");
+      settings += "store = " + db_->url() + "\nencryption.key_file = " + keyFile_ + "\n";
+    } else {
+      keyFile_ = data_ + "/encryption.keys";
+    }
+    configFile_ = dir_ + "/edge.properties";
+    std::ofstream(configFile_) << settings;
+  }
+
+  void TearDown() override {
+    stopEdge();
+    db_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void startEdge() {
+    const std::string portFile = dir_ + "/port";
+    std::filesystem::remove(portFile);
+    std::vector<std::string> args = {ANM_EDGE_BINARY,     "--config",    configFile_,
+                                     "--listen",          "127.0.0.1:0", "--plugin-dir",
+                                     ANM_TEST_PLUGIN_DIR, "--port-file", portFile};
+    edgePid_ = spawn(args, dir_ + "/edge.out", dir_ + "/edge.err");
+    for (int i = 0; i < 3000 && port_ == 0; ++i) {
+      const std::string text = readFile(portFile);
+      if (!text.empty() && text.back() == '\n') port_ = static_cast<uint16_t>(std::stoi(text));
+      int status = 0;
+      if (port_ == 0 && waitpid(edgePid_, &status, WNOHANG) == edgePid_) {
+        edgePid_ = -1;
+        FAIL() << "edge exited: " << readFile(dir_ + "/edge.err");
+      }
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(port_, 0) << readFile(dir_ + "/edge.err");
+  }
+
+  void stopEdge() {
+    if (edgePid_ <= 0) return;
+    kill(edgePid_, SIGTERM);
+    int status = 0;
+    waitpid(edgePid_, &status, 0);
+    edgePid_ = -1;
+    port_ = 0;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << readFile(dir_ + "/edge.err");
+  }
+
+  ProcessRun admin(std::vector<std::string> words) {
+    std::vector<std::string> args = {ANM_EDGE_BINARY, "admin", "--config", configFile_};
+    args.insert(args.end(), words.begin(), words.end());
+    const pid_t pid = spawn(args, dir_ + "/admin.out", dir_ + "/admin.err");
+    ProcessRun run;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    run.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    run.out = readFile(dir_ + "/admin.out");
+    run.err = readFile(dir_ + "/admin.err");
+    return run;
+  }
+
+  // The edge's store, opened by the test as the admin command does (the edge may run).
+  std::unique_ptr<store::Store> openStore() {
+    const auto config = edge::parseConfig(edge::readConfigFile(configFile_), "/nonexistent");
+    auto keys = edge::loadKeys(config, false);
+    std::unique_ptr<store::Store> store;
+    if (config.storeKind == edge::StoreKind::kMySql) {
+      auto options = config.mysql;
+      options.keys = keys;
+      store = store::MySqlStore::open(options);
+    } else {
+      store = store::openSqliteStore(config.sqlitePath, keys);
+    }
+    edge::alignActiveKey(*store, *keys, config);
+    return store;
+  }
+
+  static pid_t spawn(std::vector<std::string> args, const std::string& out,
+                     const std::string& err) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(o, 1);
+      dup2(e, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+
+  std::string dir_;
+  std::string data_;
+  std::string configFile_;
+  std::string keyFile_;
+  std::unique_ptr<TestDatabase> db_;
+  pid_t edgePid_ = -1;
+  uint16_t port_ = 0;
+};
+
+std::string lastLine(const std::string& text) {
+  std::string trimmed = text;
+  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+  const auto at = trimmed.rfind('\n');
+  return at == std::string::npos ? trimmed : trimmed.substr(at + 1);
+}
+
+TEST_P(AdminTest, ManagesAccountsOfARunningEdge) {
+  startEdge();
+
+  // A new account: its owner's token is printed once, on the last line.
+  ProcessRun run = admin({"accounts", "create", "acme", "--plan", "free", "--member", "alice"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const std::string pat = lastLine(run.out);
+  ASSERT_TRUE(std::regex_match(pat, std::regex("anm_pat_[a-z2-7]{52}"))) << run.out;
+  EXPECT_NE(run.out.find("acme"), std::string::npos);
+
+  // The edge that never stopped exchanges it.
+  auto exchanged = request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+  EXPECT_EQ(exchanged.status, 200) << exchanged.body;
+
+  // A taken name is refused; the list shows both accounts.
+  run = admin({"accounts", "create", "acme"});
+  EXPECT_EQ(run.exitCode, 1) << run.out;
+  EXPECT_NE(run.err.find("acme"), std::string::npos) << run.err;
+  run = admin({"--json", "accounts", "list"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  auto list = parseJson(run.out)->getArray("accounts");
+  ASSERT_EQ(list->size(), 2u) << run.out;
+  std::map<std::string, Poco::JSON::Object::Ptr> byName;
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto account = list->getObject(static_cast<unsigned>(i));
+    byName[account->getValue<std::string>("name")] = account;
+  }
+  ASSERT_EQ(byName.count("acme"), 1u);
+  ASSERT_EQ(byName.count("owner"), 1u);
+  EXPECT_EQ(byName["acme"]->getValue<std::string>("plan"), "free");
+  EXPECT_FALSE(byName["acme"]->getValue<bool>("disabled"));
+  run = admin({"accounts", "list"});
+  EXPECT_NE(run.out.find("acme"), std::string::npos) << run.out;
+
+  // Disabled: the store says so and the edge refuses the token from then on.
+  run = admin({"accounts", "disable", "acme"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  exchanged = request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+  EXPECT_EQ(exchanged.status, 403) << exchanged.body;
+  run = admin({"accounts", "plan", "acme", "pro"});
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+
+  // A recovery token for the owner of acme.
+  run = admin({"tokens", "create", "acme", "--name", "laptop"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const std::string recovery = lastLine(run.out);
+  EXPECT_TRUE(std::regex_match(recovery, std::regex("anm_pat_[a-z2-7]{52}"))) << run.out;
+  EXPECT_NE(recovery, pat);
+
+  auto store = openStore();
+  const auto acme = store->findAccountByName("acme");
+  ASSERT_TRUE(acme.has_value());
+  EXPECT_TRUE(acme->disabled);
+  EXPECT_EQ(acme->plan, store::Plan::kPro);
+  const auto token = store->findTokenByHash(edge::sha256Hex(pat));
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(token->accountId, acme->id);
+  const auto second = store->findTokenByHash(edge::sha256Hex(recovery));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->name, "laptop");
+  EXPECT_EQ(second->memberId, token->memberId);
+
+  // Every change is in the audit log, by the admin, from the local machine.
+  std::vector<std::string> actions;
+  for (const auto& entry : store->listAudit(acme->id, 0, 100)) {
+    if (entry.actor.rfind("admin:", 0) != 0) continue;  // the edge's own, e.g. token.exchange
+    actions.push_back(entry.action);
+    EXPECT_EQ(entry.remote, "local");
+  }
+  for (const char* action : {"account.create", "token.create", "account.disable", "account.plan"}) {
+    EXPECT_NE(std::find(actions.begin(), actions.end(), action), actions.end()) << action;
+  }
+}
+
+TEST_P(AdminTest, RefusalsUsageAndConfigurationHaveTheirExitCodes) {
+  // No store yet (SQLite): nothing is created behind the operator's back.
+  if (GetParam() == Backend::kSqlite) {
+    const ProcessRun run = admin({"accounts", "list"});
+    EXPECT_EQ(run.exitCode, 78) << run.err;
+    EXPECT_FALSE(std::filesystem::exists(data_ + "/anonymily.db"));
+  }
+  startEdge();
+  stopEdge();
+
+  EXPECT_EQ(admin({"accounts", "frobnicate"}).exitCode, 2);
+  EXPECT_EQ(admin({"accounts", "create"}).exitCode, 2);
+  EXPECT_EQ(admin({"accounts", "create", "Bad Name"}).exitCode, 2);
+  EXPECT_EQ(admin({"accounts", "list", "--plan", "pro"}).exitCode, 2);
+  EXPECT_EQ(admin({"--bogus", "accounts", "list"}).exitCode, 2);
+  ProcessRun run = admin({"accounts", "disable", "nobody"});
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_NE(run.err.find("nobody"), std::string::npos) << run.err;
+  EXPECT_EQ(admin({"tokens", "create", "owner", "--member", "nobody"}).exitCode, 1);
+  EXPECT_EQ(admin({"keys", "rotate", "--key", "k99"}).exitCode, 1);
+  EXPECT_EQ(admin({"--help"}).exitCode, 0);
+
+  // A different key under the store's key id: configuration, 78.
+  crypto::KeyRing::writeFile(keyFile_, crypto::KeyRing::newKeyLine("k1") + "\n");
+  run = admin({"keys", "status"});
+  EXPECT_EQ(run.exitCode, 78) << run.err;
+  EXPECT_NE(run.err.find("k1"), std::string::npos) << run.err;
+}
+
+TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
+  startEdge();
+  const auto created = request(port_, "POST", "/api/v1/hooks", "{}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string hook = jsonField(created.body, "id");
+  const std::string token = jsonField(created.body, "token");
+
+  // Acknowledged webhooks and their bodies, from before, during and after the rotation.
+  std::mutex mutex;
+  std::map<int64_t, std::string> acked;
+  auto post = [&](const std::string& body) {
+    const auto r = request(port_, "POST", "/h/" + hook, body);
+    if (r.status != 200) return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    acked[std::stoll(jsonField(r.body, "id"))] = body;
+    return true;
+  };
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(post("before " + std::to_string(i)));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::thread sender([&] {
+    for (int i = 0; i < 5000 && !stop; ++i) {
+      if (!post("during " + std::to_string(i))) ++failures;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  ProcessRun run = admin({"keys", "rotate"});
+  stop = true;
+  sender.join();
+  ASSERT_EQ(run.exitCode, 0) << run.out << run.err;
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_NE(run.out.find("added key k2"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("re-encrypted"), std::string::npos) << run.out;
+  EXPECT_NE(readFile(keyFile_).find("k2:"), std::string::npos);
+
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(post("after " + std::to_string(i)));
+
+  // Every record is under k2, including those that arrived after the rotation.
+  run = admin({"--json", "keys", "status"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  auto status = parseJson(run.out);
+  EXPECT_EQ(status->getValue<std::string>("active"), "k2");
+  auto keys = status->getArray("keys");
+  int64_t underK2 = 0;
+  for (size_t i = 0; i < keys->size(); ++i) {
+    auto key = keys->getObject(static_cast<unsigned>(i));
+    const auto id = key->getValue<std::string>("id");
+    const auto records = key->getValue<int64_t>("records");
+    if (id == "k2") {
+      underK2 = records;
+    } else {
+      EXPECT_EQ(records, 0) << id;
+    }
+  }
+  EXPECT_GE(underK2, static_cast<int64_t>(acked.size()));
+
+  // The running edge reads old and new events alike.
+  auto readAll = [&] {
+    for (const auto& [id, body] : acked) {
+      const auto r = apiRequest(
+          port_, "GET", "/api/v1/hooks/" + hook + "/events/" + std::to_string(id) + "/body", token);
+      ASSERT_EQ(r.status, 200) << "event " << id << ": " << r.body;
+      EXPECT_EQ(r.body, body) << "event " << id;
+    }
+  };
+  readAll();
+
+  // With nothing left to move, the same rotation says so.
+  run = admin({"keys", "rotate", "--key", "k2"});
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.out.find("nothing to do"), std::string::npos) << run.out;
+
+  // The old key can go: a restarted edge with only k2 reads everything.
+  stopEdge();
+  std::string kept;
+  std::istringstream lines(readFile(keyFile_));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("k1:", 0) != 0) kept += line + "\n";
+  }
+  crypto::KeyRing::writeFile(keyFile_, kept);
+  ASSERT_EQ(crypto::KeyRing::loadFile(keyFile_).find("k1"), nullptr);
+  startEdge();
+  readAll();
+
+  // The switch is in the audit log, by the admin.
+  auto store = openStore();
+  bool audited = false;
+  for (const auto& entry : store->listAudit("", 0, 1000)) {
+    audited = audited || (entry.action == "keys.rotate" && entry.actor.rfind("admin:", 0) == 0 &&
+                          entry.detail.find("to=k2") != std::string::npos);
+  }
+  EXPECT_TRUE(audited);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminTest, ::testing::Values(Backend::kSqlite, Backend::kMySql),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite" : "MySql";
+                         });
+
+}  // namespace
+}  // namespace anm::test

@@ -1,0 +1,302 @@
+// tests/integration/hooks_api_test.cpp: named hooks, plans, relays, custom responses, audit.
+// SPDX-License-Identifier: Apache-2.0
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "accounts_env.h"
+
+namespace anm::test {
+namespace {
+
+class HooksApiTest : public AccountsTest {};
+
+TEST_F(HooksApiTest, NamedHookShowsItsSecretOnceAndHasNoRelayToken) {
+  startServer();
+  const Account a = createAccount("alpha", "free");
+  const auto created = createNamedHook(a, "main", R"("standard_webhooks":true)");
+  const std::string id = created->getValue<std::string>("id");
+  EXPECT_EQ(created->getValue<std::string>("name"), "main");
+  EXPECT_EQ(created->getValue<std::string>("account"), a.id);
+  EXPECT_TRUE(created->getValue<bool>("standard_webhooks"));
+  EXPECT_EQ(created->getValue<std::string>("signing_secret").rfind("whsec_", 0), 0u);
+  EXPECT_FALSE(created->has("token"));
+
+  const auto view = call("GET", "/api/v1/hooks/" + id, a.jwt);
+  ASSERT_EQ(view.status, 200) << view.body;
+  const auto hook = parseObject(view.body);
+  EXPECT_FALSE(hook->has("signing_secret"));
+  EXPECT_FALSE(hook->has("token"));
+  EXPECT_EQ(hook->getValue<int>("relays"), 0);
+  EXPECT_EQ(hook->getValue<int64_t>("expires_at_ms"), 0);
+  EXPECT_TRUE(hook->isNull("custom_response"));
+
+  const auto byName = parseObject(call("GET", "/api/v1/hooks?name=main", a.jwt).body);
+  ASSERT_EQ(byName->getArray("hooks")->size(), 1u);
+  EXPECT_EQ(byName->getArray("hooks")->getObject(0)->getValue<std::string>("id"), id);
+  const auto none = parseObject(call("GET", "/api/v1/hooks?name=other", a.jwt).body);
+  EXPECT_EQ(none->getArray("hooks")->size(), 0u);
+}
+
+TEST_F(HooksApiTest, NamesAreRequiredCheckedAndUniquePerAccount) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  EXPECT_EQ(call("POST", "/api/v1/hooks", pro.jwt, "{}").status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/hooks", pro.jwt, R"({"name":"Bad Name"})").status, 400);
+  EXPECT_EQ(
+      call("POST", "/api/v1/hooks", pro.jwt, "{\"name\":\"" + std::string(65, 'a') + "\"}").status,
+      400);
+  createNamedHook(pro, std::string(64, 'a'));
+  createNamedHook(pro, "main");
+  const auto taken = call("POST", "/api/v1/hooks", pro.jwt, R"({"name":"main"})");
+  EXPECT_EQ(taken.status, 409);
+  EXPECT_EQ(jsonField(taken.body, "error"), "a hook named main exists");
+
+  // Another account may use the name; an anonymous hook may not have one.
+  const Account other = createAccount("beta", "free");
+  createNamedHook(other, "main");
+  EXPECT_EQ(request(port_, "POST", "/api/v1/hooks", R"({"name":"main"})").status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/hooks", pro.jwt,
+                 R"({"name":"sw","provider":"hmacfix","secret":"k","standard_webhooks":true})")
+                .status,
+            400);
+}
+
+TEST_F(HooksApiTest, FreePlanAllowsOneNamedHook) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  createNamedHook(free, "one");
+  const auto second = call("POST", "/api/v1/hooks", free.jwt, R"({"name":"two"})");
+  EXPECT_EQ(second.status, 403) << second.body;
+  EXPECT_EQ(jsonField(second.body, "plan"), "free");
+  EXPECT_NE(jsonField(second.body, "error").find("needs the pro plan"), std::string::npos);
+
+  const Account pro = createAccount("beta", "pro");
+  createNamedHook(pro, "one");
+  createNamedHook(pro, "two");
+  EXPECT_EQ(parseObject(call("GET", "/api/v1/hooks", pro.jwt).body)->getArray("hooks")->size(), 2u);
+}
+
+TEST_F(HooksApiTest, FreePlanAllowsOneLiveRelayAndTheSameRelayMayReconnect) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
+
+  StreamReader first(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-1"}});
+  ASSERT_EQ(first.status(), 200);
+  StreamReader refused(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
+  EXPECT_EQ(refused.status(), 409);
+  EXPECT_EQ(jsonField(refused.body(), "plan"), "free");
+  EXPECT_NE(jsonField(refused.body(), "error").find("relay laptop-1 is connected"),
+            std::string::npos)
+      << refused.body();
+
+  // The relay that holds the lease gets back in, even before its old stream is seen closed.
+  StreamReader again(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-1"}});
+  EXPECT_EQ(again.status(), 200);
+  const auto view = parseObject(call("GET", "/api/v1/hooks/" + id, free.jwt).body);
+  EXPECT_EQ(view->getValue<int>("relays"), 2);
+
+  // Once every stream of laptop-1 is gone its lease is given back.
+  first.close();
+  again.close();
+  EXPECT_TRUE(eventually([&] {
+    StreamReader next(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
+    return next.status() == 200;
+  }));
+}
+
+TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  StreamReader one(port_, id, pro.jwt, {{"X-Anonymily-Relay", "r-one"}});
+  StreamReader two(port_, id, pro.jwt, {{"X-Anonymily-Relay", "r-two"}});
+  ASSERT_EQ(one.status(), 200);
+  ASSERT_EQ(two.status(), 200);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = ingest(id, "event " + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ids.push_back(jsonField(r.body, "id"));
+  }
+  for (StreamReader* reader : {&one, &two}) {
+    for (const auto& expected : ids) {
+      Frame frame;
+      ASSERT_TRUE(reader->next(frame));
+      EXPECT_EQ(std::to_string(frame.id), expected);
+      EXPECT_EQ(frame.event, "webhook");
+    }
+  }
+}
+
+TEST_F(HooksApiTest, RelayHeaderMustBeAShortToken) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  StreamReader bad(port_, id, pro.jwt, {{"X-Anonymily-Relay", "has space"}});
+  EXPECT_EQ(bad.status(), 400);
+  StreamReader longer(port_, id, pro.jwt, {{"X-Anonymily-Relay", std::string(65, 'r')}});
+  EXPECT_EQ(longer.status(), 400);
+  StreamReader longest(port_, id, pro.jwt, {{"X-Anonymily-Relay", std::string(64, 'r')}});
+  EXPECT_EQ(longest.status(), 200);
+}
+
+TEST_F(HooksApiTest, CustomResponseIsProOnlyAndAnswersSendersExactly) {
+  startServer();
+  const std::string response =
+      R"({"custom_response":{"status":202,"headers":[["X-Thanks","yes"],["Content-Type","text/plain"]],"body":"got it"}})";
+
+  const Account free = createAccount("alpha", "free");
+  const std::string freeHook = createNamedHook(free, "main")->getValue<std::string>("id");
+  const auto refused = call("PATCH", "/api/v1/hooks/" + freeHook, free.jwt, response);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(jsonField(refused.body, "plan"), "free");
+  const auto anonymous = request(port_, "POST", "/api/v1/hooks", response);
+  EXPECT_EQ(anonymous.status, 403) << anonymous.body;
+
+  const Account pro = createAccount("beta", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  const auto patched = call("PATCH", "/api/v1/hooks/" + id, pro.jwt, response);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  const auto shown = parseObject(patched.body)->getObject("custom_response");
+  EXPECT_EQ(shown->getValue<int>("status"), 202);
+  EXPECT_EQ(shown->getValue<std::string>("body"), "got it");
+
+  const auto answer = ingest(id, "payload bytes");
+  EXPECT_EQ(answer.status, 202);
+  EXPECT_EQ(answer.header("X-Thanks"), "yes");
+  EXPECT_EQ(answer.header("Content-Type"), "text/plain");
+  EXPECT_EQ(answer.body, "got it");
+
+  // The sender got the hook's answer, and the webhook is stored all the same.
+  const auto events = parseObject(call("GET", "/api/v1/hooks/" + id + "/events", pro.jwt).body);
+  ASSERT_EQ(events->getArray("events")->size(), 1u);
+  const std::string eventId =
+      std::to_string(events->getArray("events")->getObject(0)->getValue<int64_t>("id"));
+  EXPECT_EQ(call("GET", "/api/v1/hooks/" + id + "/events/" + eventId + "/body", pro.jwt).body,
+            "payload bytes");
+
+  // null puts the default answer back.
+  ASSERT_EQ(call("PATCH", "/api/v1/hooks/" + id, pro.jwt, R"({"custom_response":null})").status,
+            200);
+  EXPECT_EQ(ingest(id, "again").status, 200);
+}
+
+TEST_F(HooksApiTest, CustomResponseLimits) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string target =
+      "/api/v1/hooks/" + createNamedHook(pro, "main")->getValue<std::string>("id");
+  const auto patch = [&](const std::string& custom) {
+    return call("PATCH", target, pro.jwt, "{\"custom_response\":" + custom + "}").status;
+  };
+  EXPECT_EQ(patch(R"({"status":199})"), 400);
+  EXPECT_EQ(patch(R"({"status":300})"), 400);
+  EXPECT_EQ(patch(R"({"status":299})"), 200);
+  EXPECT_EQ(patch(R"({"headers":[["Content-Length","3"]]})"), 400);
+  EXPECT_EQ(patch(R"({"headers":[["transfer-encoding","chunked"]]})"), 400);
+  EXPECT_EQ(patch(R"({"headers":[["Connection","close"]]})"), 400);
+  EXPECT_EQ(patch(R"({"headers":[["Bad Name","v"]]})"), 400);
+  EXPECT_EQ(patch(R"({"headers":[["X-A","line\nbreak"]]})"), 400);
+  EXPECT_EQ(patch(R"({"other":1})"), 400);
+
+  std::string twenty = "[";
+  for (int i = 0; i < 20; ++i) twenty += (i ? "," : "") + std::string("[\"X-H\",\"v\"]");
+  EXPECT_EQ(patch(R"({"headers":)" + twenty + "]}"), 200);
+  EXPECT_EQ(patch(R"({"headers":)" + twenty + R"(,["X-H","v"]]})"), 400);
+
+  EXPECT_EQ(patch("{\"body\":\"" + std::string(64 * 1024, 'b') + "\"}"), 200);
+  EXPECT_EQ(patch("{\"body\":\"" + std::string(64 * 1024 + 1, 'b') + "\"}"), 400);
+}
+
+TEST_F(HooksApiTest, ReadingAnEventIsAuditedForTheOwner) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  const auto stored = ingest(id, "secret contents");
+  const std::string eventId = jsonField(stored.body, "id");
+  ASSERT_EQ(call("GET", "/api/v1/hooks/" + id + "/events/" + eventId, pro.jwt).status, 200);
+  ASSERT_EQ(call("GET", "/api/v1/hooks/" + id + "/events/" + eventId + "/body", pro.jwt).status,
+            200);
+
+  const auto log = call("GET", "/api/v1/audit", pro.jwt);
+  ASSERT_EQ(log.status, 200) << log.body;
+  const auto entries = parseObject(log.body)->getArray("entries");
+  std::vector<std::string> details;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") != "event.read") continue;
+    EXPECT_EQ(entry->getValue<std::string>("hook"), id);
+    EXPECT_EQ(std::to_string(entry->getValue<int64_t>("event")), eventId);
+    EXPECT_EQ(entry->getValue<std::string>("actor").rfind("member:", 0), 0u);
+    details.push_back(entry->getValue<std::string>("detail"));
+  }
+  EXPECT_EQ(details, (std::vector<std::string>{"detail", "body"}));
+  EXPECT_EQ(log.body.find("secret contents"), std::string::npos);
+}
+
+TEST_F(HooksApiTest, HookChangesAreAudited) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  ASSERT_EQ(call("PATCH", "/api/v1/hooks/" + id, pro.jwt, R"({"standard_webhooks":true})").status,
+            200);
+  ASSERT_EQ(call("POST", "/api/v1/hooks/" + id + "/signing-secret", pro.jwt).status, 200);
+  StreamReader stream(port_, id, pro.jwt);
+  ASSERT_EQ(stream.status(), 200);
+
+  const auto entries = parseObject(call("GET", "/api/v1/audit", pro.jwt).body)->getArray("entries");
+  std::vector<std::string> actions;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("hook") == id) {
+      actions.push_back(entry->getValue<std::string>("action"));
+    }
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"hook.create", "hook.update", "hook.rotate_secret",
+                                               "stream.open"}));
+}
+
+TEST_F(HooksApiTest, AnonymousHooksCanBeTurnedOff) {
+  startServer([](edge::EdgeConfig& config) { config.anonymousHooks = false; });
+  const auto refused = request(port_, "POST", "/api/v1/hooks", "{}");
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(jsonField(refused.body, "error"), "sign in to create hooks on this edge");
+  const Account a = createAccount("alpha", "free");
+  createNamedHook(a, "main");
+}
+
+TEST_F(HooksApiTest, AnonymousHookAnswerHasSigningSecretAndExpiry) {
+  startServer();
+  const auto r = request(port_, "POST", "/api/v1/hooks", "{}");
+  ASSERT_EQ(r.status, 201);
+  const auto hook = parseObject(r.body);
+  EXPECT_EQ(hook->getValue<std::string>("signing_secret").rfind("whsec_", 0), 0u);
+  EXPECT_EQ(hook->getValue<int64_t>("expires_at_ms") - hook->getValue<int64_t>("created_at_ms"),
+            3600 * 1000);
+  EXPECT_EQ(hook->getValue<std::string>("token").size(), 64u);
+}
+
+TEST_F(HooksApiTest, RevokingATokenClosesItsStreams) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+
+  // A second token of the same member opens the stream, the first one revokes it.
+  const auto second = call("POST", "/api/v1/tokens", pro.jwt, R"({"name":"ci"})");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const std::string secondJwt = exchange(jsonField(second.body, "token"));
+  StreamReader stream(port_, id, secondJwt);
+  ASSERT_EQ(stream.status(), 200);
+  ASSERT_FALSE(stream.closedWithin(200));
+
+  const auto revoked = call("DELETE", "/api/v1/tokens/" + jsonField(second.body, "id"), pro.jwt);
+  ASSERT_EQ(revoked.status, 204) << revoked.body;
+  EXPECT_TRUE(stream.closedWithin(5000));
+}
+
+}  // namespace
+}  // namespace anm::test
