@@ -10,33 +10,15 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
-#include <Poco/Net/SSLManager.h>
 #include <Poco/URI.h>
 
 #include <istream>
-#include <mutex>
 #include <ostream>
 
 #include "cli/src/connection.h"
+#include "cli/src/tls_trust.h"
 
 namespace anm::cli {
-
-namespace {
-
-Poco::Net::Context::Ptr apiTlsContext() {
-  static std::once_flag once;
-  static Poco::Net::Context::Ptr context;
-  std::call_once(once, [] {
-    Poco::Net::initializeSSL();
-    Poco::Net::Context::Params params;
-    params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
-    params.loadDefaultCAs = true;
-    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
-  });
-  return context;
-}
-
-}  // namespace
 
 std::string ApiResponse::errorText() const {
   try {
@@ -68,7 +50,7 @@ ApiResponse ApiClient::send(const std::string& method, const std::string& path,
       if (!session_) {
         if (edge_.tls()) {
           session_ = std::make_unique<Poco::Net::HTTPSClientSession>(edge_.host, edge_.port,
-                                                                     apiTlsContext());
+                                                                     clientTlsContext(edge_.host));
         } else {
           session_ = std::make_unique<Poco::Net::HTTPClientSession>(edge_.host, edge_.port);
         }
@@ -118,6 +100,12 @@ ApiResponse ApiClient::send(const std::string& method, const std::string& path,
       throw NetError(NetErrorKind::kRefused, "connection refused");
     } catch (const Poco::Exception& e) {
       session_.reset();
+
+      // A refused certificate says why in words; retrying would be refused the same way.
+      if (edge_.tls()) {
+        const std::string refusal = certificateRefusal(edge_.host);
+        if (!refusal.empty()) throw NetError(NetErrorKind::kCertificate, refusal);
+      }
       const bool dropped = dynamic_cast<const Poco::Net::NoMessageException*>(&e) != nullptr ||
                            dynamic_cast<const Poco::Net::ConnectionResetException*>(&e) != nullptr;
       if (attempt == 0 && dropped) continue;

@@ -32,40 +32,6 @@ void makeDirs(const std::string& path) {
   ::chmod(path.c_str(), 0700);
 }
 
-void writePrivateFile(const std::string& dir, const std::string& name, const std::string& data) {
-  makeDirs(dir);
-  const std::string path = dir + "/" + name;
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-
-  // Write a temporary file that is private from its first byte, then rename it into place.
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("could not write " + path + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0600) == 0;
-  size_t done = 0;
-  while (ok && done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  const int savedErrno = errno;
-  ::close(fd);
-  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = ok ? errno : savedErrno;
-    ::unlink(temp.c_str());
-    throw std::runtime_error("could not write " + path + ": " + std::strerror(err));
-  }
-}
-
-std::optional<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 std::string hooksDir() { return configDir() + "/hooks"; }
 
 }  // namespace
@@ -93,7 +59,7 @@ void saveToken(const std::string& hookId, const std::string& token) {
 }
 
 std::optional<std::string> loadToken(const std::string& hookId) {
-  std::optional<std::string> text = readFile(tokenPath(hookId));
+  std::optional<std::string> text = readFileText(tokenPath(hookId));
   if (!text) return std::nullopt;
   while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
   if (text->empty()) return std::nullopt;
@@ -112,14 +78,48 @@ void saveCursor(const std::string& hookId, const std::string& target, int64_t la
 }
 
 std::optional<int64_t> loadCursor(const std::string& hookId, const std::string& target) {
-  std::optional<std::string> text = readFile(hooksDir() + "/" + cursorFileName(hookId, target));
-  if (!text) text = readFile(hooksDir() + "/" + hookId + ".cursor");
+  std::optional<std::string> text = readFileText(hooksDir() + "/" + cursorFileName(hookId, target));
+  if (!text) text = readFileText(hooksDir() + "/" + hookId + ".cursor");
   if (!text) return std::nullopt;
   try {
     return std::stoll(*text);
   } catch (const std::exception&) {
     return std::nullopt;
   }
+}
+
+void writePrivateFile(const std::string& dir, const std::string& name, const std::string& data) {
+  makeDirs(dir);
+  const std::string path = dir + "/" + name;
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+
+  // Write a temporary file that is private from its first byte, then rename it into place.
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("could not write " + path + ": " + std::strerror(errno));
+  bool ok = ::fchmod(fd, 0600) == 0;
+  size_t done = 0;
+  while (ok && done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int savedErrno = errno;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = ok ? errno : savedErrno;
+    ::unlink(temp.c_str());
+    throw std::runtime_error("could not write " + path + ": " + std::strerror(err));
+  }
+}
+
+std::optional<std::string> readFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
 }
 
 }  // namespace anm::cli

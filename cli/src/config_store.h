@@ -1,4 +1,4 @@
-// cli/src/config_store.h: per-hook files under $XDG_CONFIG_HOME/anonymily/hooks/.
+// cli/src/config_store.h: private files under $XDG_CONFIG_HOME/anonymily (hooks, credentials).
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -33,5 +33,13 @@ std::optional<int64_t> loadCursor(const std::string& hookId, const std::string& 
 std::string cursorFileName(const std::string& hookId, const std::string& target);
 
 std::string tokenPath(const std::string& hookId);
+
+/// Writes dir/name atomically with mode 0600 (private from its first byte), creating missing
+/// directories with mode 0700 and setting `dir` itself to 0700. Throws std::runtime_error with
+/// the path and reason. Token, position and credential files all go through it.
+void writePrivateFile(const std::string& dir, const std::string& name, const std::string& data);
+
+/// The whole file, or nothing when it cannot be read.
+std::optional<std::string> readFileText(const std::string& path);
 
 }  // namespace anm::cli

@@ -3,9 +3,7 @@
 #include "cli/src/connection.h"
 
 #include <Poco/Exception.h>
-#include <Poco/Net/Context.h>
 #include <Poco/Net/NetException.h>
-#include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Timespan.h>
@@ -19,7 +17,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+
+#include "cli/src/tls_trust.h"
 
 namespace anm::cli {
 
@@ -32,20 +31,6 @@ Poco::Timespan remaining(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
   if (left.count() <= 0) return Poco::Timespan(0);
   return Poco::Timespan(left.count());
-}
-
-Poco::Net::Context::Ptr clientContext() {
-  static std::once_flag once;
-  static Poco::Net::Context::Ptr context;
-  std::call_once(once, [] {
-    Poco::Net::initializeSSL();
-    Poco::Net::Context::Params params;
-    params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
-    params.loadDefaultCAs = true;
-    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
-    context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
-  });
-  return context;
 }
 
 // Turns whatever Poco threw into one of the protocol's error words.
@@ -127,7 +112,7 @@ Connection::Connection(const Url& url, Clock::time_point deadline, size_t buffer
   try {
     const Poco::Net::SocketAddress address(url.host, url.port);
     if (url.tls()) {
-      auto secure = std::make_unique<Poco::Net::SecureStreamSocket>(clientContext());
+      auto secure = std::make_unique<Poco::Net::SecureStreamSocket>(clientTlsContext(url.host));
       secure->setPeerHostName(url.host);
       tls_ = true;
       socket_ = std::move(secure);
@@ -139,6 +124,9 @@ Connection::Connection(const Url& url, Clock::time_point deadline, size_t buffer
     socket_->connect(address, left);
     socket_->setNoDelay(true);
   } catch (...) {
+    // A refused certificate says why in words; the handshake's exception only says it failed.
+    const std::string refusal = tls_ ? certificateRefusal(url.host) : std::string();
+    if (!refusal.empty()) throw NetError(NetErrorKind::kCertificate, refusal);
     rethrowAsNetError("connecting");
   }
 }

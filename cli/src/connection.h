@@ -28,7 +28,10 @@ enum class NetErrorKind {
   kResolve,
   kProtocol,
   kStopped,
-  kOther
+  kOther,
+  /// The edge's TLS certificate was refused; what() is the sentence saying why. Retrying
+  /// does not help. (Appended.)
+  kCertificate
 };
 
 class NetError : public std::runtime_error {
@@ -47,8 +50,9 @@ class NetError : public std::runtime_error {
 /// optional stop flag so that a process waiting on a quiet stream can shut down promptly.
 class Connection {
  public:
-  /// Connects to url's host and port (TLS for https, verified against the system CAs).
-  /// Throws NetError.
+  /// Connects to url's host and port (TLS for https, verified as tls_trust.h says: against
+  /// the system CAs or --ca-file, with the host's name). Throws NetError; kCertificate when
+  /// the edge's certificate was refused.
   Connection(const Url& url, Clock::time_point deadline, size_t bufferBytes = 16 * 1024);
   ~Connection();
 

@@ -118,7 +118,10 @@ void DeliveryReporter::run() {
       std::string problem;
       try {
         ++requests_;
-        const ApiResponse response = api.send("POST", path, body);
+        const ApiResponse response =
+            options_.session != nullptr
+                ? sendAsMember(*options_.session, api, "POST", path, body, true)
+                : api.send("POST", path, body);
         if (response.status == 201 || response.status == 200) {
           sent_ += batch.size();
           done = true;
@@ -133,6 +136,11 @@ void DeliveryReporter::run() {
         }
       } catch (const NetError& e) {
         problem = std::string("error=\"") + e.what() + "\"";
+      } catch (const SessionError& e) {
+        // The sign-in itself was refused: no retry brings the token back.
+        log.error("edge refused delivery reports count=%z status=%d error=\"%s\"", batch.size(),
+                  e.status(), std::string(e.what()));
+        break;
       }
       log.warning("could not report deliveries count=%z attempt=%d %s", batch.size(), attempt,
                   problem);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/src/connection.h"
+#include "cli/src/session.h"
 #include "cli/src/url.h"
 
 namespace anm::cli {
@@ -41,6 +42,9 @@ class DeliveryReporter {
     /// batch or stop() sends at once). A busy relay then sends a few large requests a second
     /// instead of one per event, which keeps this thread and the edge off the forwarding path.
     std::chrono::milliseconds gatherDelay{100};
+    /// When set, reports go with this signed-in member's JWT (renewed as it nears expiry and
+    /// once after a refusal) instead of `token`. Not owned; must outlive the reporter.
+    MemberSession* session = nullptr;
   };
 
   DeliveryReporter(Url edge, std::string hookId, std::string token, std::string relayId,

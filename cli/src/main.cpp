@@ -29,23 +29,22 @@
 #include <thread>
 #include <vector>
 
+#include "cli/src/account_commands.h"
 #include "cli/src/api_client.h"
 #include "cli/src/args.h"
+#include "cli/src/command_support.h"
 #include "cli/src/config_store.h"
 #include "cli/src/connection.h"
+#include "cli/src/credentials.h"
 #include "cli/src/event_output.h"
+#include "cli/src/named_hooks.h"
 #include "cli/src/relay.h"
+#include "cli/src/session.h"
 #include "cli/src/stream_event.h"
 #include "cli/src/url.h"
 
 namespace anm::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr char kDefaultEdge[] = "http://127.0.0.1:8080";
-constexpr std::chrono::seconds kApiTimeout{30};
 
 std::atomic<bool> gStop{false};
 
@@ -61,12 +60,20 @@ const char kMainHelp[] =
     "  events list     list the events stored for a hook\n"
     "  events show     show one event: headers in arrival order and body\n"
     "  events replay   send a stored event to the hook's relays again\n"
+    "  login           sign in to an edge with a personal access token\n"
+    "  logout          forget the token saved for an edge\n"
+    "  account         show the signed-in account, its plan and limits\n"
+    "  tokens          list, create or revoke personal access tokens\n"
+    "  hooks           list, create and configure the account's named hooks\n"
+    "  audit           read the account's audit log (owners)\n"
     "\n"
     "Run 'anonymily <command> --help' for a command's options.\n"
-    "Environment: ANONYMILY_EDGE (default edge URL), XDG_CONFIG_HOME (token files).\n";
+    "Environment: ANONYMILY_EDGE (default edge URL), XDG_CONFIG_HOME (token files and\n"
+    "credentials).\n";
 
 const char kRelayHelp[] =
     "usage: anonymily relay --to URL [options]\n"
+    "       anonymily relay --hook NAME --to URL [options]   (signed in)\n"
     "\n"
     "Without --hook, creates an anonymous hook, prints its public URL and saves its token to\n"
     "$XDG_CONFIG_HOME/anonymily/hooks/<id>.token (mode 0600). Then holds the edge's event\n"
@@ -80,6 +87,12 @@ const char kRelayHelp[] =
     "delivery,\n"
     "save the position, flush the delivery reports and exit 0.\n"
     "\n"
+    "Signed in ('anonymily login'), --hook NAME selects the account's hook of that name (or\n"
+    "id), and creates it with the --provider/--secret/--option/--tolerance/--standard-webhooks\n"
+    "given when the account has none; its signing secret is printed once then. On the free plan\n"
+    "one relay at a time may hold a named hook: a second one ends with exit 1 and the edge's\n"
+    "message.\n"
+    "\n"
     "options:\n"
     "  --to URL             local target, e.g. http://localhost:3000 (required)\n"
     "  --edge URL           the edge (default $ANONYMILY_EDGE or http://127.0.0.1:8080)\n"
@@ -89,12 +102,15 @@ const char kRelayHelp[] =
     "  --secret-file FILE   read the secret from FILE (one trailing newline is dropped)\n"
     "  --option KEY=VALUE   a provider option; may be repeated\n"
     "  --tolerance SECONDS  timestamp tolerance for signatures (0: no window)\n"
-    "  --hook ID            use an existing hook instead of creating one\n"
+    "  --standard-webhooks  verify Standard Webhooks signatures with the hook's signing\n"
+    "                       secret (without --provider)\n"
+    "  --hook ID|NAME       use an existing hook (a named one when signed in)\n"
     "  --token TOKEN        its relay token (default: the saved token file)\n"
     "  --last-event-id N    resume after event N (default: the saved position, or 0)\n"
     "  --timeout SECONDS    per delivery to the target, 1..3600 (default 30)\n"
     "  --json               one JSON object per event on stdout; banner on stderr\n"
-    "  --quiet              no per-event lines\n";
+    "  --quiet              no per-event lines\n"
+    "  --ca-file FILE       trust this CA (PEM) for an https edge\n";
 
 const char kEventsHelp[] =
     "usage: anonymily events list --hook ID [--after N] [--limit N] [--json]\n"
@@ -102,9 +118,10 @@ const char kEventsHelp[] =
     "       anonymily events replay EVENT_ID --hook ID\n"
     "\n"
     "common options:\n"
-    "  --hook ID     the hook (required)\n"
+    "  --hook ID     the hook (required); signed in, also a named hook of the account\n"
     "  --edge URL    the edge (default $ANONYMILY_EDGE or http://127.0.0.1:8080)\n"
-    "  --token T     relay token (default: the saved token file)\n"
+    "  --token T     relay token (default: the saved token file, else the login)\n"
+    "  --ca-file F   trust this CA (PEM) for an https edge\n"
     "list:\n"
     "  --after N     only events with an id above N (default 0)\n"
     "  --limit N     at most N events, 1..1000 (default 100)\n"
@@ -113,20 +130,12 @@ const char kEventsHelp[] =
     "  --raw         write the exact body bytes to stdout and nothing else\n"
     "replay: prints the id of the new event.\n";
 
-int usageError(const std::string& message, const std::string& command) {
-  std::cerr << "anonymily: " << message << "\n"
-            << "run 'anonymily " << (command.empty() ? "" : command + " ") << "--help' for usage\n";
-  return kExitUsage;
-}
-
-int failure(const std::string& message) {
-  std::cerr << "anonymily: error: " << message << "\n";
-  return kExitFailure;
-}
-
 void setUpLogging(bool quiet) {
   Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
-  Poco::AutoPtr<Poco::PatternFormatter> pattern(new Poco::PatternFormatter("%q %t"));
+  // Local wall time to the millisecond, like the relay's per-event lines, so that a log line
+  // can be placed among them.
+  Poco::AutoPtr<Poco::PatternFormatter> pattern(new Poco::PatternFormatter("%H:%M:%S.%i %q %t"));
+  pattern->setProperty(Poco::PatternFormatter::PROP_TIMES, "local");
   Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(pattern, console));
   Poco::Logger::root().setChannel(channel);
   Poco::Logger::root().setLevel(quiet ? Poco::Message::PRIO_WARNING
@@ -144,48 +153,6 @@ void installSignalHandlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-std::optional<Url> edgeUrl(const Args& args, std::string& error) {
-  std::string text = kDefaultEdge;
-  const char* env = std::getenv("ANONYMILY_EDGE");
-  if (env != nullptr && env[0] != '\0') text = env;
-  if (args.value("edge")) text = *args.value("edge");
-  return Url::parse(text, error);
-}
-
-// Said instead of the parser's complaint: the usual cause is --edge naming some other server.
-std::string notJsonMessage(int status) {
-  return "the edge answered " + std::to_string(status) +
-         " with something that is not JSON; is --edge pointing at an Anonymily edge?";
-}
-
-Poco::JSON::Object::Ptr parseJsonObject(const std::string& text) {
-  Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
-  return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
-}
-
-bool isJsonObject(const std::string& text) {
-  try {
-    return !parseJsonObject(text).isNull();
-  } catch (const Poco::Exception&) {
-    return false;
-  }
-}
-
-/// The answer's JSON object; throws std::runtime_error with notJsonMessage() when it has none.
-Poco::JSON::Object::Ptr parseObject(const ApiResponse& response) {
-  try {
-    Poco::JSON::Object::Ptr object = parseJsonObject(response.body);
-    if (!object.isNull()) return object;
-  } catch (const Poco::Exception&) {
-    // Reported below in the words a user can act on.
-  }
-  throw std::runtime_error(notJsonMessage(response.status));
-}
-
-std::string edgeText(const Url& edge) {
-  return edge.scheme + "://" + edge.authority() + edge.basePath();
-}
-
 // Sleeps in short steps so that SIGINT/SIGTERM end the wait at once.
 void sleepUnlessStopped(std::chrono::milliseconds delay) {
   const auto until = std::chrono::steady_clock::now() + delay;
@@ -193,16 +160,6 @@ void sleepUnlessStopped(std::chrono::milliseconds delay) {
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
         std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
   }
-}
-
-std::string getString(const Poco::JSON::Object& object, const std::string& key) {
-  if (!object.has(key) || object.isNull(key)) return "";
-  return object.get(key).toString();
-}
-
-int64_t getInt(const Poco::JSON::Object& object, const std::string& key) {
-  if (!object.has(key) || object.isNull(key)) return 0;
-  return object.getValue<int64_t>(key);
 }
 
 bool isUtf8Text(const std::string& bytes) {
@@ -216,31 +173,12 @@ bool isUtf8Text(const std::string& bytes) {
 
 // Creates the anonymous hook with whatever verification was asked for and saves its token. Fails
 // fast when the edge is unreachable: nothing exists yet that a retry would be waiting for.
-int createHook(const Url& edge, const Args& args, const std::string& secret, bool secretIsBinary,
-               long long tolerance, const std::vector<std::pair<std::string, std::string>>& options,
-               RelayOptions& relay, std::string& ingestUrl) {
-  Poco::JSON::Object request(Poco::JSON_PRESERVE_KEY_ORDER);
-  if (args.value("provider")) request.set("provider", *args.value("provider"));
-  if (!secret.empty()) {
-    if (secretIsBinary) {
-      request.set("secret_base64", encodeBase64(secret));
-    } else {
-      request.set("secret", secret);
-    }
-  }
-  if (tolerance >= 0) request.set("tolerance_s", static_cast<Poco::Int64>(tolerance));
-  if (!options.empty()) {
-    Poco::JSON::Object optionObject(Poco::JSON_PRESERVE_KEY_ORDER);
-    for (const auto& [key, value] : options) optionObject.set(key, value);
-    request.set("options", optionObject);
-  }
-  std::ostringstream body;
-  request.stringify(body);
-
+int createHook(const Url& edge, const HookSettings& settings, RelayOptions& relay,
+               std::string& ingestUrl, std::string& signingSecret) {
   ApiClient api(edge, "", kApiTimeout);
   ApiResponse response;
   try {
-    response = api.send("POST", "/api/v1/hooks", body.str());
+    response = api.send("POST", "/api/v1/hooks", hookCreateBody("", settings));
   } catch (const NetError& e) {
     return failure("could not create hook: could not reach the edge at " + edgeText(edge) + ": " +
                    e.what());
@@ -256,6 +194,7 @@ int createHook(const Url& edge, const Args& args, const std::string& secret, boo
   relay.hookId = getString(*hook, "id");
   relay.token = getString(*hook, "token");
   ingestUrl = getString(*hook, "ingest_url");
+  if (settings.standardWebhooks) signingSecret = getString(*hook, "signing_secret");
   if (!isValidHookId(relay.hookId) || relay.token.empty()) {
     return failure("could not create hook: the edge's answer has no valid id and token");
   }
@@ -268,6 +207,65 @@ int createHook(const Url& edge, const Args& args, const std::string& secret, boo
                                          std::string(e.what()));
   }
   return kExitOk;
+}
+
+// Signs in and selects the account's hook that `relay --hook NAME` names, creating it with the
+// given settings when the account has none of that name. An edge that is down is waited for as
+// in checkExistingHook. Returns the exit code when the relay must not start.
+std::optional<int> selectNamedHook(const Url& edge, const std::string& nameOrId,
+                                   const HookSettings& settings,
+                                   std::unique_ptr<MemberSession>& session, RelayOptions& relay,
+                                   std::string& ingestUrl, std::string& signingSecret,
+                                   bool& created) {
+  Poco::Logger& log = Poco::Logger::get("anm.cli");
+  const std::optional<std::string> pat = loadCredentials(edge);
+  if (!pat) return failure(notSignedInMessage(edge));
+  session = std::make_unique<MemberSession>(edge, *pat, kApiTimeout);
+  ApiClient api(edge, "", kApiTimeout);
+  std::mt19937_64 random(std::random_device{}());
+  for (int attempt = 0;; ++attempt) {
+    std::string reason;
+    try {
+      Poco::JSON::Object::Ptr hook = findHook(*session, api, nameOrId);
+      if (hook.isNull()) {
+        if (!isValidHookName(nameOrId)) {
+          return failure("no hook named " + printableText(nameOrId) + " in account " +
+                         session->identity().accountName +
+                         ", and a new hook's name is 1..64 of a-z, 0-9, '-' and '_'");
+        }
+        hook = createNamedHook(*session, api, nameOrId, settings);
+        created = true;
+        signingSecret = getString(*hook, "signing_secret");
+      } else if (settings.any) {
+        log.warning(
+            "hook exists; --provider, --secret, --option, --tolerance and --standard-webhooks "
+            "only configure a new hook and were ignored hook=%s",
+            getString(*hook, "id"));
+      }
+      relay.hookId = getString(*hook, "id");
+      ingestUrl = getString(*hook, "ingest_url");
+      relay.session = session.get();
+      return std::nullopt;
+    } catch (const SessionError& e) {
+      return failure(e.what());
+    } catch (const NetError& e) {
+      if (e.kind() == NetErrorKind::kCertificate) return failure(e.what());
+      reason = e.word();
+    } catch (const std::exception& e) {
+      return failure(e.what());
+    }
+
+    // Wait and try again, unless asked to stop meanwhile.
+    const std::chrono::milliseconds delay =
+        backoffDelay(attempt, relay.backoffStart, relay.backoffCap, random);
+    log.warning("edge not available edge=%s reason=\"%s\" retrying attempt=%d delay_ms=%Ld",
+                edgeText(edge), reason, attempt + 1, static_cast<Poco::Int64>(delay.count()));
+    sleepUnlessStopped(delay);
+    if (gStop.load()) {
+      log.information("relay stopped before the edge answered hook=%s", printableText(nameOrId));
+      return kExitOk;
+    }
+  }
 }
 
 // Checks the hook and token of `relay --hook` before the stream opens. The hook exists already,
@@ -296,6 +294,8 @@ std::optional<int> checkExistingHook(const Url& edge, RelayOptions& relay, std::
         return std::nullopt;
       }
     } catch (const NetError& e) {
+      // A refused certificate stays refused: say why once instead of waiting for the edge.
+      if (e.kind() == NetErrorKind::kCertificate) return failure(e.what());
       reason = e.word();
     }
 
@@ -313,20 +313,11 @@ std::optional<int> checkExistingHook(const Url& edge, RelayOptions& relay, std::
 }
 
 int relayCommand(const std::vector<std::string>& argv) {
-  const std::vector<OptionSpec> specs = {{"help", false},
-                                         {"edge"},
-                                         {"to"},
-                                         {"provider"},
-                                         {"secret"},
-                                         {"secret-file"},
-                                         {"option", true, true},
-                                         {"tolerance"},
-                                         {"hook"},
-                                         {"token"},
-                                         {"timeout"},
-                                         {"last-event-id"},
-                                         {"json", false},
-                                         {"quiet", false}};
+  std::vector<OptionSpec> specs = {
+      {"help", false}, {"edge"},          {"to"},          {"hook"},         {"token"},
+      {"timeout"},     {"last-event-id"}, {"json", false}, {"quiet", false}, {"ca-file"}};
+  const std::vector<OptionSpec> settingSpecs = hookSettingSpecs();
+  specs.insert(specs.end(), settingSpecs.begin(), settingSpecs.end());
   Args args;
   std::string error;
   if (!args.parse(argv, specs, error)) return usageError(error, "relay");
@@ -344,72 +335,45 @@ int relayCommand(const std::vector<std::string>& argv) {
   if (!target) return usageError("--to: " + error, "relay");
   const std::optional<Url> edge = edgeUrl(args, error);
   if (!edge) return usageError("--edge: " + error, "relay");
+  if (const int rc = applyCaFile(args, "relay"); rc != kExitOk) return rc;
   long long timeoutS = 30;
   if (args.value("timeout") && !parseInteger(*args.value("timeout"), 1, 3600, timeoutS)) {
     return usageError("--timeout must be a whole number of seconds from 1 to 3600", "relay");
-  }
-  long long tolerance = -1;
-  if (args.value("tolerance") &&
-      !parseInteger(*args.value("tolerance"), 0, 100LL * 365 * 24 * 3600, tolerance)) {
-    return usageError("--tolerance must be a whole number of seconds, 0 or more", "relay");
   }
   long long lastEventId = -1;
   if (args.value("last-event-id") &&
       !parseInteger(*args.value("last-event-id"), 0, INT64_MAX, lastEventId)) {
     return usageError("--last-event-id must be a whole number, 0 or more", "relay");
   }
-  if (args.has("secret") && args.has("secret-file")) {
-    return usageError("give --secret or --secret-file, not both", "relay");
-  }
+  HookSettings settings;
+  if (!parseHookSettings(args, settings, error)) return usageError(error, "relay");
   const bool creating = !args.has("hook");
-  if (!creating && (args.has("provider") || args.has("secret") || args.has("secret-file") ||
-                    args.has("option") || args.has("tolerance"))) {
-    return usageError(
-        "--provider, --secret, --secret-file, --option and --tolerance configure a new hook; "
-        "they cannot be combined with --hook",
-        "relay");
-  }
   if (creating && args.has("token")) return usageError("--token needs --hook", "relay");
-  std::vector<std::pair<std::string, std::string>> options;
-  for (const std::string& option : args.values("option")) {
-    const size_t eq = option.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return usageError("--option must be KEY=VALUE, got '" + option + "'", "relay");
-    }
-    options.emplace_back(option.substr(0, eq), option.substr(eq + 1));
-  }
-  std::string secret;
-  bool secretIsBinary = false;
-  if (args.value("secret")) secret = *args.value("secret");
-  if (args.value("secret-file")) {
-    std::ifstream in(*args.value("secret-file"), std::ios::binary);
-    if (!in)
-      return usageError("could not read --secret-file " + *args.value("secret-file"), "relay");
-    std::ostringstream content;
-    content << in.rdbuf();
-    secret = content.str();
-    if (secret.size() >= 2 && secret.compare(secret.size() - 2, 2, "\r\n") == 0) {
-      secret.resize(secret.size() - 2);
-    } else if (!secret.empty() && secret.back() == '\n') {
-      secret.pop_back();
-    }
-    secretIsBinary = !isValidUtf8(secret);
-  }
 
-  // Every provider checks a signature with the secret: without one the edge would reject each
-  // webhook as secret_missing. A secret without a provider would verify nothing at all.
-  if (args.value("provider") && args.value("provider")->empty()) {
-    return usageError("--provider needs a name (stripe, github, ...)", "relay");
-  }
-  if (args.value("provider") && secret.empty()) {
-    return usageError("--provider " + *args.value("provider") + " needs --secret or --secret-file",
-                      "relay");
-  }
-  if (!args.value("provider") && (args.has("secret") || args.has("secret-file"))) {
-    return usageError(
-        "--secret and --secret-file need --provider NAME: without a provider the hook checks no "
-        "signature",
-        "relay");
+  // Which hook --hook means: one with a relay token (given, or saved by an earlier relay), else
+  // a named hook of the signed-in account, which the settings may create.
+  std::string hookArg;
+  bool named = false;
+  if (!creating) {
+    hookArg = *args.value("hook");
+    const bool hasToken = args.has("token") || (isValidHookId(hookArg) && loadToken(hookArg));
+    named = !hasToken && hasCredentials(*edge);
+    if (!named && settings.any) {
+      return usageError(
+          "--provider, --secret, --secret-file, --option, --tolerance and --standard-webhooks "
+          "configure a new hook; with --hook they need a login ('anonymily login') and create a "
+          "named hook when the account has none of that name",
+          "relay");
+    }
+    if (!named && !isValidHookId(hookArg)) return usageError("invalid hook id", "relay");
+    if (!named && !hasToken) {
+      return usageError("no token for hook " + hookArg + " in " + tokenPath(hookArg) +
+                            ": give --token or run 'anonymily relay' without --hook first; "
+                            "to relay a named hook of your account, run 'anonymily login "
+                            "--edge " +
+                            edgeText(*edge) + "' first",
+                        "relay");
+    }
   }
   const bool json = args.has("json");
   const bool quiet = args.has("quiet");
@@ -425,28 +389,26 @@ int relayCommand(const std::vector<std::string>& argv) {
   relay.relayId = newRelayId();
 
   std::string ingestUrl;
+  std::string signingSecret;
+  bool createdNamed = false;
+  std::unique_ptr<MemberSession> session;
   if (creating) {
-    if (const int rc =
-            createHook(*edge, args, secret, secretIsBinary, tolerance, options, relay, ingestUrl);
+    if (const int rc = createHook(*edge, settings, relay, ingestUrl, signingSecret);
         rc != kExitOk) {
       return rc;
     }
     installSignalHandlers();
+  } else if (named) {
+    // Installed first so that Ctrl-C also ends a wait for an edge that is down.
+    installSignalHandlers();
+    if (const std::optional<int> rc = selectNamedHook(*edge, hookArg, settings, session, relay,
+                                                      ingestUrl, signingSecret, createdNamed)) {
+      return *rc;
+    }
   } else {
     // Use an existing hook; the token comes from the command line or the file a create saved.
-    relay.hookId = *args.value("hook");
-    if (!isValidHookId(relay.hookId)) return usageError("invalid hook id", "relay");
-    if (args.value("token")) {
-      relay.token = *args.value("token");
-    } else if (const auto saved = loadToken(relay.hookId)) {
-      relay.token = *saved;
-    } else {
-      return usageError("no token for hook " + relay.hookId + " in " + tokenPath(relay.hookId) +
-                            ": give --token or run 'anonymily relay' without --hook first",
-                        "relay");
-    }
-
-    // Installed first so that Ctrl-C also ends a wait for an edge that is down.
+    relay.hookId = hookArg;
+    relay.token = args.value("token") ? *args.value("token") : *loadToken(relay.hookId);
     installSignalHandlers();
     if (const std::optional<int> rc = checkExistingHook(*edge, relay, ingestUrl)) return *rc;
   }
@@ -455,10 +417,11 @@ int relayCommand(const std::vector<std::string>& argv) {
   }
 
   // Where to resume: asked for, else where this machine left off, else the beginning.
+  const bool fresh = creating || createdNamed;
   if (lastEventId >= 0) {
     relay.lastEventId = lastEventId;
   } else if (const auto cursor =
-                 creating ? std::nullopt : loadCursor(relay.hookId, relay.targetText)) {
+                 fresh ? std::nullopt : loadCursor(relay.hookId, relay.targetText)) {
     relay.lastEventId = *cursor;
   }
 
@@ -466,9 +429,20 @@ int relayCommand(const std::vector<std::string>& argv) {
   std::FILE* banner = json ? stderr : stdout;
   std::fprintf(banner, "forwarding %s -> %s\nhook %s\n", ingestUrl.c_str(),
                args.value("to")->c_str(), relay.hookId.c_str());
+  if (!signingSecret.empty()) {
+    std::fprintf(banner, "signing secret %s (shown once)\n", signingSecret.c_str());
+  }
   std::fflush(banner);
-  Poco::Logger::get("anm.cli").information("relay started hook=%s relay=%s token_file=%s",
-                                           relay.hookId, relay.relayId, tokenPath(relay.hookId));
+  if (named) {
+    const MemberIdentity who = session->identity();
+    Poco::Logger::get("anm.cli").information(
+        "relay started hook=%s name=%s relay=%s account=%s member=%s created=%s", relay.hookId,
+        printableText(hookArg), relay.relayId, who.accountName, who.memberName,
+        std::string(createdNamed ? "true" : "false"));
+  } else {
+    Poco::Logger::get("anm.cli").information("relay started hook=%s relay=%s token_file=%s",
+                                             relay.hookId, relay.relayId, tokenPath(relay.hookId));
+  }
   return runRelay(relay, gStop, stdout);
 }
 
@@ -478,24 +452,56 @@ struct EventsContext {
   std::optional<Url> edge;
   std::string hookId;
   std::string token;
+  std::unique_ptr<MemberSession> session;  ///< for a named hook of the signed-in account
+
+  /// A request with the relay token, or as the signed-in member.
+  ApiResponse send(ApiClient& api, const std::string& method, const std::string& path) {
+    if (!session) return api.send(method, path);
+    return sendAsMember(*session, api, method, path, "", true);
+  }
 };
 
+// The hook and how to authenticate for it: --token, else the token file a relay saved, else the
+// signed-in member (--hook then names a hook of the account, by name or id).
 int eventsContext(const Args& args, EventsContext& context) {
   std::string error;
   context.edge = edgeUrl(args, error);
   if (!context.edge) return usageError("--edge: " + error, "events");
+  if (const int rc = applyCaFile(args, "events"); rc != kExitOk) return rc;
   if (!args.value("hook")) return usageError("--hook ID is required", "events");
-  context.hookId = *args.value("hook");
-  if (!isValidHookId(context.hookId)) return usageError("invalid hook id", "events");
+  const std::string hook = *args.value("hook");
   if (args.value("token")) {
+    if (!isValidHookId(hook)) return usageError("invalid hook id", "events");
+    context.hookId = hook;
     context.token = *args.value("token");
-  } else if (const auto saved = loadToken(context.hookId)) {
-    context.token = *saved;
-  } else {
-    return usageError("no token for hook " + context.hookId + " in " + tokenPath(context.hookId) +
-                          ": give --token or run 'anonymily relay' first",
+    return kExitOk;
+  }
+  if (isValidHookId(hook)) {
+    if (const auto saved = loadToken(hook)) {
+      context.hookId = hook;
+      context.token = *saved;
+      return kExitOk;
+    }
+  }
+  if (!hasCredentials(*context.edge)) {
+    if (!isValidHookId(hook)) return usageError("invalid hook id", "events");
+    return usageError("no token for hook " + hook + " in " + tokenPath(hook) +
+                          ": give --token or run 'anonymily relay' first; for a named hook of "
+                          "your account, run 'anonymily login --edge " +
+                          edgeText(*context.edge) + "' first",
                       "events");
   }
+
+  // Signed in: resolve the name (or id) among the account's hooks.
+  context.session = signIn(*context.edge, error);
+  if (!context.session) return failure(error);
+  ApiClient api(*context.edge, "", kApiTimeout);
+  const Poco::JSON::Object::Ptr found = findHook(*context.session, api, hook);
+  if (found.isNull()) {
+    return failure("no hook named " + printableText(hook) + " (or with that id) in account " +
+                   context.session->identity().accountName);
+  }
+  context.hookId = getString(*found, "id");
   return kExitOk;
 }
 
@@ -504,11 +510,6 @@ int apiFailure(const ApiResponse& response, const std::string& doing) {
   if (response.status == 404) return failure(doing + ": not found (or the token was refused)");
   return failure(doing + ": edge answered " + std::to_string(response.status) + ": " +
                  response.errorText());
-}
-
-std::string localTime(int64_t epochMs) {
-  const Poco::Timestamp when(static_cast<Poco::Timestamp::TimeVal>(epochMs) * 1000);
-  return Poco::DateTimeFormatter::format(Poco::LocalDateTime(when), "%Y-%m-%d %H:%M:%S");
 }
 
 std::string lastDelivery(const Poco::JSON::Object& event) {
@@ -534,8 +535,9 @@ int eventsList(const Args& args) {
 
   ApiClient api(*context.edge, context.token, kApiTimeout);
   const ApiResponse response =
-      api.send("GET", "/api/v1/hooks/" + context.hookId + "/events?after=" + std::to_string(after) +
-                          "&limit=" + std::to_string(limit));
+      context.send(api, "GET",
+                   "/api/v1/hooks/" + context.hookId + "/events?after=" + std::to_string(after) +
+                       "&limit=" + std::to_string(limit));
   if (response.status != 200) return apiFailure(response, "could not list events");
   const Poco::JSON::Object::Ptr root = parseObject(response);
   const Poco::JSON::Array::Ptr events = root->getArray("events");
@@ -593,14 +595,14 @@ int eventsShow(const Args& args, const std::string& eventId) {
 
   // --raw: the body bytes and nothing else.
   if (args.has("raw")) {
-    const ApiResponse response = api.send("GET", base + "/body");
+    const ApiResponse response = context.send(api, "GET", base + "/body");
     if (response.status != 200) return apiFailure(response, "could not read event " + eventId);
     std::fwrite(response.body.data(), 1, response.body.size(), stdout);
     std::fflush(stdout);
     return kExitOk;
   }
 
-  const ApiResponse response = api.send("GET", base);
+  const ApiResponse response = context.send(api, "GET", base);
   if (response.status != 200) return apiFailure(response, "could not read event " + eventId);
   const Poco::JSON::Object::Ptr event = parseObject(response);
   std::string path = getString(*event, "path");
@@ -661,8 +663,8 @@ int eventsReplay(const Args& args, const std::string& eventId) {
   EventsContext context;
   if (const int rc = eventsContext(args, context); rc != kExitOk) return rc;
   ApiClient api(*context.edge, context.token, kApiTimeout);
-  const ApiResponse response =
-      api.send("POST", "/api/v1/hooks/" + context.hookId + "/events/" + eventId + "/replay");
+  const ApiResponse response = context.send(
+      api, "POST", "/api/v1/hooks/" + context.hookId + "/events/" + eventId + "/replay");
   if (response.status != 201 && response.status != 200) {
     return apiFailure(response, "could not replay event " + eventId);
   }
@@ -677,7 +679,7 @@ int eventsCommand(const std::vector<std::string>& argv) {
   }
   const std::string sub = argv.front();
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  std::vector<OptionSpec> specs = {{"help", false}, {"edge"}, {"hook"}, {"token"}};
+  std::vector<OptionSpec> specs = {{"help", false}, {"edge"}, {"hook"}, {"token"}, {"ca-file"}};
   if (sub == "list") {
     specs.insert(specs.end(), {{"after"}, {"limit"}, {"json", false}});
   } else if (sub == "show") {
@@ -737,6 +739,12 @@ int run(int argc, char** argv) {
   try {
     if (command == "relay") return relayCommand(args);
     if (command == "events") return eventsCommand(args);
+    if (command == "login") return loginCommand(args);
+    if (command == "logout") return logoutCommand(args);
+    if (command == "account") return accountCommand(args);
+    if (command == "tokens") return tokensCommand(args);
+    if (command == "hooks") return hooksCommand(args);
+    if (command == "audit") return auditCommand(args);
   } catch (const std::exception& e) {
     return failure(e.what());
   }

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/src/relay.h"
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/Logger.h>
 #include <Poco/Timestamp.h>
 
@@ -36,7 +38,17 @@ constexpr size_t kStreamBufferBytes = 64 * 1024;
 // this long; an edge that accepts and drops at once keeps backing off.
 constexpr std::chrono::seconds kHealthyStreamAge{10};
 
-enum class StreamEnd { kDropped, kStopped, kRefused };
+// kAuthRefused: 401 or 404 to a member's JWT, which one renewal may cure.
+enum class StreamEnd { kDropped, kStopped, kRefused, kAuthRefused };
+
+// The delivery error reported for an event the edge holds but could not read.
+constexpr char kUnreadableError[] = "unreadable at the edge";
+
+DeliveryReporter::Options reporterOptions(MemberSession* session) {
+  DeliveryReporter::Options options;
+  options.session = session;
+  return options;
+}
 
 // Keeps the position in <config>/hooks/ up to date from its own thread: a save ends in an fsync,
 // which can take milliseconds that every queued event would otherwise wait for.
@@ -114,7 +126,8 @@ class Relay {
         out_(out),
         log_(Poco::Logger::get("anm.cli")),
         forwarder_(options.target, options.timeout),
-        reporter_(options.edge, options.hookId, options.token, options.relayId, {}),
+        reporter_(options.edge, options.hookId, options.token, options.relayId,
+                  reporterOptions(options.session)),
         cursor_(options.hookId, options.targetText, options.lastEventId, options.saveCursor),
         lastEventId_(options.lastEventId),
         random_(std::random_device{}()) {}
@@ -128,10 +141,12 @@ class Relay {
       bool healthy = false;
       std::string reason;
       const StreamEnd end = holdStream(healthy, reason);
-      if (end == StreamEnd::kRefused) {
+      if (end == StreamEnd::kAuthRefused && renewAfterRefusal()) continue;
+      if (end == StreamEnd::kRefused || end == StreamEnd::kAuthRefused) {
         exitCode = 1;
         break;
       }
+      retriedRefusal_ = false;
       if (end == StreamEnd::kStopped || stop_.load()) break;
       if (healthy) attempt = 0;
 
@@ -164,10 +179,56 @@ class Relay {
     }
   }
 
+  // Prints why the relay ends, in the edge's words, where the user looks first.
+  void fatal(const std::string& message) {
+    std::fprintf(stderr, "anonymily: error: %s\n", message.c_str());
+    std::fflush(stderr);
+  }
+
+  // The bearer value for the next stream: the member's JWT, renewed when it nears expiry, or
+  // the hook's relay token. Empty when the sign-in failed for good (already reported).
+  std::string streamBearer() {
+    if (options_.session == nullptr) return options_.token;
+    try {
+      bearer_ = options_.session->accessToken();
+      return bearer_;
+    } catch (const SessionError& e) {
+      log_.error("could not renew the access token status=%d hook=%s", e.status(), options_.hookId);
+      fatal(e.what());
+      return "";
+    }
+  }
+
+  // After a 401/404 with a JWT: one renewal and an immediate retry. False when it was tried
+  // already since the last stream that worked, or the renewal failed.
+  bool renewAfterRefusal() {
+    if (options_.session == nullptr || retriedRefusal_) {
+      fatal("the edge refused the stream of hook " + options_.hookId + ": " + refusal_);
+      return false;
+    }
+    retriedRefusal_ = true;
+    try {
+      bearer_ = options_.session->renewAfterRefusal(bearer_);
+      return true;
+    } catch (const SessionError& e) {
+      fatal(e.what());
+    } catch (const NetError& e) {
+      // The edge went away meanwhile: the next stream attempt renews again.
+      log_.warning("could not renew the access token reason=\"%s\"", e.word());
+      retriedRefusal_ = false;
+      return true;
+    }
+    return false;
+  }
+
   StreamEnd holdStream(bool& healthy, std::string& reason) {
     const Clock::time_point opened = Clock::now();
     bool sawEvent = false;
     try {
+      // The JWT is renewed here, before each connect, when it nears expiry.
+      const std::string bearer = retriedRefusal_ ? bearer_ : streamBearer();
+      if (bearer.empty()) return StreamEnd::kRefused;
+
       // Open the stream, resuming after the last event we forwarded.
       const Clock::time_point connectDeadline = Clock::now() + kStreamConnectTimeout;
       Connection connection(options_.edge, connectDeadline, kStreamBufferBytes);
@@ -177,7 +238,9 @@ class Relay {
       std::string request = "GET " + options_.edge.basePath() + "/api/v1/hooks/" +
                             encodeSegment(options_.hookId) + "/stream HTTP/1.1\r\n";
       request += "Host: " + options_.edge.authority() + "\r\n";
-      request += "Authorization: Bearer " + options_.token + "\r\n";
+      request += "Authorization: Bearer " + bearer + "\r\n";
+      // Names this relay for the edge's one-live-relay rule of the free plan.
+      request += "X-Anonymily-Relay: " + options_.relayId + "\r\n";
       request += "Accept: text/event-stream\r\nCache-Control: no-cache\r\n";
       request += "User-Agent: anonymily/0.1\r\n";
       if (lastEventId_ > 0) request += "Last-Event-ID: " + std::to_string(lastEventId_) + "\r\n";
@@ -195,10 +258,15 @@ class Relay {
           body.append(chunk, n);
         }
         ApiResponse answer{head.status, body};
-        if (head.status == 404 || head.status == 401 || head.status == 403) {
+        if (head.status == 404 || head.status == 401 || head.status == 403 || head.status == 409) {
           log_.error("edge refused the stream status=%d error=\"%s\" hook=%s", head.status,
                      answer.errorText(), options_.hookId);
-          return StreamEnd::kRefused;
+          refusal_ = answer.errorText();
+          if (head.status == 409 || head.status == 403) {
+            fatal(refusal_);
+            return StreamEnd::kRefused;
+          }
+          return options_.session != nullptr ? StreamEnd::kAuthRefused : StreamEnd::kRefused;
         }
         reason = "status " + std::to_string(head.status) + ": " + answer.errorText();
         return StreamEnd::kDropped;
@@ -212,6 +280,11 @@ class Relay {
       std::vector<char> buffer(kStreamBufferBytes);
       const SseParser::Callback onEvent = [&](SseEvent& event) {
         if (stop_.load()) return false;
+        if (event.type == "unreadable") {
+          sawEvent = true;
+          handleUnreadable(event);
+          return !stop_.load();
+        }
         if (event.type != "webhook") return true;
         sawEvent = true;
         handleEvent(event);
@@ -234,6 +307,39 @@ class Relay {
     }
     healthy = sawEvent || Clock::now() - opened >= kHealthyStreamAge;
     return StreamEnd::kDropped;
+  }
+
+  // The edge holds an event it cannot read (a key it lacks, a damaged record): say so, report
+  // it, and move on so that one bad record does not stop every later event.
+  void handleUnreadable(const SseEvent& frame) {
+    long long id = 0;
+    std::string message = frame.data;
+    try {
+      id = frame.id.empty() ? 0 : std::stoll(frame.id);
+    } catch (const std::exception&) {
+      id = 0;
+    }
+    try {
+      Poco::JSON::Parser parser;
+      const auto object = parser.parse(frame.data).extract<Poco::JSON::Object::Ptr>();
+      if (!object.isNull()) {
+        if (id == 0 && object->has("id")) id = object->getValue<int64_t>("id");
+        for (const char* key : {"error", "message", "reason"}) {
+          if (object->has(key) && !object->isNull(key)) {
+            message = object->get(key).toString();
+            break;
+          }
+        }
+      }
+    } catch (const Poco::Exception&) {
+      // Not JSON: the frame's text is the message.
+    }
+    if (id <= lastEventId_) return;
+    log_.error("event unreadable at the edge event_id=%Ld error=\"%s\"",
+               static_cast<Poco::Int64>(id), printableText(message));
+    reporter_.enqueue(DeliveryReport{id, 0, 0, kUnreadableError});
+    lastEventId_ = id;
+    cursor_.update(lastEventId_);
   }
 
   void handleEvent(SseEvent& frame) {
@@ -290,6 +396,9 @@ class Relay {
   CursorSaver cursor_;
   int64_t lastEventId_;
   std::mt19937_64 random_;
+  std::string bearer_;           ///< the JWT of the last stream request (member sessions)
+  std::string refusal_;          ///< the edge's words for the last refused stream
+  bool retriedRefusal_ = false;  ///< a renewal after a refusal was tried and not yet proven
 };
 
 }  // namespace

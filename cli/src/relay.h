@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "cli/src/session.h"
 #include "cli/src/url.h"
 
 namespace anm::cli {
@@ -31,11 +32,19 @@ struct RelayOptions {
   /// The --to URL as given, which the saved position is kept under (see saveCursor). Kept
   /// last so that initialisers of the fields above still compile.
   std::string targetText;
+  /// A signed-in member's session for a named hook: the stream and the reports then carry its
+  /// JWT (renewed before each reconnect as it nears expiry, and once after a refusal) instead
+  /// of `token`. Not owned; must outlive runRelay.
+  MemberSession* session = nullptr;
 };
 
 /// Runs until `stop` turns true, then finishes the delivery in progress, flushes the delivery
-/// reports and returns 0. Returns 1 when the edge refuses the stream for good (unknown hook or
-/// wrong token). Per-event lines go to `out`; diagnostics go to the "anm.cli" logger.
+/// reports and returns 0. Returns 1 when the edge refuses the stream for good (unknown hook,
+/// wrong token, a sign-in that no longer works, or 409: another relay holds the hook's one live
+/// relay of the free plan), printing the edge's message to stderr. Per-event lines go to
+/// `out`; diagnostics go to the "anm.cli" logger. An `event: unreadable` frame (the edge could
+/// not decrypt or read a stored event) is logged as an error with its id, reported as a
+/// delivery with status 0 and error "unreadable at the edge", and passed.
 int runRelay(const RelayOptions& options, const std::atomic<bool>& stop, std::FILE* out);
 
 /// How long to wait before reconnect attempt `attempt` (0 for the first): `start` doubled per

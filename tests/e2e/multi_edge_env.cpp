@@ -7,12 +7,20 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/store/sealing.h"
+
 namespace anm::e2e {
 
 void MultiEdgeTest::SetUp() {
   ASSERT_NO_FATAL_FAILURE(test::requireMySqlServer());
   if (IsSkipped()) return;
   db_ = std::make_unique<test::TestDatabase>(*test::testMySqlServer(), test::kUtf8mb4BinOptions);
+
+  // One ring for every edge: the database records the active key and a check value, and an
+  // edge holding another key under that id refuses to start.
+  keyFile_ = dir_.path() / "encryption.keys";
+  crypto::KeyRing::writeFile(keyFile_.string(), crypto::KeyRing::newKeyLine(kTestKeyId));
+  keys_ = crypto::KeyRing::loadFile(keyFile_.string());
   target_ = std::make_unique<TargetServer>();
 }
 
@@ -44,8 +52,12 @@ EdgeProcess& MultiEdgeTest::startEdge(const std::string& name, uint16_t dbPort) 
   options.pluginDir = ANM_E2E_PLUGIN_DIR;
   options.workDir = dir_.sub("edge-" + name);
   options.home = dir_.sub("edge-" + name + "-home");
+  // Off: the flapping outage test sends as fast as the edge answers 503 (limits: abuse_test).
   options.settings = {{"store", db_->url(dbPort)},
-                      {"store.poll_interval_ms", std::to_string(kPollIntervalMs)}};
+                      {"store.poll_interval_ms", std::to_string(kPollIntervalMs)},
+                      {"ingest.rate_per_hook", "0"},
+                      {"ingest.rate_per_address", "0"},
+                      {"encryption.key_file", keyFile_.string()}};
   edges_.push_back(std::make_unique<EdgeProcess>(options));
   edgeNames_.push_back(name);
   return *edges_.back();
@@ -156,6 +168,64 @@ std::vector<int64_t> MultiEdgeTest::reportedIds(const RelayProcess& relay) {
   std::vector<int64_t> ids;
   for (const auto& report : relay.reports()) ids.push_back(jsonInt(report, "id", -1));
   return ids;
+}
+
+std::vector<StoredEvent> MultiEdgeTest::storedEvents() {
+  auto direct = db_->connect();
+  std::vector<StoredEvent> events;
+  for (const auto& row : direct->query("SELECT id, hook_id, key_id, wrapped_key, raw_query, "
+                                       "headers, body FROM events ORDER BY id")) {
+    StoredEvent stored;
+    stored.id = std::stoll(row.at(0));
+    stored.keyId = row.at(2);
+    stored.rawQuery = row.at(4);
+    stored.rawHeaders = row.at(5);
+    stored.rawBody = row.at(6);
+
+    // The store's own opening rules (sealing.h), so that a row the edges could not read back
+    // fails here too, with the reason in integrityError.
+    stored.opened.id = stored.id;
+    stored.opened.hookId = row.at(1);
+    store::openContents(*keys_, store::WrappedKey{stored.keyId, row.at(3)}, stored.rawQuery,
+                        stored.rawHeaders, &stored.rawBody, stored.opened);
+    events.push_back(std::move(stored));
+  }
+  return events;
+}
+
+std::optional<StoredEvent> MultiEdgeTest::storedEvent(int64_t id) {
+  for (auto& stored : storedEvents()) {
+    if (stored.id == id) return std::move(stored);
+  }
+  return std::nullopt;
+}
+
+void MultiEdgeTest::expectStoredSealed(const StoredEvent& stored, const SentRequest& sent) {
+  SCOPED_TRACE("stored event " + std::to_string(stored.id) + " seq " + seqOf(sent));
+
+  // What the edge stored opens to exactly what was sent.
+  EXPECT_EQ(stored.opened.integrityError, "");
+  EXPECT_EQ(stored.opened.body, sent.body);
+  EXPECT_EQ(stored.opened.rawQuery, sent.query);
+  for (const auto& [name, value] : sent.headers) {
+    EXPECT_NE(std::find(stored.opened.headers.begin(), stored.opened.headers.end(),
+                        store::Header{name, value}),
+              stored.opened.headers.end())
+        << "header " << name << " is not stored as sent";
+  }
+
+  // And the database never saw the plaintext: sealed under the edges' ring, not stored in the
+  // clear and not under a key an edge generated for itself.
+  EXPECT_EQ(stored.keyId, kTestKeyId);
+  EXPECT_NE(stored.rawBody, sent.body) << "the body is stored in the clear";
+  if (!sent.body.empty()) {
+    EXPECT_EQ(stored.rawBody.find(sent.body), std::string::npos) << "the body shows in the row";
+  }
+  if (!sent.query.empty()) {
+    EXPECT_EQ(stored.rawQuery.find(sent.query), std::string::npos) << "the query shows in the row";
+  }
+  EXPECT_EQ(stored.rawHeaders.find(kSeqHeader), std::string::npos)
+      << "header names show in the row";
 }
 
 }  // namespace anm::e2e

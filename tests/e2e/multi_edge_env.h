@@ -7,10 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/crypto/keys.h"
+#include "core/store/store.h"
 #include "tests/e2e/support/delivery_check.h"
 #include "tests/e2e/support/http_wire.h"
 #include "tests/e2e/support/product.h"
@@ -27,6 +31,23 @@ constexpr std::chrono::milliseconds kMultiEdgeStepTimeout(15000);
 /// The follower's poll interval the edges run with: the documented default.
 constexpr int kPollIntervalMs = 5;
 
+/// The id of the one key every edge of a test holds. Not the k1 an edge generates for itself,
+/// so that a row sealed under it proves the edge used the test's ring.
+constexpr const char* kTestKeyId = "e2e1";
+
+/// One events row as the database holds it, beside what it holds once opened with the edges'
+/// key ring.
+struct StoredEvent {
+  int64_t id = 0;
+  std::string keyId;       ///< the key that wrapped its data key; "" for a row in the clear
+  std::string rawQuery;    ///< the raw_query column, as stored
+  std::string rawHeaders;  ///< the headers column, as stored
+  std::string rawBody;     ///< the body column, as stored
+  /// Query, headers and body opened (integrityError set when they do not open); the other
+  /// fields are left empty.
+  store::EventRecord opened;
+};
+
 /// A hook as POST /api/v1/hooks answered it.
 struct HookAccess {
   std::string id;
@@ -34,8 +55,9 @@ struct HookAccess {
 };
 
 /// The fixture: SetUp creates a fresh database (or skips or fails the test as
-/// test::requireMySqlServer says); TearDown prints every program's output when the test failed,
-/// stops relays before edges and drops the database last.
+/// test::requireMySqlServer says) and one key ring for all its edges, in a key file of mode
+/// 0600 (edges with rings of their own would refuse to share the database); TearDown prints every
+/// program's output when the test failed, stops relays before edges and drops the database last.
 class MultiEdgeTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -76,7 +98,21 @@ class MultiEdgeTest : public ::testing::Test {
   /// The ids of a relay's JSON delivery lines, in order.
   static std::vector<int64_t> reportedIds(const RelayProcess& relay);
 
+  /// Every events row in id order, read with a connection of the test's own and opened with
+  /// the ring the edges hold: what is stored, independent of what any edge answers.
+  std::vector<StoredEvent> storedEvents();
+
+  /// The row stored for event `id`, or nothing when there is none.
+  std::optional<StoredEvent> storedEvent(int64_t id);
+
+  /// Records a failure unless `stored` holds `sent` byte for byte (query, body, the headers
+  /// sent) and was stored encrypted: sealed under the test's key, none of the raw columns
+  /// showing the plaintext.
+  void expectStoredSealed(const StoredEvent& stored, const SentRequest& sent);
+
   TempDir dir_;
+  std::filesystem::path keyFile_;  ///< the ring every edge reads (encryption.key_file)
+  std::optional<crypto::KeyRing> keys_;
   std::unique_ptr<test::TestDatabase> db_;
   std::unique_ptr<TargetServer> target_;
   std::vector<std::unique_ptr<EdgeProcess>> edges_;

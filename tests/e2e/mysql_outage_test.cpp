@@ -33,7 +33,19 @@ constexpr auto kRetryEvery = std::chrono::milliseconds(100);
 // Webhooks sent after the first one the healed edge acknowledged.
 constexpr int kAfterRecovery = 3;
 
-class MySqlOutageTest : public MultiEdgeTest {};
+class MySqlOutageTest : public MultiEdgeTest {
+ protected:
+  // How many stored rows open to this webhook's body: the rows are sealed, so SQL cannot
+  // count them by their contents.
+  int64_t storedCopiesOf(const SentRequest& sent) {
+    int64_t copies = 0;
+    for (const auto& row : storedEvents()) {
+      EXPECT_EQ(row.opened.integrityError, "") << "event " << row.id;
+      copies += row.opened.body == sent.body ? 1 : 0;
+    }
+    return copies;
+  }
+};
 
 TEST_F(MySqlOutageTest, RefusesWith503WhileTheDatabaseIsGoneAndResumesByItself) {
   // Edge a reaches the database only through the proxy; edge b keeps its direct line.
@@ -155,15 +167,15 @@ TEST_F(MySqlOutageTest, RefusesWith503WhileTheDatabaseIsGoneAndResumesByItself) 
         << "refused seq " << seqOf(sent) << " was relayed";
   }
 
-  // Straight from the database: exactly the acknowledged bodies were stored, no refused one.
-  auto direct = db_->connect();
-  std::vector<std::string> stored;
-  for (const auto& row : direct->query("SELECT body FROM events ORDER BY id")) {
-    stored.push_back(row.at(0));
+  // Straight from the database, opened with the edges' ring: exactly the acknowledged webhooks
+  // were stored, under their ids, each sealed and byte for byte, and no refused one.
+  std::vector<StoredEvent> stored = storedEvents();
+  std::vector<int64_t> storedIds;
+  for (const auto& row : stored) storedIds.push_back(row.id);
+  EXPECT_EQ(storedIds, ids) << refused.size() << " webhooks were refused";
+  for (size_t i = 0; i < stored.size() && i < inOrder.size(); ++i) {
+    expectStoredSealed(stored[i], inOrder[i]);
   }
-  std::vector<std::string> expected;
-  for (const auto& sent : inOrder) expected.push_back(sent.body);
-  EXPECT_EQ(stored, expected) << refused.size() << " webhooks were refused";
   EXPECT_EQ(listedIdsOnceCaughtUp(edgeA, hook, ids), ids);
   EXPECT_EQ(listedIdsOnceCaughtUp(edgeB, hook, ids), ids);
 }
@@ -262,22 +274,19 @@ TEST_F(MySqlOutageTest, FlappingDatabaseUnderLoadLosesNoAcknowledgedWebhook) {
   std::vector<int64_t> ids;
   for (const auto& entry : acknowledged) ids.push_back(entry.first);
 
-  // Every acknowledged webhook is stored with its bytes, and none that was refused.
-  auto direct = db_->connect();
-  std::map<int64_t, std::string> stored;
-  for (const auto& row : direct->query("SELECT id, body FROM events")) {
-    stored.emplace(std::stoll(row.at(0)), row.at(1));
-  }
+  // Every acknowledged webhook is stored, sealed, with its bytes, and none that was refused.
+  std::map<int64_t, StoredEvent> stored;
+  for (auto& row : storedEvents()) stored.emplace(row.id, std::move(row));
   for (const auto& [id, sent] : acknowledged) {
     auto it = stored.find(id);
     if (it == stored.end()) {
       ADD_FAILURE() << "acknowledged event " << id << " (seq " << seqOf(sent) << ") is lost";
       continue;
     }
-    EXPECT_EQ(it->second, sent.body) << "event " << id << " holds another webhook's body";
+    expectStoredSealed(it->second, sent);
   }
   std::set<std::string> storedBodies;
-  for (const auto& entry : stored) storedBodies.insert(entry.second);
+  for (const auto& entry : stored) storedBodies.insert(entry.second.opened.body);
   for (const auto& sent : refused) {
     EXPECT_EQ(storedBodies.count(sent.body), 0u)
         << "seq " << seqOf(sent) << " was answered 503 yet stored: its provider will send it "
@@ -331,24 +340,25 @@ TEST_F(MySqlOutageTest, WebhookWhoseCommitNeverReachedTheDatabaseIsNotAcknowledg
   int64_t nextId = ingestOk(edgeA, hook.id, next);
   ASSERT_GT(nextId, 0);
 
-  // Whatever was acknowledged is stored under its id with its own bytes.
-  auto direct = db_->connect();
-  auto bodyOf = [&](int64_t id) {
-    auto rows = direct->query("SELECT body FROM events WHERE id = " + std::to_string(id));
-    return rows.empty() ? std::string("<no such event>") : rows[0].at(0);
+  // Whatever was acknowledged is stored, sealed, under its id with its own bytes.
+  auto expectStored = [&](int64_t id, const SentRequest& sent) {
+    auto row = storedEvent(id);
+    if (!row) {
+      ADD_FAILURE() << "edge a acknowledged event " << id << " (seq " << seqOf(sent)
+                    << ") with 200 but never stored it";
+      return;
+    }
+    expectStoredSealed(*row, sent);
   };
-  EXPECT_EQ(bodyOf(firstId), first.body);
-  EXPECT_EQ(bodyOf(nextId), next.body);
+  expectStored(firstId, first);
+  expectStored(nextId, next);
   if (answer.status == 200) {
-    EXPECT_EQ(bodyOf(trappedId), trapped.body)
-        << "edge a acknowledged event " << trappedId << " with 200 but never stored it";
+    expectStored(trappedId, trapped);
     EXPECT_NE(trappedId, nextId) << "one id was acknowledged for two webhooks";
   } else {
     EXPECT_EQ(answer.status, 503) << answer.message.startLine << " " << answer.message.body;
     EXPECT_EQ(answer.message.value("Retry-After").value_or(""), "5");
-    EXPECT_EQ(direct->queryInt("SELECT COUNT(*) FROM events WHERE body = '" + trapped.body + "'"),
-              0)
-        << "answered 503 yet stored";
+    EXPECT_EQ(storedCopiesOf(trapped), 0) << "answered 503 yet stored";
   }
 
   // The relay gets every acknowledged webhook exactly as it was sent.
@@ -388,11 +398,13 @@ TEST_F(MySqlOutageTest, WebhookWhoseCommitWasUnconfirmedIsAnsweredAsStoredOrNotS
   int64_t nextId = ingestOk(edgeA, hook.id, next);
   ASSERT_GT(nextId, 0);
 
-  auto direct = db_->connect();
-  const int64_t storedCopies =
-      direct->queryInt("SELECT COUNT(*) FROM events WHERE body = '" + unconfirmed.body + "'");
+  const int64_t storedCopies = storedCopiesOf(unconfirmed);
   if (answer.status == 200) {
     EXPECT_EQ(storedCopies, 1) << "acknowledged with 200 but not stored";
+    int64_t id = jsonInt(parseObject(answer.message.body), "id", 0);
+    auto row = storedEvent(id);
+    ASSERT_TRUE(row.has_value()) << "acknowledged as event " << id << " which is not stored";
+    expectStoredSealed(*row, unconfirmed);
   } else {
     EXPECT_EQ(answer.status, 503) << answer.message.startLine << " " << answer.message.body;
     EXPECT_EQ(storedCopies, 0) << "answered 503 (\"nothing was stored\") yet stored: the "

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crypto/keys.h"
 #include "tests/e2e/support/child_process.h"
 #include "tests/e2e/support/product.h"
 #include "tests/e2e/support/temp_dir.h"
@@ -57,6 +58,11 @@ class MySqlStartTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(test::requireMySqlServer());
     if (IsSkipped()) return;
     db_ = std::make_unique<test::TestDatabase>(*test::testMySqlServer(), test::kUtf8mb4BinOptions);
+
+    // One key ring for every edge of a test: the first records its key in the database, and
+    // one with a ring of its own would be refused for that instead of for its body limit.
+    keyFile_ = dir_.path() / "encryption.keys";
+    crypto::KeyRing::writeFile(keyFile_.string(), crypto::KeyRing::newKeyLine("k1"));
   }
 
   void TearDown() override {
@@ -66,9 +72,9 @@ class MySqlStartTest : public ::testing::Test {
 
   int64_t serverPacket() const { return db_->connect()->queryInt("SELECT @@max_allowed_packet"); }
 
-  /// The store setting for the test database, then `extra`.
+  /// The store setting for the test database and the test's key file, then `extra`.
   Settings settings(const Settings& extra = {}) const {
-    Settings all{{"store", db_->url()}};
+    Settings all{{"store", db_->url()}, {"encryption.key_file", keyFile_.string()}};
     all.insert(all.end(), extra.begin(), extra.end());
     return all;
   }
@@ -118,6 +124,7 @@ class MySqlStartTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::filesystem::path keyFile_;
   std::unique_ptr<test::TestDatabase> db_;
   std::vector<std::unique_ptr<EdgeProcess>> edges_;
 };
@@ -168,6 +175,26 @@ TEST_F(MySqlStartTest, BodyLimitPlus64KiBMustFitThePacketToTheByte) {
   EXPECT_EQ(*refusal.exitCode, kExitConfig) << joined(refusal.lines);
   EXPECT_FALSE(refusal.lineWith({"ingest.max_body_bytes", "max_allowed_packet"}).empty())
       << joined(refusal.lines);
+}
+
+TEST_F(MySqlStartTest, EdgeWithAnotherKeyUnderTheStoresKeyIdExitsWithConfigError) {
+  // The first edge records its key k1 (and a check value sealed under it) in the store.
+  startEdge("first", settings());
+
+  // An edge without the key file generates a k1 of its own in its data dir: same id, other
+  // bytes. It must refuse rather than seal records the others cannot open.
+  Refusal refusal = runRefusedEdge("own-ring", {{"store", db_->url()}});
+  ASSERT_TRUE(refusal.exitCode.has_value()) << "the edge did not exit; it wrote:\n"
+                                            << joined(refusal.lines);
+  EXPECT_EQ(*refusal.exitCode, kExitConfig) << joined(refusal.lines);
+  EXPECT_FALSE(refusal.wrotePort) << "the edge listened before refusing";
+  EXPECT_FALSE(refusal.lineWith({"encryption key", "k1"}).empty()) << "no line names the key:\n"
+                                                                   << joined(refusal.lines);
+
+  // The refused edge changed nothing: one with the right ring still starts and serves.
+  EdgeProcess& again = startEdge("again", settings());
+  WireResponse created = apiPost(again.port(), "/api/v1/hooks", "{}");
+  EXPECT_EQ(created.status, 201) << created.message.startLine << " " << created.message.body;
 }
 
 }  // namespace

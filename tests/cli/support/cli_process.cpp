@@ -9,10 +9,15 @@
 namespace anm::cli::test {
 
 CliProcess::CliProcess(const std::vector<std::string>& args,
-                       const std::map<std::string, std::string>& env) {
+                       const std::map<std::string, std::string>& env,
+                       const std::optional<std::string>& input) {
   Poco::Process::Env environment(env.begin(), env.end());
-  handle_ = std::make_unique<Poco::ProcessHandle>(
-      Poco::Process::launch(ANM_CLI_BINARY, args, "", nullptr, &outPipe_, &errPipe_, environment));
+  handle_ = std::make_unique<Poco::ProcessHandle>(Poco::Process::launch(
+      ANM_CLI_BINARY, args, "", input ? &inPipe_ : nullptr, &outPipe_, &errPipe_, environment));
+  if (input) {
+    inPipe_.writeBytes(input->data(), static_cast<int>(input->size()));
+    inPipe_.close(Poco::Pipe::CLOSE_WRITE);
+  }
   auto reader = [this](Poco::Pipe& pipe, std::string& sink) {
     char buffer[4096];
     int n = 0;
@@ -75,8 +80,9 @@ int CliProcess::wait() {
 }
 
 CliResult runCli(const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env) {
-  CliProcess process(args, env);
+                 const std::map<std::string, std::string>& env,
+                 const std::optional<std::string>& input) {
+  CliProcess process(args, env, input);
   CliResult result;
   result.exitCode = process.wait();
   result.out = process.out();

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,7 +19,9 @@ namespace anm::cli::test {
 class CliProcess {
  public:
   /// Starts ANM_CLI_BINARY with `args`; `env` is added to the inherited environment.
-  CliProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
+  /// `input`, when given, is written to the process's stdin, which is then closed.
+  CliProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+             const std::optional<std::string>& input = std::nullopt);
   ~CliProcess();  ///< kills the process (by its pid) if it still runs
 
   /// Waits until stdout holds at least `count` complete lines.
@@ -38,6 +41,7 @@ class CliProcess {
 
  private:
   std::unique_ptr<Poco::ProcessHandle> handle_;
+  Poco::Pipe inPipe_;
   Poco::Pipe outPipe_;
   Poco::Pipe errPipe_;
   mutable std::mutex mutex_;
@@ -56,6 +60,7 @@ struct CliResult {
   std::string err;
 };
 CliResult runCli(const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env);
+                 const std::map<std::string, std::string>& env,
+                 const std::optional<std::string>& input = std::nullopt);
 
 }  // namespace anm::cli::test

@@ -14,8 +14,10 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/StringTokenizer.h>
+#include <Poco/Timestamp.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -96,35 +98,82 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     std::vector<std::string> segments;
     uri.getPathSegments(segments);
     const std::string& method = request.getMethod();
+    const std::string authorization = request.get("Authorization", "");
     {
       std::lock_guard<std::mutex> lock(edge_.mutex_);
-      edge_.authorizations_.push_back(request.get("Authorization", ""));
+      edge_.authorizations_.push_back(authorization);
+      edge_.paths_.push_back(method + " " + request.getURI());
+    }
+    const bool member = edge_.validJwt(authorization);
+    const std::vector<std::string> hooksPath = {"api", "v1", "hooks"};
+
+    // POST /api/v1/auth/token: the PAT for a JWT.
+    if (method == "POST" && segments == std::vector<std::string>{"api", "v1", "auth", "token"}) {
+      return exchange(response, body);
     }
 
-    // POST /api/v1/hooks
-    if (method == "POST" && segments == std::vector<std::string>{"api", "v1", "hooks"}) {
+    // Account routes need a JWT.
+    if (segments.size() >= 3 && segments[0] == "api" &&
+        (segments[2] == "account" || segments[2] == "tokens" || segments[2] == "audit" ||
+         (segments == hooksPath && method == "GET")) &&
+        !member) {
+      return send(response, 401, R"({"error":"access token expired or invalid; sign in again"})");
+    }
+    if (segments == hooksPath && method == "GET") return listHooks(response, uri);
+    if (segments.size() >= 3 && segments[0] == "api" && segments[2] == "account") {
+      return send(response, 200,
+                  R"({"id":"acc_fake","name":"acme","plan":"free","disabled":false,)"
+                  R"("created_at_ms":1764800000000,"limits":{"named_hooks":1,"relays_per_hook":1,)"
+                  R"("members":1,"custom_response":false},)"
+                  R"("member":{"id":"mem_fake","name":"alice","owner":true}})");
+    }
+    if (segments.size() >= 3 && segments[0] == "api" && segments[2] == "tokens") {
+      if (method == "POST") {
+        return send(response, 201,
+                    R"({"id":"tok_new","name":"laptop","token":"anm_pat_new","created_at_ms":1})");
+      }
+      if (method == "DELETE" && segments.size() == 4) {
+        if (segments[3] != "tok_fake") return send(response, 404, R"({"error":"unknown token"})");
+        response.setStatus(Poco::Net::HTTPResponse::HTTP_NO_CONTENT);
+        response.setContentLength(0);
+        response.send();
+        return;
+      }
+      return send(
+          response, 200,
+          R"({"tokens":[{"id":"tok_fake","name":"ci","member":"mem_fake",)"
+          R"("created_at_ms":1764800000000,"last_used_at_ms":null,"revoked_at_ms":null}]})");
+    }
+    if (segments.size() >= 3 && segments[0] == "api" && segments[2] == "audit") {
+      return send(response, 200,
+                  R"({"entries":[{"id":7,"at_ms":1764800000000,"actor":"member:mem_fake",)"
+                  R"("action":"event.read","hook":"hk_test42","event":3,"detail":"",)"
+                  R"("remote":"127.0.0.1"}],"next_after":7})");
+    }
+
+    // POST /api/v1/hooks: anonymous without a bearer, named with a JWT.
+    if (method == "POST" && segments == hooksPath) {
       {
         std::lock_guard<std::mutex> lock(edge_.mutex_);
         edge_.createBodies_.push_back(body);
       }
+      if (!authorization.empty()) return createNamed(response, body, member);
       Poco::JSON::Object hook;
       hook.set("id", kHookId);
       hook.set("ingest_url", edge_.url() + "/h/" + kHookId);
       hook.set("token", kToken);
+      hook.set("signing_secret", kSigningSecret);
       return send(response, 201, json(hook));
     }
 
-    // Everything else is /api/v1/hooks/<id>/... with the bearer token.
-    if (segments.size() < 4 || segments[0] != "api" || segments[3] != kHookId ||
-        request.get("Authorization", "") != std::string("Bearer ") + kToken) {
+    // Everything else is /api/v1/hooks/<id>/... with the bearer token, or a JWT once the hook
+    // is a named hook of the account.
+    const bool allowed =
+        authorization == std::string("Bearer ") + kToken || (member && !edge_.hookName().empty());
+    if (segments.size() < 4 || segments[0] != "api" || segments[3] != kHookId || !allowed) {
       return send(response, 404, R"({"error":"unknown hook"})");
     }
-    if (segments.size() == 4 && method == "GET") {
-      Poco::JSON::Object hook;
-      hook.set("id", kHookId);
-      hook.set("ingest_url", edge_.url() + "/h/" + kHookId);
-      return send(response, 200, json(hook));
-    }
+    if (segments.size() == 4 && method == "GET") return send(response, 200, hookJson(false));
     const std::string what = segments[4];
     if (what == "stream" && method == "GET") return stream(request, response, uri);
     if (what == "deliveries" && method == "POST") return deliveries(response, body);
@@ -165,6 +214,91 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     response.setContentType(type);
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
+  }
+
+  std::string hookJson(bool created) const {
+    Poco::JSON::Object hook;
+    hook.set("id", kHookId);
+    hook.set("ingest_url", edge_.url() + "/h/" + kHookId);
+    const std::string name = edge_.hookName();
+    if (!name.empty()) {
+      hook.set("name", name);
+      hook.set("account", "acc_fake");
+    }
+    if (created) hook.set("signing_secret", kSigningSecret);
+    return json(hook);
+  }
+
+  void exchange(Poco::Net::HTTPServerResponse& response, const std::string& body) {
+    std::string presented;
+    try {
+      Poco::JSON::Parser parser;
+      presented =
+          parser.parse(body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("token");
+    } catch (const Poco::Exception&) {
+      presented.clear();
+    }
+    std::string jwt;
+    int64_t ttl = 0;
+    {
+      std::lock_guard<std::mutex> lock(edge_.mutex_);
+      ++edge_.exchanges_;
+      if (presented != kPat || edge_.patRevoked_) {
+        jwt.clear();
+      } else {
+        jwt = "eyJhbGciOiJIUzI1NiJ9.eyJuIjo" + std::to_string(edge_.jwts_.size()) + "fQ.c2ln";
+        edge_.jwts_.push_back(jwt);
+        if (edge_.deadOnIssue_ > 0) {
+          --edge_.deadOnIssue_;
+          edge_.deadJwts_.push_back(jwt);
+        }
+      }
+      ttl = edge_.jwtTtlS_;
+    }
+    if (jwt.empty()) return send(response, 401, R"({"error":"invalid or revoked token"})");
+    const int64_t now = static_cast<int64_t>(Poco::Timestamp().epochMicroseconds() / 1000);
+    send(response, 200,
+         "{\"access_token\":\"" + jwt + "\",\"token_type\":\"Bearer\",\"expires_in\":" +
+             std::to_string(ttl) + ",\"expires_at_ms\":" + std::to_string(now + ttl * 1000) +
+             R"(,"account":{"id":"acc_fake","name":"acme","plan":"free"},)"
+             R"("member":{"id":"mem_fake","name":"alice","owner":true}})");
+  }
+
+  void listHooks(Poco::Net::HTTPServerResponse& response, const Poco::URI& uri) {
+    std::string wanted;
+    bool filtered = false;
+    for (const auto& [key, value] : uri.getQueryParameters()) {
+      if (key == "name") {
+        wanted = value;
+        filtered = true;
+      }
+    }
+    const std::string name = edge_.hookName();
+    const bool listed = !name.empty() && (!filtered || name == wanted);
+    send(response, 200, "{\"hooks\":[" + (listed ? hookJson(false) : std::string()) + "]}");
+  }
+
+  void createNamed(Poco::Net::HTTPServerResponse& response, const std::string& body, bool member) {
+    if (!member) {
+      return send(response, 401, R"({"error":"access token expired or invalid; sign in again"})");
+    }
+    Poco::JSON::Parser parser;
+    const auto request = parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+    if (!request->has("name")) return send(response, 400, R"({"error":"name is required"})");
+    const std::string name = request->getValue<std::string>("name");
+    {
+      std::lock_guard<std::mutex> lock(edge_.mutex_);
+      if (edge_.hookName_ == name) {
+        return send(response, 409, "{\"error\":\"a hook named " + name + " exists\"}");
+      }
+      if (!edge_.hookName_.empty()) {
+        return send(response, 403,
+                    R"({"error":"a second named hook needs the pro plan: the free plan allows )"
+                    R"(one named hook per account","plan":"free"})");
+      }
+      edge_.hookName_ = name;
+    }
+    send(response, 201, hookJson(true));
   }
 
   void deliveries(Poco::Net::HTTPServerResponse& response, const std::string& body) {
@@ -211,10 +345,25 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     const std::string lastHeader = request.get("Last-Event-ID", "");
     const int64_t lastId = lastHeader.empty() ? 0 : std::stoll(lastHeader);
     int generation;
+    std::string conflict;
+    bool refuse = false;
     {
       std::lock_guard<std::mutex> lock(edge_.mutex_);
       edge_.lastEventIds_.push_back(lastHeader);
+      edge_.relayHeaders_.push_back(request.get("X-Anonymily-Relay", ""));
       generation = edge_.generation_;
+      conflict = edge_.conflict_;
+      if (edge_.streamRefusals_ > 0) {
+        --edge_.streamRefusals_;
+        refuse = true;
+      }
+    }
+    if (refuse) return send(response, 404, R"({"error":"unknown hook"})");
+    if (!conflict.empty()) {
+      Poco::JSON::Object refusal;
+      refusal.set("error", conflict);
+      refusal.set("plan", "free");
+      return send(response, 409, json(refusal));
     }
     response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
     response.setContentType("text/event-stream");
@@ -395,6 +544,79 @@ std::vector<std::string> FakeEdge::authorizations() const {
 std::vector<FakeEvent> FakeEdge::events() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return events_;
+}
+
+void FakeEdge::setJwtTtlSeconds(int64_t seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  jwtTtlS_ = seconds;
+}
+
+void FakeEdge::expireJwts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  firstValidJwt_ = jwts_.size();
+}
+
+void FakeEdge::setDeadJwts(int count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deadOnIssue_ = count;
+}
+
+void FakeEdge::revokePat() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  patRevoked_ = true;
+  firstValidJwt_ = jwts_.size();
+}
+
+void FakeEdge::setStreamConflict(std::string message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  conflict_ = std::move(message);
+}
+
+void FakeEdge::setStreamRefusals(int count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  streamRefusals_ = count;
+}
+
+void FakeEdge::addNamedHook(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  hookName_ = name;
+}
+
+uint64_t FakeEdge::exchanges() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return exchanges_;
+}
+
+std::vector<std::string> FakeEdge::issuedJwts() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return jwts_;
+}
+
+std::vector<std::string> FakeEdge::relayHeaders() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return relayHeaders_;
+}
+
+std::vector<std::string> FakeEdge::paths() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return paths_;
+}
+
+std::string FakeEdge::hookName() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return hookName_;
+}
+
+bool FakeEdge::validJwt(const std::string& authorization) const {
+  const std::string prefix = "Bearer ";
+  if (authorization.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string jwt = authorization.substr(prefix.size());
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (std::find(deadJwts_.begin(), deadJwts_.end(), jwt) != deadJwts_.end()) return false;
+  for (size_t i = firstValidJwt_; i < jwts_.size(); ++i) {
+    if (jwts_[i] == jwt) return true;
+  }
+  return false;
 }
 
 bool FakeEdge::waitUntil(const std::function<bool()>& condition,

@@ -39,6 +39,10 @@ class FakeEdge {
  public:
   static constexpr const char* kHookId = "hk_test42";
   static constexpr const char* kToken = "tok-7f3a9c";
+  /// The one personal access token the fake accepts at /api/v1/auth/token.
+  static constexpr const char* kPat =
+      "anm_pat_abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst";
+  static constexpr const char* kSigningSecret = "whsec_ZmFrZS1zaWduaW5nLXNlY3JldC1mb3ItdGVzdHM=";
 
   /// Listens on 127.0.0.1:`port` (0: any free port).
   explicit FakeEdge(bool chunkedStream = false, uint16_t port = 0);
@@ -61,6 +65,29 @@ class FakeEdge {
   std::vector<std::string> createBodies() const;    ///< bodies of POST /api/v1/hooks
   std::vector<std::string> authorizations() const;  ///< Authorization of every API request
   std::vector<FakeEvent> events() const;
+
+  // ---- accounts (spec: JWT exchange, named hooks, live-relay rule) --------------------------
+
+  /// Lifetime of the JWTs the fake issues (expires_in); 900 unless set.
+  void setJwtTtlSeconds(int64_t seconds);
+  /// Every JWT issued so far stops working (401 on account routes, 404 on hook routes).
+  void expireJwts();
+  /// The next `count` JWTs are refused from the moment they are issued (as if revoked at once).
+  void setDeadJwts(int count);
+  /// The PAT is refused from now on (401 at /auth/token, as for a revoked token).
+  void revokePat();
+  /// Streams answer 409 with this message (the free plan's one live relay); "" ends that.
+  void setStreamConflict(std::string message);
+  /// The next `count` stream requests answer 404 unknown hook, as to a JWT that expired.
+  void setStreamRefusals(int count);
+  /// The hook is named `name` and belongs to the account, as if an earlier run created it.
+  void addNamedHook(const std::string& name);
+
+  uint64_t exchanges() const;                     ///< POSTs to /api/v1/auth/token
+  std::vector<std::string> issuedJwts() const;    ///< in issue order
+  std::vector<std::string> relayHeaders() const;  ///< X-Anonymily-Relay of each stream request
+  std::vector<std::string> paths() const;         ///< method and target of every request
+  std::string hookName() const;                   ///< "" while the hook is anonymous
 
   /// Polls `condition` until it holds or the time is up (waits only; asserts nothing).
   static bool waitUntil(const std::function<bool()>& condition,
@@ -90,6 +117,21 @@ class FakeEdge {
   std::vector<ReportedDelivery> deliveries_;
   std::vector<std::string> createBodies_;
   std::vector<std::string> authorizations_;
+  int64_t jwtTtlS_ = 900;
+  bool patRevoked_ = false;
+  std::vector<std::string> jwts_;  ///< issued
+  std::vector<std::string> deadJwts_;
+  int deadOnIssue_ = 0;
+  size_t firstValidJwt_ = 0;  ///< jwts_ before this index were expired by expireJwts()
+  uint64_t exchanges_ = 0;
+  std::string conflict_;
+  int streamRefusals_ = 0;
+  std::string hookName_;
+  std::vector<std::string> relayHeaders_;
+  std::vector<std::string> paths_;
+
+  /// Whether `authorization` carries a JWT that still works. Takes mutex_ itself.
+  bool validJwt(const std::string& authorization) const;
   uint16_t port_ = 0;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
 };

@@ -1,0 +1,32 @@
+// cli/src/credentials.h: the personal access token saved per edge by `anonymily login`.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/src/url.h"
+
+namespace anm::cli {
+
+/// The file holding the PAT for one edge:
+/// $XDG_CONFIG_HOME/anonymily/credentials/<host>_<port>.pat. Bytes of the host outside
+/// `A-Za-z0-9.-` (an IPv6 literal's colons) become '-', so the name is always one safe segment.
+std::string credentialsPath(const Url& edge);
+
+/// Saves the PAT (mode 0600, the directory 0700), replacing any earlier one for that edge.
+/// Throws std::runtime_error with the path and reason.
+void saveCredentials(const Url& edge, const std::string& pat);
+
+/// The saved PAT for the edge, or nothing when there is none (or the file is empty).
+std::optional<std::string> loadCredentials(const Url& edge);
+
+/// Deletes the saved PAT. False when there was none; throws std::runtime_error when it exists
+/// and could not be deleted.
+bool deleteCredentials(const Url& edge);
+
+/// True for text shaped like a PAT: "anm_pat_" and lower-case letters and digits (today 52
+/// base32 characters).
+bool looksLikePersonalToken(const std::string& text);
+
+}  // namespace anm::cli
