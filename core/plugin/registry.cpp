@@ -3,13 +3,22 @@
 #include "core/plugin/registry.h"
 
 #include <Poco/Logger.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/dll/shared_library.hpp>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -136,79 +145,233 @@ Outcome internalOutcome(std::string message) {
   return outcome;
 }
 
+std::string replaceAll(std::string text, const std::string& from, const std::string& to) {
+  if (from.empty()) return text;
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+/// What identifies one version of a file: a replaced file has another inode, a file rewritten
+/// in place another size or modification time.
+struct FileStamp {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = -1;
+  int64_t modifiedNs = 0;
+
+  bool operator==(const FileStamp& other) const {
+    return device == other.device && inode == other.inode && size == other.size &&
+           modifiedNs == other.modifiedNs;
+  }
+};
+
+FileStamp stampOf(const struct stat& info) {
+  FileStamp stamp;
+  stamp.device = info.st_dev;
+  stamp.inode = info.st_ino;
+  stamp.size = info.st_size;
+  stamp.modifiedNs = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+  return stamp;
+}
+
+bool statFile(const std::string& path, FileStamp& stamp) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return false;
+  stamp = stampOf(info);
+  return true;
+}
+
+/// A sealed in-memory copy of a plugin file (memfd), loaded through /proc/self/fd/N.
+///
+/// The dynamic loader knows a library by the name it was opened with. The descriptor stays
+/// open while the library is loaded, so no other copy can get the same name meanwhile; and if
+/// the loader keeps a library after it was released (a library marked "nodelete", or one with
+/// unique symbols), the descriptor is kept open for the rest of the process, so that its name
+/// is never handed to a newer copy.
+class MemoryImage {
+ public:
+  MemoryImage() = default;
+  MemoryImage(MemoryImage&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  MemoryImage& operator=(MemoryImage&& other) noexcept {
+    if (this != &other) {
+      closeNow();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  MemoryImage(const MemoryImage&) = delete;
+  MemoryImage& operator=(const MemoryImage&) = delete;
+  ~MemoryImage() { closeNow(); }
+
+  /// Copies `file`; `stamp` receives the identity of the version that was copied.
+  static MemoryImage copyOf(const std::string& file, FileStamp& stamp, std::string& error) {
+    MemoryImage image;
+    const int source = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (source < 0) {
+      error = std::strerror(errno);
+      return image;
+    }
+    struct stat info {};
+    if (::fstat(source, &info) != 0) {
+      error = std::strerror(errno);
+      ::close(source);
+      return image;
+    }
+    stamp = stampOf(info);
+
+    const std::string name = "anm-plugin:" + std::filesystem::path(file).filename().string();
+    const int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+      error = std::string("could not create an in-memory copy: ") + std::strerror(errno);
+      ::close(source);
+      return image;
+    }
+    image.fd_ = fd;
+
+    // Copy what the descriptor holds now; a writer still busy with the file changes its
+    // stamp, and the next pass loads the finished file.
+    char buffer[64 * 1024];
+    for (;;) {
+      const ssize_t got = ::read(source, buffer, sizeof(buffer));
+      if (got == 0) break;
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        error = std::strerror(errno);
+        ::close(source);
+        image.closeNow();
+        return image;
+      }
+      for (ssize_t done = 0; done < got;) {
+        const ssize_t put = ::write(fd, buffer + done, static_cast<size_t>(got - done));
+        if (put < 0 && errno == EINTR) continue;
+        if (put <= 0) {
+          error = std::string("could not copy into memory: ") + std::strerror(errno);
+          ::close(source);
+          image.closeNow();
+          return image;
+        }
+        done += put;
+      }
+    }
+    ::close(source);
+
+    // Sealed, the copy can never change under the code mapped from it.
+    ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    return image;
+  }
+
+  bool valid() const { return fd_ >= 0; }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+  /// Called once the library was released: closes the copy unless the loader still holds it.
+  void release() {
+    if (fd_ < 0) return;
+    void* still = ::dlopen(path().c_str(), RTLD_LAZY | RTLD_NOLOAD);
+    if (still != nullptr) {
+      ::dlclose(still);
+      fd_ = -1;  // kept open on purpose, see the class comment
+      return;
+    }
+    closeNow();
+  }
+
+ private:
+  void closeNow() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+};
+
 }  // namespace
 
+/// A plugin library with its descriptor and state. Destroying it shuts the plugin down and
+/// releases the library; the Registry makes sure that happens on its control thread only.
 struct Registry::Loaded {
-  // NOTE: members are destroyed bottom-up, so the library is released last, after the host
-  // table the plugin may still point at.
+  Loaded() = default;
+  Loaded(const Loaded&) = delete;
+  Loaded& operator=(const Loaded&) = delete;
+
+  ~Loaded() {
+    if (initialized && descriptor->shutdown != nullptr) {
+      try {
+        descriptor->shutdown(state);
+      } catch (...) {
+        hostLogger().warning("plugin hook failed provider=%s hook=shutdown reason=\"%s\"",
+                             info.name, escapeQuoted(exceptionText(std::current_exception())));
+      }
+    }
+    host.reset();
+    if (library.is_loaded()) library.unload();
+    image.release();
+  }
+
+  // NOTE: members are destroyed bottom-up after the body above; the library goes before the
+  // in-memory file it was mapped from.
+  MemoryImage image;
   boost::dll::shared_library library;
   const anm_plugin* descriptor = nullptr;
   std::unique_ptr<HostApi> host;
   void* state = nullptr;
+  bool initialized = false;
   PluginInfo info;
 };
 
-Registry::Registry() = default;
+/// The plugins offered at one moment, by provider name. Never changed once published.
+struct Registry::Table {
+  std::map<std::string, std::shared_ptr<const Loaded>, std::less<>> byProvider;
+};
 
-Registry::~Registry() {
-  // Shut down in reverse load order; a plugin's failure here must not stop the others.
-  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
-    Loaded& plugin = **it;
-    if (plugin.descriptor->shutdown == nullptr) continue;
-    try {
-      plugin.descriptor->shutdown(plugin.state);
-    } catch (...) {
-      hostLogger().warning("plugin hook failed provider=%s hook=shutdown reason=\"%s\"",
-                           plugin.info.name, escapeQuoted(exceptionText(std::current_exception())));
-    }
+/// What the registry knows of one file of the directory.
+struct Registry::FileState {
+  FileStamp stamp;
+  std::shared_ptr<const Loaded> plugin;  ///< loaded and initialized, offered or about to be
+  std::string duplicateOf;  ///< refused because this provider came from an earlier file
+};
+
+/// State that only the thread changing the plugins touches, under `mutex`.
+struct Registry::Control {
+  std::mutex mutex;
+  std::map<std::string, FileState> files;  ///< by absolute path, so in name order per directory
+  /// Plugins no longer offered, kept until no call holds them, then shut down here.
+  std::vector<std::shared_ptr<const Loaded>> retired;
+  std::atomic<uint64_t> loadFailures{0};
+};
+
+namespace {
+
+/// Loads `path` from a sealed in-memory copy and checks its descriptor, without running any
+/// of its hooks but the entry function. Returns the plugin, or the reason it cannot be used in
+/// `reason`; logs nothing (the caller decides how to report).
+std::shared_ptr<Registry::Loaded> loadPlugin(const std::string& path, FileStamp& stamp,
+                                             std::string& reason) {
+  auto loaded = std::make_shared<Registry::Loaded>();
+
+  // The copy is what runs: a file rewritten in place afterwards cannot change code that is
+  // mapped, and a new version at the same path is a library of its own to the loader.
+  std::string copyError;
+  loaded->image = MemoryImage::copyOf(path, stamp, copyError);
+  if (!loaded->image.valid()) {
+    reason = "could not read the file: " + copyError;
+    return nullptr;
   }
-}
-
-std::vector<LoadFailure> Registry::loadDirectory(const std::string& dir) {
-  std::vector<LoadFailure> failures;
-
-  // Collect the candidates first so that they load in name order, whatever the file system's.
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  std::filesystem::directory_iterator it(dir, ec);
-  if (ec) {
-    const std::string reason = "could not read directory: " + ec.message();
-    hostLogger().warning("could not load plugins dir=%s reason=\"%s\"", dir, escapeQuoted(reason));
-    failures.push_back({absolutePath(dir), reason});
-    return failures;
-  }
-  for (const auto& entry : it) {
-    std::error_code typeEc;
-    if (!entry.is_regular_file(typeEc) || !looksLikeLibrary(entry.path())) continue;
-    files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
-    return a.filename().string() < b.filename().string();
-  });
-
-  for (const auto& file : files) {
-    if (auto failure = loadFile(file.string())) failures.push_back(std::move(*failure));
-  }
-  return failures;
-}
-
-std::optional<LoadFailure> Registry::loadFile(const std::string& file) {
-  const std::string path = absolutePath(file);
-  auto refuse = [&path](const std::string& reason) {
-    hostLogger().warning("could not load plugin file=%s reason=\"%s\"", path, escapeQuoted(reason));
-    return LoadFailure{path, reason};
-  };
 
   // RTLD_NOW reports a missing dependency here rather than at the first webhook; RTLD_LOCAL
   // keeps one plugin's symbols from resolving another's.
-  auto loaded = std::make_unique<Loaded>();
   try {
-    loaded->library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    loaded->library.load(loaded->image.path(),
+                         boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    return refuse("not a loadable library: " + dlerrorText(e.what()));
+    reason =
+        "not a loadable library: " + replaceAll(dlerrorText(e.what()), loaded->image.path(), path);
+    return nullptr;
   }
   if (!loaded->library.has(ANM_PLUGIN_ENTRY_SYMBOL)) {
-    return refuse("missing entry symbol " ANM_PLUGIN_ENTRY_SYMBOL);
+    reason = "missing entry symbol " ANM_PLUGIN_ENTRY_SYMBOL;
+    return nullptr;
   }
 
   // The entry function is the first plugin code that runs; it must not throw either.
@@ -216,41 +379,47 @@ std::optional<LoadFailure> Registry::loadFile(const std::string& file) {
   try {
     d = loaded->library.get<const anm_plugin*()>(ANM_PLUGIN_ENTRY_SYMBOL)();
   } catch (...) {
-    return refuse("entry function threw an " + exceptionText(std::current_exception()));
+    reason = "entry function threw an " + exceptionText(std::current_exception());
+    return nullptr;
   }
-  if (d == nullptr) return refuse("entry function returned NULL");
+  if (d == nullptr) {
+    reason = "entry function returned NULL";
+    return nullptr;
+  }
 
   // Size and major version come before anything else: they say how to read the rest.
   if (d->struct_size < kVersionHeaderBytes) {
-    return refuse("descriptor struct_size " + std::to_string(d->struct_size) +
-                  " is smaller than its version header");
+    reason = "descriptor struct_size " + std::to_string(d->struct_size) +
+             " is smaller than its version header";
+    return nullptr;
   }
   if (d->abi_major != ANM_ABI_MAJOR) {
-    return refuse("incompatible ABI major version: expected " + std::to_string(ANM_ABI_MAJOR) +
-                  ", found " + std::to_string(d->abi_major));
+    reason = "incompatible ABI major version: expected " + std::to_string(ANM_ABI_MAJOR) +
+             ", found " + std::to_string(d->abi_major);
+    return nullptr;
   }
   if (d->struct_size < kDescriptorBytesV1_0) {
-    return refuse("descriptor struct_size " + std::to_string(d->struct_size) +
-                  " is smaller than the " + std::to_string(kDescriptorBytesV1_0) +
-                  " bytes of an ABI 1.0 descriptor");
+    reason = "descriptor struct_size " + std::to_string(d->struct_size) + " is smaller than the " +
+             std::to_string(kDescriptorBytesV1_0) + " bytes of an ABI 1.0 descriptor";
+    return nullptr;
   }
   if (d->abi_minor > ANM_ABI_MINOR) {
-    return refuse("plugin needs ABI " + std::to_string(d->abi_major) + "." +
-                  std::to_string(d->abi_minor) + " but this edge offers " +
-                  std::to_string(ANM_ABI_MAJOR) + "." + std::to_string(ANM_ABI_MINOR));
+    reason = "plugin needs ABI " + std::to_string(d->abi_major) + "." +
+             std::to_string(d->abi_minor) + " but this edge offers " +
+             std::to_string(ANM_ABI_MAJOR) + "." + std::to_string(ANM_ABI_MINOR);
+    return nullptr;
   }
 
   // The name is what hooks refer to; it must be usable in URLs, logs and logger names.
   if (!isValidName(d->name)) {
-    return refuse("bad provider name \"" + copyCString(d->name, kMaxNameBytes + 1) +
-                  "\": must be lower-case [a-z0-9_-], 1 to 32 characters");
+    reason = "bad provider name \"" + copyCString(d->name, kMaxNameBytes + 1) +
+             "\": must be lower-case [a-z0-9_-], 1 to 32 characters";
+    return nullptr;
   }
   const std::string name(d->name);
-  if (d->verify == nullptr) return refuse("provider " + name + " has no verify hook");
-  for (const auto& other : plugins_) {
-    if (other->info.name == name) {
-      return refuse("provider " + name + " is already loaded from " + other->info.file);
-    }
+  if (d->verify == nullptr) {
+    reason = "provider " + name + " has no verify hook";
+    return nullptr;
   }
 
   // Copy the descriptor's strings now: nothing of the library's memory is kept by reference.
@@ -262,56 +431,291 @@ std::optional<LoadFailure> Registry::loadFile(const std::string& file) {
   loaded->info.abiMinor = d->abi_minor;
   loaded->info.file = path;
   loaded->host = std::make_unique<HostApi>(name);
+  return loaded;
+}
 
-  // init runs once; a failed init means the plugin is not used and not shut down.
+/// Runs the plugin's init, once. False with `reason` when it failed; such a plugin is never
+/// used and never shut down.
+bool initializePlugin(Registry::Loaded& loaded, std::string& reason) {
+  const anm_plugin* d = loaded.descriptor;
   if (d->init != nullptr) {
     char err[kErrorBytes] = {};
     anm_status status = ANM_ERR_INTERNAL;
     try {
-      status = d->init(loaded->host->table(), &loaded->state, err, sizeof(err));
+      status = d->init(loaded.host->table(), &loaded.state, err, sizeof(err));
     } catch (...) {
-      return refuse("init threw an " + exceptionText(std::current_exception()));
+      reason = "init threw an " + exceptionText(std::current_exception());
+      return false;
     }
     err[sizeof(err) - 1] = '\0';
     if (status != ANM_OK) {
       const std::string message = errorText(err);
-      return refuse("init failed with status " + std::to_string(status) +
-                    (message.empty() ? std::string() : ": " + message));
+      reason = "init failed with status " + std::to_string(status) +
+               (message.empty() ? std::string() : ": " + message);
+      return false;
     }
   }
+  loaded.initialized = true;
+  return true;
+}
 
-  hostLogger().information("loaded plugin provider=%s version=%s abi=%d.%d file=%s", name,
-                           loaded->info.version, static_cast<int>(loaded->info.abiMajor),
-                           static_cast<int>(loaded->info.abiMinor), path);
-  plugins_.push_back(std::move(loaded));
+void logLoaded(const PluginInfo& info) {
+  hostLogger().information("loaded plugin provider=%s version=%s abi=%d.%d file=%s", info.name,
+                           info.version, static_cast<int>(info.abiMajor),
+                           static_cast<int>(info.abiMinor), info.file);
+}
+
+// The library files of `dir` with their stamps, in name order; `error` set when the directory
+// cannot be read.
+std::map<std::string, FileStamp> listLibraries(const std::string& dir, std::string& error) {
+  std::map<std::string, FileStamp> files;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) {
+    error = "could not read directory: " + ec.message();
+    return files;
+  }
+  for (const auto& entry : it) {
+    std::error_code typeEc;
+    if (!entry.is_regular_file(typeEc) || !looksLikeLibrary(entry.path())) continue;
+    const std::string path = absolutePath(entry.path().string());
+    FileStamp stamp;
+    if (!statFile(path, stamp)) continue;  // gone since it was listed
+    files.emplace(path, stamp);
+  }
+  return files;
+}
+
+}  // namespace
+
+Registry::Registry()
+    : table_(std::make_shared<const Table>()), control_(std::make_unique<Control>()) {}
+
+Registry::~Registry() {
+  // No call can be in flight any more: shut down in reverse name order, then whatever was
+  // retired and not yet released.
+  std::atomic_store(&table_, std::shared_ptr<const Table>());
+  for (auto it = control_->files.rbegin(); it != control_->files.rend(); ++it) {
+    it->second.plugin.reset();
+  }
+  control_->retired.clear();
+}
+
+std::shared_ptr<const Registry::Table> Registry::table() const { return std::atomic_load(&table_); }
+
+std::vector<LoadFailure> Registry::loadDirectory(const std::string& dir) {
+  return sync(dir).refused;
+}
+
+SyncResult Registry::sync(const std::string& dir) {
+  Control& c = *control_;
+  std::lock_guard<std::mutex> lock(c.mutex);
+  SyncResult result;
+  auto refuse = [&](const std::string& path, const std::string& reason, const std::string& kept) {
+    hostLogger().warning("could not load plugin file=%s reason=\"%s\"%s", path,
+                         escapeQuoted(reason), kept.empty() ? "" : " keeping_version=" + kept);
+    result.refused.push_back({path, reason});
+    c.loadFailures.fetch_add(1, std::memory_order_relaxed);
+  };
+
+  std::string listError;
+  const std::map<std::string, FileStamp> present = listLibraries(dir, listError);
+  if (!listError.empty()) {
+    // A directory that cannot be read changes nothing: what was loaded stays offered.
+    hostLogger().warning("could not load plugins dir=%s reason=\"%s\"", dir,
+                         escapeQuoted(listError));
+    result.refused.push_back({absolutePath(dir), listError});
+    c.loadFailures.fetch_add(1, std::memory_order_relaxed);
+    return result;
+  }
+  const std::string prefix = absolutePath(dir) + "/";
+  std::shared_ptr<const Table> before = table();
+
+  // Files of this directory that are gone take their plugins with them.
+  for (auto it = c.files.begin(); it != c.files.end();) {
+    const bool ours = it->first.rfind(prefix, 0) == 0;
+    if (!ours || present.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    if (it->second.plugin) c.retired.push_back(it->second.plugin);
+    it = c.files.erase(it);
+  }
+
+  // Two rounds settle every case: the second only retries files refused for offering a
+  // provider that an earlier file offered and no longer does.
+  for (int round = 0; round < 2; ++round) {
+    // New and changed files are opened (their init waits until they are known to be used);
+    // a file refused for its provider is opened again once no other file offers it.
+    std::map<std::string, std::shared_ptr<Loaded>> opened;
+    for (const auto& [path, stamp] : present) {
+      FileState& state = c.files[path];
+      const bool changed = !(state.stamp == stamp);
+      const bool retry =
+          !changed && !state.duplicateOf.empty() &&
+          std::none_of(c.files.begin(), c.files.end(), [&](const auto& other) {
+            return other.second.plugin && other.second.plugin->info.name == state.duplicateOf;
+          });
+      if (!changed && !retry) continue;
+
+      FileStamp openedStamp = stamp;
+      std::string reason;
+      auto plugin = loadPlugin(path, openedStamp, reason);
+      state.stamp = openedStamp;
+      state.duplicateOf.clear();
+      if (!plugin) {
+        // A refused new version leaves the version loaded before it offered.
+        refuse(path, reason, state.plugin ? state.plugin->info.version : "");
+        continue;
+      }
+      opened.emplace(path, std::move(plugin));
+    }
+
+    // One file per provider: the first in name order. Later files offering it are refused
+    // before their init runs; the winner's init runs now.
+    std::map<std::string, std::string, std::less<>> owner;
+    for (auto& [path, state] : c.files) {
+      auto pending = opened.find(path);
+      const std::shared_ptr<const Loaded> current = state.plugin;
+      const Loaded* candidate = pending != opened.end() ? pending->second.get() : current.get();
+      if (candidate == nullptr) continue;
+      const std::string name = candidate->info.name;
+
+      const auto taken = owner.find(name);
+      if (taken != owner.end()) {
+        refuse(path, "provider " + name + " is already loaded from " + taken->second, "");
+        if (current) c.retired.push_back(current);
+        state.plugin.reset();
+        state.duplicateOf = name;
+        continue;
+      }
+      if (pending == opened.end()) {
+        owner.emplace(name, path);
+        continue;
+      }
+
+      std::string reason;
+      if (!initializePlugin(*pending->second, reason)) {
+        refuse(path, reason, current ? current->info.version : "");
+        if (current && owner.count(current->info.name) == 0) {
+          owner.emplace(current->info.name, path);
+        } else if (current) {
+          c.retired.push_back(current);
+          state.plugin.reset();
+        }
+        continue;
+      }
+      if (current) c.retired.push_back(current);
+      state.plugin = std::move(pending->second);
+      owner.emplace(name, path);
+    }
+
+    const bool freed = std::any_of(c.files.begin(), c.files.end(), [&](const auto& entry) {
+      return !entry.second.duplicateOf.empty() && owner.count(entry.second.duplicateOf) == 0;
+    });
+    if (!freed) break;
+  }
+
+  // Publish the new set, then say what changed against the one before.
+  auto next = std::make_shared<Table>();
+  for (const auto& [path, state] : c.files) {
+    if (state.plugin) next->byProvider.emplace(state.plugin->info.name, state.plugin);
+  }
+  for (const auto& [name, plugin] : next->byProvider) {
+    const auto old = before->byProvider.find(name);
+    if (old != before->byProvider.end() && old->second == plugin) continue;
+    logLoaded(plugin->info);
+    result.loaded.push_back(plugin->info);
+  }
+  for (const auto& [name, plugin] : before->byProvider) {
+    if (next->byProvider.count(name) != 0) continue;
+    hostLogger().information("plugin removed provider=%s version=%s file=%s", name,
+                             plugin->info.version, plugin->info.file);
+    result.removed.push_back(plugin->info);
+  }
+  std::atomic_store(&table_, std::shared_ptr<const Table>(std::move(next)));
+
+  // Retired plugins that no call holds any more are shut down here, on this thread; the
+  // others wait for a later pass (or the registry's end).
+  before.reset();
+  collectRetiredLocked();
+  return result;
+}
+
+void Registry::collectRetired() {
+  std::lock_guard<std::mutex> lock(control_->mutex);
+  collectRetiredLocked();
+}
+
+void Registry::collectRetiredLocked() {
+  auto& retired = control_->retired;
+  retired.erase(std::remove_if(retired.begin(), retired.end(),
+                               [](const auto& plugin) { return plugin.use_count() == 1; }),
+                retired.end());
+}
+
+std::optional<LoadFailure> Registry::loadFile(const std::string& file) {
+  Control& c = *control_;
+  std::lock_guard<std::mutex> lock(c.mutex);
+  const std::string path = absolutePath(file);
+  auto refuse = [&](const std::string& reason) {
+    hostLogger().warning("could not load plugin file=%s reason=\"%s\"", path, escapeQuoted(reason));
+    c.loadFailures.fetch_add(1, std::memory_order_relaxed);
+    return LoadFailure{path, reason};
+  };
+
+  // The provider must be free before the plugin's init runs.
+  FileStamp stamp;
+  std::string reason;
+  auto plugin = loadPlugin(path, stamp, reason);
+  if (!plugin) return refuse(reason);
+  const std::shared_ptr<const Table> before = table();
+  const auto taken = before->byProvider.find(plugin->info.name);
+  if (taken != before->byProvider.end()) {
+    return refuse("provider " + taken->first + " is already loaded from " +
+                  taken->second->info.file);
+  }
+  if (!initializePlugin(*plugin, reason)) return refuse(reason);
+
+  FileState& state = c.files[path];
+  state.stamp = stamp;
+  state.plugin = plugin;
+  auto next = std::make_shared<Table>(*before);
+  next->byProvider.emplace(plugin->info.name, plugin);
+  std::atomic_store(&table_, std::shared_ptr<const Table>(std::move(next)));
+  logLoaded(plugin->info);
   return std::nullopt;
 }
 
 std::vector<PluginInfo> Registry::list() const {
+  const auto current = table();
   std::vector<PluginInfo> out;
-  out.reserve(plugins_.size());
-  for (const auto& plugin : plugins_) out.push_back(plugin->info);
+  out.reserve(current->byProvider.size());
+  for (const auto& [name, plugin] : current->byProvider) out.push_back(plugin->info);
   return out;
 }
 
 bool Registry::has(std::string_view provider) const { return find(provider) != nullptr; }
 
-const Registry::Loaded* Registry::find(std::string_view provider) const {
-  for (const auto& plugin : plugins_) {
-    if (plugin->info.name == provider) return plugin.get();
-  }
-  return nullptr;
+uint64_t Registry::loadFailures() const {
+  return control_->loadFailures.load(std::memory_order_relaxed);
+}
+
+std::shared_ptr<const Registry::Loaded> Registry::find(std::string_view provider) const {
+  const auto current = table();
+  const auto it = current->byProvider.find(provider);
+  if (it == current->byProvider.end()) return nullptr;
+  return it->second;
 }
 
 std::string Registry::checkSettings(const store::HookRecord& hook) const {
   if (hook.provider.empty()) return {};
 
   // An unknown provider is answered with what could have been meant.
-  const Loaded* plugin = find(hook.provider);
+  const std::shared_ptr<const Loaded> plugin = find(hook.provider);
   if (plugin == nullptr) {
     std::vector<std::string> names;
-    for (const auto& p : plugins_) names.push_back(p->info.name);
-    std::sort(names.begin(), names.end());
+    for (const auto& info : list()) names.push_back(info.name);
     std::string loaded;
     for (const auto& n : names) loaded += (loaded.empty() ? "" : ", ") + n;
     return "unknown provider \"" + hook.provider +
@@ -346,9 +750,12 @@ Outcome Registry::verify(const store::HookRecord& hook, const RequestView& reque
     outcome.message = "hook has no provider";
     return outcome;
   }
-  const Loaded* plugin = find(hook.provider);
+  // The plugin is held until the call returns, even if a reload replaces it meanwhile.
+  const std::shared_ptr<const Loaded> plugin = find(hook.provider);
   if (plugin == nullptr) {
-    return internalOutcome("provider \"" + hook.provider + "\" is not loaded");
+    Outcome outcome = internalOutcome("provider \"" + hook.provider + "\" is not loaded");
+    outcome.providerUnavailable = true;
+    return outcome;
   }
 
   // C views of the request and settings; they borrow from the caller for this call only.
