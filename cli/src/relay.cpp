@@ -150,6 +150,16 @@ class Relay {
       if (end == StreamEnd::kStopped || stop_.load()) break;
       if (healthy) attempt = 0;
 
+      // An edge that said it is stopping is not a failure: reconnect at once, and back off
+      // only if nobody answers then.
+      if (edgeStopping_) {
+        edgeStopping_ = false;
+        attempt = 0;
+        log_.information("edge is stopping, reconnecting last_event_id=%Ld",
+                         static_cast<Poco::Int64>(lastEventId_));
+        continue;
+      }
+
       const std::chrono::milliseconds delay =
           backoffDelay(attempt, options_.backoffStart, options_.backoffCap, random_);
       ++attempt;
@@ -285,6 +295,12 @@ class Relay {
           handleUnreadable(event);
           return !stop_.load();
         }
+        if (event.type == "shutdown") {
+          // The edge is stopping and closes the stream next; another edge behind the same
+          // address, or this one restarted, takes the relay at once.
+          edgeStopping_ = true;
+          return true;
+        }
         if (event.type != "webhook") return true;
         sawEvent = true;
         handleEvent(event);
@@ -399,6 +415,7 @@ class Relay {
   std::string bearer_;           ///< the JWT of the last stream request (member sessions)
   std::string refusal_;          ///< the edge's words for the last refused stream
   bool retriedRefusal_ = false;  ///< a renewal after a refusal was tried and not yet proven
+  bool edgeStopping_ = false;    ///< the edge said it is stopping; the next stream is no retry
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "core/edge/api_support.h"
 #include "core/edge/auth.h"
 #include "core/edge/config.h"
+#include "core/edge/metrics.h"
 #include "core/edge/plans.h"
 #include "core/edge/rate_limit.h"
 #include "core/edge/secrets.h"
@@ -81,6 +82,7 @@ class AccountHandler : public EdgeHandler {
       handle(req, resp);
     } catch (const store::StoreError& e) {
       // Also an audit entry that could not be written: the answer then carries no contents.
+      services_.metrics->storeError();
       closeIfBodyUnread(req, resp);
       if (!resp.sent()) sendStoreUnavailable(resp, e);
     } catch (const BadRequest& e) {

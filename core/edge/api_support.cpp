@@ -88,23 +88,24 @@ void closeIfBodyUnread(const Poco::Net::HTTPServerRequest& req,
   if (hasBody(req)) resp.setKeepAlive(false);
 }
 
-void logStoreFailure(const std::exception& e) {
-  static std::mutex mutex;
-  static std::chrono::steady_clock::time_point lastLogged;
-  static uint64_t suppressed = 0;
-
+bool LogThrottle::admit(uint64_t& heldBack) {
   const auto now = std::chrono::steady_clock::now();
-  uint64_t alsoRefused = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (now - lastLogged < std::chrono::seconds(1)) {
-      ++suppressed;
-      return;
-    }
-    lastLogged = now;
-    alsoRefused = suppressed;
-    suppressed = 0;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (lastLogged_ != std::chrono::steady_clock::time_point{} &&
+      now - lastLogged_ < std::chrono::seconds(1)) {
+    ++heldBack_;
+    return false;
   }
+  lastLogged_ = now;
+  heldBack = heldBack_;
+  heldBack_ = 0;
+  return true;
+}
+
+void logStoreFailure(const std::exception& e) {
+  static LogThrottle throttle;
+  uint64_t alsoRefused = 0;
+  if (!throttle.admit(alsoRefused)) return;
   httpLog().error("could not reach the store error=\"%s\" not_logged=%s", std::string(e.what()),
                   std::to_string(alsoRefused));
 }

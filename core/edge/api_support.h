@@ -7,9 +7,11 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -51,6 +53,19 @@ bool hasBody(const Poco::Net::HTTPServerRequest& req);
 /// bytes would otherwise be taken for the next request.
 void closeIfBodyUnread(const Poco::Net::HTTPServerRequest& req,
                        Poco::Net::HTTPServerResponse& resp);
+
+/// Lets one line through per second and counts the ones held back, so that a condition hit by
+/// every request under load writes a few lines instead of one per request.
+class LogThrottle {
+ public:
+  /// True when a line may be written now; `heldBack` then says how many were not since.
+  bool admit(uint64_t& heldBack);
+
+ private:
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point lastLogged_{};
+  uint64_t heldBack_ = 0;
+};
 
 /// Logs a store failure at most once a second, with the count of those left out, so that an
 /// outage under load writes a few lines instead of one per refused request.

@@ -22,7 +22,7 @@
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 29> kKnownKeys = {"listen",
+constexpr std::array<const char*, 31> kKnownKeys = {"listen",
                                                     "data_dir",
                                                     "plugin_dir",
                                                     "public_url",
@@ -50,7 +50,9 @@ constexpr std::array<const char*, 29> kKnownKeys = {"listen",
                                                     "auth.jwt_ttl_s",
                                                     "auth.issuer",
                                                     "auth.anonymous_hooks",
-                                                    "hooks.anonymous_ttl_s"};
+                                                    "hooks.anonymous_ttl_s",
+                                                    "shutdown.timeout_ms",
+                                                    "plugins.watch"};
 
 std::string_view trimBlanks(std::string_view text) {
   const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f'; };
@@ -347,6 +349,13 @@ void parseSecurity(const ConfigValues& values, EdgeConfig& config) {
   if (const auto* text = value("http.request_timeout_ms")) {
     config.requestTimeout = std::chrono::milliseconds(
         parseInteger("http.request_timeout_ms", *text, kMinRequestTimeoutMs, kMaxRequestTimeoutMs));
+  }
+  if (const auto* text = value("shutdown.timeout_ms")) {
+    config.shutdownTimeout = std::chrono::milliseconds(
+        parseInteger("shutdown.timeout_ms", *text, kMinShutdownTimeoutMs, kMaxShutdownTimeoutMs));
+  }
+  if (const auto* text = value("plugins.watch")) {
+    config.watchPlugins = parseBoolean("plugins.watch", *text);
   }
 }
 

@@ -50,6 +50,9 @@ inline constexpr int64_t kMaxIngestRate = 1000000;
 /// Bounds of http.request_timeout_ms, the whole time a request may take to arrive.
 inline constexpr int64_t kMinRequestTimeoutMs = 1000;
 inline constexpr int64_t kMaxRequestTimeoutMs = 3600000;
+/// Bounds of shutdown.timeout_ms, the longest an edge takes to stop once asked to.
+inline constexpr int64_t kMinShutdownTimeoutMs = 100;
+inline constexpr int64_t kMaxShutdownTimeoutMs = 600000;
 /// The variable the encryption key ring is read from when encryption.key_file is not set and
 /// encryption.keys_env names no other.
 inline constexpr char kDefaultKeysEnv[] = "ANONYMILY_ENCRYPTION_KEYS";
@@ -114,6 +117,14 @@ struct EdgeConfig {
   /// The whole time a request's head and body may take to arrive, however steadily a slow
   /// sender trickles bytes; past it the request gets 408.
   std::chrono::milliseconds requestTimeout{60000};
+
+  /// On SIGTERM the edge stops accepting, lets the requests in flight finish and tells relays
+  /// to reconnect; whatever is still running when this time is up is cut off. Kept below the
+  /// service manager's stop timeout (TimeoutStopSec=) so that the edge exits on its own.
+  std::chrono::milliseconds shutdownTimeout{15000};
+  /// Whether the plugin directory is watched, so that plugin files copied in, replaced or
+  /// removed take effect without a restart. Either way SIGHUP reloads them.
+  bool watchPlugins = true;
 };
 
 /// The keys a configuration file may hold, with their values as text.

@@ -262,6 +262,18 @@ void ConnectionSet::remove(EdgeConnection* connection) {
   std::lock_guard<std::mutex> lock(mutex_);
   connections_.erase(connection);
   busy_.erase(connection);
+  if (connections_.empty()) emptied_.notify_all();
+}
+
+bool ConnectionSet::waitUntilEmpty(std::chrono::milliseconds within) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return emptied_.wait_for(lock, within, [this] { return connections_.empty(); });
+}
+
+size_t ConnectionSet::abortAll() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto* connection : connections_) connection->abort();
+  return connections_.size();
 }
 
 void ConnectionSet::stopAll() {
@@ -307,6 +319,14 @@ void EdgeConnection::wake() {
     socket().shutdownReceive();
   } catch (const Poco::Exception&) {
     // Already closed by the peer: nothing left to wake.
+  }
+}
+
+void EdgeConnection::abort() {
+  try {
+    socket().shutdown();
+  } catch (const Poco::Exception&) {
+    // Already closed: the thread is on its way out.
   }
 }
 
@@ -457,6 +477,7 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session, HeadRecorde
   // The head is complete here: this is the moment the webhook arrived.
   RequestContext context;
   context.receivedAtMs = nowMs();
+  context.receivedAt = std::chrono::steady_clock::now();
   std::string canonicalHead;
   if (recorder != nullptr) context.rawHead = matchHead(recorder->head(), *request, canonicalHead);
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -36,6 +37,13 @@ class ConnectionSet {
 
   /// From now on connections finish the request they are in and close; idle ones close now.
   void stopAll();
+
+  /// Waits until every connection has ended or `within` has passed; true when none is left.
+  bool waitUntilEmpty(std::chrono::milliseconds within);
+
+  /// Shuts the sockets of the connections still open down, so that their requests fail at
+  /// their next read or write and their threads end; returns how many there were.
+  size_t abortAll();
   bool stopping() const { return stopping_.load(); }
 
   /// Under the set's lock: a connection changes between idle and busy only through this, so
@@ -54,6 +62,7 @@ class ConnectionSet {
  private:
   std::atomic<const Poco::Net::TCPServer*> server_{nullptr};
   mutable std::mutex mutex_;
+  std::condition_variable emptied_;  ///< notified when the last connection is removed
   std::set<EdgeConnection*> connections_;
   std::set<EdgeConnection*> busy_;
   std::atomic<bool> stopping_{false};
@@ -80,6 +89,9 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
 
   /// Ends the wait for a next request (shutdown); a request in progress is not affected.
   void wake();
+
+  /// Shuts the socket down both ways: a request in progress fails at its next read or write.
+  void abort();
 
  private:
   void serve();

@@ -26,10 +26,13 @@
 #include "core/edge/connection.h"
 #include "core/edge/handlers.h"
 #include "core/edge/hook_lifecycle.h"
+#include "core/edge/metrics.h"
+#include "core/edge/ops_routes.h"
 #include "core/edge/rate_limit.h"
 #include "core/edge/recording_socket.h"
 #include "core/edge/stream_hub.h"
 #include "core/edge/tls.h"
+#include "core/plugin/directory_watcher.h"
 #include "core/plugin/registry.h"
 #include "core/store/mysql_store.h"
 #include "core/store/store.h"
@@ -130,10 +133,14 @@ struct EdgeServer::Parts {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<KeyWatcher> keyWatcher;
   std::unique_ptr<plugin::Registry> registry;
+  std::unique_ptr<plugin::DirectoryWatcher> pluginWatcher;
+  bool pluginDirPresent = false;
   std::unique_ptr<StreamHub> hub;
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<HookLifecycle> lifecycle;
   std::unique_ptr<IngestLimiter> limiter;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<EdgeStatus> status;
   EdgeServices services;
   std::unique_ptr<Router> router;
   ConnectionSet connections;
@@ -221,6 +228,7 @@ void EdgeServer::start() {
   std::error_code ec;
   if (std::filesystem::is_directory(config_.pluginDir, ec)) {
     p.registry->loadDirectory(config_.pluginDir);
+    p.pluginDirPresent = true;
   } else if (config_.pluginDirGiven) {
     throw ConfigError("plugin_dir " + config_.pluginDir + " is not a directory");
   } else {
@@ -284,6 +292,15 @@ void EdgeServer::start() {
   p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_);
   p.lifecycle->start();
   p.limiter = std::make_unique<IngestLimiter>(config_);
+  p.metrics = std::make_unique<Metrics>(ANM_VERSION);
+  p.status = std::make_unique<EdgeStatus>(*p.store, *p.registry, *p.hub);
+
+  // Plugin files copied in, replaced or removed later take effect without a restart.
+  if (p.pluginDirPresent && config_.watchPlugins) {
+    p.pluginWatcher = std::make_unique<plugin::DirectoryWatcher>(
+        *p.registry, config_.pluginDir, plugin::DirectoryWatcher::Options{});
+    p.pluginWatcher->start();
+  }
 
   p.services.config = &config_;
   p.services.store = p.store.get();
@@ -291,6 +308,8 @@ void EdgeServer::start() {
   p.services.hub = p.hub.get();
   p.services.auth = p.auth.get();
   p.services.limiter = p.limiter.get();
+  p.services.metrics = p.metrics.get();
+  p.services.status = p.status.get();
   p.services.maxBodyBytes = config_.maxBodyBytes;
   p.services.publicUrl = config_.publicUrl;
   if (p.services.publicUrl.empty()) {
@@ -314,18 +333,38 @@ void EdgeServer::start() {
       socket, params);
   p.connections.setServer(p.server.get());
   p.server->start();
+  p.status->setPluginsLoaded();
   p.running = true;
 }
 
-void EdgeServer::stop() {
+void EdgeServer::stop() { stop(config_.shutdownTimeout); }
+
+void EdgeServer::stop(std::chrono::milliseconds within) {
   auto& p = *parts_;
   if (!p.running) return;
   p.running = false;
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  auto remaining = [deadline] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()),
+                    std::chrono::milliseconds(0));
+  };
 
-  // Order matters: no new connections, then the requests in flight finish, then the streams
-  // close, and the store goes last so that every acknowledged event is on disk.
+  // Order matters: no new connections and no more readiness, then the relays are told to go,
+  // then the requests in flight finish, and the store goes last so that every acknowledged
+  // event is on disk.
+  p.status->setStopping();
   p.server->stop();
   p.connections.stopAll();
+  if (p.pluginWatcher) p.pluginWatcher->stop();
+  const size_t streamsLeft = p.hub->drain(remaining());
+  if (!p.connections.waitUntilEmpty(remaining())) {
+    const size_t cut = p.connections.abortAll();
+    edgeLog().warning(
+        "requests still running at the shutdown deadline, cut off count=%z "
+        "timeout_ms=%Ld",
+        cut, static_cast<Poco::Int64>(within.count()));
+  }
   p.pool->joinAll();
   p.connections.setServer(nullptr);
   p.server.reset();
@@ -334,6 +373,7 @@ void EdgeServer::stop() {
   p.store->setCommitListener({});
   p.store->setNoticeListener({});
   p.hub->stop();
+  p.pluginWatcher.reset();
   p.lifecycle.reset();
   p.keyWatcher.reset();
   p.hub.reset();
@@ -342,7 +382,13 @@ void EdgeServer::stop() {
   p.store.reset();
   p.keys.reset();
   p.lock.reset();
-  edgeLog().information("edge stopped");
+  edgeLog().information("edge stopped streams_cut=%z", streamsLeft);
+}
+
+plugin::SyncResult EdgeServer::reloadPlugins() {
+  auto& p = *parts_;
+  if (!p.running || !p.pluginDirPresent) return {};
+  return p.registry->sync(config_.pluginDir);
 }
 
 uint16_t EdgeServer::port() const { return parts_->port; }

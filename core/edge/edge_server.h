@@ -2,12 +2,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "core/edge/config.h"
+#include "core/plugin/registry.h"
 
 namespace anm::edge {
 
@@ -36,9 +38,18 @@ class EdgeServer {
   /// everything else.
   void start();
 
-  /// Stops accepting, lets requests in flight finish, closes every stream, then closes the
-  /// store (which drains its writer). Safe to call more than once.
+  /// Stops the edge within config().shutdownTimeout: see stop(within).
   void stop();
+
+  /// Stops accepting connections, tells every relay stream to reconnect elsewhere and closes
+  /// it, lets the requests in flight finish, and cuts off those still running when `within`
+  /// has passed; then closes the store (which drains its writer), so that every acknowledged
+  /// webhook is stored. Safe to call more than once.
+  void stop(std::chrono::milliseconds within);
+
+  /// Reads the plugin directory again (SIGHUP): new files load, changed ones replace their
+  /// plugin for new requests, removed ones stop being offered. Returns what changed.
+  plugin::SyncResult reloadPlugins();
 
   uint16_t port() const;
   const std::string& publicUrl() const;

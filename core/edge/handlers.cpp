@@ -29,6 +29,8 @@
 #include "core/edge/config.h"
 #include "core/edge/event_json.h"
 #include "core/edge/hook_lifecycle.h"
+#include "core/edge/metrics.h"
+#include "core/edge/ops_routes.h"
 #include "core/edge/plans.h"
 #include "core/edge/rate_limit.h"
 #include "core/edge/raw_head.h"
@@ -188,14 +190,6 @@ void sendCustomResponse(HTTPServerResponse& resp, const store::CustomResponse& r
 
 // --- Handlers -------------------------------------------------------------------------------
 
-class HealthHandler : public EdgeHandler {
- public:
-  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
-    sendBody(resp, 200, "text/plain", "ok");
-  }
-};
-
 class NotFoundHandler : public EdgeHandler {
  public:
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
@@ -225,9 +219,12 @@ class IngestHandler : public EdgeHandler {
     try {
       handle(req, resp);
     } catch (const store::StoreError& e) {
+      services_.metrics->storeError();
+      services_.metrics->webhookRefused(IngestRefusal::kStoreUnavailable);
       closeIfBodyUnread(req, resp);
       if (!resp.sent()) sendStoreUnavailable(resp, e);
     } catch (const BadRequest& e) {
+      services_.metrics->webhookRefused(IngestRefusal::kMalformed);
       resp.setKeepAlive(false);
       if (!resp.sent()) sendError(resp, e.status(), e.what());
     }
@@ -241,6 +238,7 @@ class IngestHandler : public EdgeHandler {
     // The hook comes first: a request to nowhere is refused before its body is read.
     const auto hook = services_.store->findHook(hookId_);
     if (!hook || expired(*hook, nowMs())) {
+      services_.metrics->webhookRefused(IngestRefusal::kUnknownHook);
       closeIfBodyUnread(req, resp);
       sendError(resp, 404, "unknown hook");
       return;
@@ -253,6 +251,7 @@ class IngestHandler : public EdgeHandler {
     if (services_.limiter != nullptr &&
         !services_.limiter->admit(hookId_, clientAddress(req, behindProxy), retryAfterS,
                                   hookLimited)) {
+      services_.metrics->webhookRefused(IngestRefusal::kRateLimited);
       closeIfBodyUnread(req, resp);
       resp.set("Retry-After", std::to_string(retryAfterS));
       sendError(resp, 429,
@@ -296,6 +295,7 @@ class IngestHandler : public EdgeHandler {
     std::string body;
     const BodyRead read = readBody(req, services_.maxBodyBytes, body);
     if (read == BodyRead::kTooLarge) {
+      services_.metrics->webhookRefused(IngestRefusal::kTooLarge);
       resp.setKeepAlive(false);
       sendError(resp, 413,
                 "body exceeds the limit of " + std::to_string(services_.maxBodyBytes) + " bytes");
@@ -317,6 +317,23 @@ class IngestHandler : public EdgeHandler {
         hook->standardWebhooks && hook->provider.empty()
             ? verifyStandardWebhooks(*hook, headers, body, context_.receivedAtMs)
             : services_.registry->verify(*hook, view);
+
+    // A provider whose plugin is not loaded (removed, or being replaced) cannot judge the
+    // request either way; the sender is asked to come back rather than told it is invalid.
+    if (outcome.providerUnavailable) {
+      services_.metrics->webhookRefused(IngestRefusal::kProviderUnavailable);
+      static LogThrottle throttle;
+      uint64_t heldBack = 0;
+      if (throttle.admit(heldBack)) {
+        httpLog().warning(
+            "webhook not verified, provider not loaded hook=%s provider=%s not_logged=%s", hookId_,
+            hook->provider, std::to_string(heldBack));
+      }
+      resp.set("Retry-After", "5");
+      sendError(resp, 503,
+                "provider " + hook->provider + " is not loaded on this edge; try again later");
+      return;
+    }
 
     store::EventRecord event;
     event.hookId = hookId_;
@@ -340,6 +357,9 @@ class IngestHandler : public EdgeHandler {
     const auto reasonCode = event.reason;
     const int64_t bodySize = event.bodySize;
     const int64_t eventId = services_.store->appendEvent(std::move(event));
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - context_.receivedAt;
+    services_.metrics->webhookStored(providerName(*hook), verdict, took.count());
 
     if (verdict == store::Verdict::kInvalid) {
       const std::string reason(plugin::reasonName(reasonCode));
@@ -395,6 +415,7 @@ class ApiHandler : public EdgeHandler {
     try {
       handle(req, resp);
     } catch (const store::StoreError& e) {
+      services_.metrics->storeError();
       closeIfBodyUnread(req, resp);
       if (!resp.sent()) sendStoreUnavailable(resp, e);
     } catch (const BadRequest& e) {
@@ -938,6 +959,7 @@ class AddDeliveryHandler : public HookApiHandler {
     }
     const store::DeliveryRecord delivery = parseDelivery(*report, eventId_);
     services_.store->addDelivery(delivery);
+    services_.metrics->deliveryReported(delivery.status);
     sendJson(resp, 201, deliveryJson(delivery));
   }
 };
@@ -972,6 +994,7 @@ class BulkDeliveriesHandler : public HookApiHandler {
       deliveries.push_back(parseDelivery(*report, eventId));
     }
     services_.store->addDeliveries(deliveries);
+    for (const auto& delivery : deliveries) services_.metrics->deliveryReported(delivery.status);
     sendJson(resp, 201, "{\"stored\":" + std::to_string(deliveries.size()) + "}");
   }
 };
@@ -1191,10 +1214,7 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
     return new IngestHandler(services_, std::string(id), std::string(suffix), std::string(query));
   }
 
-  if (path == "/healthz") {
-    if (method != "GET" && method != "HEAD") return new MethodNotAllowedHandler("GET, HEAD");
-    return new HealthHandler;
-  }
+  if (EdgeHandler* operations = routeOperations(services_, method, path)) return operations;
 
   const auto parts = segments(path);
   if (!parts) return new NotFoundHandler;

@@ -6,6 +6,7 @@
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -45,6 +46,8 @@ inline constexpr size_t kMaxListedDeliveries = 20;
 struct EdgeConfig;
 class Authenticator;
 class IngestLimiter;
+class Metrics;
+class EdgeStatus;
 
 struct EdgeServices {
   const EdgeConfig* config = nullptr;  ///< the settings the edge started with
@@ -53,13 +56,16 @@ struct EdgeServices {
   StreamHub* hub = nullptr;
   Authenticator* auth = nullptr;
   IngestLimiter* limiter = nullptr;
+  Metrics* metrics = nullptr;  ///< never null in a running edge
+  EdgeStatus* status = nullptr;
   size_t maxBodyBytes = 10485760;
   std::string publicUrl;
 };
 
 /// Per-request facts the connection knows and POCO's request does not.
 struct RequestContext {
-  int64_t receivedAtMs = 0;  ///< when the request head had arrived
+  int64_t receivedAtMs = 0;                          ///< when the request head had arrived
+  std::chrono::steady_clock::time_point receivedAt;  ///< the same, for measuring durations
   std::string_view rawHead;  ///< the head as received, or "" when it was not recorded whole
 };
 

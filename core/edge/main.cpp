@@ -1,17 +1,15 @@
 // core/edge/main.cpp: the anonymily-edge program: options, logging, start, wait, stop.
 // SPDX-License-Identifier: Apache-2.0
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
 #include <Poco/NullChannel.h>
-#include <Poco/PatternFormatter.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionCallback.h>
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +22,8 @@
 #include "core/edge/admin.h"
 #include "core/edge/config.h"
 #include "core/edge/edge_server.h"
+#include "core/edge/log_setup.h"
+#include "core/edge/service_notify.h"
 
 #ifndef ANM_VERSION
 #define ANM_VERSION "0.0.0"
@@ -36,16 +36,6 @@ using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionCallback;
 
-// Log lines go to stderr in one format whatever the level: time, priority, source, text.
-void setUpLogging(const std::string& level) {
-  Poco::AutoPtr<Poco::PatternFormatter> formatter(
-      new Poco::PatternFormatter("%Y-%m-%dT%H:%M:%S.%i %p %s: %t"));
-  Poco::AutoPtr<Poco::FormattingChannel> channel(
-      new Poco::FormattingChannel(formatter, new Poco::ConsoleChannel(std::cerr)));
-  Poco::Logger::root().setChannel(channel);
-  Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
-}
-
 // Written beside the target and renamed, so a reader never sees a half-written port.
 bool writePortFile(const std::string& path, uint16_t port) {
   const std::string temp = path + ".tmp";
@@ -55,6 +45,50 @@ bool writePortFile(const std::string& path, uint16_t port) {
     if (!out.flush()) return false;
   }
   return std::rename(temp.c_str(), path.c_str()) == 0;
+}
+
+// The signals the edge acts on; blocked in every thread and taken by serveUntilStopped.
+sigset_t handledSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGQUIT);
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// Serves until SIGTERM, SIGINT or SIGQUIT: SIGHUP reloads the plugins between the service
+// manager's RELOADING=1 and READY=1, and the watchdog is fed while the main thread is alive.
+void serveUntilStopped(EdgeServer& server, ServiceNotifier& notifier, Poco::Logger& log) {
+  const sigset_t signals = handledSignals();
+  const auto watchdog = notifier.watchdogInterval();
+  for (;;) {
+    int signal = 0;
+    if (watchdog) {
+      timespec wait{};
+      wait.tv_sec = static_cast<time_t>(watchdog->count() / 1000);
+      wait.tv_nsec = static_cast<long>(watchdog->count() % 1000) * 1000000L;
+      signal = sigtimedwait(&signals, nullptr, &wait);
+      if (signal < 0) {
+        notifier.notify("WATCHDOG=1");
+        continue;
+      }
+    } else if (sigwait(&signals, &signal) != 0) {
+      continue;
+    }
+
+    if (signal != SIGHUP) {
+      log.information("edge stopping signal=%s", std::string(strsignal(signal)));
+      return;
+    }
+    notifier.notify("RELOADING=1\n" + monotonicUsecField());
+    const plugin::SyncResult result = server.reloadPlugins();
+    log.information("plugins reloaded loaded=%z removed=%z refused=%z plugins=%z",
+                    result.loaded.size(), result.removed.size(), result.refused.size(),
+                    server.pluginCount());
+    notifier.notify("READY=1\nSTATUS=serving, plugins reloaded");
+  }
 }
 
 class EdgeApp : public Poco::Util::ServerApplication {
@@ -110,14 +144,11 @@ class EdgeApp : public Poco::Util::ServerApplication {
     }
     setUpLogging(config.logLevel);
 
-    // SIGTERM and SIGINT are taken by waitForTerminationRequest; threads started from now on
-    // inherit the mask, so the signal cannot land on one of them and kill the process.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGQUIT);
+    // The signals are taken by serveUntilStopped; threads started from now on inherit the
+    // mask, so a signal cannot land on one of them and kill the process.
+    const sigset_t signals = handledSignals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ServiceNotifier notifier;
 
     EdgeServer server(config);
     try {
@@ -139,8 +170,12 @@ class EdgeApp : public Poco::Util::ServerApplication {
     log.information("edge ready listen=%s public_url=%s plugins=%s store=%s", listen,
                     server.publicUrl(), std::to_string(server.pluginCount()), config.store);
 
-    waitForTerminationRequest();
-    log.information("edge stopping");
+    // Ready only now: the listener answers and the plugins are loaded.
+    notifier.notify("READY=1\nSTATUS=serving on " + listen +
+                    "\nMAINPID=" + std::to_string(::getpid()));
+
+    serveUntilStopped(server, notifier, log);
+    notifier.notify("STOPPING=1\nSTATUS=stopping");
     server.stop();
     return Application::EXIT_OK;
   }
@@ -166,8 +201,9 @@ class EdgeApp : public Poco::Util::ServerApplication {
     help.setUsage("[OPTIONS]\n       anonymily-edge admin [OPTIONS] COMMAND (see admin --help)");
     help.setHeader("Receives webhooks, verifies and stores them, and streams them to relays.");
     help.setFooter(
-        "Config keys: listen, data_dir, plugin_dir, public_url, store, ingest.max_body_bytes, "
-        "http.max_threads, http.max_queued, http.timeout_ms, stream.heartbeat_ms, log.level.\n"
+        "Every config key is described in the commented edge.conf that is installed beside the "
+        "edge (/etc/anonymily/edge.conf) and in the README.\n"
+        "SIGHUP reloads the plugins; SIGTERM stops within shutdown.timeout_ms.\n"
         "store is sqlite:PATH or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?socket=PATH]; "
         "a mysql store also reads store.pool_size (" +
         std::to_string(kMinStorePoolSize) + ".." + std::to_string(kMaxStorePoolSize) +

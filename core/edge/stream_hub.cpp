@@ -58,6 +58,14 @@ const Frame& retryFrame() {
   return frame;
 }
 
+// The last frame of every stream when the edge stops: the relay reconnects at once, to
+// whichever edge then answers, and resumes from its last event id.
+const Frame& goodbyeFrame() {
+  static const Frame frame = std::make_shared<const std::string>(
+      "event: shutdown\ndata: {\"reason\":\"edge stopping\"}\n\n");
+  return frame;
+}
+
 const Frame& keepAliveFrame() {
   static const Frame frame = std::make_shared<const std::string>(": keep-alive\n\n");
   return frame;
@@ -148,6 +156,20 @@ class StreamHub::Impl {
     logger().information(Poco::format("stream hub stopped closed=%z", remaining.size()));
   }
 
+  size_t drain(std::chrono::milliseconds within) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopped_ || !started_) return streams_.size();
+    draining_ = true;
+    for (auto& [id, stream] : streams_) {
+      if (stream->closing || stream->finishing) continue;
+      stream->finishing = true;
+      enqueueLocked(*stream, goodbyeFrame());
+      markDirtyLocked(*stream);
+    }
+    drainedCv_.wait_for(lock, within, [this] { return streams_.empty(); });
+    return streams_.size();
+  }
+
   void attach(Poco::Net::StreamSocket socket, const std::string& hookId, int64_t lastEventId,
               StreamTags tags) {
     auto stream = std::make_shared<Stream>();
@@ -178,7 +200,7 @@ class StreamHub::Impl {
     }
 
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) {
+    if (stopped_ || draining_) {
       releaseSocket(*stream);
       return;
     }
@@ -309,6 +331,7 @@ class StreamHub::Impl {
     bool catchUpQueued = false;  ///< waiting in the worker's queue
     bool catchUpPaused = false;  ///< waiting for its queue to drain below a quarter of the limit
     bool closing = false;        ///< the loop closes it at its next round
+    bool finishing = false;      ///< takes nothing more; closes once its queue is written
     bool dirtyQueued = false;    ///< in dirty_
     bool outArmed = false;       ///< EPOLLOUT is watched; touched by the loop thread only
     std::deque<Frame> queue;
@@ -329,7 +352,7 @@ class StreamHub::Impl {
 
   bool wantsFrameLocked(const Hook& hook, const store::EventRecord& event) const {
     for (const auto& stream : hook.streams) {
-      if (stream->live && !stream->closing && event.id > stream->cursor &&
+      if (stream->live && !stream->closing && !stream->finishing && event.id > stream->cursor &&
           stream->cursor >= hook.lastPublished && event.id > hook.lastPublished) {
         return true;
       }
@@ -351,7 +374,7 @@ class StreamHub::Impl {
     hook.lastPublished = std::max(previous, id);
 
     for (const auto& stream : hook.streams) {
-      if (!stream->live || stream->closing || id <= stream->cursor) continue;
+      if (!stream->live || stream->closing || stream->finishing || id <= stream->cursor) continue;
 
       // Publishes come in id order, so no forwardable event lies between `previous` and this
       // one: a stream that has everything up to `previous` can take it directly. Any other
@@ -412,7 +435,7 @@ class StreamHub::Impl {
 
   // Resumes a backlog that waited for room, once half of what it may fill has drained.
   void resumeCatchUpLocked(Stream& stream) {
-    if (stream.live || !stream.catchUpPaused || stream.closing) return;
+    if (stream.live || !stream.catchUpPaused || stream.closing || stream.finishing) return;
     if (stream.queuedBytes >= backlogFill() / 2) return;
     scheduleCatchUpLocked(stream);
   }
@@ -455,7 +478,7 @@ class StreamHub::Impl {
         stream = findLocked(id);
         if (!stream) continue;
         stream->catchUpQueued = false;
-        if (stream->closing || stream->live) continue;
+        if (stream->closing || stream->finishing || stream->live) continue;
         hookId = stream->hookId;
         from = stream->cursor;
         limit = pageSizeLocked(*stream);
@@ -511,7 +534,7 @@ class StreamHub::Impl {
                                         static_cast<Poco::UInt64>(failedInStreak_)));
       failedInStreak_ = 0;
     }
-    if (!findLocked(stream->id) || stream->closing || stream->live) return;
+    if (!findLocked(stream->id) || stream->closing || stream->finishing || stream->live) return;
 
     // The next page is sized from this one so that it fits the room left in the queue.
     if (!frames.empty()) {
@@ -692,6 +715,10 @@ class StreamHub::Impl {
         closeStream(stream, "closed by hub");
         return;
       }
+      if (!frame && stream.finishing) {
+        closeStream(stream, "edge stopping");
+        return;
+      }
       if (!frame) break;
 
       // Frames are immutable and held by our copy of the pointer, so the write needs no lock.
@@ -757,7 +784,7 @@ class StreamHub::Impl {
     const auto idleLimit = options_.heartbeat > tick_ ? options_.heartbeat - tick_ : tick_;
     for (auto& [id, stream] : streams_) {
       if (stream->closing) continue;
-      if (stream->queue.empty()) {
+      if (stream->queue.empty() && !stream->finishing) {
         if (now - stream->lastQueued >= idleLimit) {
           enqueueLocked(*stream, keepAliveFrame());
           ++stats_.heartbeats;
@@ -792,6 +819,7 @@ class StreamHub::Impl {
                    list.end());
         if (list.empty()) hooks_.erase(hookIt);
       }
+      if (streams_.empty()) drainedCv_.notify_all();
     }
     epoll_ctl(epollFd_, EPOLL_CTL_DEL, stream.fd, nullptr);
     releaseSocket(stream);
@@ -841,6 +869,7 @@ class StreamHub::Impl {
   std::mutex listenerMu_;  ///< held while the close listener runs or is replaced
   std::function<void(const OpenStream&)> closeListener_;
   std::condition_variable workerCv_;
+  std::condition_variable drainedCv_;  ///< notified when the last stream closes
   std::unordered_map<uint64_t, std::shared_ptr<Stream>> streams_;
   std::unordered_map<std::string, Hook> hooks_;
   std::vector<uint64_t> dirty_;    ///< streams the loop must write to or close
@@ -853,6 +882,7 @@ class StreamHub::Impl {
   Stats stats_;
   bool started_ = false;
   bool stopped_ = false;
+  bool draining_ = false;  ///< drain() began: no new streams, no new frames
   std::thread loop_;
   std::thread worker_;
 };
@@ -865,6 +895,8 @@ StreamHub::~StreamHub() = default;
 void StreamHub::start() { impl_->start(); }
 
 void StreamHub::stop() { impl_->stop(); }
+
+size_t StreamHub::drain(std::chrono::milliseconds within) { return impl_->drain(within); }
 
 void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId,
                        int64_t lastEventId) {

@@ -60,6 +60,14 @@ class StreamHub {
   /// Closes every stream and joins the threads. Idempotent; attach closes its socket after it.
   void stop();
 
+  /// Ends every stream the way an edge that stops should: each gets what is queued for it,
+  /// then a last `event: shutdown` frame that tells its relay to reconnect at once (to this
+  /// edge once it is back, or another behind the same address), then its connection closes.
+  /// From the call on no stream is attached and no event queued; events stored meanwhile are
+  /// read by the relays after they reconnect. Waits up to `within` for the streams to close and
+  /// returns how many are still open; stop() closes those. (Since 0.3.)
+  size_t drain(std::chrono::milliseconds within);
+
   /// Takes over a socket whose HTTP response head has been sent (no keep-alive, no chunking:
   /// the stream ends when the connection closes). Sends "retry: 1000", then every forwardable
   /// event of the hook with an id above lastEventId, then each new one. Returns at once: the
