@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -299,6 +300,19 @@ TEST_P(AccountSuite, CreateHookWithinStopsAtThePlanLimitEvenWhenCreatesRace) {
   EXPECT_EQ(created.load(), 2);
   EXPECT_EQ(limited.load(), 6);
   EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(store->listHooks("acc_1").size(), 3u);
+}
+
+TEST_P(AccountSuite, CreateHookWithinTakesTheLargestLimitAsUnlimited) {
+  auto store = open();
+  store->createAccount(makeAccount("acc_1", "alpha"));
+
+  // The pro plan passes the largest size_t, which must not wrap to a negative bound anywhere.
+  const size_t unlimited = std::numeric_limits<size_t>::max();
+  for (int i = 0; i < 3; ++i) {
+    store->createHookWithin(
+        makeNamedHook("h" + std::to_string(i), "acc_1", "hook-" + std::to_string(i)), unlimited);
+  }
   EXPECT_EQ(store->listHooks("acc_1").size(), 3u);
 }
 
