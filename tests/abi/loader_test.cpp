@@ -50,7 +50,9 @@ class LoaderTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
     for (const auto& entry : fs::directory_iterator(ANM_ABI_FIXTURE_DIR)) {
-      if (entry.path().extension() == ".so") {
+      // The versioned fixtures belong to the reload tests, which copy them in one by one.
+      const bool versioned = entry.path().filename().string().rfind("anm-gamma", 0) == 0;
+      if (entry.path().extension() == ".so" && !versioned) {
         fs::copy_file(entry.path(), dir_ / entry.path().filename());
       }
     }

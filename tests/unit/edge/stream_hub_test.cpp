@@ -140,6 +140,8 @@ class SseClient {
   int retries = 0;
   int keepAlives = 0;
   bool headSeen = false;
+  std::vector<std::string> named;  ///< names of frames without an id, e.g. "shutdown"
+  std::vector<size_t> namedAfter;  ///< how many events had arrived before each of them
 
  private:
   void parse() {
@@ -158,6 +160,10 @@ class SseClient {
         ++retries;
       } else if (block.rfind(":", 0) == 0) {
         ++keepAlives;
+      } else if (block.rfind("event: ", 0) == 0) {
+        // A frame without an id: the hub's own word to the relay, after the events before it.
+        named.push_back(block.substr(7, block.find('\n') - 7));
+        namedAfter.push_back(ids.size());
       } else if (block.rfind("id: ", 0) == 0) {
         ids.push_back(std::stoll(block.substr(4)));
         frames.push_back(block + "\n\n");
@@ -313,6 +319,48 @@ class StreamHubTest : public ::testing::Test {
   Poco::Net::ServerSocket listener_;
   std::atomic<int> seq_{0};
 };
+
+TEST_F(StreamHubTest, DrainSendsWhatIsQueuedThenAShutdownFrameAndClosesEveryStream) {
+  startHub();
+  auto first = connect("hook-a", 0);
+  auto second = connect("hook-b", 0);
+  for (int i = 0; i < 3; ++i) append("hook-a");
+  append("hook-b");
+  ASSERT_TRUE(first->readUntilEvents(3));
+  ASSERT_TRUE(second->readUntilEvents(1));
+
+  EXPECT_EQ(hub_->drain(kPatience), 0u);
+
+  // Each relay got its events, then one shutdown frame, then the end of the stream.
+  ASSERT_TRUE(first->readUntilClosed());
+  ASSERT_TRUE(second->readUntilClosed());
+  EXPECT_EQ(first->named, std::vector<std::string>{"shutdown"});
+  EXPECT_EQ(first->namedAfter, std::vector<size_t>{3});
+  EXPECT_EQ(second->named, std::vector<std::string>{"shutdown"});
+  EXPECT_EQ(hub_->openStreams(), 0u);
+
+  // From then on no stream is taken and nothing more is sent: relays read it after reconnecting.
+  append("hook-a");
+  auto late = connect("hook-a", 0);
+  ASSERT_TRUE(late->readUntilClosed());
+  EXPECT_EQ(late->retries, 0);
+  EXPECT_TRUE(late->ids.empty());
+  EXPECT_EQ(first->ids.size(), 3u);
+}
+
+TEST_F(StreamHubTest, DrainGivesUpOnARelayThatReadsNothingAndStopClosesIt) {
+  startHub();
+  auto stuck = connect("hook-a", 0, 4096);
+  for (int i = 0; i < 8; ++i) append("hook-a", store::Verdict::kValid, 0, 256 * 1024);
+  ASSERT_TRUE(
+      eventually([&] { return hub_->stats().liveFrames + hub_->stats().backlogReads > 0; }));
+
+  // The stuck relay's queue never empties, so its stream outlives the drain's wait.
+  EXPECT_EQ(hub_->drain(200ms), 1u);
+  hub_->stop();
+  EXPECT_EQ(hub_->openStreams(), 0u);
+  EXPECT_TRUE(stuck->readUntilClosed());
+}
 
 TEST_F(StreamHubTest, SendsRetryFirstThenFramesAsFormatted) {
   startHub();
