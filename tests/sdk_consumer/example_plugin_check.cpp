@@ -6,6 +6,8 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Pipe.h>
+#include <Poco/PipeStream.h>
 #include <Poco/Process.h>
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
@@ -16,6 +18,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -92,7 +96,8 @@ TEST(ExamplePluginTest, RegistryLoadsTheOutOfTreeBuild) {
             "the example provider takes no options, got \"tolerance\"");
 }
 
-// The real edge process, started on a free loopback port and stopped by its own PID.
+// The real edge process, started on a free loopback port and stopped by its own PID, with its
+// log collected from its stderr.
 class EdgeProcess {
  public:
   EdgeProcess(const std::string& binary, const std::string& work, const std::string& pluginDir)
@@ -100,19 +105,32 @@ class EdgeProcess {
     fs::remove(portFile_);
     const std::vector<std::string> args = {"--listen=127.0.0.1:0", "--data-dir=" + work + "/data",
                                            "--plugin-dir=" + pluginDir, "--port-file=" + portFile_};
-    handle_ = std::make_unique<Poco::ProcessHandle>(Poco::Process::launch(binary, args));
+    Poco::Pipe errors;
+    handle_ = std::make_unique<Poco::ProcessHandle>(
+        Poco::Process::launch(binary, args, nullptr, nullptr, &errors));
+    reader_ = std::thread([this, errors]() mutable {
+      Poco::PipeInputStream in(errors);
+      std::string line;
+      while (std::getline(in, line)) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        log_ += line + "\n";
+      }
+    });
   }
 
   // Asks the edge to stop (SIGINT), and kills it only if it has not stopped after 10 s.
   ~EdgeProcess() {
-    if (exited()) return;
-    Poco::Process::requestTermination(handle_->id());
-    for (int i = 0; i < 200 && !exited(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!exited()) {
+      Poco::Process::requestTermination(handle_->id());
+      for (int i = 0; i < 200 && !exited(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (!exited()) {
+        Poco::Process::kill(*handle_);
+        handle_->wait();
+      }
     }
-    if (exited()) return;
-    Poco::Process::kill(*handle_);
-    handle_->wait();
+    reader_.join();
   }
 
   /// Waits until the edge has written the port it bound; 0 if it exited or never did.
@@ -127,6 +145,12 @@ class EdgeProcess {
     return 0;
   }
 
+  /// What the edge logged so far.
+  std::string log() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return log_;
+  }
+
  private:
   // isRunning() still sees an exited child until it is reaped, so reap with tryWait().
   bool exited() {
@@ -137,6 +161,9 @@ class EdgeProcess {
   std::string portFile_;
   std::unique_ptr<Poco::ProcessHandle> handle_;
   bool reaped_ = false;
+  mutable std::mutex mutex_;
+  std::string log_;
+  std::thread reader_;
 };
 
 struct HttpAnswer {
@@ -159,6 +186,52 @@ HttpAnswer post(uint16_t port, const std::string& path, const std::string& body,
   answer.status = static_cast<int>(response.getStatus());
   Poco::StreamCopier::copyToString(in, answer.body);
   return answer;
+}
+
+HttpAnswer get(uint16_t port, const std::string& path) {
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path,
+                                 Poco::Net::HTTPMessage::HTTP_1_1);
+  session.sendRequest(request);
+  Poco::Net::HTTPResponse response;
+  std::istream& in = session.receiveResponse(response);
+  HttpAnswer answer;
+  answer.status = static_cast<int>(response.getStatus());
+  Poco::StreamCopier::copyToString(in, answer.body);
+  return answer;
+}
+
+// Waits (up to 15 s) until `done` holds: the edge notices plugin files on its own thread.
+bool eventually(const std::function<bool()>& done) {
+  const auto giveUpAt = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > giveUpAt) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// The version of `provider` that GET /api/v1/providers lists, or "" when it lists none.
+std::string offeredVersion(uint16_t port, const std::string& provider) {
+  const HttpAnswer answer = get(port, "/api/v1/providers");
+  if (answer.status != 200) return "";
+  Poco::JSON::Parser parser;
+  const auto list =
+      parser.parse(answer.body).extract<Poco::JSON::Object::Ptr>()->getArray("providers");
+  for (size_t i = 0; i < list->size(); ++i) {
+    const auto entry = list->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("name") == provider) {
+      return entry->getValue<std::string>("version");
+    }
+  }
+  return "";
+}
+
+// Copies `from` over `to` the way `cp` does: the same file, truncated and written again.
+void copyOver(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  out << in.rdbuf();
 }
 
 TEST(ExamplePluginTest, TheRealEdgeVerifiesWithTheExample) {
@@ -192,6 +265,62 @@ TEST(ExamplePluginTest, TheRealEdgeVerifiesWithTheExample) {
       post(port, "/api/v1/hooks", R"({"provider":"example","secret":"s","options":{"x":"1"}})", {});
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_NE(refused.body.find("takes no options"), std::string::npos) << refused.body;
+}
+
+TEST(ExamplePluginTest, RunningEdgeTakesThePluginDroppedInReplacedBrokenAndRemoved) {
+  const std::string edge = env("ANM_EDGE_BIN");
+  if (edge.empty()) GTEST_SKIP() << "anonymily-edge is not part of this build";
+  const std::string work = env("ANM_WORK_DIR") + "/live";
+  const std::string plugins = work + "/plugins";
+  fs::create_directories(plugins);
+  EdgeProcess process(edge, work, plugins);
+  const uint16_t port = process.waitForPort();
+  ASSERT_NE(port, 0) << "the edge did not start";
+  ASSERT_EQ(offeredVersion(port, "example"), "");
+
+  // Copied into the directory of the running edge: offered without a restart, and verifying.
+  const std::string installed = plugins + "/anm-example.so";
+  copyOver(env("ANM_EXAMPLE_V1"), installed);
+  ASSERT_TRUE(eventually([&] { return offeredVersion(port, "example") == "1.0.0"; }))
+      << process.log();
+  const HttpAnswer created =
+      post(port, "/api/v1/hooks", R"({"provider":"example","secret":"dropped-in"})", {});
+  ASSERT_EQ(created.status, 201) << created.body;
+  Poco::JSON::Parser parser;
+  const std::string id =
+      parser.parse(created.body).extract<Poco::JSON::Object::Ptr>()->getValue<std::string>("id");
+  const std::string body = R"({"event":"deploy"})";
+  const auto send = [&](const std::string& key) {
+    return post(port, "/h/" + id, body, {{"X-Example-Signature", hmacSha256Hex(key, body)}});
+  };
+  EXPECT_EQ(send("dropped-in").status, 200);
+  EXPECT_EQ(send("wrong").status, 401);
+
+  // A new release written over the file takes over for new webhooks.
+  copyOver(env("ANM_EXAMPLE_V2"), installed);
+  ASSERT_TRUE(eventually([&] { return offeredVersion(port, "example") == "2.0.0"; }))
+      << process.log();
+  EXPECT_EQ(send("dropped-in").status, 200);
+  EXPECT_EQ(send("wrong").status, 401);
+
+  // A broken file: one log line naming it and why; the release before it keeps verifying.
+  { std::ofstream(installed, std::ios::trunc) << "this is not a shared library\n"; }
+  const std::string refusal = "could not load plugin file=" + installed + " reason=";
+  ASSERT_TRUE(eventually([&] { return process.log().find(refusal) != std::string::npos; }))
+      << process.log();
+  const std::string log = process.log();
+  const size_t line = log.find(refusal);
+  EXPECT_EQ(log.find(refusal, line + 1), std::string::npos) << "refused more than once:\n" << log;
+  EXPECT_NE(log.find("keeping_version=2.0.0", line), std::string::npos) << log;
+  EXPECT_EQ(offeredVersion(port, "example"), "2.0.0");
+  EXPECT_EQ(send("dropped-in").status, 200);
+
+  // Removed: no longer offered; its hooks' webhooks are asked to come back, not judged.
+  fs::remove(installed);
+  ASSERT_TRUE(eventually([&] { return offeredVersion(port, "example").empty(); })) << process.log();
+  const HttpAnswer unavailable = send("dropped-in");
+  EXPECT_EQ(unavailable.status, 503) << unavailable.body;
+  EXPECT_NE(unavailable.body.find("not loaded"), std::string::npos) << unavailable.body;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/sdk_consumer/run_consumer.sh: installs the SDK, builds the example plugin out of tree
-# against it and hands the result to the check program.
+# against it (two releases) and hands the result to the check program.
 # SPDX-License-Identifier: Apache-2.0
 #
 # usage: run_consumer.sh CMAKE GENERATOR C_COMPILER BUILD_DIR EXAMPLE_SRC WORK_DIR CHECK [EDGE]
@@ -67,7 +67,16 @@ if "$cmake_bin" -S "$work/wrong-major" -B "$work/wrong-major/build" -G "$generat
 fi
 grep -q "anonymily-sdk" "$work/wrong-major.log" || fail "no version message for the wrong major"
 
-# 5. A fresh plugin directory with only the example, used by the registry and the real edge.
+# 5. A second release of the same plugin, for replacing the first in a running edge.
+"$cmake_bin" -S "$example_src" -B "$work/example-build-v2" -G "$generator" \
+  -DCMAKE_C_COMPILER="$c_compiler" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  -DANM_EXAMPLE_VERSION=2.0.0
+"$cmake_bin" --build "$work/example-build-v2"
+module_v2="$work/example-build-v2/anm-example.so"
+[[ -f "$module_v2" ]] || fail "the second release did not build"
+
+# 6. A fresh plugin directory with only the example, used by the registry and the real edge.
 mkdir -p "$work/plugins"
 cp "$module" "$work/plugins/"
-ANM_PLUGIN_DIR="$work/plugins" ANM_EDGE_BIN="$edge" ANM_WORK_DIR="$work" "$check"
+ANM_PLUGIN_DIR="$work/plugins" ANM_EDGE_BIN="$edge" ANM_WORK_DIR="$work" \
+  ANM_EXAMPLE_V1="$module" ANM_EXAMPLE_V2="$module_v2" "$check"
