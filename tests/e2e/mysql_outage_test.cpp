@@ -95,6 +95,25 @@ TEST_F(MySqlOutageTest, RefusesWith503WhileTheDatabaseIsGoneAndResumesByItself) 
                                       std::chrono::steady_clock::now() - cutAt)
                                       .count()));
 
+  // A load balancer asking edge a whether to send it webhooks is told no, and why; edge b,
+  // whose line is up, says yes. Store errors show in edge a's metrics.
+  const auto get = [](EdgeProcess& edge, const std::string& path) {
+    return exchange(edge.port(),
+                    "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+  };
+  const WireResponse notReady = get(edgeA, "/readyz");
+  EXPECT_EQ(notReady.status, 503) << notReady.message.body;
+  EXPECT_NE(notReady.message.body.find("\"store\":\"unreachable"), std::string::npos)
+      << notReady.message.body;
+  EXPECT_EQ(get(edgeB, "/readyz").status, 200);
+  EXPECT_NE(get(edgeA, "/metrics").message.body.find("anonymily_ready 0\n"), std::string::npos);
+  const std::string storeErrors = "anonymily_store_errors_total{path=\"request\"} ";
+  const std::string metrics = get(edgeA, "/metrics").message.body;
+  const size_t errorsAt = metrics.find(storeErrors);
+  ASSERT_NE(errorsAt, std::string::npos) << metrics;
+  EXPECT_GE(std::stoll(metrics.substr(errorsAt + storeErrors.size())), kRefusedDuringOutage)
+      << metrics;
+
   // The outage lasts; the scenario, not an assertion, needs the wait.
   std::this_thread::sleep_until(cutAt + kOutage);
   EXPECT_GT(database.refused(), 0u) << "edge a never tried to reach the database";
@@ -123,6 +142,13 @@ TEST_F(MySqlOutageTest, RefusesWith503WhileTheDatabaseIsGoneAndResumesByItself) 
   }
   ASSERT_TRUE(recovered) << "edge a did not store again within " << kRecoveryLimit.count()
                          << " s of the database coming back";
+
+  // Ready again once its probe reads the store (at most one probe interval later).
+  const auto readyBy = std::chrono::steady_clock::now() + kRecoveryLimit;
+  while (get(edgeA, "/readyz").status != 200 && std::chrono::steady_clock::now() < readyBy) {
+    std::this_thread::sleep_for(kRetryEvery);
+  }
+  EXPECT_EQ(get(edgeA, "/readyz").status, 200);
   RecordProperty("refused", static_cast<int>(refused.size()));
   RecordProperty("recovery_ms",
                  static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -3,6 +3,7 @@
 #include "tests/e2e/support/child_process.h"
 
 #include <Poco/PipeStream.h>
+#include <signal.h>
 
 #include <sstream>
 
@@ -78,6 +79,21 @@ bool ChildProcess::running() {
 std::optional<int> ChildProcess::exitCode() {
   reapIfExited();
   return exitCode_;
+}
+
+bool ChildProcess::signal(int signal) {
+  reapIfExited();
+  if (exitCode_) return false;
+  return ::kill(static_cast<pid_t>(pid_), signal) == 0;
+}
+
+std::optional<int> ChildProcess::waitForExit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    reapIfExited();
+    if (exitCode_ || std::chrono::steady_clock::now() >= deadline) return exitCode_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 int ChildProcess::stop(std::chrono::milliseconds grace) {

@@ -43,6 +43,12 @@ class ChildProcess {
   /// Exit code once the child has been reaped (256 + signal number for a signal), else empty.
   std::optional<int> exitCode();
 
+  /// Sends `signal` to the child, if it has not exited; true when it was sent.
+  bool signal(int signal);
+
+  /// Waits up to `timeout` for the child to exit and reaps it; the exit code, or empty.
+  std::optional<int> waitForExit(std::chrono::milliseconds timeout);
+
   /// Asks the child to stop, kills it after `grace` and reaps it. Returns the exit code.
   int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 

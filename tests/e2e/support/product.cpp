@@ -67,7 +67,10 @@ EdgeProcess::EdgeProcess(const Options& options) {
   std::filesystem::create_directories(dataDir);
   std::filesystem::create_directories(options.home);
 
-  std::vector<std::string> args{"--listen",   "127.0.0.1:0",    "--port-file",  portFile.string(),
+  // A port file left by an earlier edge in the same directory must not be taken for this one's.
+  std::filesystem::remove(portFile);
+  const std::string listen = "127.0.0.1:" + std::to_string(options.port);
+  std::vector<std::string> args{"--listen",   listen,           "--port-file",  portFile.string(),
                                 "--data-dir", dataDir.string(), "--plugin-dir", options.pluginDir};
 
   // Settings beyond the command line's go through a file, the way an operator gives them.
@@ -79,7 +82,9 @@ EdgeProcess::EdgeProcess(const Options& options) {
     args.push_back("--config");
     args.push_back(configFile.string());
   }
-  process_ = std::make_unique<ChildProcess>(options.binary, args, productEnv(options.home));
+  std::map<std::string, std::string> env = productEnv(options.home);
+  for (const auto& [name, value] : options.env) env[name] = value;
+  process_ = std::make_unique<ChildProcess>(options.binary, args, env);
 
   // The port file appears once the listener is bound; an edge that exits first has failed.
   auto deadline = std::chrono::steady_clock::now() + kStartTimeout;

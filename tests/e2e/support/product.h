@@ -37,6 +37,10 @@ class EdgeProcess {
     /// Settings for a configuration file (`key = value` lines, in this order) that the edge
     /// reads with --config, e.g. {"store", "mysql://..."}. Empty: no file, the defaults.
     std::vector<std::pair<std::string, std::string>> settings;
+    /// The port to listen on; 0 lets the kernel choose. A restarted edge takes its old one.
+    uint16_t port = 0;
+    /// Variables added to the product environment, e.g. NOTIFY_SOCKET.
+    std::map<std::string, std::string> env;
   };
 
   /// Starts the edge and waits for its port; throws with the process's output on failure.
