@@ -131,10 +131,13 @@ void requireCheck(store::Store& store, const crypto::Key& key, const std::string
                     " this store was encrypted with; give the edge the store's key ring");
 }
 
+// Key bytes are compared in constant time: how long a comparison takes must not tell anyone
+// how much of a key they guessed.
 bool sameRing(const crypto::KeyRing& a, const crypto::KeyRing& b) {
   if (a.keys().size() != b.keys().size() || a.active().id != b.active().id) return false;
   for (size_t i = 0; i < a.keys().size(); ++i) {
-    if (a.keys()[i].id != b.keys()[i].id || a.keys()[i].bytes != b.keys()[i].bytes) return false;
+    if (a.keys()[i].id != b.keys()[i].id) return false;
+    if (!equalConstantTime(a.keys()[i].bytes, b.keys()[i].bytes)) return false;
   }
   return true;
 }
@@ -437,7 +440,7 @@ class KeyWatcher::Impl {
     // become unreadable: keep the old ring then.
     for (const auto& key : next.keys()) {
       const crypto::Key* known = current->find(key.id);
-      if (known == nullptr || known->bytes == key.bytes) continue;
+      if (known == nullptr || equalConstantTime(known->bytes, key.bytes)) continue;
       report("file",
              "the key file holds another key under a known id, keeping the old keys "
              "key_id=" +
