@@ -170,6 +170,9 @@ void createOwnerAccount(store::Store& store, const EdgeConfig& config) {
     return;
   }
 
+  // This account is the operator's: edge-wide admin entries go to its audit log.
+  store.putSettingIfAbsent(kOperatorAccountSetting, account.id);
+
   store::MemberRecord member;
   member.id = newRecordId("mem_");
   member.accountId = account.id;
@@ -275,6 +278,15 @@ std::shared_ptr<crypto::KeyHolder> loadKeys(const EdgeConfig& config, bool gener
                       config.keysEnv);
   }
   return std::make_shared<crypto::KeyHolder>(generateKeyFile(source.path));
+}
+
+std::string operatorAccountId(store::Store& store) {
+  if (auto recorded = store.getSetting(kOperatorAccountSetting)) return *recorded;
+
+  // A store whose first start came before the setting: that start named its account `owner`.
+  const auto owner = store.findAccountByName(kOwnerName);
+  if (!owner) return "";
+  return store.putSettingIfAbsent(kOperatorAccountSetting, owner->id);
 }
 
 std::string keyCheckValue(const crypto::Key& key) {

@@ -6,6 +6,7 @@
 #include <Poco/JSON/Parser.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -148,6 +149,40 @@ class AdminTest : public ::testing::TestWithParam<Backend> {
     return store;
   }
 
+  // A PAT exchanged at the running edge for an access token ("" after a recorded failure).
+  std::string signIn(const std::string& pat) {
+    const auto r = request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? jsonField(r.body, "access_token") : "";
+  }
+
+  // The PAT the edge's first start wrote for the operator's `owner` account.
+  std::string ownerToken() {
+    std::string text = readFile(data_ + "/owner.token");
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    EXPECT_FALSE(text.empty()) << "no owner token in " << data_;
+    return text;
+  }
+
+  // The audit log of the access token's account, as its owner reads it through the API.
+  std::vector<Poco::JSON::Object::Ptr> auditThroughApi(const std::string& jwt) {
+    const auto r = apiRequest(port_, "GET", "/api/v1/audit?limit=1000", jwt);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<Poco::JSON::Object::Ptr> entries;
+    if (r.status != 200) return entries;
+    const auto list = parseJson(r.body)->getArray("entries");
+    for (size_t i = 0; i < list->size(); ++i) {
+      entries.push_back(list->getObject(static_cast<unsigned>(i)));
+    }
+    return entries;
+  }
+
+  // The actor of the admin command's entries when this user runs it.
+  static std::string adminActor() {
+    const passwd* entry = ::getpwuid(::geteuid());
+    return "admin:" + (entry ? std::string(entry->pw_name) : "uid" + std::to_string(::geteuid()));
+  }
+
   static pid_t spawn(std::vector<std::string> args, const std::string& out,
                      const std::string& err) {
     const pid_t pid = fork();
@@ -243,15 +278,34 @@ TEST_P(AdminTest, ManagesAccountsOfARunningEdge) {
   EXPECT_EQ(second->name, "laptop");
   EXPECT_EQ(second->memberId, token->memberId);
 
-  // Every change is in the audit log, by the admin, from the local machine.
+  // Every change is in acme's audit log, by the admin, from the local machine, and acme's owner
+  // reads it through the API once the account is enabled again.
+  run = admin({"accounts", "enable", "acme"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const std::string jwt = signIn(recovery);
+  ASSERT_FALSE(jwt.empty());
   std::vector<std::string> actions;
-  for (const auto& entry : store->listAudit(acme->id, 0, 100)) {
-    if (entry.actor.rfind("admin:", 0) != 0) continue;  // the edge's own, e.g. token.exchange
-    actions.push_back(entry.action);
-    EXPECT_EQ(entry.remote, "local");
+  std::vector<std::string> details;
+  for (const auto& entry : auditThroughApi(jwt)) {
+    if (entry->getValue<std::string>("actor").rfind("admin:", 0) != 0) continue;  // sign-ins
+    actions.push_back(entry->getValue<std::string>("action"));
+    details.push_back(entry->getValue<std::string>("detail"));
+    EXPECT_EQ(entry->getValue<std::string>("actor"), adminActor()) << actions.back();
+    EXPECT_EQ(entry->getValue<std::string>("remote"), "local") << actions.back();
   }
-  for (const char* action : {"account.create", "token.create", "account.disable", "account.plan"}) {
-    EXPECT_NE(std::find(actions.begin(), actions.end(), action), actions.end()) << action;
+  EXPECT_EQ(actions, (std::vector<std::string>{"account.create", "token.create", "account.disable",
+                                               "account.plan", "token.create", "account.enable"}));
+  if (details.size() == 6) {
+    EXPECT_EQ(details[0], "name=acme plan=free member=" + token->memberId);
+    EXPECT_EQ(details[2], "name=acme");
+    EXPECT_EQ(details[3], "name=acme from=free to=pro");
+    EXPECT_EQ(details[4], "token=" + second->id + " member=" + token->memberId + " name=laptop");
+  }
+
+  // None of it is in the log of the edge's own owner account, which it does not concern.
+  for (const auto& entry : auditThroughApi(signIn(ownerToken()))) {
+    EXPECT_EQ(entry->getValue<std::string>("actor").rfind("admin:", 0), std::string::npos)
+        << entry->getValue<std::string>("action") << " " << entry->getValue<std::string>("detail");
   }
 }
 
@@ -369,14 +423,16 @@ TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
   startEdge();
   readAll();
 
-  // The switch is in the audit log, by the admin.
-  auto store = openStore();
-  bool audited = false;
-  for (const auto& entry : store->listAudit("", 0, 1000)) {
-    audited = audited || (entry.action == "keys.rotate" && entry.actor.rfind("admin:", 0) == 0 &&
-                          entry.detail.find("to=k2") != std::string::npos);
+  // The switch concerns the whole edge: it is in the audit log of the operator's account, the
+  // owner account of the first start, whose owner reads it through the API.
+  std::vector<std::string> rotations;
+  for (const auto& entry : auditThroughApi(signIn(ownerToken()))) {
+    if (entry->getValue<std::string>("action") != "keys.rotate") continue;
+    rotations.push_back(entry->getValue<std::string>("detail"));
+    EXPECT_EQ(entry->getValue<std::string>("actor"), adminActor());
+    EXPECT_EQ(entry->getValue<std::string>("remote"), "local");
   }
-  EXPECT_TRUE(audited);
+  EXPECT_EQ(rotations, std::vector<std::string>{"from=k1 to=k2"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AdminTest, ::testing::Values(Backend::kSqlite, Backend::kMySql),
