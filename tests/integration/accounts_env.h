@@ -42,6 +42,20 @@ inline Poco::JSON::Object::Ptr parseObject(const std::string& text) {
   return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
 }
 
+inline int64_t nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The header fields of a request a Standard Webhooks sender signed with `secret`.
+inline Fields standardWebhooksFields(const std::string& secret, const std::string& id,
+                                     int64_t timestamp, const std::string& body) {
+  return {{"webhook-id", id},
+          {"webhook-timestamp", std::to_string(timestamp)},
+          {"webhook-signature", standardWebhooksSignature(secret, id, timestamp, body)}};
+}
+
 /// An event stream opened with any request head fields (X-Anonymily-Relay, ...).
 class StreamReader {
  public:
