@@ -193,6 +193,39 @@ TEST_F(BootstrapTest, FirstStartWritesOwnerTokenThatTheStoreKnows) {
   EXPECT_EQ(edge::operatorAccountId(*store), account->id);
 }
 
+TEST_F(BootstrapTest, FirstStartLogsWhereItPutTheOwnerTokenAndTheKeyItGenerated) {
+  ProcessRun run = runEdge(edgeArgs());
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const std::string tokenFile = data_ + "/owner.token";
+  const std::string keyFile = data_ + "/encryption.keys";
+  ASSERT_TRUE(std::filesystem::exists(tokenFile));
+  ASSERT_TRUE(std::filesystem::exists(keyFile));
+
+  // The operator learns from the log where both files are, and which key was made.
+  EXPECT_NE(run.err.find("owner account created account=owner token_file=" + tokenFile),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("encryption key generated path=" + keyFile + " key_id=k1"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(crypto::KeyRing::loadFile(keyFile).active().id, "k1");
+
+  // Where, never what: neither the token nor the key shows in the log.
+  std::string token = readFile(tokenFile);
+  token.pop_back();
+  EXPECT_EQ(run.err.find(token), std::string::npos);
+  const std::string keyText = readFile(keyFile);
+  const auto keyLine = keyText.rfind("k1:");
+  ASSERT_NE(keyLine, std::string::npos);
+  EXPECT_EQ(run.err.find(keyText.substr(keyLine + 3, 44)), std::string::npos);
+
+  // A second start finds both files and makes neither again, so it says neither again.
+  run = runEdge(edgeArgs());
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.err.find("owner account created"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("encryption key generated"), std::string::npos) << run.err;
+}
+
 TEST_F(BootstrapTest, StoreFromBeforeTheOperatorSettingTakesTheAccountNamedOwner) {
   // Stores as an earlier version left them: accounts, but no operator recorded.
   std::filesystem::create_directories(data_);
