@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/SocketAddress.h>
@@ -27,10 +28,12 @@
 
 namespace anm::test {
 
-/// An account made with the admin command, signed in through /api/v1/auth/token.
+/// A member of an account made with the admin command, signed in through /api/v1/auth/token:
+/// the owner, or a member the owner added.
 struct Account {
   std::string id;
   std::string name;
+  std::string memberId;
   std::string pat;
   std::string jwt;
 };
@@ -203,9 +206,27 @@ class AccountsTest : public ::testing::Test {
     if (code != 0) return account;
     const auto created = parseObject(out.str());
     account.id = created->getObject("account")->getValue<std::string>("id");
+    account.memberId = created->getObject("member")->getValue<std::string>("id");
     account.pat = created->getObject("token")->getValue<std::string>("token");
     account.jwt = exchange(account.pat);
     return account;
+  }
+
+  /// A member the owner of `owner`'s account adds through the API, signed in with the first
+  /// token the answer hands over.
+  Account addMember(const Account& owner, const std::string& memberName) {
+    Account member;
+    member.id = owner.id;
+    member.name = owner.name;
+    const auto r =
+        call("POST", "/api/v1/account/members", owner.jwt, "{\"name\":\"" + memberName + "\"}");
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return member;
+    const auto added = parseObject(r.body);
+    member.memberId = added->getObject("member")->getValue<std::string>("id");
+    member.pat = added->getObject("token")->getValue<std::string>("token");
+    member.jwt = exchange(member.pat);
+    return member;
   }
 
   std::string exchange(const std::string& pat) {
@@ -233,6 +254,14 @@ class AccountsTest : public ::testing::Test {
 
   Response ingest(const std::string& hookId, const std::string& body, const Fields& fields = {}) {
     return request(port_, "POST", "/h/" + hookId, body, fields);
+  }
+
+  /// Entries of the account's audit log, read through the API by its owner.
+  Poco::JSON::Array::Ptr auditEntries(const Account& owner) {
+    const auto r = call("GET", "/api/v1/audit?limit=1000", owner.jwt);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return new Poco::JSON::Array;
+    return parseObject(r.body)->getArray("entries");
   }
 
   /// Waits up to `timeoutMs` for `done`, checking every 20 ms.

@@ -132,6 +132,56 @@ TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {
   }
 }
 
+TEST_F(HooksApiTest, TwoMembersOfAProTeamStreamOneHookAtOnceAndEachGetsEveryEventInOrder) {
+  startServer();
+  const Account owner = createAccount("alpha", "pro");
+  const Account bob = addMember(owner, "bob");
+  ASSERT_FALSE(bob.jwt.empty());
+  ASSERT_NE(bob.memberId, owner.memberId);
+  const std::string id = createNamedHook(owner, "main")->getValue<std::string>("id");
+
+  // Each member relays from a machine of their own: own access token, own relay id, both
+  // streams open before the first event.
+  StreamReader ownerStream(port_, id, owner.jwt, {{"X-Anonymily-Relay", "owner-laptop"}});
+  StreamReader bobStream(port_, id, bob.jwt, {{"X-Anonymily-Relay", "bob-laptop"}});
+  ASSERT_EQ(ownerStream.status(), 200) << ownerStream.body();
+  ASSERT_EQ(bobStream.status(), 200) << bobStream.body();
+  EXPECT_EQ(parseObject(call("GET", "/api/v1/hooks/" + id, bob.jwt).body)->getValue<int>("relays"),
+            2);
+
+  // Bodies that differ in every event, with bytes that are not text.
+  std::vector<std::pair<int64_t, std::string>> sent;
+  for (int i = 0; i < 12; ++i) {
+    const std::string body = "event " + std::to_string(i) + std::string("\0\xff\r\n", 4);
+    const auto r = ingest(id, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    sent.emplace_back(std::stoll(jsonField(r.body, "id")), body);
+  }
+
+  // Neither stream shares out the events with the other: each gets all of them, in order.
+  for (auto* member : {&ownerStream, &bobStream}) {
+    const std::string who = member == &ownerStream ? "owner" : "bob";
+    for (const auto& [eventId, body] : sent) {
+      Frame frame;
+      ASSERT_TRUE(member->next(frame)) << who << " missed event " << eventId;
+      EXPECT_EQ(frame.id, eventId) << who;
+      EXPECT_EQ(frame.event, "webhook") << who;
+      EXPECT_EQ(frameBody(frame), body) << who << " event " << eventId;
+    }
+  }
+
+  // Each member's stream is on the record under that member.
+  std::vector<std::string> openedBy;
+  const auto entries = auditEntries(owner);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") != "stream.open") continue;
+    openedBy.push_back(entry->getValue<std::string>("actor"));
+  }
+  EXPECT_EQ(openedBy,
+            (std::vector<std::string>{"member:" + owner.memberId, "member:" + bob.memberId}));
+}
+
 TEST_F(HooksApiTest, RelayHeaderMustBeAShortToken) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
