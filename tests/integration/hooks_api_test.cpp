@@ -288,6 +288,44 @@ TEST_F(HooksApiTest, ReadingAnEventIsAuditedForTheOwner) {
   EXPECT_EQ(log.body.find("secret contents"), std::string::npos);
 }
 
+TEST_F(HooksApiTest, ReplayIsAuditedWithTheOriginalEventAndItsCopy) {
+  startServer();
+  const Account owner = createAccount("alpha", "pro");
+  const Account bob = addMember(owner, "bob");
+  const std::string id = createNamedHook(owner, "main")->getValue<std::string>("id");
+  const auto stored = ingest(id, "replay me");
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  const std::string eventId = jsonField(stored.body, "id");
+
+  // A member other than the owner replays, so that the actor is not the reader's by accident.
+  const int64_t before = nowSeconds() * 1000 - 1000;
+  const auto replayed =
+      call("POST", "/api/v1/hooks/" + id + "/events/" + eventId + "/replay", bob.jwt);
+  ASSERT_EQ(replayed.status, 201) << replayed.body;
+  const std::string copyId = jsonField(replayed.body, "id");
+  ASSERT_NE(copyId, eventId);
+  EXPECT_EQ(jsonField(replayed.body, "replay_of"), eventId);
+
+  std::vector<Poco::JSON::Object::Ptr> replays;
+  const auto entries = auditEntries(owner);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") == "event.replay") replays.push_back(entry);
+  }
+  ASSERT_EQ(replays.size(), 1u) << "audit entries: " << entries->size();
+  const auto& entry = replays.front();
+  EXPECT_EQ(entry->getValue<std::string>("actor"), "member:" + bob.memberId);
+  EXPECT_EQ(entry->getValue<std::string>("hook"), id);
+  EXPECT_EQ(std::to_string(entry->getValue<int64_t>("event")), eventId);
+  EXPECT_EQ(entry->getValue<std::string>("detail"), "replay_id=" + copyId);
+  EXPECT_EQ(entry->getValue<std::string>("remote"), "127.0.0.1");
+  EXPECT_GE(entry->getValue<int64_t>("at_ms"), before);
+
+  // A refused replay (no such event) writes nothing.
+  EXPECT_EQ(call("POST", "/api/v1/hooks/" + id + "/events/999999/replay", bob.jwt).status, 404);
+  EXPECT_EQ(auditEntries(owner)->size(), entries->size());
+}
+
 TEST_F(HooksApiTest, HookChangesAreAudited) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
