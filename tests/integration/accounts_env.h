@@ -22,7 +22,9 @@
 #include <vector>
 
 #include "core/edge/admin.h"
+#include "core/edge/bootstrap.h"
 #include "core/edge/edge_server.h"
+#include "core/store/store.h"
 #include "edge_fixture.h"
 #include "test_http.h"
 
@@ -262,6 +264,16 @@ class AccountsTest : public ::testing::Test {
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status != 200) return new Poco::JSON::Array;
     return parseObject(r.body)->getArray("entries");
+  }
+
+  /// The edge's store, opened beside the running edge with its key ring, as the admin command
+  /// opens it: to see what the API never shows, such as a hook's signing secrets.
+  std::unique_ptr<store::Store> openStore() {
+    const edge::EdgeConfig& config = server_->config();
+    auto keys = edge::loadKeys(config, false);
+    auto store = store::openSqliteStore(config.sqlitePath, keys);
+    edge::alignActiveKey(*store, *keys, config);
+    return store;
   }
 
   /// Waits up to `timeoutMs` for `done`, checking every 20 ms.
