@@ -612,7 +612,7 @@ class Admin {
       ring.setActive(target);
       keys_->replace(ring);
       store_->setSetting(kActiveKeySetting, target);
-      audit("", "keys.rotate", "from=" + from + " to=" + target);
+      audit(operatorAccountId(*store_), "keys.rotate", "from=" + from + " to=" + target);
       if (!quiet) {
         out_ << "key " << target << " is active; waiting "
              << std::chrono::duration_cast<std::chrono::seconds>(kSwitchWait).count()
@@ -632,7 +632,8 @@ class Admin {
     }
     const bool nothing = target == from && total == 0;
     if (target == from && total > 0) {
-      audit("", "keys.rotate", "resumed to=" + target + " records=" + std::to_string(total));
+      audit(operatorAccountId(*store_), "keys.rotate",
+            "resumed to=" + target + " records=" + std::to_string(total));
     }
 
     // What is left under other keys (an edge without the new key may still write under one).

@@ -131,10 +131,13 @@ void requireCheck(store::Store& store, const crypto::Key& key, const std::string
                     " this store was encrypted with; give the edge the store's key ring");
 }
 
+// Key bytes are compared in constant time: how long a comparison takes must not tell anyone
+// how much of a key they guessed.
 bool sameRing(const crypto::KeyRing& a, const crypto::KeyRing& b) {
   if (a.keys().size() != b.keys().size() || a.active().id != b.active().id) return false;
   for (size_t i = 0; i < a.keys().size(); ++i) {
-    if (a.keys()[i].id != b.keys()[i].id || a.keys()[i].bytes != b.keys()[i].bytes) return false;
+    if (a.keys()[i].id != b.keys()[i].id) return false;
+    if (!equalConstantTime(a.keys()[i].bytes, b.keys()[i].bytes)) return false;
   }
   return true;
 }
@@ -166,6 +169,9 @@ void createOwnerAccount(store::Store& store, const EdgeConfig& config) {
     // Another edge on the same database won the race and wrote its own token file.
     return;
   }
+
+  // This account is the operator's: edge-wide admin entries go to its audit log.
+  store.putSettingIfAbsent(kOperatorAccountSetting, account.id);
 
   store::MemberRecord member;
   member.id = newRecordId("mem_");
@@ -272,6 +278,15 @@ std::shared_ptr<crypto::KeyHolder> loadKeys(const EdgeConfig& config, bool gener
                       config.keysEnv);
   }
   return std::make_shared<crypto::KeyHolder>(generateKeyFile(source.path));
+}
+
+std::string operatorAccountId(store::Store& store) {
+  if (auto recorded = store.getSetting(kOperatorAccountSetting)) return *recorded;
+
+  // A store whose first start came before the setting: that start named its account `owner`.
+  const auto owner = store.findAccountByName(kOwnerName);
+  if (!owner) return "";
+  return store.putSettingIfAbsent(kOperatorAccountSetting, owner->id);
 }
 
 std::string keyCheckValue(const crypto::Key& key) {
@@ -437,7 +452,7 @@ class KeyWatcher::Impl {
     // become unreadable: keep the old ring then.
     for (const auto& key : next.keys()) {
       const crypto::Key* known = current->find(key.id);
-      if (known == nullptr || known->bytes == key.bytes) continue;
+      if (known == nullptr || equalConstantTime(known->bytes, key.bytes)) continue;
       report("file",
              "the key file holds another key under a known id, keeping the old keys "
              "key_id=" +

@@ -27,6 +27,10 @@ inline constexpr char kFirstKeyId[] = "k1";
 inline constexpr char kOwnerTokenFileName[] = "owner.token";
 /// Name of the account, member and token created on the first start.
 inline constexpr char kOwnerName[] = "owner";
+/// The store setting naming the operator's account: the `owner` account an edge creates on the
+/// first start of a new store. Edge-wide admin commands (key rotations) are audited under it,
+/// so that its owner reads them through the API.
+inline constexpr char kOperatorAccountSetting[] = "operator.account";
 /// How often a running edge rereads its key file and the store's active key id.
 inline constexpr std::chrono::milliseconds kKeyReloadInterval{2000};
 
@@ -70,6 +74,12 @@ void prepareStore(store::Store& store, crypto::KeyHolder& keys, const EdgeConfig
 /// the store names none yet, else makes the store's the active one; checks it against
 /// `encryption.check.<id>`. Returns the active key id. Throws ConfigError.
 std::string alignActiveKey(store::Store& store, crypto::KeyHolder& keys, const EdgeConfig& config);
+
+/// The id of the operator's account (kOperatorAccountSetting). A store from before that setting
+/// has none recorded: its operator is then the account named `owner` (the one its first start
+/// created), recorded from now on so that the choice never moves. Returns "" when there is
+/// neither: edge-wide entries then keep the empty account id, which no owner reads.
+std::string operatorAccountId(store::Store& store);
 
 /// The value of `encryption.check.<id>` for `key` (base64 text).
 std::string keyCheckValue(const crypto::Key& key);

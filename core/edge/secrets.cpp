@@ -112,9 +112,13 @@ std::optional<std::string_view> bearerToken(std::string_view header) {
 }
 
 bool tokenMatches(std::string_view token, std::string_view storedHash) {
-  const std::string presented = sha256Hex(token);
-  if (presented.size() != storedHash.size()) return false;
-  return CRYPTO_memcmp(presented.data(), storedHash.data(), presented.size()) == 0;
+  return equalConstantTime(sha256Hex(token), storedHash);
+}
+
+bool equalConstantTime(std::string_view a, std::string_view b) {
+  // Lengths are no secret (keys and hashes have fixed ones); the bytes are.
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace anm::edge

@@ -34,4 +34,8 @@ std::optional<std::string_view> bearerToken(std::string_view header);
 /// True when a presented token hashes to `storedHash`, compared in constant time.
 bool tokenMatches(std::string_view token, std::string_view storedHash);
 
+/// True when `a` and `b` hold the same bytes. For secrets (key bytes, hashes): the time taken
+/// depends only on the lengths, never on where the bytes differ.
+bool equalConstantTime(std::string_view a, std::string_view b);
+
 }  // namespace anm::edge

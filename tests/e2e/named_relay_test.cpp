@@ -1,7 +1,7 @@
 // tests/e2e/named_relay_test.cpp: a signed-in relay of a named hook against the real edge: login
 // with the owner's PAT, `relay --hook NAME` creates the hook, a Stripe-signed webhook arrives
-// byte for byte, and a relay restarted with the same name gets every webhook it missed, once and
-// in order, from the same hook.
+// byte for byte, a relay restarted with the same name gets every webhook it missed, once and
+// in order, from the same hook, and two members of a team relay one hook at once.
 // SPDX-License-Identifier: Apache-2.0
 #include <gtest/gtest.h>
 
@@ -51,13 +51,21 @@ class NamedRelayTest : public ::testing::Test {
     if (HasFailure()) {
       std::cerr << "edge: " << edge_->process().describe();
       if (relay_) std::cerr << "relay: " << relay_->describe();
+      if (secondRelay_) std::cerr << "second relay: " << secondRelay_->describe();
     }
+    secondRelay_.reset();
     relay_.reset();
   }
 
   /// Runs the CLI to its end; returns the exit code, with stdout and stderr in `output`.
   int runCli(const std::vector<std::string>& args, std::string& output) {
-    ChildProcess cli(ANM_E2E_RELAY_BIN, args, productEnv(home_));
+    return runCli(home_, args, output);
+  }
+
+  /// The same for a user whose configuration (saved credentials, positions) is in `home`.
+  int runCli(const std::filesystem::path& home, const std::vector<std::string>& args,
+             std::string& output) {
+    ChildProcess cli(ANM_E2E_RELAY_BIN, args, productEnv(home));
     const auto deadline = std::chrono::steady_clock::now() + kStep;
     while (cli.running() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
@@ -72,18 +80,48 @@ class NamedRelayTest : public ::testing::Test {
 
   /// Starts `relay --hook stripe-dev` and waits for its "hook <id>" banner line.
   std::string startRelay(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"relay",       "--edge", edge_->url(), "--to",
-                                     target_.url(), "--hook", "stripe-dev", "--json"};
+    std::string hookId;
+    relay_ = launchRelay(home_, target_, "stripe-dev", extra, hookId);
+    return hookId;
+  }
+
+  /// Starts `relay --hook NAME --to TARGET --json` signed in as the user of `home`, and waits
+  /// for its "hook <id>" banner (the id goes to `hookId`, "" without one) and its stream.
+  std::unique_ptr<ChildProcess> launchRelay(const std::filesystem::path& home,
+                                            const TargetServer& target, const std::string& hookName,
+                                            const std::vector<std::string>& extra,
+                                            std::string& hookId) {
+    std::vector<std::string> args = {"relay",      "--edge", edge_->url(), "--to",
+                                     target.url(), "--hook", hookName,     "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
-    relay_ = std::make_unique<ChildProcess>(ANM_E2E_RELAY_BIN, args, productEnv(home_));
-    const auto banner = relay_->waitForAnyLine(
+    auto relay = std::make_unique<ChildProcess>(ANM_E2E_RELAY_BIN, args, productEnv(home));
+    const auto banner = relay->waitForAnyLine(
         [](const std::string& line) { return line.rfind("hook ", 0) == 0; }, kStep);
-    if (!banner) return "";
+    hookId = banner ? banner->substr(5) : "";
+    if (!banner) return relay;
     // The stream is open once the relay says so; webhooks sent before are replayed anyway.
-    relay_->waitForAnyLine(
+    relay->waitForAnyLine(
         [](const std::string& line) { return line.find("stream connected") != std::string::npos; },
         kStep);
-    return banner->substr(5);
+    return relay;
+  }
+
+  /// Waits for the first start's owner token file and signs the user of home_ in with it.
+  void loginAsOwner() {
+    const auto until = std::chrono::steady_clock::now() + kStep;
+    while (!std::filesystem::exists(ownerTokenFile_) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(std::filesystem::exists(ownerTokenFile_)) << ownerTokenFile_;
+    std::string loginOutput;
+    ASSERT_EQ(runCli({"login", "--edge", edge_->url(), "--token-file", ownerTokenFile_.string()},
+                     loginOutput),
+              0)
+        << loginOutput;
+    EXPECT_NE(loginOutput.find("signed in to " + edge_->url() + " as owner (account owner"),
+              std::string::npos)
+        << loginOutput;
+    EXPECT_EQ(loginOutput.find(readFile(ownerTokenFile_).substr(0, 20)), std::string::npos);
   }
 
   SentRequest signedWebhook(int seq) {
@@ -106,24 +144,12 @@ class NamedRelayTest : public ::testing::Test {
   std::filesystem::path ownerTokenFile_;
   std::filesystem::path home_;
   std::unique_ptr<ChildProcess> relay_;
+  std::unique_ptr<ChildProcess> secondRelay_;
 };
 
 TEST_F(NamedRelayTest, NamedHookIsCreatedOnceAndARestartedRelayGetsEveryMissedWebhook) {
   // The first start writes the owner's PAT; sign in with it.
-  const auto until = std::chrono::steady_clock::now() + kStep;
-  while (!std::filesystem::exists(ownerTokenFile_) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_TRUE(std::filesystem::exists(ownerTokenFile_)) << ownerTokenFile_;
-  std::string loginOutput;
-  ASSERT_EQ(runCli({"login", "--edge", edge_->url(), "--token-file", ownerTokenFile_.string()},
-                   loginOutput),
-            0)
-      << loginOutput;
-  EXPECT_NE(loginOutput.find("signed in to " + edge_->url() + " as owner (account owner"),
-            std::string::npos)
-      << loginOutput;
-  EXPECT_EQ(loginOutput.find(readFile(ownerTokenFile_).substr(0, 20)), std::string::npos);
+  ASSERT_NO_FATAL_FAILURE(loginAsOwner());
 
   // First run: the account has no hook of that name, so the relay creates it, Stripe-verified.
   const std::string hookId = startRelay({"--provider", "stripe", "--secret", kSecret});
@@ -218,6 +244,74 @@ TEST_F(NamedRelayTest, FreePlanRefusesASecondLiveRelayWithTheEdgesMessage) {
   ASSERT_EQ(exchange(edge_->port(), webhook.serialize(hookId), false).status, 200);
   ASSERT_TRUE(target_.waitForCount(1, kStep));
   expectDeliveredUnchanged(webhook, target_.requests().at(0), target_.port());
+}
+
+TEST_F(NamedRelayTest, TwoMembersRelayOneHookAtOnceAndEachTargetGetsEveryWebhook) {
+  // The owner signs in and adds bob to the team (the owner account is on the pro plan); the
+  // answer carries bob's first PAT, with which bob signs in on a machine of his own.
+  ASSERT_NO_FATAL_FAILURE(loginAsOwner());
+  std::string ownerPat = readFile(ownerTokenFile_);
+  ownerPat.pop_back();
+  const WireResponse signedIn =
+      apiPost(edge_->port(), "/api/v1/auth/token", "{\"token\":\"" + ownerPat + "\"}");
+  ASSERT_EQ(signedIn.status, 200) << signedIn.message.body;
+  const std::string ownerJwt = jsonText(parseObject(signedIn.message.body), "access_token");
+  const WireResponse added =
+      apiPost(edge_->port(), "/api/v1/account/members", R"({"name":"bob"})", ownerJwt);
+  ASSERT_EQ(added.status, 201) << added.message.body;
+  const std::filesystem::path bobPatFile = dir_.sub("secrets") / "bob.pat";
+  {
+    std::ofstream out(bobPatFile);
+    out << jsonText(parseObject(added.message.body)->getObject("token"), "token") << "\n";
+  }
+  const std::filesystem::path bobHome = dir_.sub("bob-home");
+  std::string loginOutput;
+  ASSERT_EQ(runCli(bobHome, {"login", "--edge", edge_->url(), "--token-file", bobPatFile.string()},
+                   loginOutput),
+            0)
+      << loginOutput;
+  EXPECT_NE(loginOutput.find("as bob (account owner"), std::string::npos) << loginOutput;
+
+  // The owner's relay creates the hook; bob's finds it by name. Both stay connected, each
+  // forwarding to its own local target.
+  TargetServer bobTarget;
+  std::string ownerHookId;
+  std::string bobHookId;
+  relay_ = launchRelay(home_, target_, "team-hook", {}, ownerHookId);
+  ASSERT_FALSE(ownerHookId.empty());
+  secondRelay_ = launchRelay(bobHome, bobTarget, "team-hook", {}, bobHookId);
+  ASSERT_EQ(bobHookId, ownerHookId);
+
+  // Webhooks whose method, suffix, query, headers and body bytes must all arrive unchanged.
+  std::vector<SentRequest> sent;
+  for (int seq = 1; seq <= 8; ++seq) {
+    const std::string n = std::to_string(seq);
+    std::string body = "{\"team\":" + n + "}\r\n";
+    body += std::string("\0\x01\xfe\xff", 4);
+    sent.push_back(makeRequest(
+        "POST", "/team/" + n, "n=" + n + "&x=%20", edge_->port(),
+        {{"Content-Type", "application/octet-stream"}, {"X-Team", "m" + n}, {kSeqHeader, n}},
+        body));
+    ASSERT_EQ(exchange(edge_->port(), sent.back().serialize(ownerHookId), false).status, 200);
+  }
+
+  // Each member's target gets every one of them: once, in order, byte for byte.
+  for (TargetServer* target : {&target_, &bobTarget}) {
+    const std::string who = target == &target_ ? "owner's target" : "bob's target";
+    ASSERT_TRUE(target->waitForCount(sent.size(), kStep)) << who << " got " << target->count();
+  }
+  std::this_thread::sleep_for(300ms);
+  for (TargetServer* target : {&target_, &bobTarget}) {
+    SCOPED_TRACE(target == &target_ ? "owner's target" : "bob's target");
+    const std::vector<RecordedRequest> got = target->requests();
+    ASSERT_EQ(got.size(), sent.size());
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(got[i].message.value(kSeqHeader).value_or(""), seqOf(sent[i]));
+      expectDeliveredUnchanged(sent[i], got[i], target->port());
+    }
+  }
+  EXPECT_EQ(secondRelay_->stop(), 0);
+  EXPECT_EQ(relay_->stop(), 0);
 }
 
 }  // namespace

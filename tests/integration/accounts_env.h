@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/SocketAddress.h>
@@ -21,16 +22,20 @@
 #include <vector>
 
 #include "core/edge/admin.h"
+#include "core/edge/bootstrap.h"
 #include "core/edge/edge_server.h"
+#include "core/store/store.h"
 #include "edge_fixture.h"
 #include "test_http.h"
 
 namespace anm::test {
 
-/// An account made with the admin command, signed in through /api/v1/auth/token.
+/// A member of an account made with the admin command, signed in through /api/v1/auth/token:
+/// the owner, or a member the owner added.
 struct Account {
   std::string id;
   std::string name;
+  std::string memberId;
   std::string pat;
   std::string jwt;
 };
@@ -40,6 +45,20 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 inline Poco::JSON::Object::Ptr parseObject(const std::string& text) {
   Poco::JSON::Parser parser;
   return parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+inline int64_t nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// The header fields of a request a Standard Webhooks sender signed with `secret`.
+inline Fields standardWebhooksFields(const std::string& secret, const std::string& id,
+                                     int64_t timestamp, const std::string& body) {
+  return {{"webhook-id", id},
+          {"webhook-timestamp", std::to_string(timestamp)},
+          {"webhook-signature", standardWebhooksSignature(secret, id, timestamp, body)}};
 }
 
 /// An event stream opened with any request head fields (X-Anonymily-Relay, ...).
@@ -189,9 +208,27 @@ class AccountsTest : public ::testing::Test {
     if (code != 0) return account;
     const auto created = parseObject(out.str());
     account.id = created->getObject("account")->getValue<std::string>("id");
+    account.memberId = created->getObject("member")->getValue<std::string>("id");
     account.pat = created->getObject("token")->getValue<std::string>("token");
     account.jwt = exchange(account.pat);
     return account;
+  }
+
+  /// A member the owner of `owner`'s account adds through the API, signed in with the first
+  /// token the answer hands over.
+  Account addMember(const Account& owner, const std::string& memberName) {
+    Account member;
+    member.id = owner.id;
+    member.name = owner.name;
+    const auto r =
+        call("POST", "/api/v1/account/members", owner.jwt, "{\"name\":\"" + memberName + "\"}");
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return member;
+    const auto added = parseObject(r.body);
+    member.memberId = added->getObject("member")->getValue<std::string>("id");
+    member.pat = added->getObject("token")->getValue<std::string>("token");
+    member.jwt = exchange(member.pat);
+    return member;
   }
 
   std::string exchange(const std::string& pat) {
@@ -219,6 +256,24 @@ class AccountsTest : public ::testing::Test {
 
   Response ingest(const std::string& hookId, const std::string& body, const Fields& fields = {}) {
     return request(port_, "POST", "/h/" + hookId, body, fields);
+  }
+
+  /// Entries of the account's audit log, read through the API by its owner.
+  Poco::JSON::Array::Ptr auditEntries(const Account& owner) {
+    const auto r = call("GET", "/api/v1/audit?limit=1000", owner.jwt);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return new Poco::JSON::Array;
+    return parseObject(r.body)->getArray("entries");
+  }
+
+  /// The edge's store, opened beside the running edge with its key ring, as the admin command
+  /// opens it: to see what the API never shows, such as a hook's signing secrets.
+  std::unique_ptr<store::Store> openStore() {
+    const edge::EdgeConfig& config = server_->config();
+    auto keys = edge::loadKeys(config, false);
+    auto store = store::openSqliteStore(config.sqlitePath, keys);
+    edge::alignActiveKey(*store, *keys, config);
+    return store;
   }
 
   /// Waits up to `timeoutMs` for `done`, checking every 20 ms.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -463,11 +464,26 @@ TEST_F(AuthTest, AccountsSeeNothingOfEachOther) {
   EXPECT_EQ(members.body.find("ann"), std::string::npos);
   EXPECT_EQ(api("DELETE", "/api/v1/tokens/" + a.tokenId, jwtB).status, 404);
   EXPECT_EQ(admin_->findToken(a.tokenId)->revokedAtMs, 0);
+
+  // Alpha's log holds what alpha did (the check below would pass on an empty log otherwise);
+  // beta's holds only beta's own sign-in, by beta's owner, naming nothing of alpha.
+  const auto auditA = json(api("GET", "/api/v1/audit", jwtA).body)->getArray("entries");
+  std::vector<std::string> actionsA;
+  for (size_t i = 0; i < auditA->size(); ++i) {
+    actionsA.push_back(
+        auditA->getObject(static_cast<unsigned>(i))->getValue<std::string>("action"));
+  }
+  EXPECT_NE(std::find(actionsA.begin(), actionsA.end(), "member.create"), actionsA.end());
   const auto audit = api("GET", "/api/v1/audit", jwtB);
-  ASSERT_EQ(audit.status, 200);
-  EXPECT_EQ(audit.body.find(a.record.id), std::string::npos);
-  EXPECT_EQ(audit.body.find("member.create"), std::string::npos);
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  const auto entriesB = json(audit.body)->getArray("entries");
+  ASSERT_EQ(entriesB->size(), 1u) << audit.body;
+  const auto onlyB = entriesB->getObject(0);
+  EXPECT_EQ(onlyB->getValue<std::string>("action"), "token.exchange");
+  EXPECT_EQ(onlyB->getValue<std::string>("actor"), "member:" + b.owner.id);
+  EXPECT_EQ(onlyB->getValue<std::string>("detail"), "token=" + b.tokenId);
   EXPECT_EQ(audit.body.find(a.owner.id), std::string::npos);
+  EXPECT_EQ(audit.body.find(a.tokenId), std::string::npos);
 }
 
 TEST_F(AuthTest, AuditLogRecordsEveryAccountChangeForTheOwnerOnly) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/crypto/keys.h"
+#include "core/edge/auth.h"
 #include "core/edge/config.h"
 #include "core/edge/edge_server.h"
 #include "core/edge/secrets.h"
@@ -186,6 +187,77 @@ TEST_F(BootstrapTest, FirstStartWritesOwnerTokenThatTheStoreKnows) {
   ASSERT_FALSE(audit.empty());
   EXPECT_EQ(audit.front().action, "account.create");
   EXPECT_EQ(audit.front().actor, "edge");
+
+  // It is the operator's account: edge-wide admin entries go to its audit log.
+  EXPECT_EQ(store->getSetting(edge::kOperatorAccountSetting).value_or(""), account->id);
+  EXPECT_EQ(edge::operatorAccountId(*store), account->id);
+}
+
+TEST_F(BootstrapTest, FirstStartLogsWhereItPutTheOwnerTokenAndTheKeyItGenerated) {
+  ProcessRun run = runEdge(edgeArgs());
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const std::string tokenFile = data_ + "/owner.token";
+  const std::string keyFile = data_ + "/encryption.keys";
+  ASSERT_TRUE(std::filesystem::exists(tokenFile));
+  ASSERT_TRUE(std::filesystem::exists(keyFile));
+
+  // The operator learns from the log where both files are, and which key was made.
+  EXPECT_NE(run.err.find("owner account created account=owner token_file=" + tokenFile),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("encryption key generated path=" + keyFile + " key_id=k1"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(crypto::KeyRing::loadFile(keyFile).active().id, "k1");
+
+  // Where, never what: neither the token nor the key shows in the log.
+  std::string token = readFile(tokenFile);
+  token.pop_back();
+  EXPECT_EQ(run.err.find(token), std::string::npos);
+  const std::string keyText = readFile(keyFile);
+  const auto keyLine = keyText.rfind("k1:");
+  ASSERT_NE(keyLine, std::string::npos);
+  EXPECT_EQ(run.err.find(keyText.substr(keyLine + 3, 44)), std::string::npos);
+
+  // A second start finds both files and makes neither again, so it says neither again.
+  run = runEdge(edgeArgs());
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.err.find("owner account created"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("encryption key generated"), std::string::npos) << run.err;
+}
+
+TEST_F(BootstrapTest, StoreFromBeforeTheOperatorSettingTakesTheAccountNamedOwner) {
+  // Stores as an earlier version left them: accounts, but no operator recorded.
+  std::filesystem::create_directories(data_);
+  const EdgeConfig cfg = config();
+  auto keys = edge::loadKeys(cfg);
+  const auto openOld = [&](const std::string& path, const std::vector<std::string>& names) {
+    auto store = store::openSqliteStore(path, keys);
+    edge::alignActiveKey(*store, *keys, cfg);
+    int64_t at = 1700000000000;
+    for (const auto& name : names) {
+      store::AccountRecord account;
+      account.id = edge::newRecordId("acc_");
+      account.name = name;
+      account.createdAtMs = at++;
+      store->createAccount(account);
+    }
+    EXPECT_FALSE(store->getSetting(edge::kOperatorAccountSetting).has_value());
+    return store;
+  };
+
+  // The account named owner is the operator's, though another one is older; from then on
+  // the store says so itself.
+  auto store = openOld(cfg.sqlitePath, {"acme", "owner", "zeta"});
+  const std::string ownerId = store->findAccountByName("owner")->id;
+  EXPECT_EQ(edge::operatorAccountId(*store), ownerId);
+  EXPECT_EQ(store->getSetting(edge::kOperatorAccountSetting).value_or(""), ownerId);
+  EXPECT_EQ(edge::operatorAccountId(*store), ownerId);
+
+  // Without an account of that name there is no operator's account, and none is recorded.
+  auto other = openOld(dir_ + "/other.db", {"acme"});
+  EXPECT_EQ(edge::operatorAccountId(*other), "");
+  EXPECT_FALSE(other->getSetting(edge::kOperatorAccountSetting).has_value());
 }
 
 TEST_F(BootstrapTest, SecondStartKeepsTheOwnerAndItsTokenFile) {

@@ -132,6 +132,56 @@ TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {
   }
 }
 
+TEST_F(HooksApiTest, TwoMembersOfAProTeamStreamOneHookAtOnceAndEachGetsEveryEventInOrder) {
+  startServer();
+  const Account owner = createAccount("alpha", "pro");
+  const Account bob = addMember(owner, "bob");
+  ASSERT_FALSE(bob.jwt.empty());
+  ASSERT_NE(bob.memberId, owner.memberId);
+  const std::string id = createNamedHook(owner, "main")->getValue<std::string>("id");
+
+  // Each member relays from a machine of their own: own access token, own relay id, both
+  // streams open before the first event.
+  StreamReader ownerStream(port_, id, owner.jwt, {{"X-Anonymily-Relay", "owner-laptop"}});
+  StreamReader bobStream(port_, id, bob.jwt, {{"X-Anonymily-Relay", "bob-laptop"}});
+  ASSERT_EQ(ownerStream.status(), 200) << ownerStream.body();
+  ASSERT_EQ(bobStream.status(), 200) << bobStream.body();
+  EXPECT_EQ(parseObject(call("GET", "/api/v1/hooks/" + id, bob.jwt).body)->getValue<int>("relays"),
+            2);
+
+  // Bodies that differ in every event, with bytes that are not text.
+  std::vector<std::pair<int64_t, std::string>> sent;
+  for (int i = 0; i < 12; ++i) {
+    const std::string body = "event " + std::to_string(i) + std::string("\0\xff\r\n", 4);
+    const auto r = ingest(id, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    sent.emplace_back(std::stoll(jsonField(r.body, "id")), body);
+  }
+
+  // Neither stream shares out the events with the other: each gets all of them, in order.
+  for (auto* member : {&ownerStream, &bobStream}) {
+    const std::string who = member == &ownerStream ? "owner" : "bob";
+    for (const auto& [eventId, body] : sent) {
+      Frame frame;
+      ASSERT_TRUE(member->next(frame)) << who << " missed event " << eventId;
+      EXPECT_EQ(frame.id, eventId) << who;
+      EXPECT_EQ(frame.event, "webhook") << who;
+      EXPECT_EQ(frameBody(frame), body) << who << " event " << eventId;
+    }
+  }
+
+  // Each member's stream is on the record under that member.
+  std::vector<std::string> openedBy;
+  const auto entries = auditEntries(owner);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") != "stream.open") continue;
+    openedBy.push_back(entry->getValue<std::string>("actor"));
+  }
+  EXPECT_EQ(openedBy,
+            (std::vector<std::string>{"member:" + owner.memberId, "member:" + bob.memberId}));
+}
+
 TEST_F(HooksApiTest, RelayHeaderMustBeAShortToken) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
@@ -236,6 +286,44 @@ TEST_F(HooksApiTest, ReadingAnEventIsAuditedForTheOwner) {
   }
   EXPECT_EQ(details, (std::vector<std::string>{"detail", "body"}));
   EXPECT_EQ(log.body.find("secret contents"), std::string::npos);
+}
+
+TEST_F(HooksApiTest, ReplayIsAuditedWithTheOriginalEventAndItsCopy) {
+  startServer();
+  const Account owner = createAccount("alpha", "pro");
+  const Account bob = addMember(owner, "bob");
+  const std::string id = createNamedHook(owner, "main")->getValue<std::string>("id");
+  const auto stored = ingest(id, "replay me");
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  const std::string eventId = jsonField(stored.body, "id");
+
+  // A member other than the owner replays, so that the actor is not the reader's by accident.
+  const int64_t before = nowSeconds() * 1000 - 1000;
+  const auto replayed =
+      call("POST", "/api/v1/hooks/" + id + "/events/" + eventId + "/replay", bob.jwt);
+  ASSERT_EQ(replayed.status, 201) << replayed.body;
+  const std::string copyId = jsonField(replayed.body, "id");
+  ASSERT_NE(copyId, eventId);
+  EXPECT_EQ(jsonField(replayed.body, "replay_of"), eventId);
+
+  std::vector<Poco::JSON::Object::Ptr> replays;
+  const auto entries = auditEntries(owner);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") == "event.replay") replays.push_back(entry);
+  }
+  ASSERT_EQ(replays.size(), 1u) << "audit entries: " << entries->size();
+  const auto& entry = replays.front();
+  EXPECT_EQ(entry->getValue<std::string>("actor"), "member:" + bob.memberId);
+  EXPECT_EQ(entry->getValue<std::string>("hook"), id);
+  EXPECT_EQ(std::to_string(entry->getValue<int64_t>("event")), eventId);
+  EXPECT_EQ(entry->getValue<std::string>("detail"), "replay_id=" + copyId);
+  EXPECT_EQ(entry->getValue<std::string>("remote"), "127.0.0.1");
+  EXPECT_GE(entry->getValue<int64_t>("at_ms"), before);
+
+  // A refused replay (no such event) writes nothing.
+  EXPECT_EQ(call("POST", "/api/v1/hooks/" + id + "/events/999999/replay", bob.jwt).status, 404);
+  EXPECT_EQ(auditEntries(owner)->size(), entries->size());
 }
 
 TEST_F(HooksApiTest, HookChangesAreAudited) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "accounts_env.h"
@@ -11,6 +12,8 @@ namespace anm::test {
 namespace {
 
 constexpr char kUnknownId[] = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
+// An event id no hook has.
+constexpr char kUnknownEventId[] = "999999999";
 
 struct Route {
   std::string method;
@@ -23,7 +26,7 @@ std::vector<Route> hookRoutes(const std::string& eventId) {
   const std::string e = "/events/" + eventId;
   return {
       {"GET", "", ""},
-      {"PATCH", "", R"({"standard_webhooks":true})"},
+      {"PATCH", "", R"({"standard_webhooks":false})"},
       {"GET", "/events", ""},
       {"GET", e, ""},
       {"GET", e + "/body", ""},
@@ -45,8 +48,58 @@ std::string answerBytes(const Response& r) {
   return out + "\n" + r.body;
 }
 
+// The routes of one event of a hook, for the event `eventId`: those that name it in the path,
+// and the bulk report that names it in the body.
+std::vector<Route> eventRoutes(const std::string& eventId) {
+  const std::string e = "/events/" + eventId;
+  return {
+      {"GET", e, ""},
+      {"GET", e + "/body", ""},
+      {"POST", e + "/deliveries", R"({"relay":"r1","status":200})"},
+      {"POST", e + "/replay", ""},
+      {"POST", "/deliveries", R"({"deliveries":[{"event":)" + eventId + R"(,"relay":"r1"}]})"},
+  };
+}
+
 class ScopingTest : public AccountsTest {
  protected:
+  // A named hook of `owner` that verifies Standard Webhooks senders, and its signing secret.
+  std::pair<std::string, std::string> createSignedHook(const Account& owner) {
+    const auto hook = createNamedHook(owner, "main", R"("standard_webhooks":true)");
+    return {hook->getValue<std::string>("id"), hook->getValue<std::string>("signing_secret")};
+  }
+
+  // Stores `body` on `hookId` as a sender holding `secret` would send it; returns its id.
+  std::string ingestSigned(const std::string& hookId, const std::string& secret,
+                           const std::string& body) {
+    const auto stored =
+        ingest(hookId, body,
+               standardWebhooksFields(secret, "msg_" + body.substr(0, 8), nowSeconds(), body));
+    EXPECT_EQ(stored.status, 200) << stored.body;
+    return jsonField(stored.body, "id");
+  }
+
+  // The hook still verifies with the secret its owner was given, and nothing moved it: the
+  // store holds the same secret and no previous one (a rotation would keep the old secret
+  // verifying for 24 h, so verification alone would not show it).
+  void expectSigningSecretUnchanged(const std::string& hookId, const std::string& secret) {
+    const std::string body = R"({"type":"check.after"})";
+    const auto good =
+        ingest(hookId, body, standardWebhooksFields(secret, "msg_check", nowSeconds(), body));
+    EXPECT_EQ(good.status, 200) << good.body;
+    const std::string forged = "whsec_" + base64Encode(std::string(32, 'f'));
+    const auto bad =
+        ingest(hookId, body, standardWebhooksFields(forged, "msg_forged", nowSeconds(), body));
+    EXPECT_EQ(bad.status, 401) << "the hook no longer verifies: " << bad.body;
+
+    const auto stored = openStore()->findHook(hookId);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->signingSecret, secret);
+    EXPECT_EQ(stored->previousSigningSecret, "");
+    EXPECT_EQ(stored->previousValidUntilMs, 0);
+    EXPECT_TRUE(stored->standardWebhooks);
+  }
+
   // Walks every route of `hookId` with `bearer` and expects exactly the answer the same route
   // gets for a hook that does not exist.
   void expectLikeUnknown(const std::string& hookId, const std::string& eventId,
@@ -69,11 +122,8 @@ TEST_F(ScopingTest, AnotherAccountGetsTheUnknownHookAnswerOnEveryRoute) {
   startServer();
   const Account a = createAccount("alpha", "pro");
   const Account b = createAccount("beta", "pro");
-  const auto hook = createNamedHook(a, "main");
-  const std::string hookId = hook->getValue<std::string>("id");
-  const auto stored = ingest(hookId, R"({"secret":"of alpha"})");
-  ASSERT_EQ(stored.status, 200) << stored.body;
-  const std::string eventId = jsonField(stored.body, "id");
+  const auto [hookId, secret] = createSignedHook(a);
+  const std::string eventId = ingestSigned(hookId, secret, R"({"secret":"of alpha"})");
 
   // The owner reaches every one of them: the refusals below are about who asks.
   ASSERT_EQ(call("GET", "/api/v1/hooks/" + hookId, a.jwt).status, 200);
@@ -91,12 +141,75 @@ TEST_F(ScopingTest, AnotherAccountGetsTheUnknownHookAnswerOnEveryRoute) {
   const auto byName = call("GET", "/api/v1/hooks?name=main", b.jwt);
   EXPECT_EQ(parseObject(byName.body)->getArray("hooks")->size(), 0u);
 
-  // Nothing beta tried changed alpha's hook or its event.
+  // Nothing beta tried changed alpha's hook or its event: verification is still on (beta's
+  // PATCH would have turned it off), the secret is the one alpha was given (beta asked for a
+  // new one), and there is no report and no replay.
   const auto after = parseObject(call("GET", "/api/v1/hooks/" + hookId, a.jwt).body);
-  EXPECT_FALSE(after->getValue<bool>("standard_webhooks"));
+  EXPECT_TRUE(after->getValue<bool>("standard_webhooks"));
   const auto events = parseObject(call("GET", "/api/v1/hooks/" + hookId + "/events", a.jwt).body);
   ASSERT_EQ(events->getArray("events")->size(), 1u);
   EXPECT_EQ(events->getArray("events")->getObject(0)->getValue<int>("deliveries_total"), 0);
+  expectSigningSecretUnchanged(hookId, secret);
+}
+
+TEST_F(ScopingTest, AnotherAccountsEventIdOnItsOwnHookIsAnUnknownEvent) {
+  startServer();
+  const Account a = createAccount("alpha", "pro");
+  const Account b = createAccount("beta", "pro");
+  const auto [hookId, secret] = createSignedHook(a);
+  const std::string body = R"({"type":"of.alpha","card":"4242-alpha-only"})";
+  const std::string eventId = ingestSigned(hookId, secret, body);
+  ASSERT_FALSE(eventId.empty());
+
+  // Beta's own hook, with an event of its own: the refusals below are about the event id.
+  const std::string ownHook = createNamedHook(b, "main")->getValue<std::string>("id");
+  const auto own = ingest(ownHook, "beta's own");
+  ASSERT_EQ(own.status, 200) << own.body;
+  const std::string ownEvent = jsonField(own.body, "id");
+  ASSERT_EQ(call("GET", "/api/v1/hooks/" + ownHook + "/events/" + ownEvent + "/body", b.jwt).body,
+            "beta's own");
+
+  // Alpha's event id through beta's hook answers exactly what an id nobody has answers: the
+  // event routes 404 "unknown event", the bulk report its 400 for an event the hook lacks.
+  const auto routes = eventRoutes(eventId);
+  const auto unknownRoutes = eventRoutes(kUnknownEventId);
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const Route& route = routes[i];
+    const Route& unknownRoute = unknownRoutes[i];
+    const std::string what = route.method + " " + route.suffix;
+    const auto answer =
+        call(route.method, "/api/v1/hooks/" + ownHook + route.suffix, b.jwt, route.body);
+    const auto unknown = call(unknownRoute.method, "/api/v1/hooks/" + ownHook + unknownRoute.suffix,
+                              b.jwt, unknownRoute.body);
+    EXPECT_EQ(answerBytes(answer), answerBytes(unknown)) << what;
+    if (route.suffix == "/deliveries") {
+      EXPECT_EQ(answer.status, 400) << what;
+    } else {
+      EXPECT_EQ(answer.status, 404) << what;
+      EXPECT_EQ(jsonField(answer.body, "error"), "unknown event") << what;
+    }
+    EXPECT_EQ(answer.body.find("alpha-only"), std::string::npos) << what;
+    EXPECT_EQ(answer.body.find(hookId), std::string::npos) << what;
+  }
+
+  // Nothing reached alpha's event: no report, no replay on either hook, no read on record.
+  const auto events = parseObject(call("GET", "/api/v1/hooks/" + hookId + "/events", a.jwt).body);
+  ASSERT_EQ(events->getArray("events")->size(), 1u);
+  EXPECT_EQ(events->getArray("events")->getObject(0)->getValue<int>("deliveries_total"), 0);
+  const auto ownEvents =
+      parseObject(call("GET", "/api/v1/hooks/" + ownHook + "/events", b.jwt).body);
+  ASSERT_EQ(ownEvents->getArray("events")->size(), 1u);
+  for (const Account* owner : {&a, &b}) {
+    const auto entries = auditEntries(*owner);
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const auto entry = entries->getObject(static_cast<unsigned>(i));
+      EXPECT_NE(std::to_string(entry->getValue<int64_t>("event")), eventId)
+          << owner->name << ": " << entry->getValue<std::string>("action");
+      EXPECT_NE(entry->getValue<std::string>("actor"), "member:" + (owner == &a ? b : a).memberId)
+          << owner->name;
+    }
+  }
+  expectSigningSecretUnchanged(hookId, secret);
 }
 
 TEST_F(ScopingTest, OwnerTokenDoesNotReachAnotherAccountsHook) {

@@ -1,56 +1,13 @@
 // tests/integration/standard_webhooks_test.cpp: ingest verifies Standard Webhooks senders.
 // SPDX-License-Identifier: Apache-2.0
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include <chrono>
 #include <string>
 
 #include "accounts_env.h"
 
 namespace anm::test {
 namespace {
-
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string unbase64(const std::string& text) {
-  std::string out(3 * text.size() / 4 + 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  out.resize(static_cast<size_t>(n));
-
-  // EVP_DecodeBlock counts the bytes the padding stands for.
-  if (!text.empty() && text.back() == '=') out.pop_back();
-  if (text.size() > 1 && text[text.size() - 2] == '=') out.pop_back();
-  return out;
-}
-
-// What a sender computes, from the secret alone: HMAC-SHA256 of "<id>.<ts>.<body>".
-std::string sign(const std::string& secret, const std::string& id, int64_t ts,
-                 const std::string& body) {
-  const std::string key = unbase64(secret.substr(6));
-  const std::string content = id + "." + std::to_string(ts) + "." + body;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &len);
-  return "v1," + base64(std::string(reinterpret_cast<const char*>(mac), len));
-}
-
-int64_t nowS() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class StandardWebhooksIngestTest : public AccountsTest {
  protected:
@@ -67,13 +24,6 @@ class StandardWebhooksIngestTest : public AccountsTest {
     return ingest(hookId_, body, fields);
   }
 
-  Fields signedFields(const std::string& secret, const std::string& id, int64_t ts,
-                      const std::string& body) {
-    return {{"webhook-id", id},
-            {"webhook-timestamp", std::to_string(ts)},
-            {"webhook-signature", sign(secret, id, ts, body)}};
-  }
-
   Account account_;
   std::string hookId_;
   std::string secret_;
@@ -81,7 +31,7 @@ class StandardWebhooksIngestTest : public AccountsTest {
 
 TEST_F(StandardWebhooksIngestTest, CorrectlySignedRequestIsValidAndStoredByteForByte) {
   const std::string body = "{\"type\":\"order.created\",\"n\":1}\r\n\x01";
-  const auto r = send(body, signedFields(secret_, "msg_1", nowS(), body));
+  const auto r = send(body, standardWebhooksFields(secret_, "msg_1", nowSeconds(), body));
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string eventId = jsonField(r.body, "id");
 
@@ -96,7 +46,7 @@ TEST_F(StandardWebhooksIngestTest, CorrectlySignedRequestIsValidAndStoredByteFor
       body);
 
   const std::string json = R"({"type":"order.created"})";
-  const auto typed = send(json, signedFields(secret_, "msg_2", nowS(), json));
+  const auto typed = send(json, standardWebhooksFields(secret_, "msg_2", nowSeconds(), json));
   ASSERT_EQ(typed.status, 200);
   const auto typedEvent =
       parseObject(call("GET", "/api/v1/hooks/" + hookId_ + "/events/" + jsonField(typed.body, "id"),
@@ -107,23 +57,23 @@ TEST_F(StandardWebhooksIngestTest, CorrectlySignedRequestIsValidAndStoredByteFor
 
 TEST_F(StandardWebhooksIngestTest, EachWrongRequestIsRefusedWithItsReason) {
   const std::string body = R"({"type":"a"})";
-  const int64_t ts = nowS();
+  const int64_t ts = nowSeconds();
 
   // Signed with another secret.
   const std::string other =
       createNamedHook(createAccount("beta", "free"), "x", R"("standard_webhooks":true)")
           ->getValue<std::string>("signing_secret");
-  auto r = send(body, signedFields(other, "m1", ts, body));
+  auto r = send(body, standardWebhooksFields(other, "m1", ts, body));
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(jsonField(r.body, "reason"), "signature_mismatch");
 
   // The body changed after signing.
-  r = send(body + " ", signedFields(secret_, "m2", ts, body));
+  r = send(body + " ", standardWebhooksFields(secret_, "m2", ts, body));
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(jsonField(r.body, "reason"), "signature_mismatch");
 
   // Signed correctly, but ten minutes ago.
-  r = send(body, signedFields(secret_, "m3", ts - 600, body));
+  r = send(body, standardWebhooksFields(secret_, "m3", ts - 600, body));
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(jsonField(r.body, "reason"), "timestamp_outside");
 
@@ -131,7 +81,8 @@ TEST_F(StandardWebhooksIngestTest, EachWrongRequestIsRefusedWithItsReason) {
   r = send(body, {});
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(jsonField(r.body, "reason"), "header_missing");
-  r = send(body, {{"webhook-id", "m4"}, {"webhook-signature", sign(secret_, "m4", ts, body)}});
+  r = send(body, {{"webhook-id", "m4"},
+                  {"webhook-signature", standardWebhooksSignature(secret_, "m4", ts, body)}});
   EXPECT_EQ(jsonField(r.body, "reason"), "timestamp_missing");
 
   // Every refused request is stored as invalid, with its reason.
@@ -151,16 +102,16 @@ TEST_F(StandardWebhooksIngestTest, OldSecretStillVerifiesAfterRotation) {
   const std::string fresh = jsonField(rotated.body, "signing_secret");
   ASSERT_NE(fresh, secret_);
   const int64_t until = std::stoll(jsonField(rotated.body, "previous_valid_until_ms"));
-  EXPECT_GT(until, nowS() * 1000 + 23 * 3600 * 1000);
+  EXPECT_GT(until, nowSeconds() * 1000 + 23 * 3600 * 1000);
 
   const std::string body = "{}";
-  EXPECT_EQ(send(body, signedFields(secret_, "old", nowS(), body)).status, 200);
-  EXPECT_EQ(send(body, signedFields(fresh, "new", nowS(), body)).status, 200);
+  EXPECT_EQ(send(body, standardWebhooksFields(secret_, "old", nowSeconds(), body)).status, 200);
+  EXPECT_EQ(send(body, standardWebhooksFields(fresh, "new", nowSeconds(), body)).status, 200);
 
   // A second rotation retires the first secret: only one previous secret is kept.
   ASSERT_EQ(call("POST", "/api/v1/hooks/" + hookId_ + "/signing-secret", account_.jwt).status, 200);
-  EXPECT_EQ(send(body, signedFields(secret_, "older", nowS(), body)).status, 401);
-  EXPECT_EQ(send(body, signedFields(fresh, "previous", nowS(), body)).status, 200);
+  EXPECT_EQ(send(body, standardWebhooksFields(secret_, "older", nowSeconds(), body)).status, 401);
+  EXPECT_EQ(send(body, standardWebhooksFields(fresh, "previous", nowSeconds(), body)).status, 200);
 }
 
 TEST_F(StandardWebhooksIngestTest, AnonymousHookCanTurnItOnWithPatch) {
@@ -175,7 +126,7 @@ TEST_F(StandardWebhooksIngestTest, AnonymousHookCanTurnItOnWithPatch) {
   ASSERT_EQ(call("PATCH", "/api/v1/hooks/" + id, token, R"({"standard_webhooks":true})").status,
             200);
   EXPECT_EQ(ingest(id, "x").status, 401);
-  EXPECT_EQ(ingest(id, "x", signedFields(secret, "m", nowS(), "x")).status, 200);
+  EXPECT_EQ(ingest(id, "x", standardWebhooksFields(secret, "m", nowSeconds(), "x")).status, 200);
 }
 
 }  // namespace

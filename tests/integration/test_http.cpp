@@ -205,4 +205,42 @@ std::string hmacSha256Hex(const std::string& key, const std::string& body) {
   return out;
 }
 
+std::string base64Encode(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string base64Decode(const std::string& text) {
+  std::string out(3 * text.size() / 4 + 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) throw std::runtime_error("not base64: " + text);
+  out.resize(static_cast<size_t>(n));
+
+  // EVP_DecodeBlock counts the bytes the padding stands for.
+  if (!text.empty() && text.back() == '=') out.pop_back();
+  if (text.size() > 1 && text[text.size() - 2] == '=') out.pop_back();
+  return out;
+}
+
+std::string standardWebhooksSignature(const std::string& secret, const std::string& id,
+                                      int64_t timestamp, const std::string& body) {
+  const std::string key = base64Decode(secret.substr(secret.rfind('_') + 1));
+  const std::string content = id + "." + std::to_string(timestamp) + "." + body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &len);
+  return "v1," + base64Encode(std::string(reinterpret_cast<const char*>(mac), len));
+}
+
+std::string frameBody(const Frame& frame) {
+  return base64Decode(jsonField(frame.data, "body_base64"));
+}
+
 }  // namespace anm::test

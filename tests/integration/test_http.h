@@ -71,4 +71,16 @@ std::string jsonField(const std::string& json, const std::string& key);
 /// HMAC-SHA256 of `body` under `key` as lower-case hex.
 std::string hmacSha256Hex(const std::string& key, const std::string& body);
 
+/// Standard base64 with `=` padding, and back.
+std::string base64Encode(const std::string& bytes);
+std::string base64Decode(const std::string& text);
+
+/// What a Standard Webhooks sender puts in `webhook-signature`, from the secret alone:
+/// "v1," + base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" under the base64 key after `whsec_`.
+std::string standardWebhooksSignature(const std::string& secret, const std::string& id,
+                                      int64_t timestamp, const std::string& body);
+
+/// The raw body of a `webhook` frame: its JSON's body_base64, decoded.
+std::string frameBody(const Frame& frame);
+
 }  // namespace anm::test

@@ -214,6 +214,13 @@ WireResponse apiPost(uint16_t edgePort, const std::string& target, const std::st
   return exchange(edgePort, request, false);
 }
 
+WireResponse apiDelete(uint16_t edgePort, const std::string& target, const std::string& token) {
+  std::string request =
+      "DELETE " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(edgePort) +
+      "\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  return exchange(edgePort, request, false);
+}
+
 Poco::JSON::Object::Ptr parseObject(const std::string& text) {
   Poco::JSON::Parser parser;
   auto object = parser.parse(text).extract<Poco::JSON::Object::Ptr>();

@@ -102,6 +102,9 @@ WireResponse apiGet(uint16_t edgePort, const std::string& target, const std::str
 WireResponse apiPost(uint16_t edgePort, const std::string& target, const std::string& json,
                      const std::string& token = "");
 
+/// DELETE on the edge's REST API with a bearer token; the answer is read to its end.
+WireResponse apiDelete(uint16_t edgePort, const std::string& target, const std::string& token);
+
 /// Parses a JSON object; throws when the text is not one.
 Poco::JSON::Object::Ptr parseObject(const std::string& text);
 

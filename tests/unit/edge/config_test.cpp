@@ -68,6 +68,40 @@ TEST(ConfigTest, OutOfRangeAndMalformedValuesAreRefused) {
   }
 }
 
+TEST(ConfigTest, JwtLifetimeIsOneToFifteenMinutes) {
+  EXPECT_EQ(parseConfig({}, "/x").jwtTtl.count(), 900);
+
+  // Both ends are accepted as given.
+  EXPECT_EQ(parseConfig({{"auth.jwt_ttl_s", "60"}}, "/x").jwtTtl.count(), 60);
+  EXPECT_EQ(parseConfig({{"auth.jwt_ttl_s", "900"}}, "/x").jwtTtl.count(), 900);
+
+  // The message of a refused value, or "" when it was accepted.
+  const auto refusal = [](const std::string& text) -> std::string {
+    try {
+      parseConfig({{"auth.jwt_ttl_s", text}}, "/x");
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+
+  // One second past either end is refused naming the key and its range.
+  for (const char* text : {"59", "901", "0", "-60"}) {
+    const std::string message = refusal(text);
+    EXPECT_NE(message.find("invalid value for auth.jwt_ttl_s: " + std::string(text) +
+                           " is outside 60..900"),
+              std::string::npos)
+        << text << ": " << message;
+  }
+
+  // So is what is not a whole number of seconds.
+  for (const char* text : {"", "600s", "1e3", "60.5"}) {
+    const std::string message = refusal(text);
+    EXPECT_NE(message.find("invalid value for auth.jwt_ttl_s"), std::string::npos)
+        << text << ": " << message;
+  }
+}
+
 TEST(ConfigTest, ReadsPropertiesFileAndRefusesUnknownKeys) {
   char pattern[] = "/tmp/anm-config-test-XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);

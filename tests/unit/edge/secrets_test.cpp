@@ -1,4 +1,5 @@
-// tests/unit/edge/secrets_test.cpp: hook ids, relay tokens and the token check.
+// tests/unit/edge/secrets_test.cpp: hook ids, relay tokens, the token check and constant-time
+// comparison.
 // SPDX-License-Identifier: Apache-2.0
 #include "core/edge/secrets.h"
 
@@ -35,6 +36,22 @@ TEST(SecretsTest, TokenMatchesOnlyItsOwnHash) {
   EXPECT_FALSE(tokenMatches(token + "x", hash));
   EXPECT_FALSE(tokenMatches("", hash));
   EXPECT_FALSE(tokenMatches(token, hash.substr(1)));
+}
+
+TEST(SecretsTest, ConstantTimeEqualityComparesEveryByteAndTheLength) {
+  const std::string key(32, '\x5a');
+  EXPECT_TRUE(equalConstantTime(key, std::string(32, '\x5a')));
+  EXPECT_TRUE(equalConstantTime("", ""));
+
+  // A difference anywhere counts, the first byte and the last alike, and so does the length.
+  for (const size_t at : {size_t{0}, size_t{15}, size_t{31}}) {
+    std::string other = key;
+    other[at] ^= 0x01;
+    EXPECT_FALSE(equalConstantTime(key, other)) << "byte " << at;
+  }
+  EXPECT_FALSE(equalConstantTime(key, key.substr(0, 31)));
+  EXPECT_FALSE(equalConstantTime(key, key + '\x5a'));
+  EXPECT_FALSE(equalConstantTime(std::string("a\0b", 3), std::string("a\0c", 3)));
 }
 
 TEST(SecretsTest, BearerSchemeIgnoresCaseAndSurroundingBlanks) {

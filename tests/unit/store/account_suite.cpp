@@ -22,8 +22,10 @@ crypto::KeyRing makeKeyRing(const std::vector<std::string>& ids) {
 
 AccountSuite::AccountSuite() : keys_(std::make_shared<crypto::KeyHolder>(makeKeyRing({"k1"}))) {}
 
-// A backend's test program compiles this file before it instantiates AccountSuite.
+// A backend's test program compiles this file before it instantiates AccountSuite, and only
+// a backend with a commit listener instantiates CommitListenerSuite.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(AccountSuite);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CommitListenerSuite);
 
 namespace {
 
@@ -279,6 +281,15 @@ TEST_P(AccountSuite, CreateHookWithinStopsAtThePlanLimitEvenWhenCreatesRace) {
   // Anonymous hooks do not count against an account's named hooks.
   store->createHook(makeHook("anon"));
   EXPECT_EQ(store->listHooks("acc_1").size(), 1u);
+
+  // No limit (the pro plan's) is the largest size_t.
+  store->createAccount(makeAccount("acc_pro", "pro"));
+  for (const char* name : {"first", "second"}) {
+    EXPECT_NO_THROW(
+        store->createHookWithin(makeNamedHook(std::string("pro-") + name, "acc_pro", name),
+                                std::numeric_limits<size_t>::max()));
+  }
+  EXPECT_EQ(store->listHooks("acc_pro").size(), 2u);
 
   // Eight creates at once against a limit of 3 (one taken already): exactly two get through.
   std::atomic<int> created{0}, limited{0}, other{0};
@@ -660,10 +671,9 @@ TEST_P(AccountSuite, ReencryptBatchMovesEveryRecordToTheNewKeyAndAllReadsBack) {
   EXPECT_EQ(store->getSetting("encryption.active_key"), "k1");
 }
 
-TEST_P(AccountSuite, CommitListenerHearsTheEventInTheClear) {
-  if (GetParam().announces != Announcement::kCommitListener) {
-    GTEST_SKIP() << "the backend announces by notice, without contents";
-  }
+TEST_P(CommitListenerSuite, CommitListenerHearsTheEventInTheClear) {
+  ASSERT_EQ(GetParam().announces, Announcement::kCommitListener)
+      << "instantiated for a backend that announces by notice";
   auto store = open();
   store->createHook(makeHook("h"));
   EventRecord heard;

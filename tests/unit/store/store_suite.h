@@ -138,6 +138,11 @@ class AccountSuite : public StoreSuite {
   AccountSuite();
 };
 
+/// The AccountSuite cases that hold only for a backend whose single writer hands each
+/// committed record to its commit listener (Announcement::kCommitListener); a backend that
+/// announces by notice does not instantiate it, so its run has no case that does not apply.
+class CommitListenerSuite : public AccountSuite {};
+
 /// A key ring of fresh random keys with these ids; the last one is active.
 crypto::KeyRing makeKeyRing(const std::vector<std::string>& ids);
 
