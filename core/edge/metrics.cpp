@@ -5,8 +5,8 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <shared_mutex>
@@ -61,17 +61,12 @@ std::string labelValue(std::string_view value) {
   return out;
 }
 
-// Shortest text that reads back as the same double, as the format's floats are written.
+// The shortest text without an exponent that reads back as the same double ("10", "0.0005").
 std::string number(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
-  double back = 0;
-  for (int digits = 1; digits <= 17; ++digits) {
-    std::snprintf(buffer, sizeof(buffer), "%.*g", digits, value);
-    std::sscanf(buffer, "%lf", &back);
-    if (back == value) break;
-  }
-  return buffer;
+  char buffer[512];
+  const auto result =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::fixed);
+  return std::string(buffer, result.ptr);
 }
 
 void family(std::ostringstream& out, std::string_view name, std::string_view type,
