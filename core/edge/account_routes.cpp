@@ -64,6 +64,25 @@ JsonObject::Ptr tokenJson(const store::TokenRecord& token) {
   return out;
 }
 
+/// What a sign-in answers: when the access token expires, the account and the member; with the
+/// token itself only where it is handed to the client (not for a cookie session).
+JsonObject issuedJson(const Authenticator::Issued& issued, int64_t now, bool withToken) {
+  auto account = orderedObject();
+  account->set("id", issued.account.id);
+  account->set("name", issued.account.name);
+  account->set("plan", planName(issued.account.plan));
+  JsonObject out(Poco::JSON_PRESERVE_KEY_ORDER);
+  if (withToken) {
+    out.set("access_token", issued.jwt);
+    out.set("token_type", "Bearer");
+  }
+  out.set("expires_in", static_cast<Poco::Int64>((issued.expiresAtMs - now / 1000 * 1000) / 1000));
+  out.set("expires_at_ms", static_cast<Poco::Int64>(issued.expiresAtMs));
+  out.set("account", account);
+  out.set("member", memberJson(issued.member, false));
+  return out;
+}
+
 bool isPrintableAscii(std::string_view text) {
   for (unsigned char c : text) {
     if (c < 0x20 || c > 0x7e) return false;
@@ -99,7 +118,7 @@ class AccountHandler : public EdgeHandler {
 
   /// Sets principal_ for a valid JWT; otherwise answers 401 and returns false.
   bool signIn(HTTPServerRequest& req, HTTPServerResponse& resp) {
-    principal_ = services_.auth->authenticate(req.get("Authorization", ""), nowMs());
+    principal_ = services_.auth->authenticateRequest(req, nowMs());
     if (principal_.signedIn()) return true;
     closeIfUnread(req, resp);
     resp.set("WWW-Authenticate", "Bearer realm=\"anonymily\"");
@@ -189,23 +208,74 @@ class ExchangeHandler : public AccountHandler {
     principal_.tokenId = issued.token.id;
     audit(req, "token.exchange", "token=" + issued.token.id);
 
-    auto account = orderedObject();
-    account->set("id", issued.account.id);
-    account->set("name", issued.account.name);
-    account->set("plan", planName(issued.account.plan));
-    JsonObject out(Poco::JSON_PRESERVE_KEY_ORDER);
-    out.set("access_token", issued.jwt);
-    out.set("token_type", "Bearer");
-    out.set("expires_in",
-            static_cast<Poco::Int64>((issued.expiresAtMs - now / 1000 * 1000) / 1000));
-    out.set("expires_at_ms", static_cast<Poco::Int64>(issued.expiresAtMs));
-    out.set("account", account);
-    out.set("member", memberJson(issued.member, false));
-
     // An answer carrying a credential must not be kept by any cache (RFC 6749 section 5.1).
     resp.set("Cache-Control", "no-store");
-    sendJson(resp, 200, stringify(out));
+    sendJson(resp, 200, stringify(issuedJson(issued, now, true)));
   }
+};
+
+/// The browser's sessions: the access token travels in an HttpOnly cookie the page's scripts
+/// cannot read, so that nothing a webhook body could smuggle into the page can take it.
+class SessionHandler : public AccountHandler {
+ public:
+  enum class Step { kStart, kRenew, kEnd };
+  SessionHandler(const EdgeServices& services, Step step) : AccountHandler(services), step_(step) {}
+
+ protected:
+  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    const int64_t now = nowMs();
+    if (step_ == Step::kEnd) {
+      resp.set("Cache-Control", "no-store");
+      resp.set("Set-Cookie", cookie("", 0));
+      resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NO_CONTENT);
+      resp.setContentLength(0);
+      resp.send();
+      return;
+    }
+
+    Authenticator::Issued issued;
+    if (step_ == Step::kStart) {
+      const auto request = readJson(req);
+      refuseUnknownFields(*request, {"token"});
+      if (!request->has("token")) {
+        throw BadRequest("token is required: {\"token\":\"anm_pat_...\"}");
+      }
+      try {
+        issued = services_.auth->exchange(stringMember(*request, "token", ""), now);
+      } catch (const AuthError& e) {
+        httpLog().information("session refused status=%s remote=%s", std::to_string(e.status()),
+                              remote(req));
+        throw;
+      }
+    } else {
+      if (!signIn(req, resp)) return;
+      issued = services_.auth->renew(principal_, now);
+    }
+
+    principal_.kind = Principal::Kind::kMember;
+    principal_.account = issued.account;
+    principal_.member = issued.member;
+    principal_.tokenId = issued.token.id;
+    audit(req, step_ == Step::kStart ? "session.create" : "session.renew",
+          "token=" + issued.token.id);
+
+    resp.set("Cache-Control", "no-store");
+    resp.set("Set-Cookie", cookie(issued.jwt, (issued.expiresAtMs - now / 1000 * 1000) / 1000));
+    sendJson(resp, 200, stringify(issuedJson(issued, now, false)));
+  }
+
+ private:
+  // SameSite=Strict: other sites' pages never send it; Secure whenever the edge is reached
+  // over https, so that it never travels in clear.
+  std::string cookie(const std::string& value, int64_t maxAgeS) const {
+    const bool secure = (services_.config != nullptr && !services_.config->tlsCert.empty()) ||
+                        services_.publicUrl.rfind("https://", 0) == 0;
+    return std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict" +
+           "; Max-Age=" + std::to_string(std::max<int64_t>(maxAgeS, 0)) +
+           (secure ? "; Secure" : "");
+  }
+
+  Step step_;
 };
 
 /// GET /api/v1/account.
@@ -484,6 +554,15 @@ EdgeHandler* routeAccountApi(const EdgeServices& services, const std::string& me
   if (area == "auth" && n == 4 && p[3] == "token") {
     if (method != "POST") return new MethodNotAllowedHandler("POST");
     return new ExchangeHandler(services);
+  }
+  if (area == "auth" && n == 4 && p[3] == "session") {
+    if (method == "POST") return new SessionHandler(services, SessionHandler::Step::kStart);
+    if (method == "DELETE") return new SessionHandler(services, SessionHandler::Step::kEnd);
+    return new MethodNotAllowedHandler("POST, DELETE");
+  }
+  if (area == "auth" && n == 5 && p[3] == "session" && p[4] == "renew") {
+    if (method != "POST") return new MethodNotAllowedHandler("POST");
+    return new SessionHandler(services, SessionHandler::Step::kRenew);
   }
   if (area == "account" && n == 3) {
     if (method != "GET") return new MethodNotAllowedHandler("GET");

@@ -197,21 +197,61 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
+  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs);
+}
 
+Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t nowMs) {
+  if (!principal.signedIn()) throw AuthError(401, kRefusedPat);
+  auto token = store_.findToken(principal.tokenId);
+  if (!token || token->revokedAtMs != 0) throw AuthError(401, kRefusedPat);
+  store_.touchToken(token->id, nowMs);
+  token->lastUsedAtMs = nowMs;
+  return issue(principal.account, principal.member, std::move(*token), nowMs);
+}
+
+Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::MemberRecord member,
+                                           store::TokenRecord token, int64_t nowMs) const {
   AccessClaims claims;
-  claims.memberId = member->id;
-  claims.accountId = account->id;
-  claims.tokenId = token->id;
+  claims.memberId = member.id;
+  claims.accountId = account.id;
+  claims.tokenId = token.id;
   claims.issuedAtS = nowMs / 1000;
   claims.expiresAtS = claims.issuedAtS + ttl_.count();
 
   Issued issued;
   issued.jwt = sign(claims, issuer_);
   issued.expiresAtMs = claims.expiresAtS * 1000;
-  issued.account = std::move(*account);
-  issued.member = std::move(*member);
-  issued.token = std::move(*token);
+  issued.account = std::move(account);
+  issued.member = std::move(member);
+  issued.token = std::move(token);
   return issued;
+}
+
+Principal Authenticator::authenticateRequest(const Poco::Net::HTTPServerRequest& request,
+                                             int64_t nowMs) {
+  // A header says what the client meant: it wins over a cookie the browser added on its own.
+  const std::string& header = request.get("Authorization", "");
+  if (header.find_first_not_of(" \t") != std::string::npos) return authenticate(header, nowMs);
+
+  Poco::Net::NameValueCollection cookies;
+  request.getCookies(cookies);
+  const std::string session = cookies.get(kSessionCookie, "");
+  if (session.empty()) return Principal{};
+
+  // Only an access token lives in the cookie; anything else in it is refused, not taken as a
+  // relay token.
+  Principal principal = authenticate("Bearer " + session, nowMs);
+  if (principal.kind == Principal::Kind::kHookToken) {
+    principal = Principal();
+    principal.kind = Principal::Kind::kRefused;
+  }
+  principal.viaCookie = true;
+  const std::string& method = request.getMethod();
+  if (principal.signedIn() && method != "GET" && method != "HEAD" &&
+      request.get(kCsrfHeader, "") != "1") {
+    throw AuthError(403, std::string("cookie sessions need the ") + kCsrfHeader + " header");
+  }
+  return principal;
 }
 
 Principal Authenticator::authenticate(std::string_view authorizationHeader, int64_t nowMs) {

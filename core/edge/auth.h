@@ -24,6 +24,10 @@ struct EdgeServices;
 inline constexpr size_t kMaxJwtBytes = 4096;
 /// Leeway on `exp` and `nbf` for edges whose clocks differ a little. (Appended.)
 inline constexpr int64_t kClockLeewayMs = 5000;
+/// The browser session's cookie, holding an access token the page's scripts cannot read.
+inline constexpr char kSessionCookie[] = "anm_session";
+/// The header a cookie-authenticated request that changes something must carry.
+inline constexpr char kCsrfHeader[] = "X-Anonymily-CSRF";
 
 /// A refused exchange or sign-in; status and message go back to the client as they are.
 class AuthError : public std::runtime_error {
@@ -44,6 +48,7 @@ struct Principal {
     kRefused,    ///< a JWT that failed a check (expired, revoked, bad signature, ...)
   };
   Kind kind = Kind::kNone;
+  bool viaCookie = false;        ///< the access token came in the session cookie, not a header
   std::string bearer;            ///< the presented value (kHookToken), for the relay-token check
   store::AccountRecord account;  ///< kMember only
   store::MemberRecord member;    ///< kMember only
@@ -89,6 +94,16 @@ class Authenticator {
   /// kRefused; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
   Principal authenticate(std::string_view authorizationHeader, int64_t nowMs);
 
+  /// Who a request acts for: its Authorization header when it has one, else the access token
+  /// in its session cookie (kSessionCookie), checked the same way. A request authenticated by
+  /// the cookie whose method changes something must carry kCsrfHeader, since a browser sends
+  /// the cookie along with requests other sites make it send: without it, AuthError 403.
+  Principal authenticateRequest(const Poco::Net::HTTPServerRequest& request, int64_t nowMs);
+
+  /// A new access token for a member whose current one is valid (a session renewal): the same
+  /// PAT, account and member, checked again. Throws AuthError 401 when they no longer hold.
+  Issued renew(const Principal& principal, int64_t nowMs);
+
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.
   std::optional<AccessClaims> verify(std::string_view jwt, int64_t nowMs) const;
 
@@ -96,6 +111,9 @@ class Authenticator {
   std::string sign(const AccessClaims& claims, std::string_view issuer) const;
 
  private:
+  Issued issue(store::AccountRecord account, store::MemberRecord member, store::TokenRecord token,
+               int64_t nowMs) const;
+
   store::Store& store_;
   std::string key_;
   std::string issuer_;

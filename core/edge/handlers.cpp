@@ -421,6 +421,9 @@ class ApiHandler : public EdgeHandler {
     } catch (const BadRequest& e) {
       if (!bodyRead_) closeIfBodyUnread(req, resp);
       if (!resp.sent()) sendError(resp, e.status(), e.what());
+    } catch (const AuthError& e) {
+      if (!bodyRead_) closeIfBodyUnread(req, resp);
+      if (!resp.sent()) sendError(resp, e.status(), e.what());
     }
   }
 
@@ -433,7 +436,7 @@ class ApiHandler : public EdgeHandler {
     if (principal_) return *principal_;
     const std::string& header = req.get("Authorization", "");
     if (services_.auth != nullptr) {
-      principal_ = services_.auth->authenticate(header, nowMs());
+      principal_ = services_.auth->authenticateRequest(req, nowMs());
     } else {
       // Without an authenticator (an edge part run alone) a bearer can only be a relay token.
       Principal none;
