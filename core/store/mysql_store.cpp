@@ -1464,6 +1464,91 @@ class MySqlStore::Impl {
 
   int64_t maxPacketBytes() const { return maxPacketBytes_; }
 
+  // --- reads for the dashboard ---
+
+  std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                            size_t limit, bool withBodies) {
+    // Never past what the follower announced, as listEvents: an id above it may still have a
+    // lower one committing under it.
+    int64_t upTo = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      upTo = visibleThrough_;
+    }
+    if (beforeId > 0) upTo = std::min(upTo, beforeId - 1);
+    std::vector<EventRecord> events;
+    if (limit == 0 || upTo <= 0) return events;
+    const std::string text = std::string("SELECT ") + kEventColumns + (withBodies ? ", body" : "") +
+                             " FROM events WHERE hook_id = ? AND id <= ? AND erased = 0"
+                             " ORDER BY id DESC LIMIT ?";
+    const RingPtr ring = currentRing();
+    return withConnection("list events newest first", true, [&](Connection& c) {
+      auto& statement = c.prepare(text);
+      statement.setString(1, hookId);
+      statement.setInt64(2, upTo);
+      statement.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<EventRecord> rows;
+      while (rs->next()) rows.push_back(readEvent(*rs, withBodies, ring.get()));
+      return rows;
+    });
+  }
+
+  int64_t countEvents(const std::string& hookId) {
+    int64_t upTo = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      upTo = visibleThrough_;
+    }
+    return withConnection("count events", true, [&](Connection& c) {
+      auto& statement =
+          c.prepare("SELECT COUNT(*) FROM events WHERE hook_id = ? AND id <= ? AND erased = 0");
+      statement.setString(1, hookId);
+      statement.setInt64(2, upTo);
+      return countOf(statement);
+    });
+  }
+
+  std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
+                                       size_t buckets) {
+    std::vector<ActivityBucket> out = emptyActivity(fromMs, bucketMs, buckets);
+    if (out.empty()) return out;
+    const int64_t toMs = fromMs + bucketMs * static_cast<int64_t>(buckets);
+    return withConnection("read activity", true, [&](Connection& c) {
+      // Events by bucket and verdict, from the index on (hook_id, received_at_ms).
+      auto& events = c.prepare(
+          "SELECT FLOOR((received_at_ms - ?) / ?), verdict, COUNT(*) FROM events"
+          " WHERE hook_id = ? AND received_at_ms >= ? AND received_at_ms < ? AND erased = 0"
+          " GROUP BY 1, 2");
+      events.setInt64(1, fromMs);
+      events.setInt64(2, bucketMs);
+      events.setString(3, hookId);
+      events.setInt64(4, fromMs);
+      events.setInt64(5, toMs);
+      std::unique_ptr<sql::ResultSet> rs(events.executeQuery());
+      while (rs->next()) countVerdict(out, rs->getInt64(1), rs->getInt64(2), rs->getInt64(3));
+
+      // Reports made in the window, of the hook's events from a day before it on.
+      auto& reports = c.prepare(
+          "SELECT FLOOR((d.reported_at_ms - ?) / ?), d.status >= 200 AND d.status < 300,"
+          " COUNT(*) FROM events e JOIN deliveries d ON d.event_id = e.id"
+          " WHERE e.hook_id = ? AND e.received_at_ms >= ? AND e.erased = 0"
+          " AND d.reported_at_ms >= ? AND d.reported_at_ms < ? GROUP BY 1, 2");
+      reports.setInt64(1, fromMs);
+      reports.setInt64(2, bucketMs);
+      reports.setString(3, hookId);
+      reports.setInt64(4, fromMs - kActivityReportLookbackMs);
+      reports.setInt64(5, fromMs);
+      reports.setInt64(6, toMs);
+      std::unique_ptr<sql::ResultSet> delivered(reports.executeQuery());
+      while (delivered->next()) {
+        countDeliveries(out, delivered->getInt64(1), delivered->getInt64(2) != 0,
+                        delivered->getInt64(3));
+      }
+      return out;
+    });
+  }
+
   MySqlStats stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     MySqlStats copy = stats_;
@@ -2700,6 +2785,18 @@ void MySqlStore::setSetting(const std::string& name, const std::string& value) {
 size_t MySqlStore::reencryptBatch(size_t limit) { return impl_->reencryptBatch(limit); }
 
 std::vector<KeyUsage> MySqlStore::keyUsage() { return impl_->keyUsage(); }
+
+std::vector<EventRecord> MySqlStore::listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                                      size_t limit, bool withBodies) {
+  return impl_->listEventsBefore(hookId, beforeId, limit, withBodies);
+}
+
+int64_t MySqlStore::countEvents(const std::string& hookId) { return impl_->countEvents(hookId); }
+
+std::vector<ActivityBucket> MySqlStore::activity(const std::string& hookId, int64_t fromMs,
+                                                 int64_t bucketMs, size_t buckets) {
+  return impl_->activity(hookId, fromMs, bucketMs, buckets);
+}
 
 MySqlStats MySqlStore::stats() const { return impl_->stats(); }
 

@@ -185,6 +185,12 @@ class MySqlStore : public Store {
   /// the clear.
   std::vector<KeyUsage> keyUsage() override;
 
+  std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                            size_t limit, bool withBodies) override;
+  int64_t countEvents(const std::string& hookId) override;
+  std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
+                                       size_t buckets) override;
+
   MySqlStats stats() const;
 
   /// The server's max_allowed_packet when the store opened: the most bytes one body or one

@@ -2269,6 +2269,68 @@ std::vector<DeliveryRecord> SqliteStore::listDeliveries(int64_t eventId) {
   });
 }
 
+std::vector<EventRecord> SqliteStore::listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                                       size_t limit, bool withBodies) {
+  if (limit == 0) return {};
+  auto ring = impl_->ring();
+  return impl_->read("events", [&](Session& s) {
+    // Never past the durable id, as listEvents: a committed but unsynced event is not there yet.
+    const int64_t upTo =
+        beforeId > 0 ? std::min(beforeId - 1, impl_->durableId()) : impl_->durableId();
+    Sql q(handleOf(s), std::string(kEventSelect) + (withBodies ? ", e.body" : "") + kEventFrom +
+                           " WHERE e.hook_id = ? AND e.id <= ? ORDER BY e.id DESC LIMIT ?");
+    const auto max = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+    q.text(hookId).int64(upTo).int64(static_cast<int64_t>(std::min(limit, max)));
+
+    std::vector<EventRecord> events;
+    while (q.step()) {
+      EventRecord event = eventFromRow(q);
+      impl_->openEventRow(q, event, withBodies, ring.get());
+      events.push_back(std::move(event));
+    }
+    return events;
+  });
+}
+
+int64_t SqliteStore::countEvents(const std::string& hookId) {
+  return impl_->read("event count", [&](Session& s) {
+    Sql q(handleOf(s), "SELECT COUNT(*) FROM events WHERE hook_id = ? AND id <= ?");
+    q.text(hookId).int64(impl_->durableId());
+    return q.step() ? q.int64At(0) : int64_t{0};
+  });
+}
+
+std::vector<ActivityBucket> SqliteStore::activity(const std::string& hookId, int64_t fromMs,
+                                                  int64_t bucketMs, size_t buckets) {
+  std::vector<ActivityBucket> out = emptyActivity(fromMs, bucketMs, buckets);
+  if (out.empty()) return out;
+  const int64_t toMs = fromMs + bucketMs * static_cast<int64_t>(buckets);
+  return impl_->read("activity", [&](Session& s) {
+    // Events by bucket and verdict, from the index on (hook_id, received_at_ms).
+    Sql events(handleOf(s),
+               "SELECT (received_at_ms - ?) / ?, verdict, COUNT(*) FROM events"
+               " WHERE hook_id = ? AND received_at_ms >= ? AND received_at_ms < ? GROUP BY 1, 2");
+    events.int64(fromMs).int64(bucketMs).text(hookId).int64(fromMs).int64(toMs);
+    while (events.step()) {
+      countVerdict(out, events.int64At(0), events.int64At(1), events.int64At(2));
+    }
+
+    // Reports made in the window, of the hook's events from a day before it on: a relay
+    // reports within seconds, and the bound keeps the join to the recent part of the index.
+    Sql reports(handleOf(s),
+                "SELECT (d.reported_at_ms - ?) / ?, d.status >= 200 AND d.status < 300, COUNT(*)"
+                " FROM events e JOIN deliveries d ON d.event_id = e.id"
+                " WHERE e.hook_id = ? AND e.received_at_ms >= ?"
+                " AND d.reported_at_ms >= ? AND d.reported_at_ms < ? GROUP BY 1, 2");
+    reports.int64(fromMs).int64(bucketMs).text(hookId).int64(fromMs - kActivityReportLookbackMs);
+    reports.int64(fromMs).int64(toMs);
+    while (reports.step()) {
+      countDeliveries(out, reports.int64At(0), reports.int64At(1) != 0, reports.int64At(2));
+    }
+    return out;
+  });
+}
+
 std::unique_ptr<Store> openSqliteStore(const std::string& path,
                                        std::shared_ptr<crypto::KeyHolder> keys) {
   SqliteOptions options;

@@ -173,6 +173,12 @@ class SqliteStore : public Store {
   /// Key id "" counts the records stored in the clear.
   std::vector<KeyUsage> keyUsage() override;
 
+  std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                            size_t limit, bool withBodies) override;
+  int64_t countEvents(const std::string& hookId) override;
+  std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
+                                       size_t buckets) override;
+
   WriterStats writerStats() const;
   ReadStats readStats() const;
 

@@ -156,6 +156,16 @@ struct DeliveryRecord {
   int64_t reportedAtMs = 0;
 };
 
+/// What happened to one hook in one slice of time (Store::activity).
+struct ActivityBucket {
+  int64_t atMs = 0;   ///< the bucket's start
+  int64_t valid = 0;  ///< events received, by verdict
+  int64_t invalid = 0;
+  int64_t unsigned_ = 0;
+  int64_t delivered = 0;  ///< delivery reports with a 2xx status
+  int64_t failed = 0;     ///< delivery reports with any other status, or none
+};
+
 /// What a notice listener hears of an event: enough to decide who must read it.
 struct EventNotice {
   int64_t id = 0;
@@ -429,11 +439,52 @@ class Store {
   virtual std::vector<KeyUsage> keyUsage() {
     throw StoreError("key rotation is not supported by this store");
   }
+
+  // --- Reads for the dashboard. (Since 0.3.)
+
+  /// Events of a hook with id < beforeId (every one when beforeId is 0), newest first, at most
+  /// `limit`: a list that pages back from the newest. It returns only events listEvents would
+  /// return too, so a page never holds an id a later page of listEvents could still precede.
+  virtual std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
+                                                    size_t limit, bool withBodies) {
+    (void)hookId, (void)beforeId, (void)limit, (void)withBodies;
+    throw StoreError("listing newest first is not supported by this store");
+  }
+
+  /// How many events the hook has (replays and invalid ones included).
+  virtual int64_t countEvents(const std::string& hookId) {
+    (void)hookId;
+    throw StoreError("counting events is not supported by this store");
+  }
+
+  /// Events received and deliveries reported for the hook in `buckets` consecutive buckets of
+  /// `bucketMs` from `fromMs`, oldest first, every bucket present (zeros where nothing
+  /// happened).
+  virtual std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs,
+                                               int64_t bucketMs, size_t buckets) {
+    (void)hookId, (void)fromMs, (void)bucketMs, (void)buckets;
+    throw StoreError("activity is not supported by this store");
+  }
 };
 
 /// How stale a shared backend's cached hook may be: a change made on one edge (a rotated secret,
 /// an expiry) reaches every other edge within this.
 inline constexpr int64_t kHookCacheMs = 1000;
+
+/// How far before an activity window the events whose delivery reports it counts may have been
+/// received: reports come within seconds of an event, or after a relay caught up on a backlog.
+inline constexpr int64_t kActivityReportLookbackMs = 24 * 3600 * 1000;
+
+/// `buckets` zeroed buckets of `bucketMs` from `fromMs`; none when `bucketMs` is not positive.
+std::vector<ActivityBucket> emptyActivity(int64_t fromMs, int64_t bucketMs, size_t buckets);
+
+/// Adds `count` events of the verdict stored as `verdict` to bucket `index`, if it exists.
+void countVerdict(std::vector<ActivityBucket>& buckets, int64_t index, int64_t verdict,
+                  int64_t count);
+
+/// Adds `count` delivery reports, delivered (2xx) or failed, to bucket `index`, if it exists.
+void countDeliveries(std::vector<ActivityBucket>& buckets, int64_t index, bool delivered,
+                     int64_t count);
 
 /// Opens the SQLite store in `path` (created with its schema when missing). With `keys`,
 /// contents are encrypted at rest under the ring's active key (core/store/sealing.h); without,

@@ -616,5 +616,106 @@ TEST_P(StoreSuite, FailedWritesThrowAndAcknowledgeNothing) {
   EXPECT_TRUE(store->listDeliveries(before).empty());
 }
 
+TEST_P(StoreSuite, ListingNewestFirstPagesBackWithoutGapsOrOtherHooks) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  store->createHook(makeHook("other"));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(store->appendEvent(makeEvent("h", "event " + std::to_string(i))));
+    store->appendEvent(makeEvent("other"));
+  }
+
+  // Pages of three from the newest, each continuing below the last id of the one before.
+  std::vector<int64_t> seen;
+  int64_t before = 0;
+  for (;;) {
+    const auto page = store->listEventsBefore("h", before, 3, false);
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 3u);
+    for (const auto& event : page) {
+      EXPECT_EQ(event.hookId, "h");
+      EXPECT_TRUE(event.body.empty()) << "bodies were not asked for";
+      seen.push_back(event.id);
+    }
+    before = page.back().id;
+  }
+  EXPECT_EQ(seen, std::vector<int64_t>(ids.rbegin(), ids.rend()));
+
+  // With bodies, and the summary fields as stored.
+  const auto newest = store->listEventsBefore("h", 0, 1, true);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].body, "event 6");
+  EXPECT_EQ(newest[0].eventType, "charge.succeeded");
+  EXPECT_TRUE(store->listEventsBefore("h", ids.front(), 10, false).empty());
+  EXPECT_TRUE(store->listEventsBefore("none", 0, 10, false).empty());
+}
+
+TEST_P(StoreSuite, CountsEveryEventOfAHookInvalidOnesAndReplaysIncluded) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  store->createHook(makeHook("other"));
+  EXPECT_EQ(store->countEvents("h"), 0);
+
+  EventRecord invalid = makeEvent("h");
+  invalid.verdict = Verdict::kInvalid;
+  const int64_t original = store->appendEvent(invalid);
+  EventRecord replay = makeEvent("h");
+  replay.replayOf = original;
+  store->appendEvent(replay);
+  store->appendEvent(makeEvent("h"));
+  store->appendEvent(makeEvent("other"));
+
+  EXPECT_EQ(store->countEvents("h"), 3);
+  EXPECT_EQ(store->countEvents("other"), 1);
+}
+
+TEST_P(StoreSuite, ActivityCountsEventsByVerdictAndReportsByOutcomePerBucket) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  store->createHook(makeHook("other"));
+  const int64_t from = 1700000040000;
+  const int64_t minute = 60000;
+  const auto append = [&](const std::string& hook, int64_t at, Verdict verdict) {
+    EventRecord event = makeEvent(hook);
+    event.receivedAtMs = at;
+    event.verdict = verdict;
+    return store->appendEvent(event);
+  };
+
+  // Bucket 0: two valid and one invalid; bucket 2: one unsigned; nothing in bucket 1.
+  const int64_t first = append("h", from, Verdict::kValid);
+  append("h", from + minute - 1, Verdict::kValid);
+  append("h", from + 30000, Verdict::kInvalid);
+  const int64_t late = append("h", from + 2 * minute + 5, Verdict::kUnsigned);
+
+  // Outside the window or of another hook: not counted.
+  append("h", from - 1, Verdict::kValid);
+  append("h", from + 3 * minute, Verdict::kValid);
+  append("other", from + 10, Verdict::kValid);
+
+  // Reports of bucket 0's first event in buckets 0 and 2; of bucket 2's event in bucket 2.
+  store->addDelivery({first, "r", 500, 3, "", from + 1000});
+  store->addDelivery({first, "r", 200, 3, "", from + 2 * minute + 1});
+  store->addDelivery({late, "r", 0, 3, "connection refused", from + 2 * minute + 10});
+
+  const auto buckets = store->activity("h", from, minute, 3);
+  ASSERT_EQ(buckets.size(), 3u);
+  EXPECT_EQ(buckets[0].atMs, from);
+  EXPECT_EQ(buckets[1].atMs, from + minute);
+  EXPECT_EQ(buckets[2].atMs, from + 2 * minute);
+  EXPECT_EQ(buckets[0].valid, 2);
+  EXPECT_EQ(buckets[0].invalid, 1);
+  EXPECT_EQ(buckets[0].unsigned_, 0);
+  EXPECT_EQ(buckets[0].failed, 1);
+  EXPECT_EQ(buckets[0].delivered, 0);
+  EXPECT_EQ(buckets[1].valid + buckets[1].invalid + buckets[1].unsigned_, 0);
+  EXPECT_EQ(buckets[1].delivered + buckets[1].failed, 0);
+  EXPECT_EQ(buckets[2].unsigned_, 1);
+  EXPECT_EQ(buckets[2].valid, 0);
+  EXPECT_EQ(buckets[2].delivered, 1);
+  EXPECT_EQ(buckets[2].failed, 1);
+}
+
 }  // namespace
 }  // namespace anm::store::test
