@@ -471,7 +471,8 @@ class RevokeTokenHandler : public AccountHandler {
 
     // This edge's streams of the token end now; other edges find the revocation when they poll
     // revokedTokensSince. Also after a second revocation, in case a stream outlived the first.
-    const size_t closed = services_.hub ? services_.hub->closeStreamsOfToken(tokenId_) : 0;
+    size_t closed = services_.hub ? services_.hub->closeStreamsOfToken(tokenId_) : 0;
+    if (services_.watchHub != nullptr) closed += services_.watchHub->closeStreamsOfToken(tokenId_);
     if (closed > 0) {
       httpLog().information("streams of revoked token closed token_id=%s streams=%s", tokenId_,
                             std::to_string(closed));

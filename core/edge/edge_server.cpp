@@ -135,7 +135,8 @@ struct EdgeServer::Parts {
   std::unique_ptr<plugin::Registry> registry;
   std::unique_ptr<plugin::DirectoryWatcher> pluginWatcher;
   bool pluginDirPresent = false;
-  std::unique_ptr<StreamHub> hub;
+  std::unique_ptr<StreamHub> hub;       ///< relays' streams
+  std::unique_ptr<StreamHub> watchHub;  ///< dashboards' streams of summaries
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<HookLifecycle> lifecycle;
   std::unique_ptr<IngestLimiter> limiter;
@@ -241,15 +242,28 @@ void EdgeServer::start() {
   p.hub = std::make_unique<StreamHub>(*p.store, hubOptions);
   p.hub->start();
 
+  // Dashboards watch on a hub of their own: summaries of every event, no contents.
+  StreamHub::Options watchOptions = hubOptions;
+  watchOptions.summaries = true;
+  p.watchHub = std::make_unique<StreamHub>(*p.store, watchOptions);
+  p.watchHub->start();
+
   // The hub needs every committed event once and in id order, which only the store knows;
   // request threads finish their appends in any order. SQLite's single writer hands over
   // whole events; a shared MySQL store announces every edge's events, which the hub then
   // reads. Each backend calls only its own listener.
   StreamHub* hub = p.hub.get();
+  StreamHub* watchHub = p.watchHub.get();
   if (mysql) {
-    p.store->setNoticeListener([hub](const store::EventNotice& notice) { hub->notify(notice); });
+    p.store->setNoticeListener([hub, watchHub](const store::EventNotice& notice) {
+      hub->notify(notice);
+      watchHub->notify(notice);
+    });
   } else {
-    p.store->setCommitListener([hub](const store::EventRecord& event) { hub->publish(event); });
+    p.store->setCommitListener([hub, watchHub](const store::EventRecord& event) {
+      hub->publish(event);
+      watchHub->publish(event);
+    });
   }
 
   // Listen before anything can announce the address, so that port 0 resolves to the real one.
@@ -259,6 +273,7 @@ void EdgeServer::start() {
     p.store->setCommitListener({});
     p.store->setNoticeListener({});
     p.hub->stop();
+    p.watchHub->stop();
     p.store.reset();
     p.lock.reset();
   };
@@ -289,7 +304,7 @@ void EdgeServer::start() {
   // Background upkeep: key reloads, hook expiry, relay leases, revocations.
   p.keyWatcher = std::make_unique<KeyWatcher>(*p.store, p.keys, config_);
   p.keyWatcher->start();
-  p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_);
+  p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_, p.watchHub.get());
   p.lifecycle->start();
   p.limiter = std::make_unique<IngestLimiter>(config_);
   p.metrics = std::make_unique<Metrics>(ANM_VERSION);
@@ -306,6 +321,7 @@ void EdgeServer::start() {
   p.services.store = p.store.get();
   p.services.registry = p.registry.get();
   p.services.hub = p.hub.get();
+  p.services.watchHub = p.watchHub.get();
   p.services.auth = p.auth.get();
   p.services.limiter = p.limiter.get();
   p.services.metrics = p.metrics.get();
@@ -358,6 +374,7 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.connections.stopAll();
   if (p.pluginWatcher) p.pluginWatcher->stop();
   const size_t streamsLeft = p.hub->drain(remaining());
+  p.watchHub->drain(remaining());
   if (!p.connections.waitUntilEmpty(remaining())) {
     const size_t cut = p.connections.abortAll();
     edgeLog().warning(
@@ -373,10 +390,12 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.store->setCommitListener({});
   p.store->setNoticeListener({});
   p.hub->stop();
+  p.watchHub->stop();
   p.pluginWatcher.reset();
   p.lifecycle.reset();
   p.keyWatcher.reset();
   p.hub.reset();
+  p.watchHub.reset();
   p.limiter.reset();
   p.auth.reset();
   p.store.reset();

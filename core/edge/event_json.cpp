@@ -210,6 +210,17 @@ void appendVerdict(std::string& out, const store::EventRecord& event) {
   appendStringField(out, "reason", reasonName(event.reason));
 }
 
+// The members of a delivery after its opening brace: {"relay":...,"reported_at_ms":N}.
+void appendDeliveryObject(std::string& out, const store::DeliveryRecord& delivery) {
+  out.append("{\"relay\":");
+  appendString(out, delivery.relayId);
+  appendIntField(out, "status", delivery.status);
+  appendIntField(out, "duration_ms", delivery.durationMs);
+  appendStringField(out, "error", delivery.error);
+  appendIntField(out, "reported_at_ms", delivery.reportedAtMs);
+  out.push_back('}');
+}
+
 void appendDeliveries(std::string& out, const std::vector<store::DeliveryRecord>& deliveries) {
   appendKey(out, "deliveries");
   out.push_back('[');
@@ -217,13 +228,7 @@ void appendDeliveries(std::string& out, const std::vector<store::DeliveryRecord>
   for (const auto& delivery : deliveries) {
     if (!first) out.push_back(',');
     first = false;
-    out.append("{\"relay\":");
-    appendString(out, delivery.relayId);
-    appendIntField(out, "status", delivery.status);
-    appendIntField(out, "duration_ms", delivery.durationMs);
-    appendStringField(out, "error", delivery.error);
-    appendIntField(out, "reported_at_ms", delivery.reportedAtMs);
-    out.push_back('}');
+    appendDeliveryObject(out, delivery);
   }
   out.push_back(']');
 }
@@ -390,6 +395,31 @@ std::string unreadableFrame(const store::EventRecord& event) {
   appendInt(out, event.id);
   appendStringField(out, "error", event.integrityError);
   out.append("}\n\n");
+  return out;
+}
+
+std::string deliveryJson(const store::DeliveryRecord& delivery) {
+  std::string out;
+  appendDeliveryObject(out, delivery);
+  return out;
+}
+
+std::string summaryFrame(const store::EventRecord& event) {
+  std::string out = "id: ";
+  appendInt(out, event.id);
+  out.append("\nevent: summary\ndata: ");
+  out.append(eventSummaryJson(event, {}));
+  out.append("\n\n");
+  return out;
+}
+
+std::string deliveryFrame(const store::DeliveryRecord& delivery) {
+  std::string out = "event: delivery\ndata: {\"event\":";
+  appendInt(out, delivery.eventId);
+  out.push_back(',');
+  std::string object = deliveryJson(delivery);
+  out.append(object, 1, std::string::npos);
+  out.append("\n\n");
   return out;
 }
 

@@ -41,6 +41,17 @@ std::string sseFrame(const store::EventRecord& event);
 /// exists but whose contents could not be read, so that a relay can move past it and say so.
 std::string unreadableFrame(const store::EventRecord& event);
 
+/// One delivery report: {"relay":...,"status":N,"duration_ms":N,"error":...,"reported_at_ms":N}.
+std::string deliveryJson(const store::DeliveryRecord& delivery);
+
+/// A dashboard's frame of a new event: "id: N\nevent: summary\ndata: <summary>\n\n", without
+/// contents beyond the summary and without deliveries.
+std::string summaryFrame(const store::EventRecord& event);
+
+/// A dashboard's frame of a delivery report, without an id so that it moves no cursor:
+/// "event: delivery\ndata: {"event":N,"relay":...}\n\n".
+std::string deliveryFrame(const store::DeliveryRecord& delivery);
+
 /// "valid", "invalid" or "unsigned" (the names of plugin::verdictName, without the plugin host).
 std::string_view verdictName(store::Verdict verdict);
 

@@ -78,12 +78,6 @@ bool booleanMember(const Poco::JSON::Object& object, const std::string& key, boo
   return value.extract<bool>();
 }
 
-std::string deliveryJson(const store::DeliveryRecord& d) {
-  return "{\"relay\":" + jsonText(d.relayId) + ",\"status\":" + std::to_string(d.status) +
-         ",\"duration_ms\":" + std::to_string(d.durationMs) + ",\"error\":" + jsonText(d.error) +
-         ",\"reported_at_ms\":" + std::to_string(d.reportedAtMs) + "}";
-}
-
 // An event's summary or detail with only its latest kMaxListedDeliveries deliveries and the
 // number stored, so that an event reported on without end keeps a bounded answer. The count
 // goes in as the object's last member, which JSON allows anywhere.
@@ -536,6 +530,9 @@ class ApiHandler : public EdgeHandler {
     if (!created) {
       const size_t relays = services_.hub ? services_.hub->openStreams(hook.id) : 0;
       out.set("relays", static_cast<Poco::UInt64>(relays));
+      const auto newest = services_.store->listEventsBefore(hook.id, 0, 1, false);
+      out.set("last_event_at_ms",
+              static_cast<Poco::Int64>(newest.empty() ? 0 : newest.front().receivedAtMs));
     }
     out.set("created_at_ms", static_cast<Poco::Int64>(hook.createdAtMs));
     std::ostringstream text;
@@ -872,29 +869,101 @@ class ListEventsHandler : public HookApiHandler {
   void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     int64_t after = 0;
+    int64_t before = 0;
+    bool newestFirst = false;
     size_t limit = kDefaultEventsPage;
     for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
-      if (key == "after") {
+      if (key == "after" || key == "before") {
         const auto parsed = parseId(value);
-        if (!parsed) throw BadRequest("after must be a non-negative integer");
-        after = *parsed;
+        if (!parsed) throw BadRequest(key + " must be a non-negative integer");
+        (key == "after" ? after : before) = *parsed;
       } else if (key == "limit") {
         const auto parsed = parseId(value);
         if (!parsed || *parsed < 1 || *parsed > static_cast<int64_t>(kMaxEventsPage)) {
           throw BadRequest("limit must be within 1.." + std::to_string(kMaxEventsPage));
         }
         limit = static_cast<size_t>(*parsed);
+      } else if (key == "order") {
+        if (value != "asc" && value != "desc") throw BadRequest("order must be asc or desc");
+        newestFirst = value == "desc";
       }
     }
+    if (newestFirst && after != 0) throw BadRequest("order=desc pages with before, not after");
+    if (!newestFirst && before != 0) throw BadRequest("before needs order=desc");
 
-    const auto events = services_.store->listEvents(hookId_, after, limit, false, false);
+    // Oldest first continues after the last id; newest first continues below it.
+    const auto events = newestFirst
+                            ? services_.store->listEventsBefore(hookId_, before, limit, false)
+                            : services_.store->listEvents(hookId_, after, limit, false, false);
     std::string out = "{\"events\":[";
     for (size_t i = 0; i < events.size(); ++i) {
       if (i > 0) out += ',';
       out += withLatestDeliveries(events[i], services_.store->listDeliveries(events[i].id), false);
     }
-    out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
+    if (newestFirst) {
+      // 0 says the list is at its end: there is nothing below the last id.
+      const bool more = events.size() == limit;
+      out += "],\"next_before\":" + std::to_string(more ? events.back().id : 0) + "}";
+    } else {
+      out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
+    }
     sendJson(resp, 200, out);
+  }
+};
+
+/// GET /api/v1/hooks/<id>/events/count.
+class CountEventsHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& /*req*/,
+                  HTTPServerResponse& resp) override {
+    sendJson(resp, 200,
+             "{\"count\":" + std::to_string(services_.store->countEvents(hookId_)) + "}");
+  }
+};
+
+/// GET /api/v1/hooks/<id>/activity?minutes=N: events and deliveries per minute, for charts.
+class ActivityHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
+    int64_t minutes = kDefaultActivityMinutes;
+    for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
+      if (key != "minutes") continue;
+      const auto parsed = parseId(value);
+      if (!parsed || *parsed < 1 || *parsed > kMaxActivityMinutes) {
+        throw BadRequest("minutes must be within 1.." + std::to_string(kMaxActivityMinutes));
+      }
+      minutes = *parsed;
+    }
+
+    // Whole minutes, the last one being the current one.
+    constexpr int64_t kMinuteMs = 60000;
+    const int64_t from = (nowMs() / kMinuteMs - (minutes - 1)) * kMinuteMs;
+    const auto buckets =
+        services_.store->activity(hookId_, from, kMinuteMs, static_cast<size_t>(minutes));
+    Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+    for (const auto& bucket : buckets) {
+      Poco::JSON::Object::Ptr entry = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      entry->set("at_ms", static_cast<Poco::Int64>(bucket.atMs));
+      entry->set("valid", static_cast<Poco::Int64>(bucket.valid));
+      entry->set("invalid", static_cast<Poco::Int64>(bucket.invalid));
+      entry->set("unsigned", static_cast<Poco::Int64>(bucket.unsigned_));
+      entry->set("delivered", static_cast<Poco::Int64>(bucket.delivered));
+      entry->set("failed", static_cast<Poco::Int64>(bucket.failed));
+      list->add(entry);
+    }
+    Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+    out.set("bucket_ms", kMinuteMs);
+    out.set("buckets", list);
+    std::ostringstream text;
+    out.stringify(text);
+    sendJson(resp, 200, text.str());
   }
 };
 
@@ -963,6 +1032,8 @@ class AddDeliveryHandler : public HookApiHandler {
     const store::DeliveryRecord delivery = parseDelivery(*report, eventId_);
     services_.store->addDelivery(delivery);
     services_.metrics->deliveryReported(delivery.status);
+    if (services_.watchHub != nullptr)
+      services_.watchHub->postFrame(hookId_, deliveryFrame(delivery));
     sendJson(resp, 201, deliveryJson(delivery));
   }
 };
@@ -997,7 +1068,12 @@ class BulkDeliveriesHandler : public HookApiHandler {
       deliveries.push_back(parseDelivery(*report, eventId));
     }
     services_.store->addDeliveries(deliveries);
-    for (const auto& delivery : deliveries) services_.metrics->deliveryReported(delivery.status);
+    for (const auto& delivery : deliveries) {
+      services_.metrics->deliveryReported(delivery.status);
+      if (services_.watchHub != nullptr) {
+        services_.watchHub->postFrame(hookId_, deliveryFrame(delivery));
+      }
+    }
     sendJson(resp, 201, "{\"stored\":" + std::to_string(deliveries.size()) + "}");
   }
 };
@@ -1040,6 +1116,33 @@ class ReplayHandler : public HookApiHandler {
 };
 
 /// GET .../stream: answers the head, then hands the socket to the hub and frees the thread.
+// Where a stream resumes: Last-Event-ID, else ?last_event_id=, else nothing.
+std::optional<int64_t> resumeAfter(const HTTPServerRequest& req) {
+  std::string resume = req.get("Last-Event-ID", "");
+  if (resume.empty()) {
+    for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
+      if (key == "last_event_id") resume = value;
+    }
+  }
+  if (resume.empty()) return std::nullopt;
+  const auto parsed = parseId(resume);
+  if (!parsed) throw BadRequest("Last-Event-ID must be a non-negative integer");
+  return parsed;
+}
+
+// Sends the head of an event stream and hands its connection over: no length and no chunking,
+// the stream is the rest of the connection.
+Poco::Net::StreamSocket startEventStream(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  resp.setStatus(HTTPResponse::HTTP_OK);
+  resp.setContentType("text/event-stream");
+  resp.set("Cache-Control", "no-cache");
+  resp.set("X-Accel-Buffering", "no");
+  resp.setChunkedTransferEncoding(false);
+  resp.setKeepAlive(false);
+  resp.send().flush();
+  return static_cast<Poco::Net::HTTPServerRequestImpl&>(req).detachSocket();
+}
+
 class StreamHandler : public HookApiHandler {
  public:
   using HookApiHandler::HookApiHandler;
@@ -1047,18 +1150,7 @@ class StreamHandler : public HookApiHandler {
  protected:
   void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
-    int64_t lastEventId = 0;
-    std::string resume = req.get("Last-Event-ID", "");
-    if (resume.empty()) {
-      for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
-        if (key == "last_event_id") resume = value;
-      }
-    }
-    if (!resume.empty()) {
-      const auto parsed = parseId(resume);
-      if (!parsed) throw BadRequest("Last-Event-ID must be a non-negative integer");
-      lastEventId = *parsed;
-    }
+    const int64_t lastEventId = resumeAfter(req).value_or(0);
 
     // The relay names itself so that a reconnect is known as the same relay.
     StreamHub::StreamTags tags;
@@ -1102,16 +1194,7 @@ class StreamHandler : public HookApiHandler {
       throw;
     }
 
-    // No length and no chunking: the stream is the rest of the connection.
-    resp.setStatus(HTTPResponse::HTTP_OK);
-    resp.setContentType("text/event-stream");
-    resp.set("Cache-Control", "no-cache");
-    resp.set("X-Accel-Buffering", "no");
-    resp.setChunkedTransferEncoding(false);
-    resp.setKeepAlive(false);
-    resp.send().flush();
-
-    auto socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(req).detachSocket();
+    auto socket = startEventStream(req, resp);
     const std::string relayId = tags.relayId;
     services_.hub->attach(std::move(socket), hookId_, lastEventId, std::move(tags));
     if (httpLog().debug()) {
@@ -1137,6 +1220,41 @@ class StreamHandler : public HookApiHandler {
     } catch (const store::StoreError&) {
       // The lease ends on its own within kRelayLeaseMs.
     }
+  }
+};
+
+/// GET /api/v1/hooks/<id>/watch: a dashboard's live view of a hook: the summary of every new
+/// event, whatever its verdict, and every delivery report. It holds no relay lease and is not
+/// counted among the hook's relays; it closes with the token it was opened with.
+class WatchHandler : public HookApiHandler {
+ public:
+  using HookApiHandler::HookApiHandler;
+
+ protected:
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
+                  HTTPServerResponse& resp) override {
+    if (services_.watchHub == nullptr) {
+      sendError(resp, 404, "not found");
+      return;
+    }
+
+    // Without a position the view starts at the newest event: the page has read the list.
+    std::optional<int64_t> lastEventId = resumeAfter(req);
+    if (!lastEventId) {
+      const auto newest = services_.store->listEventsBefore(hook.id, 0, 1, false);
+      lastEventId = newest.empty() ? 0 : newest.front().id;
+    }
+
+    StreamHub::StreamTags tags;
+    tags.relayId = "watch-" + randomBase32(16);
+    tags.accountId = hook.accountId;
+    const Principal& caller = principal(req);
+    if (caller.signedIn()) tags.tokenId = caller.tokenId;
+    audit(req, "stream.open", hook.accountId, hook.id, 0,
+          "watch last_event_id=" + std::to_string(*lastEventId));
+
+    auto socket = startEventStream(req, resp);
+    services_.watchHub->attach(std::move(socket), hookId_, *lastEventId, std::move(tags));
   }
 };
 
@@ -1255,6 +1373,18 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   if (n == 5 && p[4] == "signing-secret") {
     if (!allow("POST")) return new MethodNotAllowedHandler("POST");
     return new RotateSecretHandler(services_, hookId);
+  }
+  if (n == 5 && p[4] == "watch") {
+    if (!allow("GET")) return new MethodNotAllowedHandler("GET");
+    return new WatchHandler(services_, hookId);
+  }
+  if (n == 5 && p[4] == "activity") {
+    if (!allow("GET")) return new MethodNotAllowedHandler("GET");
+    return new ActivityHandler(services_, hookId);
+  }
+  if (n == 6 && p[4] == "events" && p[5] == "count") {
+    if (!allow("GET")) return new MethodNotAllowedHandler("GET");
+    return new CountEventsHandler(services_, hookId);
   }
   if (n < 6 || n > 7 || p[4] != "events") return new NotFoundHandler;
 

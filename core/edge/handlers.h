@@ -28,6 +28,9 @@ inline constexpr size_t kMaxEventsPage = 1000;
 inline constexpr size_t kDefaultEventsPage = 100;
 /// Bounds of a hook's tolerance_s: -1 (the plugin's default) up to one day.
 inline constexpr int64_t kMaxToleranceS = 86400;
+/// Bounds of GET .../activity?minutes=N: a day of minutes at most, an hour by default.
+inline constexpr int64_t kMaxActivityMinutes = 1440;
+inline constexpr int64_t kDefaultActivityMinutes = 60;
 /// Longest relay id and delivery error text a report may carry.
 inline constexpr size_t kMaxRelayIdBytes = 200;
 inline constexpr size_t kMaxDeliveryErrorBytes = 1000;
@@ -53,7 +56,8 @@ struct EdgeServices {
   const EdgeConfig* config = nullptr;  ///< the settings the edge started with
   store::Store* store = nullptr;
   plugin::Registry* registry = nullptr;
-  StreamHub* hub = nullptr;
+  StreamHub* hub = nullptr;       ///< relays' streams
+  StreamHub* watchHub = nullptr;  ///< dashboards' streams of summaries (StreamHub::Options)
   Authenticator* auth = nullptr;
   IngestLimiter* limiter = nullptr;
   Metrics* metrics = nullptr;  ///< never null in a running edge

@@ -62,9 +62,10 @@ class FailureNote {
 
 class HookLifecycle::Impl {
  public:
-  Impl(store::Store& store, StreamHub& hub, const EdgeConfig& config)
+  Impl(store::Store& store, StreamHub& hub, const EdgeConfig& config, StreamHub* watchHub)
       : store_(store),
         hub_(hub),
+        watchHub_(watchHub),
         ttl_(std::chrono::duration_cast<milliseconds>(config.anonymousTtl)) {
     ttl_ = std::max(ttl_, milliseconds(1));
     extendEvery_ = std::clamp(ttl_ / 2, milliseconds(1), kMaxExtendEvery);
@@ -184,7 +185,8 @@ class HookLifecycle::Impl {
       const auto revoked = store_.revokedTokensSince(revokedSinceMs_);
       revocationNote_.worked();
       for (const auto& tokenId : revoked) {
-        const size_t closed = hub_.closeStreamsOfToken(tokenId);
+        size_t closed = hub_.closeStreamsOfToken(tokenId);
+        if (watchHub_ != nullptr) closed += watchHub_->closeStreamsOfToken(tokenId);
         if (closed > 0) {
           lifecycleLog().information("streams of a revoked token closed token=%s streams=%s",
                                      tokenId, std::to_string(closed));
@@ -245,6 +247,7 @@ class HookLifecycle::Impl {
 
   store::Store& store_;
   StreamHub& hub_;
+  StreamHub* watchHub_;  ///< the dashboards' streams, or null
   milliseconds ttl_;
   milliseconds extendEvery_;
   milliseconds deleteEvery_;
@@ -265,8 +268,9 @@ class HookLifecycle::Impl {
   FailureNote deleteNote_{"delete expired hooks"};
 };
 
-HookLifecycle::HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config)
-    : impl_(std::make_unique<Impl>(store, hub, config)) {}
+HookLifecycle::HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config,
+                             StreamHub* watchHub)
+    : impl_(std::make_unique<Impl>(store, hub, config, watchHub)) {}
 
 HookLifecycle::~HookLifecycle() { stop(); }
 

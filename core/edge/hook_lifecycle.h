@@ -22,7 +22,10 @@ inline constexpr int64_t kRelayLeaseRenewMs = 10000;
 /// edge's open streams, and closes streams opened with a token revoked on any edge.
 class HookLifecycle {
  public:
-  HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config);
+  /// `hub` holds the relays' streams; `watchHub`, when given, the dashboards', whose streams
+  /// close with their token too.
+  HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config,
+                StreamHub* watchHub = nullptr);
   ~HookLifecycle();  ///< stops
 
   void start();

@@ -232,7 +232,7 @@ class StreamHub::Impl {
   }
 
   void publish(const store::EventRecord& event) {
-    if (!isForwardable(event)) return;
+    if (!options_.summaries && !isForwardable(event)) return;
 
     // Publishes are serialised so that lastPublished moves in call order even while a frame
     // is being formatted outside the hub's lock.
@@ -246,7 +246,7 @@ class StreamHub::Impl {
       if (!frame && wantsFrameLocked(it->second, event)) {
         // Format once, without the lock, then look again: streams may have come or gone.
         lock.unlock();
-        frame = std::make_shared<const std::string>(sseFrame(event));
+        frame = std::make_shared<const std::string>(formatFrame(event));
         continue;
       }
       distributeLocked(it->second, event.hookId, event.id, frame);
@@ -255,7 +255,7 @@ class StreamHub::Impl {
   }
 
   void notify(const store::EventNotice& notice) {
-    if (!notice.forwardable) return;
+    if (!notice.forwardable && !options_.summaries) return;
 
     // Without a frame every stream that should get the event reads it from the store; the
     // publish lock keeps lastPublished moving in call order alongside publish().
@@ -277,6 +277,19 @@ class StreamHub::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = hooks_.find(hookId);
     return it == hooks_.end() ? 0 : it->second.streams.size();
+  }
+
+  void postFrame(const std::string& hookId, std::string text) {
+    const Frame frame = std::make_shared<const std::string>(std::move(text));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_ || draining_) return;
+    auto it = hooks_.find(hookId);
+    if (it == hooks_.end()) return;
+    for (const auto& stream : it->second.streams) {
+      if (stream->closing || stream->finishing) continue;
+      enqueueLocked(*stream, frame);
+      markDirtyLocked(*stream);
+    }
   }
 
   size_t closeStreamsOfToken(const std::string& tokenId) {
@@ -349,6 +362,10 @@ class StreamHub::Impl {
   };
 
   // --- publish ---
+
+  std::string formatFrame(const store::EventRecord& event) const {
+    return options_.summaries ? summaryFrame(event) : sseFrame(event);
+  }
 
   bool wantsFrameLocked(const Hook& hook, const store::EventRecord& event) const {
     for (const auto& stream : hook.streams) {
@@ -514,12 +531,14 @@ class StreamHub::Impl {
     std::vector<std::pair<int64_t, Frame>> frames;
     size_t read = 0;
     try {
-      auto events = store_.listEvents(hookId, from, limit, true, true);
+      // A summaries hub reads every event, without bodies; a relays hub the forwardable ones.
+      const bool relays = !options_.summaries;
+      auto events = store_.listEvents(hookId, from, limit, relays, relays);
       read = events.size();
       frames.reserve(events.size());
       for (const auto& event : events) {
-        if (event.id <= from || !isForwardable(event)) continue;
-        frames.emplace_back(event.id, std::make_shared<const std::string>(sseFrame(event)));
+        if (event.id <= from || (relays && !isForwardable(event))) continue;
+        frames.emplace_back(event.id, std::make_shared<const std::string>(formatFrame(event)));
       }
     } catch (const std::exception& e) {
       onBacklogReadFailed(stream, hookId, from, e.what());
@@ -923,6 +942,10 @@ void StreamHub::setCloseListener(std::function<void(const OpenStream&)> listener
 void StreamHub::publish(const store::EventRecord& event) { impl_->publish(event); }
 
 void StreamHub::notify(const store::EventNotice& notice) { impl_->notify(notice); }
+
+void StreamHub::postFrame(const std::string& hookId, std::string frame) {
+  impl_->postFrame(hookId, std::move(frame));
+}
 
 size_t StreamHub::openStreams() const { return impl_->openStreams(); }
 

@@ -46,6 +46,10 @@ class StreamHub {
     /// before the read is tried again. The stream stays open meanwhile and keeps getting
     /// heartbeats; its queue is empty, so stallTimeout does not end it. (Appended.)
     std::chrono::milliseconds storeRetry{1000};
+    /// A hub for dashboards rather than relays: every event, whatever its verdict, goes out as
+    /// a summary frame (event_json.h summaryFrame) without contents, and backlogs are read
+    /// without bodies. (Appended.)
+    bool summaries = false;
   };
 
   StreamHub(store::Store& store, Options options);
@@ -125,6 +129,11 @@ class StreamHub {
   /// event there with listEvents, on the hub's worker thread, so a burst of notices costs one
   /// read per stream rather than one per notice. Never waits on a socket or the store.
   void notify(const store::EventNotice& notice);
+
+  /// Queues `frame` (a complete SSE frame without an id) on every open stream of the hook,
+  /// after what is queued there already: news about events, such as a delivery report, that
+  /// moves no stream's position. Never waits on a socket. (Since 0.3.)
+  void postFrame(const std::string& hookId, std::string frame);
 
   size_t openStreams() const;
   size_t openStreams(const std::string& hookId) const;

@@ -109,10 +109,10 @@ Response apiRequest(uint16_t port, const std::string& method, const std::string&
 }
 
 SseClient::SseClient(uint16_t port, const std::string& hookId, const std::string& token,
-                     int64_t lastEventId)
+                     int64_t lastEventId, const std::string& route)
     : socket_(Poco::Net::SocketAddress("127.0.0.1", port)) {
-  std::string bytes = "GET /api/v1/hooks/" + hookId +
-                      "/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
+  std::string bytes = "GET /api/v1/hooks/" + hookId + "/" + route +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
                       "\r\nAccept: text/event-stream\r\n";
   if (lastEventId >= 0) bytes += "Last-Event-ID: " + std::to_string(lastEventId) + "\r\n";
   bytes += "\r\n";
@@ -158,6 +158,17 @@ bool SseClient::readFrame(Frame& frame, int timeoutMs) {
     }
   }
   return true;
+}
+
+bool SseClient::nextNamed(Frame& frame, int timeoutMs) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!readFrame(frame, static_cast<int>(left.count()) + 1)) return false;
+    if (!frame.event.empty()) return true;
+  }
+  return false;
 }
 
 bool SseClient::nextEvent(Frame& frame) {

@@ -45,14 +45,18 @@ struct Frame {
 /// An open event stream.
 class SseClient {
  public:
-  /// Connects and reads the response head; `lastEventId` < 0 sends no Last-Event-ID.
+  /// Connects and reads the response head; `lastEventId` < 0 sends no Last-Event-ID. `route`
+  /// is the hook's stream route: "stream" (relays) or "watch" (dashboards).
   SseClient(uint16_t port, const std::string& hookId, const std::string& token,
-            int64_t lastEventId = -1);
+            int64_t lastEventId = -1, const std::string& route = "stream");
 
   const Response& head() const { return head_; }
 
   /// Waits (up to 10 s) for the next frame that carries an event id.
   bool nextEvent(Frame& frame);
+
+  /// Waits (up to `timeoutMs`) for the next frame with an event name, with or without an id.
+  bool nextNamed(Frame& frame, int timeoutMs = 10000);
 
   /// Reads frames for `ms` milliseconds and returns those with event ids.
   std::vector<Frame> eventsWithin(int ms);
