@@ -38,7 +38,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [[ $(field Description) == "self-hostable webhook relay"* ]] || fail "Description: $(field Description)"
 [[ $(field Description | wc -l) -gt 2 ]] || fail "no long description"
 depends=$(field Depends)
-for library in libc6 libstdc++6 libssl3 libpoco 'libmysqlcppconn'; do
+for library in libc6 libstdc++6 libssl3 libpoco libmysqlcppconn procps; do
   [[ "$depends" == *"$library"* ]] || fail "Depends lacks $library: $depends"
 done
 
