@@ -27,8 +27,20 @@ configure_file("${ANM_TEMPLATE_DIR}/edge.conf.in" "${_anm_out}/edge.conf" @ONLY)
 set(_anm_public_file OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 file(INSTALL "${_anm_out}/anonymily-edge.service"
   DESTINATION "${_anm_prefix}/lib/systemd/system" FILE_PERMISSIONS ${_anm_public_file})
-file(INSTALL "${_anm_out}/edge.conf"
-  DESTINATION "${ANM_SYSCONF_DIR}" FILE_PERMISSIONS ${_anm_public_file})
+# An edge.conf the operator changed is never overwritten by a later install: the new default
+# goes beside it as edge.conf.new (the Debian package has dpkg's conffile handling instead).
+set(_anm_conf "$ENV{DESTDIR}${ANM_SYSCONF_DIR}/edge.conf")
+set(_anm_conf_name edge.conf)
+if(EXISTS "${_anm_conf}")
+  file(SHA256 "${_anm_conf}" _anm_installed)
+  file(SHA256 "${_anm_out}/edge.conf" _anm_new)
+  if(NOT _anm_installed STREQUAL _anm_new)
+    set(_anm_conf_name edge.conf.new)
+    message(STATUS "Keeping ${ANM_SYSCONF_DIR}/edge.conf; the new default is edge.conf.new")
+  endif()
+endif()
+file(INSTALL "${_anm_out}/edge.conf" DESTINATION "${ANM_SYSCONF_DIR}"
+  RENAME "${_anm_conf_name}" FILE_PERMISSIONS ${_anm_public_file})
 file(INSTALL ${ANM_DOCS} DESTINATION "${ANM_DOC_DIR}" FILE_PERMISSIONS ${_anm_public_file})
 
 # The state directory: owned by root and closed to everyone else until systemd moves it to

@@ -61,4 +61,15 @@ grep -qx 'data_dir = /var/lib/anonymily' "$root/etc/anonymily/edge.conf" ||
 if grep -rq "$build_dir" "$unit" "$root/etc/anonymily/edge.conf"; then
   fail "the unit or edge.conf names the build directory"
 fi
+# Installing again keeps an edge.conf the operator changed and puts the new default beside it.
+conf="$root/etc/anonymily/edge.conf"
+cp -p "$conf" "$root.conf"
+echo "listen = 127.0.0.1:9090" >>"$conf"
+DESTDIR="$root" "$cmake_bin" --install "$build_dir" --prefix /usr >"$root.log" 2>&1 ||
+  { cat "$root.log" >&2; fail "the second cmake --install failed"; }
+grep -qx 'listen = 127.0.0.1:9090' "$conf" || fail "a second install overwrote a changed edge.conf"
+cmp -s "$root.conf" "$conf.new" || fail "a second install did not put the new default in edge.conf.new"
+mv "$root.conf" "$conf"
+rm "$conf.new" "$root.log"
+
 echo "install_layout: $(echo "$want" | wc -l) entries in place under $root"
