@@ -401,6 +401,8 @@ bool isKnownConfigKey(const std::string& key) {
   return false;
 }
 
+std::vector<std::string> knownConfigKeys() { return {kKnownKeys.begin(), kKnownKeys.end()}; }
+
 ConfigValues readConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/store/mysql_store.h"
 
@@ -162,5 +163,9 @@ bool isLoopbackHost(const std::string& host);
 
 /// True for the keys parseConfig understands.
 bool isKnownConfigKey(const std::string& key);
+
+/// Every key parseConfig understands, so that what describes them (the installed edge.conf) can
+/// be checked against the parser.
+std::vector<std::string> knownConfigKeys();
 
 }  // namespace anm::edge
