@@ -153,6 +153,14 @@ std::string replaceAll(std::string text, const std::string& from, const std::str
   return text;
 }
 
+/// memfd_create's flag for an executable file (linux/memfd.h of Linux 6.3), which older C
+/// library headers do not define.
+#ifdef MFD_EXEC
+constexpr unsigned int kMemfdExec = MFD_EXEC;
+#else
+constexpr unsigned int kMemfdExec = 0x0010U;
+#endif
+
 /// What identifies one version of a file: a replaced file has another inode, a file rewritten
 /// in place another size or modification time.
 struct FileStamp {
@@ -221,8 +229,12 @@ class MemoryImage {
     }
     stamp = stampOf(info);
 
+    // MFD_EXEC asks for an executable copy where vm.memfd_noexec would otherwise make it
+    // non-executable (Linux 6.3 and later); older kernels refuse the flag, and do without it.
     const std::string name = "anm-plugin:" + std::filesystem::path(file).filename().string();
-    const int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING | kMemfdExec);
+    if (fd < 0 && errno == EINVAL)
+      fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
       error = std::string("could not create an in-memory copy: ") + std::strerror(errno);
       ::close(source);
