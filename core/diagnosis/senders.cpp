@@ -27,28 +27,28 @@ const SchemeInfo kNoScheme{"the sender", "", "", 0, ""};
 
 const SchemeInfo kStripeInfo{
     "Stripe", "Stripe-Signature", "t= in Stripe-Signature", kFiveMinutesS,
-    "the endpoint's signing secret (whsec_...) under Developers > Webhooks in the Stripe "
-    "dashboard, or the one `stripe listen` prints"};
+    "the endpoint's whsec_ signing secret under Developers > Webhooks in the Stripe dashboard, "
+    "or the one `stripe listen` prints"};
 
 const SchemeInfo kGithubInfo{"GitHub", "X-Hub-Signature-256", "", 0,
                              "the Secret field of the webhook's settings on GitHub"};
 
 const SchemeInfo kShopifyInfo{"Shopify", "X-Shopify-Hmac-Sha256", "", 0,
-                              "the app's client secret in the Shopify Partner dashboard (or the "
-                              "secret shown under Notifications for webhooks made in the admin)"};
+                              "the app's client secret in the Shopify Partner dashboard, or the "
+                              "secret shown under Notifications for webhooks made in the admin"};
 
 const SchemeInfo kSlackInfo{
     "Slack", "X-Slack-Signature", "X-Slack-Request-Timestamp", kFiveMinutesS,
-    "the Signing Secret under Basic Information of the Slack app (not its Verification Token)"};
+    "the Signing Secret under Basic Information of the Slack app, not its Verification Token"};
 
 const SchemeInfo kRazorpayInfo{"Razorpay", "X-Razorpay-Signature", "", 0,
-                               "the secret entered for the webhook in the Razorpay dashboard "
-                               "(not the API key secret)"};
+                               "the secret entered for the webhook in the Razorpay dashboard, "
+                               "not the API key secret"};
 
 const SchemeInfo kStandardWebhooksInfo{
     "the Standard Webhooks sender", "webhook-signature", "webhook-timestamp", kFiveMinutesS,
-    "the hook's signing secret (whsec_...), shown when the hook was created or its secret was "
-    "last rotated"};
+    "the hook's whsec_ signing secret, shown when the hook was created or its secret last "
+    "rotated"};
 
 const SchemeInfo kOtherPluginInfo{"the sender", "", "", 0,
                                   "the sender's settings for this webhook"};
