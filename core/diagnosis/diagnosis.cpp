@@ -894,6 +894,9 @@ HookFacts hookFacts(const store::HookRecord& hook) {
   facts.provider = hook.provider;
   facts.standardWebhooks = hook.standardWebhooks;
   facts.toleranceS = hook.toleranceS;
+
+  // TODO(#6): a provider hook keeps no secret from before its secret was replaced, so
+  // signature.previous_secret can fire only for Standard Webhooks hooks until the store keeps one.
   if (hook.provider.empty() && hook.standardWebhooks) {
     facts.previousSecret = hook.previousSigningSecret;
   }

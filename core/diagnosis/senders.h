@@ -26,7 +26,11 @@ enum class Scheme {
   kSlack,             ///< plugins/slack
   kRazorpay,          ///< plugins/razorpay
   kStandardWebhooks,  ///< core/edge/standard_webhooks.cpp, with the hook's signing secret
-  kOtherPlugin,       ///< a plugin this table does not know: only its verdict is known
+  /// A plugin this table does not know: only its verdict is known, so no skew, no other
+  /// sender's header and no recomputed signature.
+  /// TODO(#6): let plugins describe their signature and timestamp headers and default window
+  /// through the SDK, so that third-party providers get the same findings as built-in ones.
+  kOtherPlugin,
 };
 
 /// What a person needs to know about a scheme to act on a finding.

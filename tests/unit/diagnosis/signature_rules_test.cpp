@@ -352,3 +352,52 @@ TEST(SignatureRulesTest, InvalidEventsAreNotReportedAsUnrelayed) {
 
 }  // namespace
 }  // namespace anm::diagnosis
+
+namespace anm::diagnosis {
+namespace {
+
+TEST(StoredRecordsTest, FactsComeFromTheStoredRecords) {
+  store::HookRecord hook;
+  hook.standardWebhooks = true;
+  hook.signingSecret = "whsec_new";
+  hook.previousSigningSecret = "whsec_old";
+  hook.toleranceS = 60;
+  const HookFacts facts = hookFacts(hook);
+  EXPECT_TRUE(facts.standardWebhooks);
+  EXPECT_EQ(facts.toleranceS, 60);
+  EXPECT_EQ(facts.previousSecret, "whsec_old");
+
+  // The signing secret is the Standard Webhooks one; a provider hook verifies with its own.
+  hook.provider = "stripe";
+  EXPECT_EQ(hookFacts(hook).previousSecret, "");
+
+  store::EventRecord event;
+  event.id = 4;
+  event.method = "POST";
+  event.pathSuffix = "/x";
+  event.headers = {{"A", "b"}};
+  event.bodySize = 10;
+  event.receivedAtMs = 5;
+  event.verdict = store::Verdict::kInvalid;
+  event.reason = ANM_REASON_HEADER_MISSING;
+  event.reasonMessage = "no header";
+  event.replayOf = 2;
+  const EventFacts fromEvent = eventFacts(event);
+  EXPECT_EQ(fromEvent.id, 4);
+  EXPECT_EQ(fromEvent.headers, event.headers);
+  EXPECT_EQ(fromEvent.bodySize, 10);
+  EXPECT_EQ(fromEvent.reason, ANM_REASON_HEADER_MISSING);
+  EXPECT_EQ(fromEvent.replayOf, 2);
+  EXPECT_EQ(fromEvent.verdictAtMs, 0);
+  EXPECT_FALSE(fromEvent.modified);
+
+  const DeliveryFacts delivered = deliveryFacts({4, "relay", 502, 7, "", 99});
+  EXPECT_EQ(delivered.relayId, "relay");
+  EXPECT_EQ(delivered.status, 502);
+  EXPECT_EQ(delivered.durationMs, 7);
+  EXPECT_EQ(delivered.reportedAtMs, 99);
+  EXPECT_EQ(delivered.phase, DeliveryPhase::kUnknown);
+}
+
+}  // namespace
+}  // namespace anm::diagnosis
