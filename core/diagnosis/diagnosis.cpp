@@ -97,11 +97,8 @@ std::string verifierName(const Context& c) {
   return c.hook.standardWebhooks ? "standard_webhooks" : "none";
 }
 
-/// The verifier in a sentence: "Stripe", "the plugin \"acme\"".
-std::string senderPhrase(const Context& c) {
-  if (c.scheme == Scheme::kOtherPlugin) return "the plugin " + quoted(c.hook.provider);
-  return std::string(c.info.sender);
-}
+/// Who signs the hook's requests, in the middle of a sentence: "Stripe", "the sender".
+std::string senderPhrase(const Context& c) { return std::string(c.info.sender); }
 
 /// Evidence every signature finding carries.
 void addVerdictEvidence(const Context& c, Finding& finding) {
@@ -203,8 +200,9 @@ Finding headerMissing(const Context& c) {
   const std::string method = lowerAscii(c.event.method);
   const bool probe = (method == "get" || method == "head") && c.bodyBytes == 0;
   std::string detail = "The request lacks a header " + senderPhrase(c) + " signs with";
-  if (!c.event.reasonMessage.empty())
+  if (!c.event.reasonMessage.empty()) {
     detail += " (the edge said " + quoted(c.event.reasonMessage) + ")";
+  }
   detail += ", so there was nothing to verify; the edge answered 401 and did not relay it.";
   if (probe) {
     detail += " A " + quoteUntrusted(c.event.method, 16) +
@@ -238,10 +236,10 @@ Finding headerMalformed(const Context& c) {
 Finding timestampMissing(const Context& c) {
   std::string detail =
       c.info.timestampSource.empty()
-          ? senderPhrase(c) +
+          ? "The plugin " + quoted(c.hook.provider) +
                 " needs a signed timestamp and found none: " + quoted(c.event.reasonMessage) + "."
-          : senderPhrase(c) + " signs a timestamp (" + std::string(c.info.timestampSource) +
-                ") together with the body, and the request does not carry it.";
+          : "The request does not carry the timestamp " + senderPhrase(c) +
+                " signs together with the body (" + std::string(c.info.timestampSource) + ").";
   Finding finding =
       findingOf(code::kSignatureTimestampMissing, c.event.receivedAtMs, std::move(detail),
                 "Send test requests from " + senderPhrase(c) +

@@ -177,6 +177,27 @@ TEST(SignatureRulesTest, HeaderMalformedTimestampMissingAlgorithmRefused) {
   EXPECT_EQ(test::evidence(finding, "reason"), "algorithm_refused");
 }
 
+TEST(SignatureRulesTest, SentencesNameTheSenderNotThePlugin) {
+  DiagnosisInput acme = test::refusedStripeEvent(ANM_REASON_HEADER_MISSING, "no X-Acme header");
+  acme.hook.provider = "acme";
+  acme.event.headers.clear();
+  const auto missing = test::findingWith(diagnose(acme), code::kSignatureHeaderMissing);
+  EXPECT_NE(missing.detail.find("lacks a header the sender signs with"), std::string::npos);
+  EXPECT_EQ(test::evidence(missing, "verifier"), "acme");
+
+  acme.event.reason = ANM_REASON_TIMESTAMP_MISSING;
+  EXPECT_NE(test::findingWith(diagnose(acme), code::kSignatureTimestampMissing)
+                .detail.find("The plugin \"acme\" needs a signed timestamp"),
+            std::string::npos);
+
+  const auto stripe =
+      test::findingWith(diagnose(test::refusedStripeEvent(ANM_REASON_TIMESTAMP_MISSING)),
+                        code::kSignatureTimestampMissing);
+  EXPECT_NE(stripe.detail.find("the timestamp Stripe signs together with the body (t= in "
+                               "Stripe-Signature)"),
+            std::string::npos);
+}
+
 TEST(SignatureRulesTest, TimestampOutsideGivesSkewAndWindow) {
   DiagnosisInput old = test::stripeEvent(412);
   old.event.verdict = store::Verdict::kInvalid;
