@@ -1494,6 +1494,41 @@ class MySqlStore::Impl {
     });
   }
 
+  std::vector<DeliveryRecord> listDeliveriesOf(const std::vector<int64_t>& eventIds) {
+    std::vector<int64_t> ids = eventIds;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<DeliveryRecord> out;
+    for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
+      const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
+      std::string text =
+          "SELECT d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms "
+          "FROM deliveries d JOIN events e ON e.id = d.event_id "
+          "WHERE e.erased = 0 AND d.event_id IN (?";
+      for (size_t i = 1; i < count; ++i) text += ",?";
+      text += ") ORDER BY d.event_id, d.id";
+      withConnection("list deliveries of events", true, [&](Connection& c) {
+        auto& statement = c.prepare(text);
+        for (size_t i = 0; i < count; ++i) {
+          statement.setInt64(static_cast<unsigned>(i + 1), ids[from + i]);
+        }
+        std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+        while (rs->next()) {
+          DeliveryRecord delivery;
+          delivery.eventId = rs->getInt64(1);
+          delivery.relayId = column(*rs, 2);
+          delivery.status = rs->getInt(3);
+          delivery.durationMs = rs->getInt64(4);
+          delivery.error = column(*rs, 5);
+          delivery.reportedAtMs = rs->getInt64(6);
+          out.push_back(std::move(delivery));
+        }
+        return 0;
+      });
+    }
+    return out;
+  }
+
   int64_t countEvents(const std::string& hookId) {
     int64_t upTo = 0;
     {
@@ -2789,6 +2824,10 @@ std::vector<KeyUsage> MySqlStore::keyUsage() { return impl_->keyUsage(); }
 std::vector<EventRecord> MySqlStore::listEventsBefore(const std::string& hookId, int64_t beforeId,
                                                       size_t limit, bool withBodies) {
   return impl_->listEventsBefore(hookId, beforeId, limit, withBodies);
+}
+
+std::vector<DeliveryRecord> MySqlStore::listDeliveriesOf(const std::vector<int64_t>& eventIds) {
+  return impl_->listDeliveriesOf(eventIds);
 }
 
 int64_t MySqlStore::countEvents(const std::string& hookId) { return impl_->countEvents(hookId); }

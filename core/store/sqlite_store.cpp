@@ -2292,6 +2292,37 @@ std::vector<EventRecord> SqliteStore::listEventsBefore(const std::string& hookId
   });
 }
 
+std::vector<DeliveryRecord> SqliteStore::listDeliveriesOf(const std::vector<int64_t>& eventIds) {
+  std::vector<int64_t> ids = eventIds;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<DeliveryRecord> out;
+  for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
+    const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
+    impl_->read("deliveries", [&](Session& s) {
+      std::string sql =
+          "SELECT event_id, relay_id, status, duration_ms, error, reported_at_ms FROM deliveries"
+          " WHERE event_id IN (?";
+      for (size_t i = 1; i < count; ++i) sql += ",?";
+      sql += ") ORDER BY event_id, id";
+      Sql q(handleOf(s), sql);
+      for (size_t i = 0; i < count; ++i) q.int64(ids[from + i]);
+      while (q.step()) {
+        DeliveryRecord d;
+        d.eventId = q.int64At(0);
+        d.relayId = q.bytesAt(1);
+        d.status = static_cast<int32_t>(q.int64At(2));
+        d.durationMs = q.int64At(3);
+        d.error = q.bytesAt(4);
+        d.reportedAtMs = q.int64At(5);
+        out.push_back(std::move(d));
+      }
+      return 0;
+    });
+  }
+  return out;
+}
+
 int64_t SqliteStore::countEvents(const std::string& hookId) {
   return impl_->read("event count", [&](Session& s) {
     Sql q(handleOf(s), "SELECT COUNT(*) FROM events WHERE hook_id = ? AND id <= ?");

@@ -175,6 +175,7 @@ class SqliteStore : public Store {
 
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
                                             size_t limit, bool withBodies) override;
+  std::vector<DeliveryRecord> listDeliveriesOf(const std::vector<int64_t>& eventIds) override;
   int64_t countEvents(const std::string& hookId) override;
   std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
                                        size_t buckets) override;

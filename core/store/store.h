@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -451,6 +452,21 @@ class Store {
     throw StoreError("listing newest first is not supported by this store");
   }
 
+  /// The deliveries of several events, grouped by event in ascending id and in the order each
+  /// event's were reported: the reads of listDeliveries in one round trip per few hundred
+  /// events. The default asks for each event alone.
+  virtual std::vector<DeliveryRecord> listDeliveriesOf(const std::vector<int64_t>& eventIds) {
+    std::vector<int64_t> ids = eventIds;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<DeliveryRecord> out;
+    for (int64_t id : ids) {
+      auto deliveries = listDeliveries(id);
+      out.insert(out.end(), deliveries.begin(), deliveries.end());
+    }
+    return out;
+  }
+
   /// How many events the hook has (replays and invalid ones included).
   virtual int64_t countEvents(const std::string& hookId) {
     (void)hookId;
@@ -470,6 +486,9 @@ class Store {
 /// How stale a shared backend's cached hook may be: a change made on one edge (a rotated secret,
 /// an expiry) reaches every other edge within this.
 inline constexpr int64_t kHookCacheMs = 1000;
+
+/// Most event ids one listDeliveriesOf statement names; longer lists take several.
+inline constexpr size_t kDeliveryBatchIds = 500;
 
 /// How far before an activity window the events whose delivery reports it counts may have been
 /// received: reports come within seconds of an event, or after a relay caught up on a backlog.
