@@ -827,7 +827,9 @@ class MySqlStore::Impl {
             "SELECT COUNT(*) FROM hooks WHERE account_id = ? AND name IS NOT NULL "
             "AND deleted_at_ms = 0");
         count.setString(1, hook.accountId);
-        if (countOf(count) >= static_cast<int64_t>(maxNamedHooks)) {
+
+        // Compared unsigned: "no limit" is the largest size_t, which as int64_t would be -1.
+        if (static_cast<uint64_t>(countOf(count)) >= maxNamedHooks) {
           throw LimitError("account " + hook.accountId + " has " + std::to_string(maxNamedHooks) +
                            " named hooks, the most its plan allows");
         }

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -278,6 +279,15 @@ TEST_P(AccountSuite, CreateHookWithinStopsAtThePlanLimitEvenWhenCreatesRace) {
   // Anonymous hooks do not count against an account's named hooks.
   store->createHook(makeHook("anon"));
   EXPECT_EQ(store->listHooks("acc_1").size(), 1u);
+
+  // No limit (the pro plan's) is the largest size_t.
+  store->createAccount(makeAccount("acc_pro", "pro"));
+  for (const char* name : {"first", "second"}) {
+    EXPECT_NO_THROW(
+        store->createHookWithin(makeNamedHook(std::string("pro-") + name, "acc_pro", name),
+                                std::numeric_limits<size_t>::max()));
+  }
+  EXPECT_EQ(store->listHooks("acc_pro").size(), 2u);
 
   // Eight creates at once against a limit of 3 (one taken already): exactly two get through.
   std::atomic<int> created{0}, limited{0}, other{0};
