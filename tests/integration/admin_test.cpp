@@ -291,23 +291,24 @@ TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
   const std::string hook = jsonField(created.body, "id");
   const std::string token = jsonField(created.body, "token");
 
-  // Acknowledged webhooks and their bodies, from before, during and after the rotation.
+  // Acknowledged webhooks, from before, during and after the rotation; each is sent with its
+  // name as its body and its path suffix (a summary field, sealed like the body).
   std::mutex mutex;
   std::map<int64_t, std::string> acked;
   auto post = [&](const std::string& body) {
-    const auto r = request(port_, "POST", "/h/" + hook, body);
+    const auto r = request(port_, "POST", "/h/" + hook + "/" + body, body);
     if (r.status != 200) return false;
     std::lock_guard<std::mutex> lock(mutex);
     acked[std::stoll(jsonField(r.body, "id"))] = body;
     return true;
   };
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(post("before " + std::to_string(i)));
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(post("before-" + std::to_string(i)));
 
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   std::thread sender([&] {
     for (int i = 0; i < 5000 && !stop; ++i) {
-      if (!post("during " + std::to_string(i))) ++failures;
+      if (!post("during-" + std::to_string(i))) ++failures;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
@@ -320,7 +321,7 @@ TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
   EXPECT_NE(run.out.find("re-encrypted"), std::string::npos) << run.out;
   EXPECT_NE(readFile(keyFile_).find("k2:"), std::string::npos);
 
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(post("after " + std::to_string(i)));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(post("after-" + std::to_string(i)));
 
   // Every record is under k2, including those that arrived after the rotation.
   run = admin({"--json", "keys", "status"});
@@ -344,10 +345,12 @@ TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
   // The running edge reads old and new events alike.
   auto readAll = [&] {
     for (const auto& [id, body] : acked) {
-      const auto r = apiRequest(
-          port_, "GET", "/api/v1/hooks/" + hook + "/events/" + std::to_string(id) + "/body", token);
+      const std::string event = "/api/v1/hooks/" + hook + "/events/" + std::to_string(id);
+      const auto r = apiRequest(port_, "GET", event + "/body", token);
       ASSERT_EQ(r.status, 200) << "event " << id << ": " << r.body;
       EXPECT_EQ(r.body, body) << "event " << id;
+      EXPECT_EQ(jsonField(apiRequest(port_, "GET", event, token).body, "path"), "/" + body)
+          << "event " << id;
     }
   };
   readAll();
