@@ -114,6 +114,20 @@ struct CipherContext {
   EVP_CIPHER_CTX* ctx;
 };
 
+/// AES-256-GCM, looked up once: OpenSSL 3 otherwise looks the implementation up again in every
+/// EVP_*Init_ex call, which costs as much as opening a small value.
+const EVP_CIPHER* aes256Gcm() {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  static const EVP_CIPHER* const kCipher = [] {
+    const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    return fetched != nullptr ? fetched : EVP_aes_256_gcm();
+  }();
+  return kCipher;
+#else
+  return EVP_aes_256_gcm();
+#endif
+}
+
 const unsigned char* bytesOf(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
@@ -319,7 +333,7 @@ std::string seal(const Key& key, std::string_view plaintext, std::string_view aa
   CipherContext c;
   auto* outBytes = reinterpret_cast<unsigned char*>(out.data());
   int length = 0;
-  bool ok = EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  bool ok = EVP_EncryptInit_ex(c.ctx, aes256Gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
             EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, bytesOf(key.bytes), bytesOf(nonce)) == 1;
   if (ok && !aad.empty()) {
@@ -341,9 +355,31 @@ std::string seal(const Key& key, std::string_view plaintext, std::string_view aa
 }
 
 std::string open(const Key& key, std::string_view sealed, std::string_view aad) {
+  return Opener(key).open(sealed, aad);
+}
+
+Opener::Opener(const Key& key) : keyId_(key.id) {
   checkKey(key);
+  context_ = EVP_CIPHER_CTX_new();
+  if (context_ == nullptr) throw std::runtime_error("could not allocate a cipher context");
+
+  // The key schedule is made once here; each open() sets only its own nonce.
+  const bool ok =
+      EVP_DecryptInit_ex(context_, aes256Gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(context_, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_DecryptInit_ex(context_, nullptr, nullptr, bytesOf(key.bytes), nullptr) == 1;
+  if (!ok) {
+    EVP_CIPHER_CTX_free(context_);
+    throw std::runtime_error("could not open a value with key " + key.id);
+  }
+}
+
+Opener::~Opener() { EVP_CIPHER_CTX_free(context_); }
+
+std::string Opener::open(std::string_view sealed, std::string_view aad) {
+  EVP_CIPHER_CTX* ctx = context_;
   if (sealed.size() < kNonceBytes + kTagBytes) {
-    throw IntegrityError("sealed value under key " + key.id + " is too short (" +
+    throw IntegrityError("sealed value under key " + keyId_ + " is too short (" +
                          std::to_string(sealed.size()) + " bytes)");
   }
   const std::string_view nonce = sealed.substr(0, kNonceBytes);
@@ -352,33 +388,31 @@ std::string open(const Key& key, std::string_view sealed, std::string_view aad) 
   std::string tag(sealed.substr(sealed.size() - kTagBytes));
   std::string out(cipher.size(), '\0');
 
-  CipherContext c;
   int length = 0;
-  bool ok = EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, bytesOf(key.bytes), bytesOf(nonce)) == 1;
-  if (!ok) throw std::runtime_error("could not open a value with key " + key.id);
+  if (EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, bytesOf(nonce)) != 1) {
+    throw std::runtime_error("could not open a value with key " + keyId_);
+  }
   if (!aad.empty() &&
-      EVP_DecryptUpdate(c.ctx, nullptr, &length, bytesOf(aad), intLength(aad, "AAD")) != 1) {
-    throw std::runtime_error("could not open a value with key " + key.id);
+      EVP_DecryptUpdate(ctx, nullptr, &length, bytesOf(aad), intLength(aad, "AAD")) != 1) {
+    throw std::runtime_error("could not open a value with key " + keyId_);
   }
   int total = 0;
   if (!cipher.empty()) {
-    if (EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &length,
+    if (EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &length,
                           bytesOf(cipher), intLength(cipher, "a value")) != 1) {
-      throw std::runtime_error("could not open a value with key " + key.id);
+      throw std::runtime_error("could not open a value with key " + keyId_);
     }
     total = length;
   }
-  if (EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1) {
-    throw std::runtime_error("could not open a value with key " + key.id);
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1) {
+    throw std::runtime_error("could not open a value with key " + keyId_);
   }
 
   // The tag check happens here: any changed byte, other key or other AAD ends up failing it.
-  if (EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + total, &length) !=
+  if (EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()) + total, &length) !=
       1) {
     OPENSSL_cleanse(out.data(), out.size());
-    throw IntegrityError("sealed value failed its integrity check under key " + key.id);
+    throw IntegrityError("sealed value failed its integrity check under key " + keyId_);
   }
   return out;
 }

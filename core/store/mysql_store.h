@@ -40,7 +40,8 @@ struct MySqlOptions {
   MySqlEndpoint endpoint;
 
   /// The key ring contents are encrypted with at rest (core/store/sealing.h): event query,
-  /// headers and body, hook secrets and setting values. Null stores them in the clear, which
+  /// headers, body and summary fields, hook secrets and setting values. Null stores them in
+  /// the clear, which
   /// only tests do; a store without a ring refuses to open a database holding sealed records.
   /// The ring may be replaced while the store runs (a rotation): each operation takes the
   /// ring of that moment.
@@ -111,7 +112,7 @@ struct MySqlStats {
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 2;
+  static constexpr int64_t kSchemaVersion = 3;
 
   /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
   /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.
@@ -178,11 +179,13 @@ class MySqlStore : public Store {
   void setSetting(const std::string& name, const std::string& value) override;
 
   /// Settings, then hooks, then events (oldest first); records in the clear (schema 1, or a
-  /// store without a key ring) are encrypted. Throws StoreError without a key ring, and when a
-  /// record does not open under the ring (naming it).
+  /// store without a key ring) are encrypted, and so are the summary fields of events sealed
+  /// before schema 3. Throws StoreError without a key ring, and when a record does not open
+  /// under the ring (naming it).
   size_t reencryptBatch(size_t limit) override;
-  /// Live records (events of erased hooks not counted) per key id; "" counts the ones still in
-  /// the clear.
+  /// Live records (events of erased hooks not counted) per key id; "" counts the ones that
+  /// still hold values in the clear (also an event sealed before schema 3 whose summary fields
+  /// are not sealed yet).
   std::vector<KeyUsage> keyUsage() override;
 
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,

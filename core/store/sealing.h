@@ -2,7 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -11,28 +13,59 @@
 
 namespace anm::store {
 
+/// The values of an event that lists show beside its contents. They come from the request (the
+/// path suffix; the event type from the body, the delivery id from a header) or from a plugin
+/// that may quote the request (the reason message), so they are sealed like the contents.
+struct SummaryFields {
+  std::string pathSuffix;
+  std::string reasonMessage;
+  std::string eventType;
+  std::string deliveryId;
+};
+
+/// What a sealed event row holds sealed, stored beside its key id: rows sealed before schema 3
+/// hold their summary fields in the clear until the schema 3 migration or a re-encryption seals
+/// them, and must be read that way until then.
+///
+/// TODO(#4): rows an edge of an older build writes after the migration (a rolling upgrade of
+/// edges sharing MySQL) keep their summary fields in the clear until `keys rotate` reaches
+/// them; a sweep at each start would seal them without the operator.
+inline constexpr int64_t kSealVersionContents = 1;  ///< query, headers and body
+inline constexpr int64_t kSealVersionSummary = 2;   ///< the summary fields as well
+
 /// An event's contents as stored. Each event gets its own random data key; the raw query, the
-/// header block (field_codec encoding) and the body are each sealed under it with AAD naming
-/// the hook and the field. The data key itself is sealed ("wrapped") under the ring's active
-/// key once the event id is known, with AAD naming the hook and the event id, so that no
-/// ciphertext can be moved to another record unnoticed, and rotating the key re-wraps 60 bytes
-/// per event instead of rewriting bodies.
+/// header block (field_codec encoding), the body and each summary field are sealed under it
+/// with AAD naming the hook and the field. The data key itself is sealed ("wrapped") under the
+/// ring's active key once the event id is known, with AAD naming the hook and the event id, so
+/// that no ciphertext can be moved to another record unnoticed, and rotating the key re-wraps
+/// 60 bytes per event instead of rewriting bodies.
 ///
 /// sealContents runs on the caller's thread before the event is queued; wrapDataKey on the
 /// writer after the id is assigned.
 struct SealedContents {
-  std::string dataKey;  ///< kKeyBytes, in memory only until wrapped
-  std::string query;    ///< sealed raw query
-  std::string headers;  ///< sealed field_codec header block
-  std::string body;     ///< sealed body
+  std::string dataKey;    ///< kKeyBytes, in memory only until wrapped
+  std::string query;      ///< sealed raw query
+  std::string headers;    ///< sealed field_codec header block
+  std::string body;       ///< sealed body
+  SummaryFields summary;  ///< each field sealed on its own
 };
 
 struct WrappedKey {
-  std::string keyId;  ///< the ring key that wrapped it
-  std::string sealed; ///< the sealed data key
+  std::string keyId;   ///< the ring key that wrapped it
+  std::string sealed;  ///< the sealed data key
 };
 
-/// Seals query, headers and body of `event` under a new data key.
+/// An event's values as a backend read them from its row, for openContents.
+struct StoredContents {
+  WrappedKey wrapped;  ///< keyId "" for a row stored in the clear
+  int64_t sealVersion = kSealVersionSummary;
+  std::string query;
+  std::string headers;
+  const std::string* body = nullptr;  ///< null when the body was not read
+  SummaryFields summary;
+};
+
+/// Seals query, headers, body and summary fields of `event` under a new data key.
 SealedContents sealContents(const EventRecord& event);
 
 /// Wraps `dataKey` under the ring's active key for (hookId, eventId).
@@ -44,14 +77,37 @@ WrappedKey wrapDataKey(const crypto::KeyRing& ring, std::string_view dataKey,
 WrappedKey rewrapDataKey(const crypto::KeyRing& ring, const WrappedKey& old,
                          std::string_view hookId, int64_t eventId);
 
-/// Fills event.rawQuery, headers and (when `body` is non-null) body from the stored form.
-/// On a failed check, a key the ring lacks or a malformed header block, leaves them empty and
-/// sets event.integrityError to a message naming the event and the key id, never the contents.
-/// An empty wrapped.keyId means a row stored in the clear (a database from before encryption
-/// at rest, or a store opened without keys): the stored form is then the plaintext itself.
-void openContents(const crypto::KeyRing& ring, const WrappedKey& wrapped,
-                  std::string_view sealedQuery, std::string_view sealedHeaders,
-                  const std::string* sealedBody, EventRecord& event);
+/// Seals the summary fields of an event whose row holds them in the clear (kSealVersionContents)
+/// under the event's own data key, as sealContents would have. Throws crypto::IntegrityError
+/// when the wrap does not open (the ring lacks its key, or it was changed).
+SummaryFields sealSummaryFields(const crypto::KeyRing& ring, const WrappedKey& wrapped,
+                                std::string_view hookId, int64_t eventId,
+                                const SummaryFields& clear);
+
+/// What schema 3's row work sealed and what it could not, for one log line each.
+class SummarySealing {
+ public:
+  /// Runs `sealOne` for event `eventId`. A crypto::IntegrityError (the wrap does not open) is
+  /// counted, and the first one kept, instead of thrown: that event stays as it was.
+  void seal(int64_t eventId, const std::function<void()>& sealOne);
+
+  /// Logs the counts; `where` names the store ("path=..." or "database=...").
+  void report(const std::string& where) const;
+
+ private:
+  size_t sealed_ = 0;
+  size_t failed_ = 0;
+  int64_t firstFailed_ = 0;
+  std::string firstError_;
+};
+
+/// Fills event.rawQuery, headers, body (when stored.body is set) and the summary fields from
+/// the stored form. On a failed check, a key the ring lacks or a malformed header block, leaves
+/// all of them empty and sets event.integrityError to a message naming the event and the key
+/// id, never the contents. An empty wrapped.keyId means a row stored in the clear (a database
+/// from before encryption at rest, or a store opened without keys): the stored form is then the
+/// plaintext itself.
+void openContents(const crypto::KeyRing& ring, const StoredContents& stored, EventRecord& event);
 
 /// A single secret field of a row (a hook's secret, a setting's value): sealed under the active
 /// key with AAD "<table>|<row id>|<field>". `what` names the field in messages.
@@ -60,7 +116,7 @@ WrappedKey sealField(const crypto::KeyRing& ring, std::string_view plaintext,
 
 /// Throws crypto::IntegrityError naming table, row and field when it does not open. An empty
 /// stored.keyId means a value stored in the clear, which is returned as it is.
-std::string openField(const crypto::KeyRing& ring, const WrappedKey& stored,
-                      std::string_view table, std::string_view rowId, std::string_view field);
+std::string openField(const crypto::KeyRing& ring, const WrappedKey& stored, std::string_view table,
+                      std::string_view rowId, std::string_view field);
 
 }  // namespace anm::store

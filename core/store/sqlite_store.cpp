@@ -196,6 +196,18 @@ const std::vector<Migration>& migrations() {
            " wrapped_key BLOB NOT NULL)",
            "CREATE INDEX event_keys_by_key ON event_keys(key_id, event_id)",
        }},
+      {3,
+       "summary fields of events sealed like their contents",
+       {
+           // Which of a sealed event's values are sealed (sealing.h): rows sealed before this
+           // step hold their path suffix, reason message, event type and delivery id in the
+           // clear (1) until the step's row work, or a re-encryption, seals them (2). An edge of
+           // an older build still writing to the file leaves 1, which is then true. The partial
+           // index finds what is left without reading the others.
+           "ALTER TABLE event_keys ADD COLUMN seal_version INTEGER NOT NULL DEFAULT 1",
+           "CREATE INDEX event_keys_clear_summary ON event_keys(event_id) WHERE seal_version < 2",
+       },
+       RowWork::kSealSummaryFields},
   };
   return kMigrations;
 }
@@ -327,9 +339,10 @@ class Sql {
 constexpr const char* kEventSelect =
     "SELECT e.id, e.hook_id, e.received_at_ms, e.method, e.path_suffix, e.raw_query, e.headers, "
     "e.body_size, e.verdict, e.reason, e.reason_message, e.event_type, e.delivery_id, "
-    "e.replay_of, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x'')";
+    "e.replay_of, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x''), "
+    "COALESCE(k.seal_version, 2)";
 constexpr const char* kEventFrom = " FROM events e LEFT JOIN event_keys k ON k.event_id = e.id";
-constexpr int kEventBodyColumn = 16;
+constexpr int kEventBodyColumn = 17;
 
 Verdict verdictFromDb(int64_t value, int64_t eventId) {
   switch (value) {
@@ -343,22 +356,67 @@ Verdict verdictFromDb(int64_t value, int64_t eventId) {
   }
 }
 
-/// The plain columns of an event row; the contents are opened by the caller.
+/// The plain columns of an event row; the sealed ones are opened by the caller.
 EventRecord eventFromRow(const Sql& q) {
   EventRecord e;
   e.id = q.int64At(0);
   e.hookId = q.bytesAt(1);
   e.receivedAtMs = q.int64At(2);
   e.method = q.bytesAt(3);
-  e.pathSuffix = q.bytesAt(4);
   e.bodySize = q.int64At(7);
   e.verdict = verdictFromDb(q.int64At(8), e.id);
   e.reason = static_cast<int32_t>(q.int64At(9));
-  e.reasonMessage = q.bytesAt(10);
-  e.eventType = q.bytesAt(11);
-  e.deliveryId = q.bytesAt(12);
   e.replayOf = q.int64At(13);
   return e;
+}
+
+/// The stored summary fields of an event row, read from `first` on in the order path_suffix,
+/// reason_message, event_type, delivery_id.
+SummaryFields summaryAt(const Sql& q, int first) {
+  return SummaryFields{q.bytesAt(first), q.bytesAt(first + 1), q.bytesAt(first + 2),
+                       q.bytesAt(first + 3)};
+}
+
+/// A sealed event's key and summary fields as stored.
+struct SealedEventRow {
+  int64_t id = 0;
+  std::string hookId;
+  WrappedKey wrapped;
+  SummaryFields summary;
+};
+
+/// Events sealed before schema 3 with an id above `afterId`, oldest first, at most `limit`.
+std::vector<SealedEventRow> clearSummaryRows(sqlite3* db, int64_t afterId, size_t limit) {
+  Sql q(db,
+        "SELECT k.event_id, e.hook_id, k.key_id, k.wrapped_key, e.path_suffix, "
+        "e.reason_message, e.event_type, e.delivery_id FROM event_keys k "
+        "JOIN events e ON e.id = k.event_id WHERE k.seal_version < 2 AND k.event_id > ? "
+        "ORDER BY k.event_id LIMIT ?");
+  q.int64(afterId).int64(static_cast<int64_t>(limit));
+  std::vector<SealedEventRow> rows;
+  while (q.step()) {
+    rows.push_back(
+        SealedEventRow{q.int64At(0), q.bytesAt(1), {q.bytesAt(2), q.bytesAt(3)}, summaryAt(q, 4)});
+  }
+  return rows;
+}
+
+/// Seals in place the summary fields of an event sealed before schema 3, under its own data
+/// key. Throws crypto::IntegrityError when its wrap does not open.
+void sealSummaryRow(sqlite3* db, const crypto::KeyRing& ring, const SealedEventRow& row) {
+  const SummaryFields sealed =
+      sealSummaryFields(ring, row.wrapped, row.hookId, row.id, row.summary);
+  Sql event(db,
+            "UPDATE events SET path_suffix = ?, reason_message = ?, event_type = ?, "
+            "delivery_id = ? WHERE id = ?");
+  event.blob(sealed.pathSuffix)
+      .blob(sealed.reasonMessage)
+      .blob(sealed.eventType)
+      .blob(sealed.deliveryId)
+      .int64(row.id)
+      .run();
+  Sql key(db, "UPDATE event_keys SET seal_version = ? WHERE event_id = ?");
+  key.int64(kSealVersionSummary).int64(row.id).run();
 }
 
 constexpr const char* kHookColumns =
@@ -555,6 +613,11 @@ class SqliteStore::Impl {
         throw StoreError("could not switch store to WAL mode path=" + path_ + " mode=" + mode);
       }
 
+      // What the writer replaces or deletes is overwritten with zeros, not left in free space:
+      // sealing values stored in the clear (a migration, a re-encryption) must not leave the
+      // clear bytes behind in the file.
+      *writer_ << "PRAGMA secure_delete = ON", now;
+
       migrate();
 
       // NORMAL: in the overlapped mode the sync thread syncs the WAL before any commit is
@@ -668,14 +731,19 @@ class SqliteStore::Impl {
                    event.integrityError);
   }
 
-  /// Opens the contents of an event row read with kEventSelect.
+  /// Opens the sealed values of an event row read with kEventSelect.
   void openEventRow(const Sql& q, EventRecord& event, bool withBody, const crypto::KeyRing* ring) {
-    const WrappedKey wrapped{q.bytesAt(14), q.bytesAt(15)};
+    StoredContents stored;
+    stored.wrapped = WrappedKey{q.bytesAt(14), q.bytesAt(15)};
+    stored.sealVersion = q.int64At(16);
+    stored.query = q.bytesAt(5);
+    stored.headers = q.bytesAt(6);
     const std::string body = withBody ? q.bytesAt(kEventBodyColumn) : std::string();
+    if (withBody) stored.body = &body;
+    stored.summary = SummaryFields{q.bytesAt(4), q.bytesAt(10), q.bytesAt(11), q.bytesAt(12)};
     static const crypto::KeyRing kNoKeys;
-    openContents(ring != nullptr ? *ring : kNoKeys, wrapped, q.bytesAt(5), q.bytesAt(6),
-                 withBody ? &body : nullptr, event);
-    if (!event.integrityError.empty()) reportIntegrity(event, wrapped.keyId);
+    openContents(ring != nullptr ? *ring : kNoKeys, stored, event);
+    if (!event.integrityError.empty()) reportIntegrity(event, stored.wrapped.keyId);
   }
 
   int64_t submit(std::unique_ptr<Job> job) {
@@ -830,6 +898,7 @@ class SqliteStore::Impl {
       for (const auto& migration : migrations()) {
         if (migration.version <= current) continue;
         for (const char* statement : migration.statements) s << statement, now;
+        if (migration.rowWork == RowWork::kSealSummaryFields) sealStoredSummaries();
         Poco::Int64 version = migration.version;
         std::string description = migration.description;
         Poco::Int64 appliedAt = nowMs();
@@ -845,6 +914,38 @@ class SqliteStore::Impl {
       rollbackQuietly();
       throw;
     }
+  }
+
+  /// Schema 3's row work, inside the migration's transaction: seals the summary fields of the
+  /// events sealed before it, each under its own data key. An event whose wrap does not open
+  /// (its key is not in the ring, or it was changed) keeps them in the clear, since it cannot
+  /// be read either way; re-encryption tries it again. Without a key ring nothing can be sealed,
+  /// and the store would be refused right after: it is refused here, before any change.
+  ///
+  /// TODO(#4): every sealed event row is rewritten in this one transaction before the edge
+  /// serves (on MySQL, one UPDATE each, also before), so the first start after the upgrade takes
+  /// longer the larger the database; sealing in batches once the edge runs, as re-encryption
+  /// does, would not hold it up.
+  void sealStoredSummaries() {
+    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(*writer_);
+    const auto ring = this->ring();
+    constexpr size_t kPage = 1000;
+    int64_t after = 0;
+    SummarySealing sealing;
+    for (;;) {
+      // A page read, then written: a table changed under a running select may be walked twice.
+      const std::vector<SealedEventRow> rows = clearSummaryRows(db, after, kPage);
+      if (rows.empty()) break;
+      if (!ring) {
+        throw StoreError("could not open store path=" + path_ +
+                         ": it holds encrypted records and no key ring was given");
+      }
+      for (const auto& row : rows) {
+        after = row.id;
+        sealing.seal(row.id, [&] { sealSummaryRow(db, *ring, row); });
+      }
+    }
+    sealing.report("path=" + path_);
   }
 
   int64_t maxEventId() {
@@ -928,7 +1029,9 @@ class SqliteStore::Impl {
         "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, body, "
         "id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
     insertEventKey_ = std::make_unique<RawStatement>(
-        db_, "INSERT INTO event_keys (event_id, key_id, wrapped_key) VALUES (?1, ?2, ?3)");
+        db_,
+        "INSERT INTO event_keys (event_id, key_id, wrapped_key, seal_version) "
+        "VALUES (?1, ?2, ?3, ?4)");
 
     // The highest id ever handed out: AUTOINCREMENT's record keeps ids of deleted events
     // from coming back, MAX(id) covers a sequence row that was never written.
@@ -1311,10 +1414,18 @@ class SqliteStore::Impl {
     std::string_view query = e.rawQuery;
     std::string_view headers;
     std::string_view body = e.body;
+    std::string_view pathSuffix = e.pathSuffix;
+    std::string_view reasonMessage = e.reasonMessage;
+    std::string_view eventType = e.eventType;
+    std::string_view deliveryId = e.deliveryId;
     if (job.sealed) {
       query = job.sealed->query;
       headers = job.sealed->headers;
       body = job.sealed->body;
+      pathSuffix = job.sealed->summary.pathSuffix;
+      reasonMessage = job.sealed->summary.reasonMessage;
+      eventType = job.sealed->summary.eventType;
+      deliveryId = job.sealed->summary.deliveryId;
     } else {
       headersBuffer_ = encodeHeaders(e.headers);
       headers = headersBuffer_;
@@ -1324,15 +1435,15 @@ class SqliteStore::Impl {
     bindText(st, 1, e.hookId);
     sqlite3_bind_int64(st, 2, e.receivedAtMs);
     bindText(st, 3, e.method);
-    bindBlob(st, 4, e.pathSuffix);
+    bindBlob(st, 4, pathSuffix);
     bindBlob(st, 5, query);
     bindBlob(st, 6, headers);
     sqlite3_bind_int64(st, 7, e.bodySize);
     sqlite3_bind_int(st, 8, static_cast<int32_t>(e.verdict));
     sqlite3_bind_int(st, 9, e.reason);
-    bindBlob(st, 10, e.reasonMessage);
-    bindBlob(st, 11, e.eventType);
-    bindBlob(st, 12, e.deliveryId);
+    bindBlob(st, 10, reasonMessage);
+    bindBlob(st, 11, eventType);
+    bindBlob(st, 12, deliveryId);
     sqlite3_bind_int64(st, 13, e.replayOf);
     bindBlob(st, 14, body);
     sqlite3_bind_int64(st, 15, id);
@@ -1347,6 +1458,7 @@ class SqliteStore::Impl {
       sqlite3_bind_int64(k, 1, id);
       bindText(k, 2, wrapped.keyId);
       bindBlob(k, 3, wrapped.sealed);
+      sqlite3_bind_int64(k, 4, kSealVersionSummary);
       stepOrThrow(*insertEventKey_);
     }
 
@@ -1989,34 +2101,43 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
     constexpr size_t kMaxBatchBytes = size_t{64} << 20;
     size_t bytes = 0;
 
-    // Events under another key: only their 60-byte wrapped key changes. A wrap that does not
-    // open is logged and passed over (the cursor moves on), so that the caller's loop ends.
+    // Sealed events under another key: only their 60-byte wrapped key changes. Those sealed
+    // before schema 3 also get their summary fields sealed under their data key. A wrap that
+    // does not open is logged and passed over (the cursor moves on), so that the caller's loop
+    // ends.
     {
       Sql q(db,
-            "SELECT k.event_id, e.hook_id, k.key_id, k.wrapped_key FROM event_keys k "
-            "JOIN events e ON e.id = k.event_id WHERE k.key_id <> ? AND k.event_id > ? "
+            "SELECT k.event_id, e.hook_id, k.key_id, k.wrapped_key, k.seal_version, "
+            "e.path_suffix, e.reason_message, e.event_type, e.delivery_id FROM event_keys k "
+            "JOIN events e ON e.id = k.event_id "
+            "WHERE (k.key_id <> ? OR k.seal_version < 2) AND k.event_id > ? "
             "ORDER BY k.event_id LIMIT ?");
       q.text(active).int64(next.eventKeys).int64(static_cast<int64_t>(limit - done));
 
       // Read first, then write: a table changed under a running select may be walked twice.
       struct Row {
-        int64_t id;
-        std::string hookId;
-        WrappedKey old;
+        SealedEventRow event;
+        bool summaryInTheClear;
       };
       std::vector<Row> rows;
-      while (q.step())
-        rows.push_back(Row{q.int64At(0), q.bytesAt(1), {q.bytesAt(2), q.bytesAt(3)}});
-      for (const auto& [id, hookId, old] : rows) {
-        next.eventKeys = id;
+      while (q.step()) {
+        rows.push_back(
+            Row{{q.int64At(0), q.bytesAt(1), {q.bytesAt(2), q.bytesAt(3)}, summaryAt(q, 5)},
+                q.int64At(4) < kSealVersionSummary});
+      }
+      for (const auto& [event, summaryInTheClear] : rows) {
+        next.eventKeys = event.id;
         try {
-          const WrappedKey wrapped = rewrapDataKey(*ring, old, hookId, id);
-          Sql update(db, "UPDATE event_keys SET key_id = ?, wrapped_key = ? WHERE event_id = ?");
-          update.text(wrapped.keyId).blob(wrapped.sealed).int64(id).run();
+          if (summaryInTheClear) sealSummaryRow(db, *ring, event);
+          if (event.wrapped.keyId != active) {
+            const WrappedKey wrapped = rewrapDataKey(*ring, event.wrapped, event.hookId, event.id);
+            Sql update(db, "UPDATE event_keys SET key_id = ?, wrapped_key = ? WHERE event_id = ?");
+            update.text(wrapped.keyId).blob(wrapped.sealed).int64(event.id).run();
+          }
           ++done;
         } catch (const crypto::IntegrityError& e) {
-          logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", id,
-                         old.keyId, std::string(e.what()));
+          logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", event.id,
+                         event.wrapped.keyId, std::string(e.what()));
         }
       }
     }
@@ -2033,13 +2154,19 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
       while (q.step()) ids.push_back(q.int64At(0));
       for (const int64_t id : ids) {
         if (bytes >= kMaxBatchBytes) break;
-        Sql row(db, "SELECT hook_id, raw_query, headers, body FROM events WHERE id = ?");
+        Sql row(db,
+                "SELECT hook_id, raw_query, headers, body, path_suffix, reason_message, "
+                "event_type, delivery_id FROM events WHERE id = ?");
         row.int64(id);
         if (!row.step()) continue;
         EventRecord event;
         event.id = id;
         event.hookId = row.bytesAt(0);
         event.rawQuery = row.bytesAt(1);
+        event.pathSuffix = row.bytesAt(4);
+        event.reasonMessage = row.bytesAt(5);
+        event.eventType = row.bytesAt(6);
+        event.deliveryId = row.bytesAt(7);
         next.plainEvents = id;
         try {
           event.headers = decodeHeaders(row.bytesAt(2));
@@ -2053,10 +2180,26 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         SealedContents sealed = sealContents(event);
         const WrappedKey wrapped = wrapDataKey(*ring, sealed.dataKey, event.hookId, event.id);
         OPENSSL_cleanse(sealed.dataKey.data(), sealed.dataKey.size());
-        Sql update(db, "UPDATE events SET raw_query = ?, headers = ?, body = ? WHERE id = ?");
-        update.blob(sealed.query).blob(sealed.headers).blob(sealed.body).int64(event.id).run();
-        Sql key(db, "INSERT INTO event_keys (event_id, key_id, wrapped_key) VALUES (?, ?, ?)");
-        key.int64(event.id).text(wrapped.keyId).blob(wrapped.sealed).run();
+        Sql update(db,
+                   "UPDATE events SET raw_query = ?, headers = ?, body = ?, path_suffix = ?, "
+                   "reason_message = ?, event_type = ?, delivery_id = ? WHERE id = ?");
+        update.blob(sealed.query)
+            .blob(sealed.headers)
+            .blob(sealed.body)
+            .blob(sealed.summary.pathSuffix)
+            .blob(sealed.summary.reasonMessage)
+            .blob(sealed.summary.eventType)
+            .blob(sealed.summary.deliveryId)
+            .int64(event.id)
+            .run();
+        Sql key(db,
+                "INSERT INTO event_keys (event_id, key_id, wrapped_key, seal_version) "
+                "VALUES (?, ?, ?, ?)");
+        key.int64(event.id)
+            .text(wrapped.keyId)
+            .blob(wrapped.sealed)
+            .int64(kSealVersionSummary)
+            .run();
         ++done;
       }
     }
@@ -2137,10 +2280,12 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
 
 std::vector<KeyUsage> SqliteStore::keyUsage() {
   return impl_->read("key usage", [&](Session& s) {
-    // "" counts the records stored in the clear.
+    // "" counts the records that hold values in the clear: events stored in the clear, and
+    // events sealed before schema 3 whose summary fields are not sealed yet.
     Sql q(handleOf(s),
           "SELECT key_id, SUM(n) FROM ("
-          " SELECT key_id, COUNT(*) AS n FROM event_keys GROUP BY key_id"
+          " SELECT CASE WHEN seal_version < 2 THEN '' ELSE key_id END AS key_id, COUNT(*) AS n"
+          "  FROM event_keys GROUP BY 1"
           " UNION ALL SELECT '', COUNT(*) FROM events e"
           "  WHERE NOT EXISTS (SELECT 1 FROM event_keys k WHERE k.event_id = e.id)"
           " UNION ALL SELECT key_id, COUNT(*) FROM hooks GROUP BY key_id"

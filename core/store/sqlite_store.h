@@ -36,7 +36,8 @@ struct SqliteOptions {
   size_t maxCachedHooks = 4096;
 
   /// The key ring contents are encrypted with at rest (core/store/sealing.h): event query,
-  /// headers and body, hook secrets and setting values. Null stores them in the clear and
+  /// headers, body and summary fields, hook secrets and setting values. Null stores them in
+  /// the clear and
   /// refuses a database that holds encrypted records.
   std::shared_ptr<crypto::KeyHolder> keys;
 
@@ -106,7 +107,7 @@ struct ReadStats {
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 2;
+  static constexpr int64_t kSchemaVersion = 3;
 
   /// Opens or creates the database in `path` and brings its schema up to kSchemaVersion.
   /// Throws StoreError when the file cannot be opened or its schema is newer than this build.
@@ -167,10 +168,11 @@ class SqliteStore : public Store {
   void setSetting(const std::string& name, const std::string& value) override;
 
   /// Also seals events, hooks and settings stored in the clear (a database from before
-  /// encryption at rest). Records that do not open are logged and passed over, so that a
-  /// caller looping until 0 ends.
+  /// encryption at rest), and the summary fields of events sealed before schema 3. Records that
+  /// do not open are logged and passed over, so that a caller looping until 0 ends.
   size_t reencryptBatch(size_t limit) override;
-  /// Key id "" counts the records stored in the clear.
+  /// Key id "" counts the records that hold values in the clear (also an event sealed before
+  /// schema 3 whose summary fields are not sealed yet).
   std::vector<KeyUsage> keyUsage() override;
 
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,

@@ -23,9 +23,7 @@ struct Header {
   std::string name;
   std::string value;
 
-  bool operator==(const Header& other) const {
-    return name == other.name && value == other.value;
-  }
+  bool operator==(const Header& other) const { return name == other.name && value == other.value; }
 };
 
 /// The verdict on a request's signature. Numbers match ANM_VERDICT_* in the SDK.
@@ -49,9 +47,9 @@ struct CustomResponse {
 /// their access tokens). Secrets (secret, signingSecret, previousSigningSecret) are encrypted
 /// at rest by the backend; the record always carries them in the clear.
 struct HookRecord {
-  std::string id;        ///< at least 128 random bits, URL-safe
-  std::string provider;  ///< plugin name, or "" for a hook that accepts everything
-  std::string secret;    ///< signing secret bytes, may be empty
+  std::string id;           ///< at least 128 random bits, URL-safe
+  std::string provider;     ///< plugin name, or "" for a hook that accepts everything
+  std::string secret;       ///< signing secret bytes, may be empty
   int64_t toleranceS = -1;  ///< -1: the plugin's default; 0: no timestamp window
   std::vector<std::pair<std::string, std::string>> options;  ///< provider options, in order
   std::string tokenHash;  ///< hex SHA-256 of the relay token; "" for a named hook
@@ -130,30 +128,34 @@ struct EventRecord {
   std::string hookId;
   int64_t receivedAtMs = 0;
   std::string method;
-  std::string pathSuffix;  ///< "" or starting with '/'
+  std::string pathSuffix;  ///< "" or starting with '/'; encrypted at rest like the contents
   std::string rawQuery;    ///< without '?', exactly as sent
   std::vector<Header> headers;
-  std::string body;        ///< raw bytes; empty when fetched without bodies
-  int64_t bodySize = 0;    ///< always set, also when the body itself was not fetched
+  std::string body;      ///< raw bytes; empty when fetched without bodies
+  int64_t bodySize = 0;  ///< always set, also when the body itself was not fetched
   Verdict verdict = Verdict::kUnsigned;
-  int32_t reason = 0;      ///< ANM_REASON_* from the SDK
+  int32_t reason = 0;  ///< ANM_REASON_* from the SDK
+  /// The plugin's words on the verdict; it may quote the request, so it is encrypted at rest.
   std::string reasonMessage;
-  std::string eventType;   ///< the provider's event type, if the request carries one
-  std::string deliveryId;  ///< the provider's delivery id, if the request carries one
-  int64_t replayOf = 0;    ///< id of the original event when this one is a replay, else 0
-  /// Set instead of the contents (query, headers, body left empty) when the stored ciphertext
-  /// failed its integrity check or its key is not in the key ring: the event exists, but what
-  /// it held cannot be returned. Never set by a caller.
+  /// The provider's event type and delivery id, when the request carries them (from the body
+  /// or a header): request data, encrypted at rest like the contents.
+  std::string eventType;
+  std::string deliveryId;
+  int64_t replayOf = 0;  ///< id of the original event when this one is a replay, else 0
+  /// Set instead of the encrypted values (query, headers, body, path suffix, reason message,
+  /// event type and delivery id left empty) when the stored ciphertext failed its integrity
+  /// check or its key is not in the key ring: the event exists, but what it held cannot be
+  /// returned. Never set by a caller.
   std::string integrityError;
 };
 
 /// What a relay reports after forwarding an event to its local target.
 struct DeliveryRecord {
   int64_t eventId = 0;
-  std::string relayId;     ///< chosen by the relay, stable for one relay session
-  int32_t status = 0;      ///< local HTTP status, 0 when no response came
+  std::string relayId;  ///< chosen by the relay, stable for one relay session
+  int32_t status = 0;   ///< local HTTP status, 0 when no response came
   int64_t durationMs = 0;
-  std::string error;       ///< "" on success; "timeout", "connection refused", ...
+  std::string error;  ///< "" on success; "timeout", "connection refused", ...
   int64_t reportedAtMs = 0;
 };
 

@@ -173,8 +173,9 @@ std::vector<int64_t> MultiEdgeTest::reportedIds(const RelayProcess& relay) {
 std::vector<StoredEvent> MultiEdgeTest::storedEvents() {
   auto direct = db_->connect();
   std::vector<StoredEvent> events;
-  for (const auto& row : direct->query("SELECT id, hook_id, key_id, wrapped_key, raw_query, "
-                                       "headers, body FROM events ORDER BY id")) {
+  for (const auto& row : direct->query(
+           "SELECT id, hook_id, key_id, wrapped_key, raw_query, headers, body, seal_version, "
+           "path_suffix, reason_message, event_type, delivery_id FROM events ORDER BY id")) {
     StoredEvent stored;
     stored.id = std::stoll(row.at(0));
     stored.keyId = row.at(2);
@@ -186,8 +187,14 @@ std::vector<StoredEvent> MultiEdgeTest::storedEvents() {
     // fails here too, with the reason in integrityError.
     stored.opened.id = stored.id;
     stored.opened.hookId = row.at(1);
-    store::openContents(*keys_, store::WrappedKey{stored.keyId, row.at(3)}, stored.rawQuery,
-                        stored.rawHeaders, &stored.rawBody, stored.opened);
+    store::StoredContents contents;
+    contents.wrapped = store::WrappedKey{stored.keyId, row.at(3)};
+    contents.sealVersion = std::stoll(row.at(7));
+    contents.query = stored.rawQuery;
+    contents.headers = stored.rawHeaders;
+    contents.body = &stored.rawBody;
+    contents.summary = store::SummaryFields{row.at(8), row.at(9), row.at(10), row.at(11)};
+    store::openContents(*keys_, contents, stored.opened);
     events.push_back(std::move(stored));
   }
   return events;

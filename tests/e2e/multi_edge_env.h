@@ -43,8 +43,8 @@ struct StoredEvent {
   std::string rawQuery;    ///< the raw_query column, as stored
   std::string rawHeaders;  ///< the headers column, as stored
   std::string rawBody;     ///< the body column, as stored
-  /// Query, headers and body opened (integrityError set when they do not open); the other
-  /// fields are left empty.
+  /// Query, headers, body and summary fields opened (integrityError set when they do not open);
+  /// the other fields are left empty.
   store::EventRecord opened;
 };
 

@@ -199,9 +199,10 @@ class AccountsTest : public ::testing::Test {
   Account createAccount(const std::string& name, const std::string& plan) {
     std::ostringstream out;
     std::ostringstream err;
-    const int code = edge::runAdmin(
-        {"--data-dir", dir_ + "/data", "--json", "accounts", "create", name, "--plan", plan}, out,
-        err);
+    std::vector<std::string> args = {"--data-dir", dir_ + "/data"};
+    if (!adminStore_.empty()) args.insert(args.end(), {"--store", adminStore_});
+    args.insert(args.end(), {"--json", "accounts", "create", name, "--plan", plan});
+    const int code = edge::runAdmin(args, out, err);
     EXPECT_EQ(code, 0) << err.str();
     Account account;
     account.name = name;
@@ -289,6 +290,10 @@ class AccountsTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<edge::EdgeServer> server_;
   uint16_t port_ = 0;
+
+  /// The store the admin command opens when the edge's is not the data directory's SQLite
+  /// file (a mysql:// URL).
+  std::string adminStore_;
 };
 
 }  // namespace anm::test

@@ -439,7 +439,8 @@ TEST_P(AdminTest, KeyRotationReencryptsInBatchesWhileTheEdgeServesEveryRequest) 
   const std::string hook = jsonField(created.body, "id");
   const std::string token = jsonField(created.body, "token");
 
-  // Acknowledged webhooks and their bodies; every answer that is not the expected one.
+  // Acknowledged webhooks and their bodies; every answer that is not the expected one. Each is
+  // posted with its body as its path suffix too (a summary field, sealed like the body).
   std::mutex mutex;
   std::map<int64_t, std::string> acked;
   std::vector<std::string> failures;
@@ -447,8 +448,12 @@ TEST_P(AdminTest, KeyRotationReencryptsInBatchesWhileTheEdgeServesEveryRequest) 
     std::lock_guard<std::mutex> lock(mutex);
     failures.push_back(what);
   };
+  const auto suffixOf = [](std::string body) {
+    std::replace(body.begin(), body.end(), ' ', '-');
+    return "/" + body;
+  };
   const auto post = [&](const std::string& body) {
-    const auto r = request(port_, "POST", "/h/" + hook, body);
+    const auto r = request(port_, "POST", "/h/" + hook + suffixOf(body), body);
     if (r.status != 200) return fail("ingest answered " + std::to_string(r.status) + " " + r.body);
     std::lock_guard<std::mutex> lock(mutex);
     acked[std::stoll(jsonField(r.body, "id"))] = body;
@@ -461,6 +466,11 @@ TEST_P(AdminTest, KeyRotationReencryptsInBatchesWhileTheEdgeServesEveryRequest) 
                   r.body);
     }
     if (r.body != body) fail("event " + std::to_string(id) + " read back other bytes");
+    const auto detail =
+        apiRequest(port_, "GET", "/api/v1/hooks/" + hook + "/events/" + std::to_string(id), token);
+    if (jsonField(detail.body, "path") != suffixOf(body)) {
+      fail("event " + std::to_string(id) + " read back another path: " + detail.body);
+    }
   };
 
   // More records than one batch of the rotation (events, plus the hook and the settings), so

@@ -98,6 +98,33 @@ TEST(Seal, WrongAadWrongKeyAndFlippedBytesAreIntegrityErrors) {
   }
 }
 
+TEST(Seal, OpenerOpensManyValuesUnderOneKeyAndGoesOnAfterAFailure) {
+  KeyRing ring =
+      KeyRing::parse(KeyRing::newKeyLine("k1") + "\n" + KeyRing::newKeyLine("k2"), "test");
+  const Key& k1 = *ring.find("k1");
+  Opener opener(k1);
+
+  // Each value has its own nonce and AAD; one context opens them all, as open() would.
+  for (int i = 0; i < 20; ++i) {
+    const std::string value =
+        "value " + std::to_string(i) + std::string(static_cast<size_t>(i), 'x');
+    const std::string aad = "event|h|field" + std::to_string(i);
+    EXPECT_EQ(opener.open(seal(k1, value, aad), aad), value);
+  }
+  EXPECT_EQ(opener.open(seal(k1, "", "x"), "x"), "");
+
+  // A value that fails (changed byte, other AAD, other key) leaves the opener usable.
+  const std::string sealed = seal(k1, "secret text", "event|h|body");
+  std::string changed = sealed;
+  changed[kNonceBytes] = static_cast<char>(changed[kNonceBytes] ^ 0x01);
+  EXPECT_THROW(opener.open(changed, "event|h|body"), IntegrityError);
+  EXPECT_THROW(opener.open(sealed, "event|h|headers"), IntegrityError);
+  EXPECT_THROW(opener.open(seal(*ring.find("k2"), "other", "a"), "a"), IntegrityError);
+  EXPECT_THROW(opener.open(sealed.substr(0, kNonceBytes + kTagBytes - 1), "event|h|body"),
+               IntegrityError);
+  EXPECT_EQ(opener.open(sealed, "event|h|body"), "secret text");
+}
+
 TEST(Seal, RandomBytesAreFreshEveryCall) {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) seen.insert(randomBytes(16));

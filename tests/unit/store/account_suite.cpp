@@ -107,18 +107,6 @@ void expectSameHook(const HookRecord& expected, const HookRecord& actual) {
   EXPECT_EQ(expected.expiresAtMs, actual.expiresAtMs);
 }
 
-void expectSameContents(const EventRecord& expected, const EventRecord& actual) {
-  EXPECT_EQ(actual.integrityError, "");
-  EXPECT_EQ(expected.rawQuery, actual.rawQuery);
-  EXPECT_EQ(expected.headers, actual.headers);
-  EXPECT_TRUE(expected.body == actual.body) << "bodies differ";
-  EXPECT_EQ(static_cast<int64_t>(expected.body.size()), actual.bodySize);
-  EXPECT_EQ(expected.method, actual.method);
-  EXPECT_EQ(expected.pathSuffix, actual.pathSuffix);
-  EXPECT_EQ(expected.eventType, actual.eventType);
-  EXPECT_EQ(expected.deliveryId, actual.deliveryId);
-}
-
 int64_t recordsUnder(const std::vector<KeyUsage>& usage, const std::string& keyId) {
   for (const auto& entry : usage) {
     if (entry.keyId == keyId) return entry.records;
@@ -505,6 +493,10 @@ TEST_P(AccountSuite, MarkerInContentsAndSecretsNeverReachesStorageInTheClear) {
   EventRecord event = makeEvent("hook-1", "{\"note\":\"" + marker + "\"}");
   event.headers.push_back({"X-Note", "before " + marker + " after"});
   event.rawQuery = "q=" + marker;
+  event.pathSuffix = "/path/" + marker;
+  event.reasonMessage = "signature header \"" + marker + "\" is malformed";
+  event.eventType = marker + ".created";
+  event.deliveryId = "msg_" + marker;
   HookRecord hook = makeHook("hook-1");
   hook.secret = "secret-" + marker;
   hook.signingSecret = "whsec_" + marker;
@@ -534,41 +526,67 @@ TEST_P(AccountSuite, MarkerInContentsAndSecretsNeverReachesStorageInTheClear) {
   EXPECT_EQ(listed[0].rawQuery, event.rawQuery);
   EXPECT_EQ(listed[0].headers, event.headers);
   EXPECT_EQ(listed[0].body, "");
+  EXPECT_EQ(listed[0].pathSuffix, event.pathSuffix);
+  EXPECT_EQ(listed[0].reasonMessage, event.reasonMessage);
+  EXPECT_EQ(listed[0].eventType, event.eventType);
+  EXPECT_EQ(listed[0].deliveryId, event.deliveryId);
   expectSameHook(hook, *store->findHook("hook-1"));
   EXPECT_EQ(store->getSetting("auth.jwt_key"), marker);
 }
 
-TEST_P(AccountSuite, FlippedCiphertextByteIsAnIntegrityErrorAndNeverData) {
+TEST_P(AccountSuite, FlippedByteInEachSealedColumnIsAnIntegrityErrorAndNeverData) {
   auto store = open();
   store->createHook(makeHook("h"));
-  std::vector<EventRecord> events;
-  for (int i = 0; i < 3; ++i) {
-    EventRecord event = makeEvent("h", "body number " + std::to_string(i));
-    event.id = store->appendEvent(event);
-    events.push_back(event);
+
+  // Per sealed column an intact event, one changed in that column, and another intact one.
+  struct Case {
+    std::string column;
+    EventRecord before, changed, after;
+  };
+  std::vector<Case> cases;
+  for (const auto& column : kSealedEventColumns) {
+    Case c{column, makeEvent("h", "before " + column), makeEvent("h", "changed " + column),
+           makeEvent("h", "after " + column)};
+    c.changed.reasonMessage = "message of " + column;
+    for (EventRecord* event : {&c.before, &c.changed, &c.after}) {
+      event->id = store->appendEvent(*event);
+    }
+    cases.push_back(std::move(c));
   }
-  GetParam().corruptEventCiphertext(dir_, events[1].id);
+  for (const auto& c : cases) GetParam().corruptEventCiphertext(dir_, c.changed.id, c.column);
 
-  auto bad = store->getEvent("h", events[1].id);
-  ASSERT_TRUE(bad.has_value()) << "the event exists and must be reported, not hidden";
-  EXPECT_NE(bad->integrityError, "");
-  EXPECT_NE(bad->integrityError.find(std::to_string(events[1].id)), std::string::npos)
-      << bad->integrityError;
-  EXPECT_NE(bad->integrityError.find("k1"), std::string::npos) << bad->integrityError;
-  EXPECT_EQ(bad->integrityError.find("body number"), std::string::npos);
-  EXPECT_EQ(bad->body, "");
-  EXPECT_TRUE(bad->headers.empty());
-  EXPECT_EQ(bad->rawQuery, "");
-  EXPECT_EQ(bad->eventType, events[1].eventType);
+  auto withBodies = store->listEvents("h", 0, 100, true, false);
+  auto withoutBodies = store->listEvents("h", 0, 100, false, false);
+  ASSERT_EQ(withBodies.size(), 3 * cases.size());
+  ASSERT_EQ(withoutBodies.size(), 3 * cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    SCOPED_TRACE("column " + c.column);
 
-  // The list still holds all three, the others whole.
-  auto listed = store->listEvents("h", 0, 10, true, false);
-  ASSERT_EQ(listed.size(), 3u);
-  expectSameContents(events[0], listed[0]);
-  EXPECT_NE(listed[1].integrityError, "");
-  EXPECT_EQ(listed[1].body, "");
-  expectSameContents(events[2], listed[2]);
-  EXPECT_NO_THROW(store->listEvents("h", 0, 10, false, false));
+    // The event exists and is reported, with nothing of what it held.
+    auto bad = store->getEvent("h", c.changed.id);
+    ASSERT_TRUE(bad.has_value()) << "the event exists and must be reported, not hidden";
+    expectUnreadable(*bad, c.changed.id);
+    EXPECT_NE(bad->integrityError.find("k1"), std::string::npos) << bad->integrityError;
+    EXPECT_EQ(bad->integrityError.find(c.changed.body), std::string::npos);
+    EXPECT_EQ(bad->integrityError.find(c.changed.reasonMessage), std::string::npos);
+    EXPECT_EQ(bad->method, "POST");
+    EXPECT_EQ(bad->bodySize, static_cast<int64_t>(c.changed.body.size()));
+
+    // Lists hold every event, the others whole. Without bodies, a changed body is not read.
+    ASSERT_EQ(withBodies[3 * i + 1].id, c.changed.id);
+    expectSameContents(c.before, withBodies[3 * i]);
+    expectUnreadable(withBodies[3 * i + 1], c.changed.id);
+    expectSameContents(c.after, withBodies[3 * i + 2]);
+    EXPECT_EQ(withoutBodies[3 * i].eventType, c.before.eventType);
+    EXPECT_EQ(withoutBodies[3 * i + 2].deliveryId, c.after.deliveryId);
+    if (c.column == "body") {
+      EXPECT_EQ(withoutBodies[3 * i + 1].integrityError, "");
+      EXPECT_EQ(withoutBodies[3 * i + 1].eventType, c.changed.eventType);
+    } else {
+      expectUnreadable(withoutBodies[3 * i + 1], c.changed.id);
+    }
+  }
 }
 
 TEST_P(AccountSuite, EventsUnderAKeyTheRingLacksReportIntegrityErrors) {

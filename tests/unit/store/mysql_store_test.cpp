@@ -135,12 +135,11 @@ std::string everyStoredByte(SqlConnection& raw) {
   return bytes;
 }
 
-/// Flips one byte of event `eventId`'s body ciphertext, past the 12-byte nonce.
-void flipBodyByte(SqlConnection& raw, int64_t eventId) {
-  raw.execute(
-      "UPDATE events SET body = CONCAT(LEFT(body, 12), CHAR(ASCII(SUBSTRING(body, 13, 1)) ^ 1),"
-      " SUBSTRING(body, 14)) WHERE id = " +
-      std::to_string(eventId));
+/// Flips one byte of the ciphertext event `eventId` stores in `column`, past the 12-byte nonce.
+void flipCiphertextByte(SqlConnection& raw, int64_t eventId, const std::string& column = "body") {
+  raw.execute("UPDATE events SET " + column + " = CONCAT(LEFT(" + column +
+              ", 12), CHAR(ASCII(SUBSTRING(" + column + ", 13, 1)) ^ 1), SUBSTRING(" + column +
+              ", 14)) WHERE id = " + std::to_string(eventId));
 }
 
 StoreBackend mysqlBackend() {
@@ -166,8 +165,8 @@ StoreBackend mysqlBackend() {
     return openThroughProxy(dir, std::move(keys));
   };
   backend.rawBytes = [](TempDir& dir) { return everyStoredByte(*rawConnectionOf(dir)); };
-  backend.corruptEventCiphertext = [](TempDir& dir, int64_t eventId) {
-    flipBodyByte(*rawConnectionOf(dir), eventId);
+  backend.corruptEventCiphertext = [](TempDir& dir, int64_t eventId, const std::string& column) {
+    flipCiphertextByte(*rawConnectionOf(dir), eventId, column);
   };
   // NOTE: no auditRefusesChanges: on MySQL the audit log is append-only because the edge never
   // changes it, not because the server refuses (triggers would need SUPER on servers that
@@ -1559,6 +1558,10 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
     EventRecord event = makeEvent("h", "{\"card\":\"" + marker + "-body\"}");
     event.rawQuery = "q=" + marker + "-query";
     event.headers.push_back({"X-Card", marker + "-header"});
+    event.pathSuffix = "/" + marker + "-path";
+    event.reasonMessage = "quoted " + marker + "-message";
+    event.eventType = marker + "-type";
+    event.deliveryId = marker + "-delivery";
     const int64_t id = store.appendEvent(event);
     store.setSetting("auth.jwt_key", marker + "-setting");
     EXPECT_EQ(store.putSettingIfAbsent("other", marker + "-absent"), marker + "-absent");
@@ -1569,6 +1572,10 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
     EXPECT_EQ(stored->body, event.body);
     EXPECT_EQ(stored->rawQuery, event.rawQuery);
     EXPECT_EQ(stored->headers, event.headers);
+    EXPECT_EQ(stored->pathSuffix, event.pathSuffix);
+    EXPECT_EQ(stored->reasonMessage, event.reasonMessage);
+    EXPECT_EQ(stored->eventType, event.eventType);
+    EXPECT_EQ(stored->deliveryId, event.deliveryId);
     EXPECT_EQ(store.findHook("h")->signingSecret, marker + "-rotated");
     EXPECT_EQ(*store.getSetting("auth.jwt_key"), marker + "-setting");
   };
@@ -1583,8 +1590,8 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
   clearOptions.endpoint = clear.endpoint();
   { fill(*MySqlStore::open(clearOptions)); }
   const std::string plain = everyStoredByte(*clear.connect());
-  for (const char* field :
-       {"-secret", "-rotated", "-previous", "-body", "-query", "-header", "-setting", "-absent"}) {
+  for (const char* field : {"-secret", "-rotated", "-previous", "-body", "-query", "-header",
+                            "-path", "-message", "-type", "-delivery", "-setting", "-absent"}) {
     EXPECT_NE(plain.find(marker + field), std::string::npos) << field;
   }
 }
@@ -1594,7 +1601,7 @@ TEST_F(MySqlAccountTest, FlippedByteInABodyCiphertextGivesIntegrityErrorForThatE
   store->createHook(makeHook("h"));
   const int64_t good = store->appendEvent(makeEvent("h", "intact"));
   const int64_t bad = store->appendEvent(makeEvent("h", "changed"));
-  flipBodyByte(*database_->connect(), bad);
+  flipCiphertextByte(*database_->connect(), bad);
 
   auto fetched = store->getEvent("h", bad);
   ASSERT_TRUE(fetched.has_value());
@@ -1603,7 +1610,10 @@ TEST_F(MySqlAccountTest, FlippedByteInABodyCiphertextGivesIntegrityErrorForThatE
       << fetched->integrityError;
   EXPECT_TRUE(fetched->body.empty());
   EXPECT_TRUE(fetched->headers.empty());
-  EXPECT_EQ(fetched->eventType, "charge.succeeded");  // what lists show stays readable
+
+  // The summary fields are sealed with the contents and go with them.
+  EXPECT_TRUE(fetched->eventType.empty());
+  EXPECT_TRUE(fetched->deliveryId.empty());
 
   auto listed = store->listEvents("h", 0, 10, true, false);
   ASSERT_EQ(idsOf(listed), (std::vector<int64_t>{good, bad}));
@@ -1751,7 +1761,8 @@ TEST_F(MySqlAccountTest, Version1DatabaseMigratesKeepsOldEventsReadableAndGetsTh
   auto keys = keyHolder({"k1"});
   auto store = MySqlStore::open(keyedOptions(keys));
   auto raw = database_->connect();
-  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"),
+            MySqlStore::kSchemaVersion);
 
   // Old rows read as they were; the old hook is an anonymous one with no schema 2 settings.
   auto hook = store->findHook("h");
@@ -1808,15 +1819,102 @@ TEST_F(MySqlAccountTest, Version1DatabaseOpensWithoutKeysAndStaysInTheClear) {
   EXPECT_THROW(store->reencryptBatch(10), StoreError);
 }
 
-TEST_F(MySqlAccountTest, MigrationTwoRunsAgainAfterACrashThatLeftItUnrecorded) {
+TEST_F(MySqlAccountTest, MigrationsRunAgainAfterACrashThatLeftThemUnrecorded) {
   { MySqlStore::open(options())->createHook(makeNamedHook("h", "acc_a", "main")); }
 
-  // As if the server had gone away after the ALTERs, before the step was recorded.
+  // As if the server had gone away after the ALTERs, before the steps were recorded.
   auto raw = database_->connect();
-  raw->execute("DELETE FROM schema_migrations WHERE version = 2");
+  raw->execute("DELETE FROM schema_migrations WHERE version >= 2");
   auto store = MySqlStore::open(options());
-  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"),
+            MySqlStore::kSchemaVersion);
   EXPECT_EQ(store->findHook("h")->name, "main");
+}
+
+/// The summary fields an event of schema 2 held in the clear, with `marker` in each.
+void storeSummaryInTheClear(SqlConnection& raw, int64_t eventId, const std::string& marker) {
+  const SummaryFields clear = markedSummary(marker);
+  raw.execute("UPDATE events SET path_suffix = '" + clear.pathSuffix + "', reason_message = '" +
+              clear.reasonMessage + "', event_type = '" + clear.eventType + "', delivery_id = '" +
+              clear.deliveryId + "' WHERE id = " + std::to_string(eventId));
+}
+
+TEST_F(MySqlAccountTest, SchemaTwoDatabaseHasItsSummaryFieldsSealedByTheMigration) {
+  const std::string marker = "MARKER-51d2ae";
+  auto keys = keyHolder({"k1"});
+  std::vector<int64_t> ids;
+  {
+    auto store = MySqlStore::open(keyedOptions(keys));
+    store->createHook(makeHook("h"));
+    for (int i = 0; i < 3; ++i) ids.push_back(store->appendEvent(makeEvent("h", "body")));
+  }
+
+  // As a schema 2 build left it: contents sealed, summary fields in the clear, no seal version.
+  auto raw = database_->connect();
+  raw->execute("ALTER TABLE events DROP COLUMN seal_version");
+  raw->execute("DELETE FROM schema_migrations WHERE version = 3");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    storeSummaryInTheClear(*raw, ids[i], marker + std::to_string(i));
+  }
+  ASSERT_NE(everyStoredByte(*raw).find(marker), std::string::npos);
+
+  // Without keys nothing could be sealed: refused, and the step is not recorded.
+  try {
+    MySqlStore::open(options());
+    FAIL() << "a store without keys migrated sealed events";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("no key ring"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"), 2);
+
+  auto store = MySqlStore::open(keyedOptions(keys));
+  EXPECT_EQ(raw->queryInt("SELECT MAX(version) FROM schema_migrations"),
+            MySqlStore::kSchemaVersion);
+  auto all = listAll(*store, "h");
+  ASSERT_EQ(idsOf(all), ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    expectMarkedSummary(all[i], marker + std::to_string(i));
+    EXPECT_EQ(all[i].body, "body");
+  }
+  auto usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k1");
+  EXPECT_EQ(usage[0].records, 4);  // the three events and the hook
+  EXPECT_EQ(store->reencryptBatch(10), 0u);
+  EXPECT_EQ(everyStoredByte(*raw).find(marker), std::string::npos);
+}
+
+TEST_F(MySqlAccountTest, EventAnOlderBuildSealedAfterTheMigrationReadsRightUntilReencryption) {
+  const std::string marker = "MARKER-9e60f3";
+  auto keys = keyHolder({"k1"});
+  auto store = MySqlStore::open(keyedOptions(keys));
+  store->createHook(makeHook("h"));
+  store->appendEvent(makeEvent("h"));
+  const int64_t id = store->appendEvent(makeEvent("h", "written by an older edge"));
+
+  // An edge of schema 2 still running on the database writes no seal version: the default, 1.
+  auto raw = database_->connect();
+  storeSummaryInTheClear(*raw, id, marker);
+  raw->execute("UPDATE events SET seal_version = DEFAULT WHERE id = " + std::to_string(id));
+
+  auto event = store->getEvent("h", id);
+  ASSERT_TRUE(event.has_value());
+  expectMarkedSummary(*event, marker);
+  EXPECT_EQ(event->body, "written by an older edge");
+
+  // It counts as holding values in the clear until re-encryption seals it.
+  auto usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].keyId, "");
+  EXPECT_EQ(usage[0].records, 1);
+  EXPECT_EQ(store->reencryptBatch(10), 1u);
+  EXPECT_EQ(store->reencryptBatch(10), 0u);
+  usage = store->keyUsage();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].keyId, "k1");
+  EXPECT_EQ(usage[0].records, 3);
+  expectMarkedSummary(*store->getEvent("h", id), marker);
+  EXPECT_EQ(everyStoredByte(*raw).find(marker), std::string::npos);
 }
 
 TEST_F(MySqlAccountTest, RotationRewrapsEverythingUnderTheNewKeyWhileOldRecordsStayReadable) {

@@ -66,19 +66,19 @@ std::string rawBytesOf(TempDir& dir) {
   return readFile(dbPath(dir)) + readFile(dbPath(dir) + "-wal") + readFile(dbPath(dir) + "-shm");
 }
 
-void flipBodyByte(TempDir& dir, int64_t eventId) {
+void flipCiphertextByte(TempDir& dir, int64_t eventId, const std::string& column) {
   Session session = rawSession(dir);
   session << "PRAGMA busy_timeout = 5000", now;
-  Poco::Data::BLOB body;
+  Poco::Data::BLOB stored;
   Poco::Int64 id = eventId;
-  session << "SELECT body FROM events WHERE id = ?", use(id), into(body), now;
-  std::vector<unsigned char> bytes(body.content());
-  if (bytes.size() <= 12) throw std::runtime_error("no ciphertext to corrupt");
+  session << "SELECT " + column + " FROM events WHERE id = ?", use(id), into(stored), now;
+  std::vector<unsigned char> bytes(stored.content());
+  if (bytes.size() <= 12) throw std::runtime_error("no ciphertext to corrupt in " + column);
 
-  // Past the 12-byte nonce, in the ciphertext proper.
+  // Past the 12-byte nonce: in the ciphertext proper, or in the tag of an empty value.
   bytes[12 + (bytes.size() - 12) / 2] ^= 0x20;
   Poco::Data::BLOB changed(bytes);
-  session << "UPDATE events SET body = ? WHERE id = ?", use(changed), use(id), now;
+  session << "UPDATE events SET " + column + " = ? WHERE id = ?", use(changed), use(id), now;
 }
 
 /// Tries to change and to remove an audit entry behind the store's back.
@@ -119,7 +119,7 @@ StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
     return SqliteStore::open(dbPath(dir), options);
   };
   backend.rawBytes = rawBytesOf;
-  backend.corruptEventCiphertext = flipBodyByte;
+  backend.corruptEventCiphertext = flipCiphertextByte;
   backend.auditRefusesChanges = auditRefuses;
   backend.schemaVersion = SqliteStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
@@ -192,12 +192,19 @@ class SyncGate {
   int error_ = 0;
 };
 
-/// Events committed to the file, durable or not, as another connection sees them.
-Poco::Int64 committedEvents(TempDir& dir) {
+/// The number a query of one value answers on a connection of our own.
+Poco::Int64 rawInt(TempDir& dir, const std::string& query) {
   Session session = rawSession(dir);
-  Poco::Int64 count = 0;
-  session << "SELECT COUNT(*) FROM events", into(count), now;
-  return count;
+  Poco::Int64 value = 0;
+  session << query, into(value), now;
+  return value;
+}
+
+/// Events committed to the file, durable or not, as another connection sees them.
+Poco::Int64 committedEvents(TempDir& dir) { return rawInt(dir, "SELECT COUNT(*) FROM events"); }
+
+Poco::Int64 schemaVersionOf(TempDir& dir) {
+  return rawInt(dir, "SELECT MAX(version) FROM schema_migrations");
 }
 
 TEST(SqliteStore, PathInMissingDirectoryIsRefused) {
@@ -659,6 +666,107 @@ TEST(SqliteStore, VersionOneDatabaseKeepsItsEventsAndIsEncryptedByReencryptBatch
   Poco::Int64 plain = 0;
   session << "SELECT COUNT(*) FROM hooks WHERE key_id = ''", into(plain), now;
   EXPECT_EQ(plain, 0);
+}
+
+/// The summary fields an event of schema 2 held in the clear, with `marker` in each.
+void storeSummaryInTheClear(Session& session, int64_t eventId, const std::string& marker) {
+  const SummaryFields clear = markedSummary(marker);
+  Poco::Data::BLOB path = blobOf(clear.pathSuffix);
+  Poco::Data::BLOB message = blobOf(clear.reasonMessage);
+  Poco::Data::BLOB type = blobOf(clear.eventType);
+  Poco::Data::BLOB delivery = blobOf(clear.deliveryId);
+  Poco::Int64 id = eventId;
+  session << "UPDATE events SET path_suffix = ?, reason_message = ?, event_type = ?, "
+             "delivery_id = ? WHERE id = ?",
+      use(path), use(message), use(type), use(delivery), use(id), now;
+}
+
+TEST(SqliteStore, SchemaTwoDatabaseHasItsSummaryFieldsSealedByTheMigration) {
+  TempDir dir;
+  const std::string marker = "MARKER-3b8e5d";
+  auto keys = keysOf(crypto::KeyRing::newKeyLine("k1"));
+  std::vector<int64_t> ids;
+  {
+    auto store = openSqliteStore(dbPath(dir), keys);
+    store->createHook(makeHook("h"));
+    for (int i = 0; i < 3; ++i) ids.push_back(store->appendEvent(makeEvent("h", "body")));
+  }
+
+  // As a schema 2 build left it: contents sealed, summary fields in the clear, no seal version.
+  {
+    Session session = rawSession(dir);
+    session << "DROP INDEX event_keys_clear_summary", now;
+    session << "ALTER TABLE event_keys DROP COLUMN seal_version", now;
+    session << "DELETE FROM schema_migrations WHERE version = 3", now;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      storeSummaryInTheClear(session, ids[i], marker + std::to_string(i));
+    }
+  }
+  ASSERT_NE(rawBytesOf(dir).find(marker), std::string::npos) << "the scan cannot see the marker";
+
+  // Without keys nothing could be sealed: refused, and the file is left as it was.
+  EXPECT_THROW(openSqliteStore(dbPath(dir)), StoreError);
+  EXPECT_EQ(schemaVersionOf(dir), 2);
+
+  {
+    auto store = openSqliteStore(dbPath(dir), keys);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto event = store->getEvent("h", ids[i]);
+      ASSERT_TRUE(event.has_value());
+      expectMarkedSummary(*event, marker + std::to_string(i));
+      EXPECT_EQ(event->body, "body");
+    }
+    auto usage = store->keyUsage();
+    ASSERT_EQ(usage.size(), 1u);
+    EXPECT_EQ(usage[0].keyId, "k1");
+    EXPECT_EQ(usage[0].records, 4);  // the three events and the hook
+    EXPECT_EQ(store->reencryptBatch(10), 0u);
+  }
+  EXPECT_EQ(schemaVersionOf(dir), SqliteStore::kSchemaVersion);
+  EXPECT_EQ(rawBytesOf(dir).find(marker), std::string::npos)
+      << "a summary field is left in the clear somewhere in the file";
+}
+
+TEST(SqliteStore, EventAnOlderBuildSealedAfterTheMigrationReadsRightUntilReencryptionSealsIt) {
+  TempDir dir;
+  const std::string marker = "MARKER-c04a17";
+  auto keys = keysOf(crypto::KeyRing::newKeyLine("k1"));
+  int64_t id = 0;
+  {
+    auto store = openSqliteStore(dbPath(dir), keys);
+    store->createHook(makeHook("h"));
+    store->appendEvent(makeEvent("h"));
+    id = store->appendEvent(makeEvent("h", "written by an older edge"));
+  }
+
+  // An edge of schema 2 still running on the file writes no seal version: the column's
+  // default, 1.
+  {
+    Session session = rawSession(dir);
+    storeSummaryInTheClear(session, id, marker);
+    session << "UPDATE event_keys SET seal_version = 1 WHERE event_id = ?", use(id), now;
+  }
+
+  auto store = openSqliteStore(dbPath(dir), keys);
+  auto event = store->getEvent("h", id);
+  ASSERT_TRUE(event.has_value());
+  expectMarkedSummary(*event, marker);
+  EXPECT_EQ(event->body, "written by an older edge");
+
+  // It counts as holding values in the clear until re-encryption seals it.
+  std::map<std::string, int64_t> byKey;
+  for (const auto& entry : store->keyUsage()) byKey[entry.keyId] = entry.records;
+  EXPECT_EQ(byKey[""], 1);
+  EXPECT_EQ(byKey["k1"], 2);
+  EXPECT_EQ(store->reencryptBatch(10), 1u);
+  EXPECT_EQ(store->reencryptBatch(10), 0u);
+  byKey.clear();
+  for (const auto& entry : store->keyUsage()) byKey[entry.keyId] = entry.records;
+  EXPECT_EQ(byKey.count(""), 0u);
+  EXPECT_EQ(byKey["k1"], 3);
+  expectMarkedSummary(*store->getEvent("h", id), marker);
+  store.reset();
+  EXPECT_EQ(rawBytesOf(dir).find(marker), std::string::npos);
 }
 
 TEST(SqliteStore, StoreWithoutKeysRefusesADatabaseHoldingEncryptedRecords) {

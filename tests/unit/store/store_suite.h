@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/crypto/keys.h"
+#include "core/store/sealing.h"
 #include "core/store/store.h"
 
 namespace anm::store::test {
@@ -86,11 +87,12 @@ struct StoreBackend {
   /// store of `dir` was closed. The marker case searches it for plaintext that must not be there.
   std::function<std::string(TempDir& dir)> rawBytes;
 
-  /// Flips one byte of the stored body ciphertext of event `eventId` (past its 12-byte nonce)
-  /// directly in storage, as someone with write access to the database could, bypassing the
-  /// Store. A store of `dir` may be open while it runs; the next read of that event must see the
-  /// change.
-  std::function<void(TempDir& dir, int64_t eventId)> corruptEventCiphertext;
+  /// Flips one byte of the ciphertext event `eventId` stores in `column` (one of
+  /// kSealedEventColumns), past its 12-byte nonce, directly in storage, as someone with write
+  /// access to the database could, bypassing the Store. A store of `dir` may be open while it
+  /// runs; the next read of that event must see the change.
+  std::function<void(TempDir& dir, int64_t eventId, const std::string& column)>
+      corruptEventCiphertext;
 
   /// Optional. Tries to UPDATE and then to DELETE a row of the audit log directly in storage
   /// (the log holds at least one entry); returns true when the backend refused both and the
@@ -98,6 +100,11 @@ struct StoreBackend {
   /// append-only case then skips that part.
   std::function<bool(TempDir& dir)> auditRefusesChanges;
 };
+
+/// The columns of an event that hold ciphertext when the store has a key ring, named as both
+/// backends name them.
+inline const std::vector<std::string> kSealedEventColumns = {
+    "raw_query", "headers", "body", "path_suffix", "reason_message", "event_type", "delivery_id"};
 
 inline std::ostream& operator<<(std::ostream& out, const StoreBackend& backend) {
   return out << backend.name;
@@ -151,5 +158,17 @@ HookRecord makeHook(const std::string& id);
 
 /// An event of `hookId` with every field set and a short body.
 EventRecord makeEvent(const std::string& hookId, const std::string& body = "{\"ok\":true}");
+
+/// Expects `actual` to hold what `expected` was stored with, none of it failing to open.
+void expectSameContents(const EventRecord& expected, const EventRecord& actual);
+
+/// Expects event `id` reported as not opening, with none of its sealed values.
+void expectUnreadable(const EventRecord& event, int64_t id);
+
+/// Summary fields with `marker` in each, as a test stores them in the clear behind a store.
+SummaryFields markedSummary(const std::string& marker);
+
+/// Expects `event` to have opened with the summary fields of markedSummary(marker).
+void expectMarkedSummary(const EventRecord& event, const std::string& marker);
 
 }  // namespace anm::store::test
