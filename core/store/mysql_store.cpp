@@ -74,7 +74,8 @@ constexpr auto kHookCacheAge = std::chrono::milliseconds(kHookCacheMs);
 
 constexpr const char* kEventColumns =
     "id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, body_size, verdict, "
-    "reason, reason_message, event_type, delivery_id, replay_of, key_id, wrapped_key";
+    "reason, reason_message, event_type, delivery_id, replay_of, key_id, wrapped_key, "
+    "seal_version";
 
 constexpr const char* kHookColumns =
     "id, provider, secret, tolerance_s, options, token_hash, created_at_ms, account_id, name, "
@@ -255,6 +256,19 @@ const std::vector<Migration>& migrations() {
            " ADD COLUMN erased TINYINT NOT NULL DEFAULT 0,"
            " ADD KEY events_by_key (key_id)",
        }},
+      {3,
+       "summary fields of events sealed like their contents",
+       {
+           // Which of a sealed event's values are sealed (sealing.h): rows sealed before this
+           // step hold their path suffix, reason message, event type and delivery id in the
+           // clear (1) until the step's row work, or a re-encryption, seals them (2). Edges of an
+           // older build still writing to the database leave 1, which is then true. The key
+           // finds what is left without reading every row.
+           "ALTER TABLE events"
+           " ADD COLUMN seal_version TINYINT NOT NULL DEFAULT 1,"
+           " ADD KEY events_by_seal_version (seal_version)",
+       },
+       RowWork::kSealSummaryFields},
   };
   return kMigrations;
 }
@@ -423,35 +437,32 @@ std::string column(sql::ResultSet& rs, uint32_t index) { return rs.getString(ind
 using RingPtr = std::shared_ptr<const crypto::KeyRing>;
 
 /// Reads an events row selected with kEventColumns (and body last when `withBody`). A sealed
-/// row that does not open sets integrityError instead of its contents (store.h).
+/// row that does not open sets integrityError instead of its sealed values (store.h).
 EventRecord readEvent(sql::ResultSet& rs, bool withBody, const crypto::KeyRing* ring) {
   EventRecord event;
   event.id = rs.getInt64(1);
   event.hookId = column(rs, 2);
   event.receivedAtMs = rs.getInt64(3);
   event.method = column(rs, 4);
-  event.pathSuffix = column(rs, 5);
   event.bodySize = rs.getInt64(8);
   event.verdict = static_cast<Verdict>(rs.getInt(9));
   event.reason = rs.getInt(10);
-  event.reasonMessage = column(rs, 11);
-  event.eventType = column(rs, 12);
-  event.deliveryId = column(rs, 13);
   event.replayOf = rs.getInt64(14);
-  WrappedKey wrapped{column(rs, 15), column(rs, 16)};
-  if (wrapped.keyId.empty()) {
-    event.rawQuery = column(rs, 6);
-    event.headers = decodeHeaders(column(rs, 7));
-    if (withBody) event.body = column(rs, 17);
-    return event;
-  }
-  if (ring == nullptr) {
+  StoredContents stored;
+  stored.wrapped = WrappedKey{column(rs, 15), column(rs, 16)};
+  if (!stored.wrapped.keyId.empty() && ring == nullptr) {
     event.integrityError = "event " + std::to_string(event.id) + " is encrypted under key " +
-                           wrapped.keyId + " and the store was opened without a key ring";
+                           stored.wrapped.keyId + " and the store was opened without a key ring";
     return event;
   }
-  const std::string body = withBody ? column(rs, 17) : std::string();
-  openContents(*ring, wrapped, column(rs, 6), column(rs, 7), withBody ? &body : nullptr, event);
+  stored.sealVersion = rs.getInt(17);
+  stored.query = column(rs, 6);
+  stored.headers = column(rs, 7);
+  const std::string body = withBody ? column(rs, 18) : std::string();
+  if (withBody) stored.body = &body;
+  stored.summary = SummaryFields{column(rs, 5), column(rs, 11), column(rs, 12), column(rs, 13)};
+  static const crypto::KeyRing kNoKeys;
+  openContents(ring != nullptr ? *ring : kNoKeys, stored, event);
   return event;
 }
 
@@ -580,8 +591,8 @@ bool isForwardable(Verdict verdict, int64_t replayOf) {
 /// One event waiting for the writer. The caller's thread waits until `done`.
 struct AppendJob {
   EventRecord* event = nullptr;
-  /// With a key ring: the contents sealed on the caller's thread (the event's own query,
-  /// headers and body are cleared then), and the data key wrapped by the writer.
+  /// With a key ring: the contents and summary fields sealed on the caller's thread (the
+  /// event's own are cleared then), and the data key wrapped by the writer.
   std::optional<SealedContents> sealed;
   WrappedKey wrapped;
   size_t payloadBytes = 0;  ///< body bytes, for the batch's byte limit
@@ -1301,12 +1312,14 @@ class MySqlStore::Impl {
     return done;
   }
 
-  /// Key ids with the live records under each, ascending; records in the clear count under "".
+  /// Key ids with the live records under each, ascending; records that hold values in the clear
+  /// (also events sealed before schema 3 whose summary fields are not sealed yet) count under "".
   std::vector<KeyUsage> keyUsage() {
     return withConnection("count records per key", true, [&](Connection& c) {
       std::map<std::string, int64_t> counts;
       for (const char* text :
-           {"SELECT key_id, COUNT(*) FROM events WHERE erased = 0 GROUP BY key_id",
+           {"SELECT IF(seal_version < 2, '', key_id), COUNT(*) FROM events WHERE erased = 0 "
+            "GROUP BY 1",
             "SELECT key_id, COUNT(*) FROM hooks WHERE deleted_at_ms = 0 GROUP BY key_id",
             "SELECT key_id, COUNT(*) FROM settings GROUP BY key_id"}) {
         auto& statement = c.prepare(text);
@@ -1341,6 +1354,10 @@ class MySqlStore::Impl {
       event.rawQuery.clear();
       event.headers.clear();
       std::string().swap(event.body);
+      event.pathSuffix.clear();
+      event.reasonMessage.clear();
+      event.eventType.clear();
+      event.deliveryId.clear();
     }
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -1768,47 +1785,96 @@ class MySqlStore::Impl {
     return done;
   }
 
+  /// A sealed events row as rewriteSealedEvent needs it, selected with kSealedEventColumns.
+  struct SealedEventRow {
+    int64_t id = 0;
+    std::string hookId;
+    WrappedKey wrapped;
+    int64_t sealVersion = kSealVersionSummary;
+    SummaryFields summary;  ///< as stored: in the clear while sealVersion is below 2
+  };
+
+  static constexpr const char* kSealedEventColumns =
+      "id, hook_id, key_id, wrapped_key, seal_version, path_suffix, reason_message, event_type, "
+      "delivery_id";
+
+  static std::vector<SealedEventRow> sealedEventRows(sql::PreparedStatement& select) {
+    std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+    std::vector<SealedEventRow> rows;
+    while (rs->next()) {
+      rows.push_back(
+          SealedEventRow{rs->getInt64(1),
+                         column(*rs, 2),
+                         {column(*rs, 3), column(*rs, 4)},
+                         rs->getInt(5),
+                         {column(*rs, 6), column(*rs, 7), column(*rs, 8), column(*rs, 9)}});
+    }
+    return rows;
+  }
+
+  /// Rewrites one sealed event: with `rewrap`, its data key under the ring's active key; and its
+  /// summary fields sealed under the data key when they are in the clear. The contents stay as
+  /// they are. The UPDATE names the old key id, wrap and seal version, so that a row another
+  /// edge rewrote meanwhile is left as that edge wrote it. Throws crypto::IntegrityError when
+  /// the wrap does not open.
+  static void rewriteSealedEvent(Connection& c, const crypto::KeyRing& ring,
+                                 const SealedEventRow& row, bool rewrap) {
+    const WrappedKey wrapped =
+        rewrap ? rewrapDataKey(ring, row.wrapped, row.hookId, row.id) : row.wrapped;
+    const SummaryFields summary =
+        row.sealVersion < kSealVersionSummary
+            ? sealSummaryFields(ring, row.wrapped, row.hookId, row.id, row.summary)
+            : row.summary;
+    auto& update = c.prepare(
+        "UPDATE events SET key_id = ?, wrapped_key = ?, path_suffix = ?, reason_message = ?, "
+        "event_type = ?, delivery_id = ?, seal_version = ? "
+        "WHERE id = ? AND key_id = ? AND wrapped_key = ? AND seal_version = ?");
+    update.setString(1, wrapped.keyId);
+    update.setString(2, wrapped.sealed);
+    update.setString(3, summary.pathSuffix);
+    update.setString(4, summary.reasonMessage);
+    update.setString(5, summary.eventType);
+    update.setString(6, summary.deliveryId);
+    update.setInt(7, static_cast<int32_t>(kSealVersionSummary));
+    update.setInt64(8, row.id);
+    update.setString(9, row.wrapped.keyId);
+    update.setString(10, row.wrapped.sealed);
+    update.setInt(11, static_cast<int32_t>(row.sealVersion));
+    update.executeUpdate();
+  }
+
+  /// Events under another key, then events under the active key whose summary fields are
+  /// still in the clear (sealed before schema 3).
   size_t reencryptEvents(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
     return withConnection("re-encrypt events", false, [&](Connection& c) {
-      auto& select = c.prepare(
-          "SELECT id, hook_id, key_id, wrapped_key FROM events WHERE key_id <> ? AND erased = 0 "
-          "ORDER BY id LIMIT ?");
+      auto& select = c.prepare(std::string("SELECT ") + kSealedEventColumns +
+                               " FROM events WHERE key_id <> ? AND erased = 0 ORDER BY id LIMIT ?");
       select.setString(1, active);
       select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
-      std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
-      struct Row {
-        int64_t id;
-        std::string hookId;
-        WrappedKey wrapped;
-      };
-      std::vector<Row> rows;
-      while (rs->next()) {
-        rows.push_back({rs->getInt64(1), column(*rs, 2), {column(*rs, 3), column(*rs, 4)}});
+      std::vector<SealedEventRow> rows = sealedEventRows(select);
+      if (rows.size() < limit) {
+        auto& clearSummary = c.prepare(std::string("SELECT ") + kSealedEventColumns +
+                                       " FROM events WHERE seal_version = 1 AND key_id = ? "
+                                       "AND erased = 0 ORDER BY id LIMIT ?");
+        clearSummary.setString(1, active);
+        clearSummary.setInt64(
+            2, static_cast<int64_t>(std::min<size_t>(limit - rows.size(), INT32_MAX)));
+        for (auto& row : sealedEventRows(clearSummary)) rows.push_back(std::move(row));
       }
-      rs.reset();
-      for (const Row& row : rows) {
+      for (const SealedEventRow& row : rows) {
         if (row.wrapped.keyId.empty()) {
           encryptClearEvent(c, ring, row.id, row.hookId);
           continue;
         }
 
-        // Only the 60-byte data key is sealed again; the contents stay as they are.
-        WrappedKey next;
+        // Only the 60-byte data key is sealed again (and the summary fields of an event sealed
+        // before schema 3); the contents stay as they are.
         try {
-          next = rewrapDataKey(ring, row.wrapped, row.hookId, row.id);
+          rewriteSealedEvent(c, ring, row, row.wrapped.keyId != active);
         } catch (const crypto::IntegrityError& e) {
           throw StoreError("could not re-encrypt event " + std::to_string(row.id) + ": " +
                            e.what());
         }
-        auto& update = c.prepare(
-            "UPDATE events SET key_id = ?, wrapped_key = ? WHERE id = ? AND key_id = ? "
-            "AND wrapped_key = ?");
-        update.setString(1, next.keyId);
-        update.setString(2, next.sealed);
-        update.setInt64(3, row.id);
-        update.setString(4, row.wrapped.keyId);
-        update.setString(5, row.wrapped.sealed);
-        update.executeUpdate();
       }
       return rows.size();
     });
@@ -1818,7 +1884,8 @@ class MySqlStore::Impl {
   static void encryptClearEvent(Connection& c, const crypto::KeyRing& ring, int64_t id,
                                 const std::string& hookId) {
     auto& read = c.prepare(
-        "SELECT raw_query, headers, body FROM events WHERE id = ? AND key_id = '' AND erased = 0");
+        "SELECT raw_query, headers, body, path_suffix, reason_message, event_type, delivery_id "
+        "FROM events WHERE id = ? AND key_id = '' AND erased = 0");
     read.setInt64(1, id);
     std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
     if (!rs->next()) return;
@@ -1828,21 +1895,63 @@ class MySqlStore::Impl {
     event.rawQuery = column(*rs, 1);
     event.headers = decodeHeaders(column(*rs, 2));
     event.body = column(*rs, 3);
+    event.pathSuffix = column(*rs, 4);
+    event.reasonMessage = column(*rs, 5);
+    event.eventType = column(*rs, 6);
+    event.deliveryId = column(*rs, 7);
     rs.reset();
     const SealedContents sealed = sealContents(event);
     const WrappedKey wrapped = wrapDataKey(ring, sealed.dataKey, hookId, id);
     std::istringstream headers(sealed.headers);
     std::istringstream body(sealed.body);
     auto& update = c.prepare(
-        "UPDATE events SET raw_query = ?, headers = ?, body = ?, key_id = ?, wrapped_key = ? "
-        "WHERE id = ? AND key_id = '' AND erased = 0");
+        "UPDATE events SET raw_query = ?, headers = ?, body = ?, path_suffix = ?, "
+        "reason_message = ?, event_type = ?, delivery_id = ?, key_id = ?, wrapped_key = ?, "
+        "seal_version = ? WHERE id = ? AND key_id = '' AND erased = 0");
     update.setString(1, sealed.query);
     update.setBlob(2, &headers);
     update.setBlob(3, &body);
-    update.setString(4, wrapped.keyId);
-    update.setString(5, wrapped.sealed);
-    update.setInt64(6, id);
+    update.setString(4, sealed.summary.pathSuffix);
+    update.setString(5, sealed.summary.reasonMessage);
+    update.setString(6, sealed.summary.eventType);
+    update.setString(7, sealed.summary.deliveryId);
+    update.setString(8, wrapped.keyId);
+    update.setString(9, wrapped.sealed);
+    update.setInt(10, static_cast<int32_t>(kSealVersionSummary));
+    update.setInt64(11, id);
     update.executeUpdate();
+  }
+
+  /// Schema 3's row work: seals the summary fields of the events sealed before it, each under
+  /// its own data key, one UPDATE per event, so that a run cut short leaves every row right and
+  /// the step's next run goes on. An event whose wrap does not open (its key is not in the
+  /// ring, or it was changed) keeps them in the clear, since it cannot be read either way;
+  /// re-encryption tries it again. Without a key ring nothing can be sealed, and the store
+  /// would be refused right after: it is refused here, before the step is recorded.
+  void sealStoredSummaries(Connection& c) {
+    const RingPtr ring = currentRing();
+    constexpr int64_t kPage = 1000;
+    int64_t after = 0;
+    SummarySealing sealing;
+    for (;;) {
+      auto& select = c.prepare(std::string("SELECT ") + kSealedEventColumns +
+                               " FROM events WHERE seal_version = 1 AND key_id <> '' "
+                               "AND erased = 0 AND id > ? ORDER BY id LIMIT ?");
+      select.setInt64(1, after);
+      select.setInt64(2, kPage);
+      const std::vector<SealedEventRow> rows = sealedEventRows(select);
+      if (rows.empty()) break;
+      if (!ring) {
+        throw StoreError("could not open store database=" + options_.endpoint.database +
+                         ": it holds records encrypted under key " + rows.front().wrapped.keyId +
+                         " (table events) and the store was given no key ring");
+      }
+      for (const SealedEventRow& row : rows) {
+        after = row.id;
+        sealing.seal(row.id, [&] { rewriteSealedEvent(c, *ring, row, false); });
+      }
+    }
+    sealing.report("database=" + options_.endpoint.database);
   }
 
   // --- schema ---
@@ -1977,6 +2086,7 @@ class MySqlStore::Impl {
                                             static_cast<Poco::Int64>(migration.version)));
         }
       }
+      if (migration.rowWork == RowWork::kSealSummaryFields) sealStoredSummaries(c);
       auto& record = c.prepare(
           "INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (?, ?, ?)");
       record.setInt64(1, migration.version);
@@ -2385,12 +2495,12 @@ class MySqlStore::Impl {
   /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
   /// connection prepares at most maxBatchJobs statements.
   void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
-    constexpr int kParameters = 17;
+    constexpr int kParameters = 18;
     const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
         "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, "
-        "write_token, key_id, wrapped_key, body) VALUES ";
+        "write_token, key_id, wrapped_key, seal_version, body) VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
       text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
@@ -2409,11 +2519,14 @@ class MySqlStore::Impl {
     for (size_t r = 0; r < rows; ++r) {
       const AppendJob& job = *batch[r];
       const EventRecord& e = *job.event;
+      const SummaryFields& summary =
+          job.sealed ? job.sealed->summary
+                     : SummaryFields{e.pathSuffix, e.reasonMessage, e.eventType, e.deliveryId};
       const unsigned base = static_cast<unsigned>(r * kParameters);
       statement.setString(base + 1, e.hookId);
       statement.setInt64(base + 2, e.receivedAtMs);
       statement.setString(base + 3, e.method);
-      statement.setString(base + 4, e.pathSuffix);
+      statement.setString(base + 4, summary.pathSuffix);
       statement.setString(base + 5, job.sealed ? job.sealed->query : e.rawQuery);
       headers.push_back(std::make_unique<std::istringstream>(
           job.sealed ? job.sealed->headers : encodeHeaders(e.headers)));
@@ -2421,16 +2534,17 @@ class MySqlStore::Impl {
       statement.setInt64(base + 7, e.bodySize);
       statement.setInt(base + 8, static_cast<int32_t>(e.verdict));
       statement.setInt(base + 9, e.reason);
-      statement.setString(base + 10, e.reasonMessage);
-      statement.setString(base + 11, e.eventType);
-      statement.setString(base + 12, e.deliveryId);
+      statement.setString(base + 10, summary.reasonMessage);
+      statement.setString(base + 11, summary.eventType);
+      statement.setString(base + 12, summary.deliveryId);
       statement.setInt64(base + 13, e.replayOf);
       statement.setString(base + 14, job.writeToken);
       statement.setString(base + 15, job.wrapped.keyId);
       statement.setString(base + 16, job.wrapped.sealed);
+      statement.setInt(base + 17, static_cast<int32_t>(kSealVersionSummary));
       bodies.push_back(
           std::make_unique<std::istringstream>(job.sealed ? job.sealed->body : e.body));
-      statement.setBlob(base + 17, bodies.back().get());
+      statement.setBlob(base + 18, bodies.back().get());
     }
     statement.executeUpdate();
   }
