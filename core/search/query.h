@@ -37,6 +37,9 @@ class DeliveryStatuses {
       : records_(deliveries.data()), size_(deliveries.size()) {}
   DeliveryStatuses(const std::vector<int32_t>& statuses)  // NOLINT: implicit
       : statuses_(statuses.data()), size_(statuses.size()) {}
+  /// A view of a temporary would dangle once the statement ends.
+  DeliveryStatuses(std::vector<store::DeliveryRecord>&&) = delete;
+  DeliveryStatuses(std::vector<int32_t>&&) = delete;
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -69,6 +72,8 @@ struct Candidate {
 
   /// A view of a stored event. The event (and the deliveries) must outlive the candidate.
   static Candidate of(const store::EventRecord& event, DeliveryStatuses deliveries = {});
+  /// A view of a temporary would dangle once the statement ends.
+  static Candidate of(store::EventRecord&&, DeliveryStatuses = {}) = delete;
 };
 
 /// What a caller must load for matches() to answer: the parts the store keeps encrypted (raw

@@ -196,7 +196,8 @@ TEST(QueryMatch, StatusesMayComeAsDeliveryRecords) {
   store::DeliveryRecord delivered;
   delivered.status = 503;
   const std::vector<store::DeliveryRecord> deliveries = {delivered};
-  const Candidate candidate = Candidate::of(sampleEvent(), deliveries);
+  const store::EventRecord event = sampleEvent();
+  const Candidate candidate = Candidate::of(event, deliveries);
   EXPECT_TRUE(parsed("status:503").matches(candidate));
   EXPECT_FALSE(parsed("status:none").matches(candidate));
 }
@@ -388,19 +389,21 @@ TEST(Prefilter, OrUnitesAndNotComplements) {
 }
 
 TEST(Prefilter, ContradictionsMatchNothing) {
+  const store::EventRecord event = sampleEvent();
   for (const std::string text :
        {"verdict:valid verdict:invalid", "time:<now-2h time:>now-1h", "replay:true replay:false",
         "method:GET method:POST", "NOT *", "id:<5 id:>5", "NOT time:[* TO *]",
         "reason:ok reason:internal", "(verdict:valid verdict:invalid) OR (id:1 id:2)"}) {
     EXPECT_TRUE(parsed(text).prefilter().matchesNothing) << text;
-    EXPECT_FALSE(parsed(text).prefilter().admits(Candidate::of(sampleEvent()))) << text;
+    EXPECT_FALSE(parsed(text).prefilter().admits(Candidate::of(event))) << text;
   }
   EXPECT_FALSE(
       parsed("verdict:valid OR (verdict:valid verdict:invalid)").prefilter().matchesNothing);
 }
 
 TEST(Prefilter, AdmitsChecksEveryConstraint) {
-  const Candidate candidate = Candidate::of(sampleEvent());  // POST, valid, id 42, now-1h
+  const store::EventRecord event = sampleEvent();  // POST, valid, id 42, now-1h
+  const Candidate candidate = Candidate::of(event);
   for (const std::string text : {"verdict:valid", "method:post", "time:>=now-2h", "id:42",
                                  "replay:false", "reason:ok", "size:<1KiB"}) {
     EXPECT_TRUE(parsed(text).prefilter().admits(candidate)) << text;
