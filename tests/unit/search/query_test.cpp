@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/search/time_value.h"
+#include "tests/unit/search/allocation_counter.h"
 
 namespace anm::search {
 namespace {
@@ -300,6 +301,26 @@ TEST(QueryMatch, OneQueryServesManyThreads) {
   }
   for (auto& thread : threads) thread.join();
   for (int count : hits) EXPECT_EQ(count, 1000);
+}
+
+TEST(QueryMatch, MatchingAllocatesNothing) {
+  const Query query = parsed(
+      "body:\"order 42\" OR header.x-github-event:p*h OR zzzz OR status:5xx OR "
+      "(time:[now-2h TO now] -type:x* method:(GET OR POST) verdict:valid)");
+  const store::EventRecord event = sampleEvent();
+  const std::vector<int32_t> statuses = {0, 200};
+  const Candidate candidate = Candidate::of(event, statuses);
+
+  // The counter sees allocations at all: parsing one query makes several.
+  const size_t beforeParse = allocationsSoFar();
+  (void)parsed("body:x");
+  ASSERT_GT(allocationsSoFar(), beforeParse);
+
+  const size_t before = allocationsSoFar();
+  size_t matched = 0;
+  for (int i = 0; i < 100; ++i) matched += query.matches(candidate) ? 1 : 0;
+  EXPECT_EQ(allocationsSoFar() - before, 0u);
+  EXPECT_EQ(matched, 100u);
 }
 
 TEST(Needs, NameTheEncryptedPartsAndTheDeliveries) {
