@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/search/query.h"
@@ -161,6 +162,35 @@ TEST(Grammar, TheCanonicalTextParsesToItself) {
     const std::string once = canonical(text);
     EXPECT_EQ(canonical(once), once) << text;
   }
+}
+
+TEST(Grammar, TheCanonicalExampleOfTheReference) {
+  EXPECT_EQ(canonical("METHOD:post  -type:Invoice.*  time:[now-2h TO now]  status:5xx"),
+            "method:POST AND NOT type:invoice.* AND time:[2026-12-04T10:00:00Z TO "
+            "2026-12-04T12:00:00.000Z] AND status:[500 TO 599]");
+}
+
+TEST(Errors, TheMessagesOfTheReference) {
+  // docs/search.md quotes these; they must stay as written there.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"stauts:500", "unknown field \"stauts\" at 0; did you mean \"status\"?"},
+      {"verdict:ok", "unknown verdict \"ok\" at 8; use valid, invalid or unsigned"},
+      {"status:700",
+       "status 700 is outside 100..599 at 7; use none for events never delivered and failed "
+       "for deliveries without a response"},
+      {"time:2026-02-30",
+       "day 30 does not exist (February 2026 has 28 days) in time \"2026-02-30\" at 13; write "
+       "a time as 2026-12-04, 2026-12-04T10:00:00Z or now-2h (units s, m, h, d, w)"},
+      {"(a OR b", "unclosed \"(\" at 0; add \")\" where the group ends"},
+      {"a AND", "\"AND\" needs a term after it at 2"},
+      {"status:[500 TO ]",
+       "range has no upper end at 15; write * for an open end, as in [500 TO *]"},
+      {"body:\"abc", "unterminated quote at 5; end the value with \""},
+      {"a or b",
+       "\"or\" is not an operator at 2; write OR in capitals, or quote it (\"or\") to search "
+       "for the word"},
+  };
+  for (const auto& [text, message] : cases) EXPECT_STREQ(errorOf(text).what(), message.c_str());
 }
 
 TEST(Errors, UnknownFieldsSuggestTheNearestName) {
