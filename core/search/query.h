@@ -32,10 +32,11 @@ inline constexpr size_t kMaxTerms = 64;
 /// Borrows the vector it is made from.
 class DeliveryStatuses {
  public:
-  DeliveryStatuses() = default;                                           ///< never delivered
-  DeliveryStatuses(const std::vector<store::DeliveryRecord>& deliveries)  // NOLINT: implicit
+  DeliveryStatuses() = default;  ///< never delivered
+  /// Implicit, like a string_view's, so that either vector can be passed where one is expected.
+  DeliveryStatuses(const std::vector<store::DeliveryRecord>& deliveries)
       : records_(deliveries.data()), size_(deliveries.size()) {}
-  DeliveryStatuses(const std::vector<int32_t>& statuses)  // NOLINT: implicit
+  DeliveryStatuses(const std::vector<int32_t>& statuses)
       : statuses_(statuses.data()), size_(statuses.size()) {}
   /// A view of a temporary would dangle once the statement ends.
   DeliveryStatuses(std::vector<store::DeliveryRecord>&&) = delete;
