@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/src/connection.h"
+#include "cli/src/credentials.h"
 
 namespace anm::cli {
 
@@ -49,6 +50,11 @@ void MemberSession::exchange() {
 }
 
 void MemberSession::exchangeLocked() {
+  // The last word before the PAT leaves this machine: never in the clear over a network.
+  if (const std::string refusal = plainHttpRefusal(edge_); !refusal.empty()) {
+    throw SessionError(0, refusal);
+  }
+
   // The PAT travels in the body, never as a bearer value (the API refuses PATs there).
   std::ostringstream body;
   Poco::JSON::Object request;

@@ -52,8 +52,10 @@ class MemberSession {
  public:
   MemberSession(Url edge, std::string pat, std::chrono::milliseconds timeout, WallClock clock = {});
 
-  /// POST /api/v1/auth/token now. Throws SessionError: status 401 with kSignInAgainMessage,
-  /// 403 with the edge's message (a disabled account), anything else with what went wrong.
+  /// POST /api/v1/auth/token now. Throws SessionError: status 0 with plainHttpRefusal's
+  /// sentence before anything is sent to a plain-http edge off this machine, 401 with
+  /// kSignInAgainMessage, 403 with the edge's message (a disabled account), anything else with
+  /// what went wrong.
   /// NetError passes through when the edge could not be reached.
   void exchange();
 
