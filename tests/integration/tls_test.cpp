@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -77,7 +78,8 @@ class TlsEdgeTest : public ::testing::Test {
     // Port 0 unless the case names its own address: a fixed port collides with whatever else
     // runs on the machine.
     writeText(dir_ / "edge.conf", "listen = 127.0.0.1:0\ndata_dir = " + (dir_ / "data").string() +
-                                      "\nhttp.timeout_ms = 1000\n" + settings);
+                                      "\nhttp.timeout_ms = " + std::to_string(timeoutMs_) + "\n" +
+                                      settings);
     args.insert(args.begin(), {ANM_EDGE_BINARY, "--config", (dir_ / "edge.conf").string(),
                                "--port-file", (dir_ / "port").string()});
     pid_ = fork();
@@ -221,6 +223,7 @@ class TlsEdgeTest : public ::testing::Test {
   Poco::Net::Context::Ptr client_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  int timeoutMs_ = 1000;  ///< http.timeout_ms of the edges spawn() starts
 };
 
 TEST_F(TlsEdgeTest, IngestApiAndStreamWorkOverTls13) {
@@ -341,6 +344,46 @@ TEST_F(TlsEdgeTest, StalledHandshakeIsClosedAfterTheTimeoutAndHoldsNobodyUp) {
 
   Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
   EXPECT_FALSE(createHook(session).first.empty());
+}
+
+TEST_F(TlsEdgeTest, IdleConnectionsGiveTheirThreadsUpToATlsClient) {
+  // Four threads, and ten times as many connections that never send a byte. Each would hold a
+  // thread for the whole http.timeout_ms of 10 s if it waited there for its handshake, and the
+  // client behind them for minutes; below http.max_queued, so that none is refused outright.
+  timeoutMs_ = 10000;
+  ASSERT_NO_FATAL_FAILURE(startTlsEdge("http.max_threads = 4\n"));
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> idle;
+  for (int i = 0; i < 40; ++i) {
+    idle.push_back(std::make_unique<Poco::Net::StreamSocket>());
+    idle.back()->connect(Poco::Net::SocketAddress("127.0.0.1", port_));
+  }
+
+  // A real client (TLS 1.3: the edge speaks nothing else) is answered while they stay open. The
+  // bound is the client's own timeout, kept well below the idle connections' 10 s.
+  Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
+  session.setTimeout(Poco::Timespan(8, 0));
+  HttpAnswer created;
+  try {
+    created = https(session, "POST", "/api/v1/hooks", "{}");
+  } catch (const Poco::Exception& e) {
+    FAIL() << "the TLS client got no answer: " << e.displayText() << "\n" << edgeLog();
+  }
+  EXPECT_EQ(created.status, 201) << created.body;
+
+  // The idle connections were closed to make room, not left to their timeout.
+  size_t closed = 0;
+  for (auto& socket : idle) {
+    socket->setReceiveTimeout(Poco::Timespan(0, 1000));
+    char byte = 0;
+    try {
+      if (socket->receiveBytes(&byte, 1) == 0) ++closed;
+    } catch (const Poco::TimeoutException&) {
+      // still open: its turn had not come
+    } catch (const Poco::Exception&) {
+      ++closed;  // reset
+    }
+  }
+  EXPECT_GT(closed, 0u);
 }
 
 TEST_F(TlsEdgeTest, LargeBodyAndLongBacklogStreamWhole) {
