@@ -381,6 +381,7 @@ bool EdgeConnection::startTls() {
   const Poco::Timestamp accepted;
   const Poco::Timespan limit = params_->getTimeout();
   if (!awaitBytes(limit, true)) return false;
+  if (refusePlainHttp(socket())) return false;
 
   // TODO(#4): a client that sends its hello a byte at a time still holds this thread until the
   // timeout, as a trickled request head does until http.request_timeout_ms: only a reader that

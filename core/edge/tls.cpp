@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <string>
@@ -38,6 +39,10 @@ std::string opensslReason() {
   ERR_error_string_n(first, text, sizeof text);
   return text;
 }
+
+// What refusePlainHttp reads and drops after its answer, at most, before the close.
+constexpr size_t kPlainDrainBytes = 1 << 20;
+constexpr Poco::Timestamp::TimeDiff kPlainDrainMicroseconds = 500000;
 
 // A key file with a passphrase must fail to load rather than make OpenSSL prompt on a terminal.
 int refusePassphrase(char*, int, int, void*) { return 0; }
@@ -142,6 +147,47 @@ bool completeServerHandshake(Poco::Net::StreamSocket& socket, Poco::Timespan tim
     socket.setBlocking(true);
   } catch (const Poco::Exception&) {
     return false;
+  }
+  return true;
+}
+
+bool refusePlainHttp(Poco::Net::StreamSocket& socket) {
+  // A TLS record starts with its content type (0x14 to 0x18), an HTTP request with its method
+  // in capitals. Peeking leaves the bytes to the handshake when they are TLS.
+  const int fd = socket.impl()->sockfd();
+  char first = 0;
+  ssize_t peeked = -1;
+  do {
+    peeked = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (peeked < 0 && errno == EINTR);
+  if (peeked != 1 || first < 'A' || first > 'Z') return false;
+
+  // Written on the descriptor itself: OpenSSL has not touched the connection yet.
+  const std::string body =
+      "{\"error\":\"this port of the edge speaks TLS only: use https://, not http://\"}";
+  const std::string answer =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  if (tlsLog().debug()) {
+    tlsLog().debug("plain http on the tls port refused peer=%s", peerOf(socket));
+  }
+  if (::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) return true;
+
+  // Reads and drops the rest of the request for a moment, so that the close does not reset the
+  // connection before the client has read the answer.
+  ::shutdown(fd, SHUT_WR);
+  const Poco::Timestamp start;
+  char drained[4096];
+  size_t total = 0;
+  while (total < kPlainDrainBytes && !start.isElapsed(kPlainDrainMicroseconds)) {
+    pollfd entry{};
+    entry.fd = fd;
+    entry.events = POLLIN;
+    const int waitMs = static_cast<int>((kPlainDrainMicroseconds - start.elapsed()) / 1000) + 1;
+    if (::poll(&entry, 1, waitMs) <= 0) break;
+    const ssize_t n = ::recv(fd, drained, sizeof drained, MSG_DONTWAIT);
+    if (n <= 0) break;
+    total += static_cast<size_t>(n);
   }
   return true;
 }

@@ -24,6 +24,13 @@ Poco::Net::Context::Ptr serverTlsContext(const std::string& certFile, const std:
 /// caller then closes the connection. Logged at debug, a slow client at information.
 bool completeServerHandshake(Poco::Net::StreamSocket& socket, Poco::Timespan timeout);
 
+/// For a TLS connection whose first bytes have arrived and whose handshake has not begun: when
+/// they are a plain HTTP request line rather than a TLS record, answers 400 in plain HTTP with
+/// `{"error":...}` saying to use https, so that a client with an http:// URL learns what went
+/// wrong instead of seeing a reset, and returns true; the caller then closes the connection.
+/// False when the bytes may be TLS (or nothing is there).
+bool refusePlainHttp(Poco::Net::StreamSocket& socket);
+
 /// Decrypted bytes OpenSSL holds for `socket` that poll(2) on its descriptor cannot see; 0 for
 /// a plain socket.
 int bufferedTlsBytes(Poco::Net::StreamSocket& socket);

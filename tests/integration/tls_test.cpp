@@ -281,11 +281,12 @@ TEST_F(TlsEdgeTest, Tls12AndOlderAreRefused) {
   EXPECT_FALSE(createHook(session).first.empty());
 }
 
-TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsRefusedAndTheEdgeGoesOn) {
+TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsToldToUseHttpsAndTheEdgeGoesOn) {
   ASSERT_NO_FATAL_FAILURE(startTlsEdge());
   Poco::Net::StreamSocket plain;
   plain.connect(Poco::Net::SocketAddress("127.0.0.1", port_));
-  const std::string text = "GET /api/v1/hooks HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string text =
+      "POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
   plain.sendBytes(text.data(), static_cast<int>(text.size()));
   plain.setReceiveTimeout(Poco::Timespan(5, 0));
   char buffer[256];
@@ -293,10 +294,18 @@ TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsRefusedAndTheEdgeGoesOn) {
   std::string got;
   try {
     while ((n = plain.receiveBytes(buffer, sizeof buffer)) > 0) got.append(buffer, n);
-  } catch (const Poco::Exception&) {
-    // A reset is a refusal too.
+  } catch (const Poco::Exception& e) {
+    ADD_FAILURE() << "no whole answer before " << e.displayText() << ": " << got;
   }
-  EXPECT_EQ(got.find("HTTP/1.1"), std::string::npos) << got;
+
+  // Not a reset: an answer in the client's own protocol saying what went wrong, and nothing
+  // of the request was served.
+  EXPECT_EQ(got.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("Connection: close\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("{\"error\":\"this port of the edge speaks TLS only: use https://, not "
+                     "http://\"}"),
+            std::string::npos)
+      << got;
 
   Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
   EXPECT_FALSE(createHook(session).first.empty());
