@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <ctime>
 #include <string>
 
 #include "core/edge/config.h"
@@ -43,6 +44,41 @@ std::string opensslReason() {
 // What refusePlainHttp reads and drops after its answer, at most, before the close.
 constexpr size_t kPlainDrainBytes = 1 << 20;
 constexpr Poco::Timestamp::TimeDiff kPlainDrainMicroseconds = 500000;
+
+// From this many days before its end on, each load of the certificate warns that it expires.
+constexpr int kExpiryWarningDays = 14;
+
+// "2026-01-31T12:00:00Z", or "unknown" when OpenSSL cannot read the time.
+std::string utcText(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return "unknown";
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+// An expired certificate still serves, since an operator may be in the middle of renewing it,
+// but every client that checks it refuses the edge meanwhile: said at error level. One close
+// to its end gets a warning, each time it is loaded.
+void logExpiry(SSL_CTX* ssl, const std::string& certFile) {
+  const X509* cert = SSL_CTX_get0_certificate(ssl);
+  if (cert == nullptr) return;
+  const ASN1_TIME* notAfter = X509_get0_notAfter(cert);
+  int days = 0;
+  int seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, notAfter) != 1) return;
+  if (days < 0 || seconds < 0) {
+    tlsLog().error(
+        "tls certificate expired cert=%s not_after=%s "
+        "impact=\"clients that check certificates refuse this edge until it is renewed\"",
+        certFile, utcText(notAfter));
+    return;
+  }
+  if (days < kExpiryWarningDays) {
+    tlsLog().warning("tls certificate expires soon cert=%s not_after=%s days_left=%d", certFile,
+                     utcText(notAfter), days);
+  }
+}
 
 // A key file with a passphrase must fail to load rather than make OpenSSL prompt on a terminal.
 int refusePassphrase(char*, int, int, void*) { return 0; }
@@ -90,6 +126,8 @@ Poco::Net::Context::Ptr serverTlsContext(const std::string& certFile, const std:
     throw ConfigError("tls.key " + keyFile + " does not belong to tls.cert " + certFile + ": " +
                       opensslReason());
   }
+
+  logExpiry(ssl, certFile);
 
   // Relays and senders make fresh connections; tickets would only be extra bytes after each
   // handshake, written when nobody reads them yet.

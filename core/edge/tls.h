@@ -14,7 +14,9 @@ namespace anm::edge {
 /// `keyFile` (both PEM; the key unencrypted, since nobody is there to type a passphrase), TLS
 /// 1.3 only (a client offering at most 1.2 gets the protocol_version alert), no client
 /// certificates, no session tickets. Throws ConfigError naming the file and OpenSSL's reason
-/// when a file cannot be loaded or the key does not belong to the certificate.
+/// when a file cannot be loaded or the key does not belong to the certificate. An expired
+/// certificate is logged at error level and still used; one that expires within 14 days is
+/// logged as a warning.
 Poco::Net::Context::Ptr serverTlsContext(const std::string& certFile, const std::string& keyFile);
 
 /// Runs the server side of the TLS handshake of an accepted connection, on the calling thread,

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -433,6 +434,51 @@ TEST_F(TlsEdgeTest, PlainHttpOffLoopbackIsRefusedUnlessBehindAProxy) {
   spawn({"--listen", "192.0.2.1:0"}, "http.behind_proxy = true\n");
   EXPECT_EQ(waitExit(), 69);
   EXPECT_NE(edgeLog().find("could not listen on 192.0.2.1"), std::string::npos) << edgeLog();
+}
+
+TEST_F(TlsEdgeTest, AnExpiredOrExpiringCertificateIsLoggedAndStillServes) {
+  // Made now, so that their dates are what the names say whenever the test runs.
+  const TestCert soon =
+      makeCert({"localhost", "DNS:localhost,IP:127.0.0.1", -3600, 3 * 86400}, &pki_->ca);
+  const TestCert lasting =
+      makeCert({"localhost", "DNS:localhost,IP:127.0.0.1", -3600, 90 * 86400}, &pki_->ca);
+  for (const auto& [name, cert] :
+       {std::pair<std::string, const TestCert*>{"soon", &soon}, {"lasting", &lasting}}) {
+    writeText(dir_ / (name + ".crt"), cert->cert);
+    writeText(dir_ / (name + ".key"), cert->key);
+  }
+  const std::regex notAfter("not_after=\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ");
+
+  // Expired: it starts (an operator may be renewing it), and says so at error level.
+  spawn({"--tls-cert", pki_->cert("expired"), "--tls-key", pki_->key("expired")});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  std::string log = edgeLog();
+  EXPECT_NE(log.find("Error anm.tls: tls certificate expired cert=" + pki_->cert("expired") +
+                     " not_after="),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(std::regex_search(log, notAfter)) << log;
+  stopEdge();
+
+  // Three days left: a warning with the date and the days.
+  spawn({"--tls-cert", (dir_ / "soon.crt").string(), "--tls-key", (dir_ / "soon.key").string()});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  log = edgeLog();
+  EXPECT_NE(log.find("Warning anm.tls: tls certificate expires soon cert=" +
+                     (dir_ / "soon.crt").string() + " not_after="),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(std::regex_search(log, notAfter)) << log;
+  EXPECT_TRUE(log.find("days_left=2") != std::string::npos ||
+              log.find("days_left=3") != std::string::npos)
+      << log;
+  stopEdge();
+
+  // Ninety days: nothing to say.
+  spawn({"--tls-cert", (dir_ / "lasting.crt").string(), "--tls-key",
+         (dir_ / "lasting.key").string()});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  EXPECT_EQ(edgeLog().find("tls certificate expire"), std::string::npos) << edgeLog();
 }
 
 TEST_F(TlsEdgeTest, BadCertificateOrKeyFilesExit78NamingTheFile) {
