@@ -354,8 +354,8 @@ TEST_F(AccountTest, LiveRelayRefusalEndsTheRelayWithTheEdgesMessage) {
 }
 
 TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
-  // Tokens of 61 s are inside the 60 s margin one second after they are issued.
-  edge_.setJwtTtlSeconds(61);
+  // Tokens of 2 s are inside their margin (a quarter of that) 1.5 s after they are issued.
+  edge_.setJwtTtlSeconds(2);
   ASSERT_NO_FATAL_FAILURE(login(edge_));
   edge_.addNamedHook("stripe-dev");
   auto relay = startNamedRelay({});
@@ -363,7 +363,7 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
       << relay->err();
   const size_t issuedAtStart = edge_.issuedJwts().size();
 
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1600ms);
   edge_.addEvent(FakeEvent{});
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.deliveries().size() == 1; })) << relay->err();
 
@@ -380,7 +380,7 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
   EXPECT_NE(reportAuthorization, "Bearer " + jwts.at(issuedAtStart - 1));
 
   // A dropped stream reconnects with a renewed JWT too.
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1600ms);
   const size_t issuedBeforeDrop = edge_.issuedJwts().size();
   edge_.dropStreams();
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.streamLastEventIds().size() == 2; }))
@@ -388,6 +388,21 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
   EXPECT_GT(edge_.issuedJwts().size(), issuedBeforeDrop);
   relay->interrupt();
   EXPECT_EQ(relay->wait(), 0) << relay->err();
+}
+
+TEST_F(AccountTest, RelayOnTheShortestTokensDoesNotRenewForEveryRequest) {
+  // 60 s, the shortest lifetime an edge issues: one token serves the whole run below.
+  edge_.setJwtTtlSeconds(60);
+  ASSERT_NO_FATAL_FAILURE(login(edge_));
+  edge_.addNamedHook("stripe-dev");
+  const uint64_t atLogin = edge_.exchanges();
+  auto relay = startNamedRelay({});
+  for (int i = 0; i < 10; ++i) edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(target_.waitForRequests(10, 15s)) << relay->err();
+  ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.deliveries().size() == 10; })) << relay->err();
+  relay->interrupt();
+  EXPECT_EQ(relay->wait(), 0) << relay->err();
+  EXPECT_EQ(edge_.exchanges() - atLogin, 1u);
 }
 
 TEST_F(AccountTest, RefusedStreamIsRetriedOnceWithARenewedJwt) {

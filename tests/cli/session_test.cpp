@@ -50,6 +50,28 @@ TEST_F(SessionTest, RenewsOnlyWhenLessThanTheMarginIsLeft) {
   EXPECT_EQ(edge_.exchanges(), 2u);
 }
 
+TEST_F(SessionTest, AShortLivedTokenServesThreeQuartersOfItsLife) {
+  // 60 s, the shortest lifetime an edge issues: renewed 15 s before its end, not at once.
+  edge_.setJwtTtlSeconds(60);
+  MemberSession member = session();
+  const std::string first = member.accessToken();
+  now_ += 44 * 1000;
+  EXPECT_EQ(member.accessToken(), first);
+  EXPECT_EQ(edge_.exchanges(), 1u);
+  now_ += 1000;
+  EXPECT_NE(member.accessToken(), first);
+  EXPECT_EQ(edge_.exchanges(), 2u);
+}
+
+TEST(RenewMarginTest, AQuarterOfTheLifetimeAndAtMostAMinute) {
+  EXPECT_EQ(renewMarginMs(1000, 1000 + 900000), 60000);
+  EXPECT_EQ(renewMarginMs(1000, 1000 + 240000), 60000);
+  EXPECT_EQ(renewMarginMs(1000, 1000 + 60000), 15000);
+  EXPECT_EQ(renewMarginMs(1000, 1000 + 2000), 500);
+  EXPECT_EQ(renewMarginMs(1000, 1000), 0);
+  EXPECT_EQ(renewMarginMs(1000, 0), 0);
+}
+
 TEST_F(SessionTest, ARefusalRenewsOnceEvenWhenSeveralThreadsReportIt) {
   MemberSession member = session();
   const std::string first = member.accessToken();
