@@ -39,9 +39,11 @@ const char kLoginHelp[] =
     "\n"
     "Signs in to the edge with a personal access token (anm_pat_...), read from --token-file or\n"
     "else from stdin (typed without echo on a terminal, or piped). The token is checked with the\n"
-    "edge, then saved in $XDG_CONFIG_HOME/anonymily/credentials/<host>_<port>.pat (mode 0600, in\n"
-    "a 0700 directory), one per edge. It is never taken on the command line, where other users\n"
-    "of the machine could read it. 'anonymily logout' deletes it.\n";
+    "edge, then saved in $XDG_CONFIG_HOME/anonymily/credentials/<scheme>_<host>_<port>.pat\n"
+    "(mode 0600, in a 0700 directory), one per edge: a login over https is never used over\n"
+    "plain http. It is never taken on the command line, where other users of the machine could\n"
+    "read it, and never sent over plain http to an edge that is not on this machine (loopback).\n"
+    "'anonymily logout' deletes it.\n";
 
 const char kLogoutHelp[] =
     "usage: anonymily logout [--edge URL]\n"
@@ -207,6 +209,11 @@ int loginCommand(const std::vector<std::string>& argv) {
   const std::optional<Url> edge = edgeUrl(args, error);
   if (!edge) return usageError("--edge: " + error, "login");
   if (const int rc = applyCaFile(args, "login"); rc != kExitOk) return rc;
+
+  // Said before the token is asked for, so that nobody pastes it for nothing.
+  if (const std::string refusal = plainHttpRefusal(*edge); !refusal.empty()) {
+    return failure(refusal);
+  }
 
   // The token: from the file, else a hidden prompt on a terminal, else piped stdin.
   std::string input;

@@ -87,13 +87,25 @@ std::string localTime(int64_t epochMs) {
 }
 
 std::string notSignedInMessage(const Url& edge) {
-  return "not signed in to " + edgeText(edge) + ": run 'anonymily login --edge " + edgeText(edge) +
-         "'";
+  const std::string login = "not signed in to " + edgeText(edge) +
+                            ": run 'anonymily login --edge " + edgeText(edge) + "'";
+  if (edge.tls()) return login;
+
+  // A login of the same host and port over https is not used here, and the user should know
+  // why rather than think it lost.
+  Url secure = edge;
+  secure.scheme = "https";
+  if (!loadCredentials(secure)) return login;
+  return "not signed in to " + edgeText(edge) + ": the login saved for " + edgeText(secure) +
+         " is used only over https, never sent over plain http; use --edge " + edgeText(secure) +
+         ", or run 'anonymily login --edge " + edgeText(edge) + "'";
 }
 
 bool hasCredentials(const Url& edge) { return loadCredentials(edge).has_value(); }
 
 std::unique_ptr<MemberSession> signIn(const Url& edge, std::string& error) {
+  error = plainHttpRefusal(edge);
+  if (!error.empty()) return nullptr;
   const std::optional<std::string> pat = loadCredentials(edge);
   if (!pat) {
     error = notSignedInMessage(edge);

@@ -52,14 +52,16 @@ int64_t getInt(const Poco::JSON::Object& object, const std::string& key);
 /// "2026-12-03 14:03:07" in local time.
 std::string localTime(int64_t epochMs);
 
-/// `not signed in to <edge>: run 'anonymily login --edge <edge>'`.
+/// `not signed in to <edge>: run 'anonymily login --edge <edge>'`; for an http edge with a
+/// login of the same host and port over https, says that one is used only over https.
 std::string notSignedInMessage(const Url& edge);
 
 /// Whether `anonymily login` saved a PAT for this edge.
 bool hasCredentials(const Url& edge);
 
 /// The saved PAT of `edge` exchanged for a JWT. Nothing, with `error` set to the sentence to
-/// print, when there is no login, the edge refuses it, or cannot be reached.
+/// print, when the token must not go to that edge (plainHttpRefusal), there is no login, the
+/// edge refuses it, or cannot be reached.
 std::unique_ptr<MemberSession> signIn(const Url& edge, std::string& error);
 
 /// Applies --ca-file when given: an https edge is then checked against that CA (PEM) instead

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/src/credentials.h"
 
+#include <Poco/Net/IPAddress.h>
+#include <Poco/String.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,37 +22,80 @@ constexpr size_t kMaxPatChars = 256;
 
 std::string credentialsDir() { return configDir() + "/credentials"; }
 
-std::string fileName(const Url& edge) {
+// The host as one file-name segment.
+std::string safeHost(const Url& edge) {
   std::string host;
   for (const char c : edge.host) {
     const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                       c == '.' || c == '-';
     host.push_back(safe ? c : '-');
   }
-  return host + "_" + std::to_string(edge.port) + ".pat";
+  return host;
 }
 
-}  // namespace
-
-std::string credentialsPath(const Url& edge) { return credentialsDir() + "/" + fileName(edge); }
-
-void saveCredentials(const Url& edge, const std::string& pat) {
-  writePrivateFile(credentialsDir(), fileName(edge), pat + "\n");
+std::string fileName(const Url& edge) {
+  return edge.scheme + "_" + safeHost(edge) + "_" + std::to_string(edge.port) + ".pat";
 }
 
-std::optional<std::string> loadCredentials(const Url& edge) {
-  std::optional<std::string> text = readFileText(credentialsPath(edge));
+std::optional<std::string> readPat(const std::string& path) {
+  std::optional<std::string> text = readFileText(path);
   if (!text) return std::nullopt;
   while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
   if (text->empty()) return std::nullopt;
   return text;
 }
 
-bool deleteCredentials(const Url& edge) {
-  const std::string path = credentialsPath(edge);
+// False when there was no file at `path`.
+bool unlinkPat(const std::string& path) {
   if (::unlink(path.c_str()) == 0) return true;
   if (errno == ENOENT) return false;
   throw std::runtime_error("could not delete " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::string credentialsPath(const Url& edge) { return credentialsDir() + "/" + fileName(edge); }
+
+std::string legacyCredentialsPath(const Url& edge) {
+  return credentialsDir() + "/" + safeHost(edge) + "_" + std::to_string(edge.port) + ".pat";
+}
+
+void saveCredentials(const Url& edge, const std::string& pat) {
+  writePrivateFile(credentialsDir(), fileName(edge), pat + "\n");
+
+  // The new file replaces a legacy one of the same edge, which would otherwise outlive a logout.
+  if (edge.tls()) unlinkPat(legacyCredentialsPath(edge));
+}
+
+std::optional<std::string> loadCredentials(const Url& edge) {
+  if (std::optional<std::string> pat = readPat(credentialsPath(edge))) return pat;
+
+  // A legacy file may come from an https login or an http one; only over https, where the
+  // edge proves who it is before the token goes out, is either safe to use.
+  if (edge.tls()) return readPat(legacyCredentialsPath(edge));
+  return std::nullopt;
+}
+
+bool deleteCredentials(const Url& edge) {
+  const bool current = unlinkPat(credentialsPath(edge));
+  const bool legacy = edge.tls() && unlinkPat(legacyCredentialsPath(edge));
+  return current || legacy;
+}
+
+bool isLoopbackHost(const std::string& host) {
+  if (Poco::icompare(host, "localhost") == 0) return true;
+  Poco::Net::IPAddress address;
+  return Poco::Net::IPAddress::tryParse(host, address) && address.isLoopback();
+}
+
+std::string plainHttpRefusal(const Url& edge) {
+  if (edge.tls() || isLoopbackHost(edge.host)) return "";
+  const std::string where = edge.scheme + "://" + edge.authority() + edge.basePath();
+  return "will not send your personal access token to " + where +
+         " in clear text: plain http is used only for an edge on this machine (localhost, "
+         "127.0.0.1, ::1), since anyone on the network path could read the token; use an "
+         "https:// URL for --edge, and if the edge has no certificate, put it behind TLS "
+         "(tls.cert and tls.key, or a TLS-terminating proxy in front of it)";
 }
 
 bool looksLikePersonalToken(const std::string& text) {

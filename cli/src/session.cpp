@@ -6,9 +6,11 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "cli/src/connection.h"
+#include "cli/src/credentials.h"
 
 namespace anm::cli {
 
@@ -30,6 +32,12 @@ int64_t integer(const Poco::JSON::Object::Ptr& object, const std::string& key) {
 
 }  // namespace
 
+int64_t renewMarginMs(int64_t issuedAtMs, int64_t expiresAtMs) {
+  const int64_t capMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kAccessRenewMargin).count();
+  return std::clamp<int64_t>((expiresAtMs - issuedAtMs) / 4, 0, capMs);
+}
+
 int64_t systemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -49,6 +57,11 @@ void MemberSession::exchange() {
 }
 
 void MemberSession::exchangeLocked() {
+  // The last word before the PAT leaves this machine: never in the clear over a network.
+  if (const std::string refusal = plainHttpRefusal(edge_); !refusal.empty()) {
+    throw SessionError(0, refusal);
+  }
+
   // The PAT travels in the body, never as a bearer value (the API refuses PATs there).
   std::ostringstream body;
   Poco::JSON::Object request;
@@ -82,6 +95,7 @@ void MemberSession::exchangeLocked() {
   // would otherwise renew on every request or hold tokens the edge already rejects.
   const int64_t expiresIn = integer(root, "expires_in");
   jwt_ = jwt;
+  issuedAtMs_ = sentAtMs;
   expiresAtMs_ = expiresIn > 0 ? sentAtMs + expiresIn * 1000 : integer(root, "expires_at_ms");
   const Poco::JSON::Object::Ptr account = root->getObject("account");
   const Poco::JSON::Object::Ptr member = root->getObject("member");
@@ -95,9 +109,9 @@ void MemberSession::exchangeLocked() {
 
 std::string MemberSession::accessToken() {
   std::lock_guard<std::mutex> lock(mutex_);
-  const int64_t marginMs =
-      std::chrono::duration_cast<std::chrono::milliseconds>(kAccessRenewMargin).count();
-  if (jwt_.empty() || clock_() >= expiresAtMs_ - marginMs) exchangeLocked();
+  if (jwt_.empty() || clock_() >= expiresAtMs_ - renewMarginMs(issuedAtMs_, expiresAtMs_)) {
+    exchangeLocked();
+  }
   return jwt_;
 }
 

@@ -15,9 +15,15 @@
 
 namespace anm::cli {
 
-/// A JWT is renewed when less than this is left of it, so that no request goes out with a
-/// token about to expire on its way (spec: renew before expires_at_ms - 60 s).
+/// A JWT is renewed when less than a quarter of its lifetime is left, and at most this much,
+/// so that no request goes out with a token about to expire on its way (spec: renew before
+/// expires_at_ms - 60 s) and a short-lived token still serves three quarters of its life: with
+/// auth.jwt_ttl_s = 60, a margin of 60 s would renew before nearly every request.
 inline constexpr std::chrono::seconds kAccessRenewMargin{60};
+
+/// How long before `expiresAtMs` a JWT issued at `issuedAtMs` is renewed: a quarter of its
+/// lifetime, at most kAccessRenewMargin.
+int64_t renewMarginMs(int64_t issuedAtMs, int64_t expiresAtMs);
 
 /// Said when the edge refuses the PAT itself, or a fresh JWT: only a new login helps.
 inline constexpr char kSignInAgainMessage[] =
@@ -52,13 +58,15 @@ class MemberSession {
  public:
   MemberSession(Url edge, std::string pat, std::chrono::milliseconds timeout, WallClock clock = {});
 
-  /// POST /api/v1/auth/token now. Throws SessionError: status 401 with kSignInAgainMessage,
-  /// 403 with the edge's message (a disabled account), anything else with what went wrong.
+  /// POST /api/v1/auth/token now. Throws SessionError: status 0 with plainHttpRefusal's
+  /// sentence before anything is sent to a plain-http edge off this machine, 401 with
+  /// kSignInAgainMessage, 403 with the edge's message (a disabled account), anything else with
+  /// what went wrong.
   /// NetError passes through when the edge could not be reached.
   void exchange();
 
-  /// A JWT with more than kAccessRenewMargin left, exchanging first when the current one has
-  /// less (or there is none yet). Throws as exchange().
+  /// A JWT with more than its renewal margin (renewMarginMs) left, exchanging first when the
+  /// current one has less (or there is none yet). Throws as exchange().
   std::string accessToken();
 
   /// For a request refused with 401 while carrying `refused`: exchanges once, unless another
@@ -83,6 +91,7 @@ class MemberSession {
   mutable std::mutex mutex_;
   std::unique_ptr<ApiClient> api_;  ///< for exchanges only, under mutex_
   std::string jwt_;
+  int64_t issuedAtMs_ = 0;  ///< when the exchange was sent, by clock_
   int64_t expiresAtMs_ = 0;
   MemberIdentity identity_;
   uint64_t exchanges_ = 0;

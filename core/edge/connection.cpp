@@ -343,9 +343,9 @@ void EdgeConnection::run() {
 }
 
 void EdgeConnection::serve() {
-  // TLS first, on this thread and within one timeout in all, so that a client stalling in the
-  // handshake holds neither the accepting thread nor this one for longer.
-  if (!completeServerHandshake(socket(), params_->getTimeout())) return;
+  // TLS first, on this thread, so that a client stalling in the handshake holds no accepting
+  // thread.
+  if (socket().secure() && !startTls()) return;
   auto* recorder = dynamic_cast<HeadRecorder*>(socket().impl());
   EdgeSession session(socket(), params_);
 
@@ -373,22 +373,43 @@ void EdgeConnection::serve() {
   }
 }
 
+bool EdgeConnection::startTls() {
+  // A TLS client speaks first. Until its first bytes arrive the connection is idle like a
+  // kept-alive one and gives its thread up to connections waiting for one: otherwise a few
+  // dozen connections that send nothing would hold every thread for http.timeout_ms each.
+  // The wait and the handshake together get one timeout from the accept on.
+  const Poco::Timestamp accepted;
+  const Poco::Timespan limit = params_->getTimeout();
+  if (!awaitBytes(limit, true)) return false;
+  if (refusePlainHttp(socket())) return false;
+
+  // TODO(#4): a client that sends its hello a byte at a time still holds this thread until the
+  // timeout, as a trickled request head does until http.request_timeout_ms: only a reader that
+  // does not block a thread per connection would free it.
+  return completeServerHandshake(socket(), limit - Poco::Timespan(accepted.elapsed()));
+}
+
 bool EdgeConnection::awaitRequest(EdgeSession& session, bool first) {
   if (session.pendingBytes() > 0) return true;
 
   // A fresh connection was opened to send a request, so it gets the request timeout; between
-  // requests the keep-alive timeout applies. Either way the wait is cut into short polls so
-  // that a connection queued behind this idle one gets the thread within one poll.
+  // requests the keep-alive timeout applies.
   const Poco::Timespan limit = first ? params_->getTimeout() : params_->getKeepAliveTimeout();
+  if (!awaitBytes(limit, first)) return false;
+  return first || receiveHead(session);
+}
+
+bool EdgeConnection::awaitBytes(Poco::Timespan limit, bool logSlow) {
+  // Short polls, so that a connection queued behind this idle one gets the thread within one.
   const Poco::Timestamp start;
   while (!connections_.stopping()) {
-    if (readable(kIdlePollMicroseconds / 1000)) return first || receiveHead(session);
+    if (readable(kIdlePollMicroseconds / 1000)) return true;
     if (start.isElapsed(limit.totalMicroseconds())) {
-      if (first) logSlowClient(start.elapsed() / 1000);
+      if (logSlow) logSlowClient(start.elapsed() / 1000);
       return false;
     }
     if (connections_.othersWaiting()) {
-      // Closing between requests loses nothing: the client opens a new connection.
+      // Closing an idle connection loses nothing: the client opens a new one.
       if (httpLog().debug()) {
         httpLog().debug("idle connection closed for a waiting one peer=%s",
                         socket().peerAddress().toString());

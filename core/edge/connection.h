@@ -76,9 +76,9 @@ inline constexpr long kIdlePollMicroseconds = 100000;
 /// header block is answered 431 instead of 400; the version and the body framing are checked
 /// before any handler runs (body_reader.h); every read and write while a request is in flight
 /// is bounded by the server's timeout (408 when a request stalls), and the head and body
-/// together by the request deadline (408 when a sender trickles); an idle connection gives
-/// its thread up as soon as accepted connections wait for one; and shutdown lets requests in
-/// flight finish.
+/// together by the request deadline (408 when a sender trickles); an idle connection, also a
+/// TLS one that has not begun its handshake, gives its thread up as soon as accepted
+/// connections wait for one; and shutdown lets requests in flight finish.
 class EdgeConnection : public Poco::Net::TCPServerConnection {
  public:
   EdgeConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
@@ -96,9 +96,18 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
  private:
   void serve();
 
+  /// Waits for the client's first bytes as awaitBytes does, then runs the TLS handshake within
+  /// what is left of the server's timeout. False when the connection should close.
+  bool startTls();
+
   /// Waits for the first byte of the next request in short polls. False when the connection
   /// should close instead: idle too long, others wait for the thread, or shutdown.
   bool awaitRequest(EdgeSession& session, bool first);
+
+  /// Polls in short steps until the socket has bytes (or an end) to read: true. False when
+  /// `limit` passed (logged as a slow client with `logSlow`), accepted connections wait for
+  /// this thread, or the server stops.
+  bool awaitBytes(Poco::Timespan limit, bool logSlow);
 
   /// Whether the socket has bytes (or an end) to read within `timeoutMs`.
   bool readable(int timeoutMs);

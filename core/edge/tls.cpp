@@ -12,8 +12,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
+#include <ctime>
 #include <string>
 
 #include "core/edge/config.h"
@@ -37,6 +39,45 @@ std::string opensslReason() {
   char text[256];
   ERR_error_string_n(first, text, sizeof text);
   return text;
+}
+
+// What refusePlainHttp reads and drops after its answer, at most, before the close.
+constexpr size_t kPlainDrainBytes = 1 << 20;
+constexpr Poco::Timestamp::TimeDiff kPlainDrainMicroseconds = 500000;
+
+// From this many days before its end on, each load of the certificate warns that it expires.
+constexpr int kExpiryWarningDays = 14;
+
+// "2026-01-31T12:00:00Z", or "unknown" when OpenSSL cannot read the time.
+std::string utcText(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return "unknown";
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+// An expired certificate still serves, since an operator may be in the middle of renewing it,
+// but every client that checks it refuses the edge meanwhile: said at error level. One close
+// to its end gets a warning, each time it is loaded.
+void logExpiry(SSL_CTX* ssl, const std::string& certFile) {
+  const X509* cert = SSL_CTX_get0_certificate(ssl);
+  if (cert == nullptr) return;
+  const ASN1_TIME* notAfter = X509_get0_notAfter(cert);
+  int days = 0;
+  int seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, notAfter) != 1) return;
+  if (days < 0 || seconds < 0) {
+    tlsLog().error(
+        "tls certificate expired cert=%s not_after=%s "
+        "impact=\"clients that check certificates refuse this edge until it is renewed\"",
+        certFile, utcText(notAfter));
+    return;
+  }
+  if (days < kExpiryWarningDays) {
+    tlsLog().warning("tls certificate expires soon cert=%s not_after=%s days_left=%d", certFile,
+                     utcText(notAfter), days);
+  }
 }
 
 // A key file with a passphrase must fail to load rather than make OpenSSL prompt on a terminal.
@@ -85,6 +126,8 @@ Poco::Net::Context::Ptr serverTlsContext(const std::string& certFile, const std:
     throw ConfigError("tls.key " + keyFile + " does not belong to tls.cert " + certFile + ": " +
                       opensslReason());
   }
+
+  logExpiry(ssl, certFile);
 
   // Relays and senders make fresh connections; tickets would only be extra bytes after each
   // handshake, written when nobody reads them yet.
@@ -142,6 +185,47 @@ bool completeServerHandshake(Poco::Net::StreamSocket& socket, Poco::Timespan tim
     socket.setBlocking(true);
   } catch (const Poco::Exception&) {
     return false;
+  }
+  return true;
+}
+
+bool refusePlainHttp(Poco::Net::StreamSocket& socket) {
+  // A TLS record starts with its content type (0x14 to 0x18), an HTTP request with its method
+  // in capitals. Peeking leaves the bytes to the handshake when they are TLS.
+  const int fd = socket.impl()->sockfd();
+  char first = 0;
+  ssize_t peeked = -1;
+  do {
+    peeked = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (peeked < 0 && errno == EINTR);
+  if (peeked != 1 || first < 'A' || first > 'Z') return false;
+
+  // Written on the descriptor itself: OpenSSL has not touched the connection yet.
+  const std::string body =
+      "{\"error\":\"this port of the edge speaks TLS only: use https://, not http://\"}";
+  const std::string answer =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  if (tlsLog().debug()) {
+    tlsLog().debug("plain http on the tls port refused peer=%s", peerOf(socket));
+  }
+  if (::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) return true;
+
+  // Reads and drops the rest of the request for a moment, so that the close does not reset the
+  // connection before the client has read the answer.
+  ::shutdown(fd, SHUT_WR);
+  const Poco::Timestamp start;
+  char drained[4096];
+  size_t total = 0;
+  while (total < kPlainDrainBytes && !start.isElapsed(kPlainDrainMicroseconds)) {
+    pollfd entry{};
+    entry.fd = fd;
+    entry.events = POLLIN;
+    const int waitMs = static_cast<int>((kPlainDrainMicroseconds - start.elapsed()) / 1000) + 1;
+    if (::poll(&entry, 1, waitMs) <= 0) break;
+    const ssize_t n = ::recv(fd, drained, sizeof drained, MSG_DONTWAIT);
+    if (n <= 0) break;
+    total += static_cast<size_t>(n);
   }
   return true;
 }

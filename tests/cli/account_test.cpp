@@ -54,10 +54,15 @@ class AccountTest : public ::testing::Test {
     return {{"XDG_CONFIG_HOME", config_.path()}, {"ANONYMILY_EDGE", ""}};
   }
 
-  std::string credentialsFile(const FakeEdge& edge) const {
+  // The credentials file of `edge` as reached with `scheme`; the legacy name with "".
+  std::string credentialsFile(const FakeEdge& edge, const std::string& scheme = "http") const {
+    return config_.path() + "/anonymily/credentials/" + (scheme.empty() ? "" : scheme + "_") +
+           "127.0.0.1_" + portOf(edge) + ".pat";
+  }
+
+  static std::string portOf(const FakeEdge& edge) {
     const std::string url = edge.url();
-    return config_.path() + "/anonymily/credentials/127.0.0.1_" + url.substr(url.rfind(':') + 1) +
-           ".pat";
+    return url.substr(url.rfind(':') + 1);
   }
 
   std::string patFile() const {
@@ -171,6 +176,60 @@ TEST_F(AccountTest, MemberCommandsUseTheCredentialsOfTheirEdgeOnly) {
   EXPECT_TRUE(exists(credentialsFile(other)));
   EXPECT_EQ(runCli({"account", "--edge", edge_.url()}, env()).exitCode, 1);
   EXPECT_EQ(runCli({"account", "--edge", other.url()}, env()).exitCode, 0);
+}
+
+TEST_F(AccountTest, AnHttpsLoginIsNeverSentOverPlainHttpToTheSameHostAndPort) {
+  // As an https login of this version and of an earlier one (unkeyed by scheme) left them.
+  ::mkdir((config_.path() + "/anonymily").c_str(), 0700);
+  ::mkdir((config_.path() + "/anonymily/credentials").c_str(), 0700);
+  writeFile(credentialsFile(edge_, "https"), std::string(FakeEdge::kPat) + "\n");
+  writeFile(credentialsFile(edge_, ""), std::string(FakeEdge::kPat) + "\n");
+
+  // Plain http on that port (another listener may be there): nothing goes out, and the
+  // message says why the login does not count here.
+  const std::string plain = edge_.url();
+  const std::string secure = "https://127.0.0.1:" + portOf(edge_);
+  const CliResult result = runCli({"account", "--edge", plain}, env());
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_EQ(result.err, "anonymily: error: not signed in to " + plain + ": the login saved for " +
+                            secure + " is used only over https, never sent over plain http; use " +
+                            "--edge " + secure + ", or run 'anonymily login --edge " + plain +
+                            "'\n");
+  EXPECT_EQ(edge_.exchanges(), 0u);
+  EXPECT_TRUE(edge_.paths().empty());
+
+  // A login over plain http is one of its own, and leaves the https one alone.
+  ASSERT_NO_FATAL_FAILURE(login(edge_));
+  EXPECT_TRUE(exists(credentialsFile(edge_, "http")));
+  EXPECT_TRUE(exists(credentialsFile(edge_, "https")));
+  EXPECT_EQ(runCli({"account", "--edge", plain}, env()).exitCode, 0);
+}
+
+TEST_F(AccountTest, APatIsNeverSentOverPlainHttpOffThisMachine) {
+  // 0.0.0.0 is no loopback address, though Linux delivers a connection to it locally: a token
+  // sent there would reach the fake edge.
+  const std::string offLoopback = "http://0.0.0.0:" + portOf(edge_);
+  const CliResult login =
+      runCli({"login", "--edge", offLoopback, "--token-file", patFile()}, env());
+  EXPECT_EQ(login.exitCode, 1);
+  EXPECT_NE(login.err.find("will not send your personal access token to " + offLoopback +
+                           " in clear text"),
+            std::string::npos)
+      << login.err;
+  EXPECT_NE(login.err.find("use an https:// URL for --edge"), std::string::npos) << login.err;
+  EXPECT_NE(login.err.find("put it behind TLS"), std::string::npos) << login.err;
+
+  // Nor a saved one, however it got there.
+  ::mkdir((config_.path() + "/anonymily").c_str(), 0700);
+  ::mkdir((config_.path() + "/anonymily/credentials").c_str(), 0700);
+  writeFile(config_.path() + "/anonymily/credentials/http_0.0.0.0_" + portOf(edge_) + ".pat",
+            std::string(FakeEdge::kPat) + "\n");
+  const CliResult account = runCli({"account", "--edge", offLoopback}, env());
+  EXPECT_EQ(account.exitCode, 1);
+  EXPECT_NE(account.err.find("will not send your personal access token"), std::string::npos)
+      << account.err;
+  EXPECT_EQ(edge_.exchanges(), 0u);
+  EXPECT_TRUE(edge_.paths().empty());
 }
 
 TEST_F(AccountTest, TokensAndAuditCommandsShowWhatTheEdgeAnswers) {
@@ -295,8 +354,8 @@ TEST_F(AccountTest, LiveRelayRefusalEndsTheRelayWithTheEdgesMessage) {
 }
 
 TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
-  // Tokens of 61 s are inside the 60 s margin one second after they are issued.
-  edge_.setJwtTtlSeconds(61);
+  // Tokens of 2 s are inside their margin (a quarter of that) 1.5 s after they are issued.
+  edge_.setJwtTtlSeconds(2);
   ASSERT_NO_FATAL_FAILURE(login(edge_));
   edge_.addNamedHook("stripe-dev");
   auto relay = startNamedRelay({});
@@ -304,7 +363,7 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
       << relay->err();
   const size_t issuedAtStart = edge_.issuedJwts().size();
 
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1600ms);
   edge_.addEvent(FakeEvent{});
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.deliveries().size() == 1; })) << relay->err();
 
@@ -321,7 +380,7 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
   EXPECT_NE(reportAuthorization, "Bearer " + jwts.at(issuedAtStart - 1));
 
   // A dropped stream reconnects with a renewed JWT too.
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1600ms);
   const size_t issuedBeforeDrop = edge_.issuedJwts().size();
   edge_.dropStreams();
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.streamLastEventIds().size() == 2; }))
@@ -329,6 +388,21 @@ TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
   EXPECT_GT(edge_.issuedJwts().size(), issuedBeforeDrop);
   relay->interrupt();
   EXPECT_EQ(relay->wait(), 0) << relay->err();
+}
+
+TEST_F(AccountTest, RelayOnTheShortestTokensDoesNotRenewForEveryRequest) {
+  // 60 s, the shortest lifetime an edge issues: one token serves the whole run below.
+  edge_.setJwtTtlSeconds(60);
+  ASSERT_NO_FATAL_FAILURE(login(edge_));
+  edge_.addNamedHook("stripe-dev");
+  const uint64_t atLogin = edge_.exchanges();
+  auto relay = startNamedRelay({});
+  for (int i = 0; i < 10; ++i) edge_.addEvent(FakeEvent{});
+  ASSERT_TRUE(target_.waitForRequests(10, 15s)) << relay->err();
+  ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.deliveries().size() == 10; })) << relay->err();
+  relay->interrupt();
+  EXPECT_EQ(relay->wait(), 0) << relay->err();
+  EXPECT_EQ(edge_.exchanges() - atLogin, 1u);
 }
 
 TEST_F(AccountTest, RefusedStreamIsRetriedOnceWithARenewedJwt) {

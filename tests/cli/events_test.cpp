@@ -16,6 +16,13 @@
 namespace anm::cli::test {
 namespace {
 
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 class EventsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,9 +58,7 @@ class EventsTest : public ::testing::Test {
 TEST_F(EventsTest, ListPrintsOneRowPerEventWithTheDocumentedColumns) {
   const CliResult result = runCli(withToken({"events", "list"}), env());
   ASSERT_EQ(result.exitCode, 0) << result.err;
-  std::vector<std::string> lines;
-  std::istringstream in(result.out);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = splitLines(result.out);
   ASSERT_EQ(lines.size(), 3u) << result.out;
   EXPECT_EQ(lines[0].rfind("ID", 0), 0u);
   for (const char* column : {"TIME", "METHOD", "PATH", "VERDICT", "TYPE", "SIZE", "LAST"}) {
@@ -66,6 +71,24 @@ TEST_F(EventsTest, ListPrintsOneRowPerEventWithTheDocumentedColumns) {
   EXPECT_NE(lines[1].find("invoice.paid"), std::string::npos);
   EXPECT_NE(lines[1].find(" 17 "), std::string::npos);  // body size
   EXPECT_NE(lines[2].find("/bin"), std::string::npos);
+}
+
+TEST_F(EventsTest, ListMarksAnEventTheEdgeCannotRead) {
+  FakeEvent sealed;
+  sealed.path = "/sealed";
+  sealed.integrityError = "event 3 does not open with key k2";
+  edge_.addEvent(sealed);
+  const CliResult result = runCli(withToken({"events", "list"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const std::vector<std::string> lines = splitLines(result.out);
+  ASSERT_EQ(lines.size(), 4u) << result.out;
+
+  // At the end of its own line only, with the edge's reason.
+  EXPECT_EQ(lines[3].rfind("3 ", 0), 0u) << lines[3];
+  const std::string mark = "  UNREADABLE: event 3 does not open with key k2";
+  ASSERT_GE(lines[3].size(), mark.size()) << lines[3];
+  EXPECT_EQ(lines[3].substr(lines[3].size() - mark.size()), mark) << lines[3];
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(lines[i].find("UNREADABLE"), std::string::npos);
 }
 
 TEST_F(EventsTest, ListJsonAndPagingPassAfterAndLimit) {

@@ -182,6 +182,34 @@ TEST_F(TlsRelayTest, EachBadCertificateIsRefusedWithItsSentenceAndNothingIsForwa
   }
 }
 
+TEST_F(TlsRelayTest, PlainHttpToTheTlsEdgeSaysToUseHttps) {
+  ASSERT_NO_FATAL_FAILURE(startEdge("leaf"));
+  const std::string plain = "http://127.0.0.1:" + std::to_string(edge_->port());
+  const std::string ownerToken = (dir_.path() / "edge-leaf" / "edge-data" / "owner.token").string();
+
+  // A login and an anonymous relay, both with an http:// URL for the TLS port: each ends at
+  // once with what the edge said, never as an edge that could not be reached.
+  const std::vector<std::vector<std::string>> commands = {
+      {"login", "--edge", plain, "--token-file", ownerToken},
+      {"relay", "--edge", plain, "--to", target_->url()}};
+  for (const auto& args : commands) {
+    SCOPED_TRACE(args.front());
+    child_ = std::make_unique<ChildProcess>(ANM_E2E_RELAY_BIN, args,
+                                            productEnv(dir_.sub("cli-home-" + args.front())));
+    for (int i = 0; i < 500 && child_->running(); ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(child_->exitCode().value_or(-1), 1) << child_->describe();
+    std::string err;
+    for (const auto& text : child_->stderrLines()) err += text + "\n";
+    EXPECT_NE(err.find("edge answered 400: this port of the edge speaks TLS only: use https://, "
+                       "not http://"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find("reset"), std::string::npos) << err;
+    EXPECT_EQ(err.find("refused"), std::string::npos) << err;
+    child_.reset();
+  }
+}
+
 TEST_F(TlsRelayTest, UnreadableCaFileIsAUsageErrorNamingIt) {
   const std::string missing = (dir_.path() / "no-such-ca.pem").string();
   const std::string notPem = (dir_.path() / "not-a-ca.pem").string();

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -77,7 +79,8 @@ class TlsEdgeTest : public ::testing::Test {
     // Port 0 unless the case names its own address: a fixed port collides with whatever else
     // runs on the machine.
     writeText(dir_ / "edge.conf", "listen = 127.0.0.1:0\ndata_dir = " + (dir_ / "data").string() +
-                                      "\nhttp.timeout_ms = 1000\n" + settings);
+                                      "\nhttp.timeout_ms = " + std::to_string(timeoutMs_) + "\n" +
+                                      settings);
     args.insert(args.begin(), {ANM_EDGE_BINARY, "--config", (dir_ / "edge.conf").string(),
                                "--port-file", (dir_ / "port").string()});
     pid_ = fork();
@@ -221,6 +224,7 @@ class TlsEdgeTest : public ::testing::Test {
   Poco::Net::Context::Ptr client_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  int timeoutMs_ = 1000;  ///< http.timeout_ms of the edges spawn() starts
 };
 
 TEST_F(TlsEdgeTest, IngestApiAndStreamWorkOverTls13) {
@@ -278,11 +282,12 @@ TEST_F(TlsEdgeTest, Tls12AndOlderAreRefused) {
   EXPECT_FALSE(createHook(session).first.empty());
 }
 
-TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsRefusedAndTheEdgeGoesOn) {
+TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsToldToUseHttpsAndTheEdgeGoesOn) {
   ASSERT_NO_FATAL_FAILURE(startTlsEdge());
   Poco::Net::StreamSocket plain;
   plain.connect(Poco::Net::SocketAddress("127.0.0.1", port_));
-  const std::string text = "GET /api/v1/hooks HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string text =
+      "POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
   plain.sendBytes(text.data(), static_cast<int>(text.size()));
   plain.setReceiveTimeout(Poco::Timespan(5, 0));
   char buffer[256];
@@ -290,10 +295,18 @@ TEST_F(TlsEdgeTest, PlainHttpOnTheTlsPortIsRefusedAndTheEdgeGoesOn) {
   std::string got;
   try {
     while ((n = plain.receiveBytes(buffer, sizeof buffer)) > 0) got.append(buffer, n);
-  } catch (const Poco::Exception&) {
-    // A reset is a refusal too.
+  } catch (const Poco::Exception& e) {
+    ADD_FAILURE() << "no whole answer before " << e.displayText() << ": " << got;
   }
-  EXPECT_EQ(got.find("HTTP/1.1"), std::string::npos) << got;
+
+  // Not a reset: an answer in the client's own protocol saying what went wrong, and nothing
+  // of the request was served.
+  EXPECT_EQ(got.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("Connection: close\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("{\"error\":\"this port of the edge speaks TLS only: use https://, not "
+                     "http://\"}"),
+            std::string::npos)
+      << got;
 
   Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
   EXPECT_FALSE(createHook(session).first.empty());
@@ -343,6 +356,46 @@ TEST_F(TlsEdgeTest, StalledHandshakeIsClosedAfterTheTimeoutAndHoldsNobodyUp) {
   EXPECT_FALSE(createHook(session).first.empty());
 }
 
+TEST_F(TlsEdgeTest, IdleConnectionsGiveTheirThreadsUpToATlsClient) {
+  // Four threads, and ten times as many connections that never send a byte. Each would hold a
+  // thread for the whole http.timeout_ms of 10 s if it waited there for its handshake, and the
+  // client behind them for minutes; below http.max_queued, so that none is refused outright.
+  timeoutMs_ = 10000;
+  ASSERT_NO_FATAL_FAILURE(startTlsEdge("http.max_threads = 4\n"));
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> idle;
+  for (int i = 0; i < 40; ++i) {
+    idle.push_back(std::make_unique<Poco::Net::StreamSocket>());
+    idle.back()->connect(Poco::Net::SocketAddress("127.0.0.1", port_));
+  }
+
+  // A real client (TLS 1.3: the edge speaks nothing else) is answered while they stay open. The
+  // bound is the client's own timeout, kept well below the idle connections' 10 s.
+  Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
+  session.setTimeout(Poco::Timespan(8, 0));
+  HttpAnswer created;
+  try {
+    created = https(session, "POST", "/api/v1/hooks", "{}");
+  } catch (const Poco::Exception& e) {
+    FAIL() << "the TLS client got no answer: " << e.displayText() << "\n" << edgeLog();
+  }
+  EXPECT_EQ(created.status, 201) << created.body;
+
+  // The idle connections were closed to make room, not left to their timeout.
+  size_t closed = 0;
+  for (auto& socket : idle) {
+    socket->setReceiveTimeout(Poco::Timespan(0, 1000));
+    char byte = 0;
+    try {
+      if (socket->receiveBytes(&byte, 1) == 0) ++closed;
+    } catch (const Poco::TimeoutException&) {
+      // still open: its turn had not come
+    } catch (const Poco::Exception&) {
+      ++closed;  // reset
+    }
+  }
+  EXPECT_GT(closed, 0u);
+}
+
 TEST_F(TlsEdgeTest, LargeBodyAndLongBacklogStreamWhole) {
   ASSERT_NO_FATAL_FAILURE(startTlsEdge("ingest.rate_per_hook = 0\ningest.rate_per_address = 0\n"));
   Poco::Net::HTTPSClientSession session("127.0.0.1", port_, clientContext());
@@ -381,6 +434,51 @@ TEST_F(TlsEdgeTest, PlainHttpOffLoopbackIsRefusedUnlessBehindAProxy) {
   spawn({"--listen", "192.0.2.1:0"}, "http.behind_proxy = true\n");
   EXPECT_EQ(waitExit(), 69);
   EXPECT_NE(edgeLog().find("could not listen on 192.0.2.1"), std::string::npos) << edgeLog();
+}
+
+TEST_F(TlsEdgeTest, AnExpiredOrExpiringCertificateIsLoggedAndStillServes) {
+  // Made now, so that their dates are what the names say whenever the test runs.
+  const TestCert soon =
+      makeCert({"localhost", "DNS:localhost,IP:127.0.0.1", -3600, 3 * 86400}, &pki_->ca);
+  const TestCert lasting =
+      makeCert({"localhost", "DNS:localhost,IP:127.0.0.1", -3600, 90 * 86400}, &pki_->ca);
+  for (const auto& [name, cert] :
+       {std::pair<std::string, const TestCert*>{"soon", &soon}, {"lasting", &lasting}}) {
+    writeText(dir_ / (name + ".crt"), cert->cert);
+    writeText(dir_ / (name + ".key"), cert->key);
+  }
+  const std::regex notAfter("not_after=\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ");
+
+  // Expired: it starts (an operator may be renewing it), and says so at error level.
+  spawn({"--tls-cert", pki_->cert("expired"), "--tls-key", pki_->key("expired")});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  std::string log = edgeLog();
+  EXPECT_NE(log.find("Error anm.tls: tls certificate expired cert=" + pki_->cert("expired") +
+                     " not_after="),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(std::regex_search(log, notAfter)) << log;
+  stopEdge();
+
+  // Three days left: a warning with the date and the days.
+  spawn({"--tls-cert", (dir_ / "soon.crt").string(), "--tls-key", (dir_ / "soon.key").string()});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  log = edgeLog();
+  EXPECT_NE(log.find("Warning anm.tls: tls certificate expires soon cert=" +
+                     (dir_ / "soon.crt").string() + " not_after="),
+            std::string::npos)
+      << log;
+  EXPECT_TRUE(std::regex_search(log, notAfter)) << log;
+  EXPECT_TRUE(log.find("days_left=2") != std::string::npos ||
+              log.find("days_left=3") != std::string::npos)
+      << log;
+  stopEdge();
+
+  // Ninety days: nothing to say.
+  spawn({"--tls-cert", (dir_ / "lasting.crt").string(), "--tls-key",
+         (dir_ / "lasting.key").string()});
+  ASSERT_TRUE(waitReady()) << edgeLog();
+  EXPECT_EQ(edgeLog().find("tls certificate expire"), std::string::npos) << edgeLog();
 }
 
 TEST_F(TlsEdgeTest, BadCertificateOrKeyFilesExit78NamingTheFile) {

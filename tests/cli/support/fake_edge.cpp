@@ -466,6 +466,7 @@ std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
     deliveries.add(item);
   }
   object.set("deliveries", deliveries);
+  if (!event.integrityError.empty()) object.set("integrity_error", event.integrityError);
   if (detail) {
     object.set("headers", headerArray(event.headers));
     object.set("body_base64", base64(event.body));

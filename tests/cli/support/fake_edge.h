@@ -25,6 +25,8 @@ struct FakeEvent {
   std::string body;
   std::string eventType;
   int64_t replayOf = 0;
+  /// Set: the edge cannot open the stored contents; listed with "integrity_error".
+  std::string integrityError;
 };
 
 struct ReportedDelivery {
