@@ -9,6 +9,7 @@
 
 #include <sstream>
 
+#include "core/diagnosis/pages.h"
 #include "core/edge/api_support.h"
 #include "core/edge/stream_hub.h"
 
@@ -113,6 +114,48 @@ class ProvidersHandler : public EdgeHandler {
   const plugin::Registry& registry_;
 };
 
+/// GET /diagnosis/, /diagnosis/index.json, /diagnosis/<code> and /diagnosis/<code>.json: the
+/// page of each diagnosis code (docs/diagnosis.md). They hold nothing of any hook, so they need
+/// no sign-in; as HTML they run no script and load nothing.
+class DiagnosisPageHandler : public EdgeHandler {
+ public:
+  explicit DiagnosisPageHandler(std::string name) : name_(std::move(name)) {}
+  bool wantsBody(const HTTPServerRequest&) const override { return false; }
+  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    if (refuseBadTarget(req, resp)) return;
+    closeIfBodyUnread(req, resp);
+    resp.set("X-Content-Type-Options", "nosniff");
+    resp.set("Referrer-Policy", "no-referrer");
+
+    const auto& pages = diagnosis::catalog();
+    if (name_.empty() || name_ == "index.json") {
+      if (name_.empty()) {
+        resp.set("Content-Security-Policy", diagnosis::pageContentSecurityPolicy());
+        sendBody(resp, 200, "text/html; charset=utf-8", diagnosis::renderIndexHtml(pages));
+      } else {
+        sendJson(resp, 200, diagnosis::renderIndexJson(pages));
+      }
+      return;
+    }
+    const bool json = name_.size() > 5 && name_.compare(name_.size() - 5, 5, ".json") == 0;
+    const std::string code = json ? name_.substr(0, name_.size() - 5) : name_;
+    const diagnosis::Page* page = diagnosis::findPage(code);
+    if (page == nullptr) {
+      sendError(resp, 404, "no diagnosis code " + code + "; the list is at /diagnosis/");
+      return;
+    }
+    if (json) {
+      sendJson(resp, 200, diagnosis::renderPageJson(*page));
+      return;
+    }
+    resp.set("Content-Security-Policy", diagnosis::pageContentSecurityPolicy());
+    sendBody(resp, 200, "text/html; charset=utf-8", diagnosis::renderPageHtml(*page));
+  }
+
+ private:
+  std::string name_;
+};
+
 }  // namespace
 
 EdgeStatus::EdgeStatus(store::Store& store, plugin::Registry& registry, StreamHub& hub)
@@ -175,6 +218,13 @@ EdgeHandler* routeOperations(const EdgeServices& services, const std::string& me
   if (path == "/api/v1/providers") {
     if (!read) return new MethodNotAllowedHandler("GET, HEAD");
     return new ProvidersHandler(*services.registry);
+  }
+  if (path == "/diagnosis" || path.rfind("/diagnosis/", 0) == 0) {
+    if (!read) return new MethodNotAllowedHandler("GET, HEAD");
+    const std::string_view name =
+        path.size() > sizeof("/diagnosis/") - 1 ? path.substr(sizeof("/diagnosis/") - 1) : "";
+    if (name.find('/') != std::string_view::npos) return nullptr;
+    return new DiagnosisPageHandler(std::string(name));
   }
   return nullptr;
 }

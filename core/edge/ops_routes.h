@@ -58,8 +58,9 @@ class EdgeStatus {
 };
 
 /// The handler of an operations route, or a 405 handler for another method on one of them:
-/// GET|HEAD /healthz, GET|HEAD /readyz, GET /metrics and GET /api/v1/providers. Returns null
-/// when `path` is none of these; the caller owns the handler.
+/// GET|HEAD /healthz, GET|HEAD /readyz, GET /metrics, GET /api/v1/providers and the pages of
+/// the diagnosis codes, GET /diagnosis/[<code>[.json]|index.json]. Returns null when `path` is
+/// none of these; the caller owns the handler.
 EdgeHandler* routeOperations(const EdgeServices& services, const std::string& method,
                              std::string_view path);
 

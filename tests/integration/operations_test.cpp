@@ -176,5 +176,37 @@ TEST_F(OperationsTest, MetricsCountWhatTheEdgeDidByProviderVerdictAndReason) {
   EXPECT_EQ(m.at("anonymily_ready"), 1);
 }
 
+TEST_F(OperationsTest, EveryDiagnosisCodeHasAPageWithoutScriptAndAJsonForm) {
+  const auto index = request(port_, "GET", "/diagnosis/");
+  ASSERT_EQ(index.status, 200) << index.body;
+  EXPECT_EQ(index.header("Content-Type"), "text/html; charset=utf-8");
+  const std::string policy = index.header("Content-Security-Policy");
+  EXPECT_EQ(policy.find("script-src"), std::string::npos) << policy;
+  EXPECT_NE(policy.find("default-src 'none'"), std::string::npos) << policy;
+  EXPECT_EQ(index.header("X-Content-Type-Options"), "nosniff");
+
+  // Every code the index lists has both forms, served without a sign-in.
+  const auto listed = request(port_, "GET", "/diagnosis/index.json");
+  ASSERT_EQ(listed.status, 200);
+  Poco::JSON::Parser parser;
+  const auto codes =
+      parser.parse(listed.body).extract<Poco::JSON::Object::Ptr>()->getArray("codes");
+  ASSERT_GT(codes->size(), 20u);
+  for (size_t i = 0; i < codes->size(); ++i) {
+    const std::string code =
+        codes->getObject(static_cast<unsigned>(i))->getValue<std::string>("code");
+    const auto html = request(port_, "GET", "/diagnosis/" + code);
+    EXPECT_EQ(html.status, 200) << code;
+    EXPECT_NE(html.body.find("<html"), std::string::npos) << code;
+    EXPECT_EQ(html.body.find("<script"), std::string::npos) << code;
+    const auto json = request(port_, "GET", "/diagnosis/" + code + ".json");
+    EXPECT_EQ(json.status, 200) << code;
+    EXPECT_EQ(jsonField(json.body, "code"), code);
+  }
+
+  EXPECT_EQ(request(port_, "GET", "/diagnosis/no.such_code").status, 404);
+  EXPECT_EQ(request(port_, "POST", "/diagnosis/", "{}").status, 405);
+}
+
 }  // namespace
 }  // namespace anm::test
