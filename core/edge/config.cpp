@@ -22,7 +22,7 @@
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 31> kKnownKeys = {"listen",
+constexpr std::array<const char*, 37> kKnownKeys = {"listen",
                                                     "data_dir",
                                                     "plugin_dir",
                                                     "public_url",
@@ -52,7 +52,13 @@ constexpr std::array<const char*, 31> kKnownKeys = {"listen",
                                                     "auth.anonymous_hooks",
                                                     "hooks.anonymous_ttl_s",
                                                     "shutdown.timeout_ms",
-                                                    "plugins.watch"};
+                                                    "plugins.watch",
+                                                    "explain.url",
+                                                    "explain.model",
+                                                    "explain.key_file",
+                                                    "explain.key_env",
+                                                    "explain.per_hour",
+                                                    "explain.timeout_ms"};
 
 std::string_view trimBlanks(std::string_view text) {
   const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f'; };
@@ -152,10 +158,9 @@ void parseListen(const std::string& text, EdgeConfig& config) {
 constexpr std::array<const char*, 4> kMySqlOnlyKeys = {"store.pool_size", "store.poll_interval_ms",
                                                        "store.password_file", "store.password_env"};
 
-// The contents of store.password_file. The file must be the edge's own secret: a password
-// that group or others can read is refused rather than used.
-std::string readPasswordFile(const std::string& path) {
-  const std::string key = "store.password_file";
+// The contents of a file holding one secret (store.password_file, explain.key_file). The file
+// must be the edge's own secret: one that group or others can read is refused rather than used.
+std::string readSecretFile(const std::string& key, const std::string& path) {
   if (path.empty()) throw ConfigError("invalid value for " + key + ": it is empty");
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
@@ -175,7 +180,7 @@ std::string readPasswordFile(const std::string& path) {
   std::string password((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw ConfigError("could not read " + key + " " + path);
 
-  // Editors end the file with a newline that is not part of the password.
+  // Editors end the file with a newline that is not part of the secret.
   if (!password.empty() && password.back() == '\n') {
     password.pop_back();
     if (!password.empty() && password.back() == '\r') password.pop_back();
@@ -223,7 +228,7 @@ void parseMySqlStore(const std::string& url, const ConfigValues& values, EdgeCon
   if (file && env) {
     throw ConfigError("store.password_file and store.password_env are both set; keep only one");
   }
-  if (file) config.mysql.endpoint.password = readPasswordFile(*file);
+  if (file) config.mysql.endpoint.password = readSecretFile("store.password_file", *file);
   if (env) {
     if (!isEnvironmentName(*env)) {
       throw ConfigError("invalid value for store.password_env: \"" + *env +
@@ -356,6 +361,59 @@ void parseSecurity(const ConfigValues& values, EdgeConfig& config) {
   }
   if (const auto* text = value("plugins.watch")) {
     config.watchPlugins = parseBoolean("plugins.watch", *text);
+  }
+}
+
+// The model-based explanation (docs/diagnosis.md): off without explain.url.
+void parseExplain(const ConfigValues& values, EdgeConfig& config) {
+  auto value = [&values](const char* key) -> const std::string* {
+    const auto it = values.find(key);
+    return it == values.end() ? nullptr : &it->second;
+  };
+  ExplainConfig& explain = config.explain;
+  if (const auto* text = value("explain.url")) {
+    const std::string& url = *text;
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      throw ConfigError("invalid value for explain.url: \"" + url +
+                        "\" (use the base URL of an OpenAI-compatible API, e.g. "
+                        "https://api.example.com/v1)");
+    }
+    explain.url = url;
+    while (!explain.url.empty() && explain.url.back() == '/') explain.url.pop_back();
+  }
+  if (const auto* text = value("explain.model")) {
+    if (text->empty()) throw ConfigError("invalid value for explain.model: it is empty");
+    explain.model = *text;
+  }
+  const auto* file = value("explain.key_file");
+  const auto* env = value("explain.key_env");
+  if (file && env)
+    throw ConfigError("explain.key_file and explain.key_env are both set; keep only one");
+  if (file) explain.key = readSecretFile("explain.key_file", *file);
+  if (env) {
+    if (!isEnvironmentName(*env)) {
+      throw ConfigError("invalid value for explain.key_env: \"" + *env +
+                        "\" is not an environment variable name");
+    }
+    const char* key = std::getenv(env->c_str());
+    if (key == nullptr || *key == '\0') {
+      throw ConfigError("explain.key_env names " + *env + ", which is not set");
+    }
+    explain.key = key;
+  }
+  if (const auto* text = value("explain.per_hour")) {
+    explain.perHour = parseInteger("explain.per_hour", *text, 1, kMaxExplainPerHour);
+  }
+  if (const auto* text = value("explain.timeout_ms")) {
+    explain.timeout = std::chrono::milliseconds(
+        parseInteger("explain.timeout_ms", *text, kMinExplainTimeoutMs, kMaxExplainTimeoutMs));
+  }
+  const bool tuned = file || env || value("explain.model") || value("explain.per_hour") ||
+                     value("explain.timeout_ms");
+  if (tuned && explain.url.empty()) {
+    throw ConfigError(
+        "explain.* keys are set but explain.url is not; set it to turn the "
+        "model-based explanation on, or remove them");
   }
 }
 
@@ -519,6 +577,7 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
 
   parseTls(values, config);
   parseSecurity(values, config);
+  parseExplain(values, config);
   return config;
 }
 

@@ -58,6 +58,23 @@ inline constexpr int64_t kMaxShutdownTimeoutMs = 600000;
 /// encryption.keys_env names no other.
 inline constexpr char kDefaultKeysEnv[] = "ANONYMILY_ENCRYPTION_KEYS";
 
+/// Bounds of explain.per_hour and explain.timeout_ms (the model-based explanation).
+inline constexpr int64_t kMaxExplainPerHour = 100000;
+inline constexpr int64_t kMinExplainTimeoutMs = 1000;
+inline constexpr int64_t kMaxExplainTimeoutMs = 300000;
+
+/// The optional model-based explanation of failed events (docs/diagnosis.md): off until the
+/// operator names an OpenAI-compatible endpoint.
+struct ExplainConfig {
+  std::string url;  ///< base URL, e.g. https://api.example.com/v1; "" is off
+  std::string model = "gpt-4o-mini";
+  std::string key;       ///< the API key, from explain.key_file or explain.key_env
+  int64_t perHour = 30;  ///< explanations asked of the model per account (or hook)
+  std::chrono::milliseconds timeout{20000};
+
+  bool enabled() const { return !url.empty(); }
+};
+
 /// Which backend `store` names.
 enum class StoreKind { kSqlite, kMySql };
 
@@ -126,6 +143,9 @@ struct EdgeConfig {
   /// Whether the plugin directory is watched, so that plugin files copied in, replaced or
   /// removed take effect without a restart. Either way SIGHUP reloads them.
   bool watchPlugins = true;
+
+  /// The model-based explanation; off by default.
+  ExplainConfig explain;
 };
 
 /// The keys a configuration file may hold, with their values as text.

@@ -79,7 +79,8 @@ std::string describe(const EdgeConfig& c) {
       << '|' << c.jwtTtl.count() << '|' << c.jwtIssuer << '|' << c.anonymousHooks << '|'
       << c.anonymousTtl.count() << '|' << c.ratePerHook << '|' << c.burstPerHook << '|'
       << c.ratePerAddress << '|' << c.burstPerAddress << '|' << c.requestTimeout.count() << '|'
-      << c.shutdownTimeout.count() << '|' << c.watchPlugins;
+      << c.shutdownTimeout.count() << '|' << c.watchPlugins << '|' << c.explain.url << '|'
+      << c.explain.model << '|' << c.explain.perHour << '|' << c.explain.timeout.count();
   return out.str();
 }
 
@@ -137,6 +138,8 @@ TEST_F(InstalledConfigTest, EveryShownDefaultIsTheDefault) {
     ConfigValues base = installed;
     // The mysql-only keys are compared on a mysql store (nothing connects while parsing).
     if (s.key.rfind("store.", 0) == 0) base["store"] = "mysql://anonymily@127.0.0.1/anonymily";
+    // The explain.* keys are compared with the explanation on (nothing connects either).
+    if (s.key.rfind("explain.", 0) == 0) base["explain.url"] = "http://127.0.0.1:9/v1";
     ConfigValues with = base;
     with[s.key] = s.value;
     EXPECT_EQ(describe(parseConfig(with, "/usr/bin")), describe(parseConfig(base, "/usr/bin")))
