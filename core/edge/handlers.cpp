@@ -866,7 +866,7 @@ class ListEventsHandler : public HookApiHandler {
   using HookApiHandler::HookApiHandler;
 
  protected:
-  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     int64_t after = 0;
     size_t limit = kDefaultEventsPage;
@@ -891,6 +891,12 @@ class ListEventsHandler : public HookApiHandler {
       out += withLatestDeliveries(events[i], services_.store->listDeliveries(events[i].id), false);
     }
     out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
+
+    // Summaries carry contents (raw query, path, event type): the listing is on the record
+    // before they leave, once per request rather than once per event.
+    audit(req, "event.list", hook.accountId, hook.id, 0,
+          "after=" + std::to_string(after) + " limit=" + std::to_string(limit) +
+              " count=" + std::to_string(events.size()));
     sendJson(resp, 200, out);
   }
 };

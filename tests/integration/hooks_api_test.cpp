@@ -238,6 +238,30 @@ TEST_F(HooksApiTest, ReadingAnEventIsAuditedForTheOwner) {
   EXPECT_EQ(log.body.find("secret contents"), std::string::npos);
 }
 
+TEST_F(HooksApiTest, ListingEventsIsAuditedOncePerRequest) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ingest(id, "event " + std::to_string(i)).status, 200);
+  const auto listed = call("GET", "/api/v1/hooks/" + id + "/events?limit=2", pro.jwt);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const std::string after = jsonField(listed.body, "next_after");
+  ASSERT_EQ(call("GET", "/api/v1/hooks/" + id + "/events?after=" + after, pro.jwt).status, 200);
+
+  const auto entries = parseObject(call("GET", "/api/v1/audit", pro.jwt).body)->getArray("entries");
+  std::vector<std::string> details;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") != "event.list") continue;
+    EXPECT_EQ(entry->getValue<std::string>("hook"), id);
+    EXPECT_EQ(entry->getValue<int64_t>("event"), 0);
+    EXPECT_EQ(entry->getValue<std::string>("actor").rfind("member:", 0), 0u);
+    details.push_back(entry->getValue<std::string>("detail"));
+  }
+  EXPECT_EQ(details, (std::vector<std::string>{"after=0 limit=2 count=2",
+                                               "after=" + after + " limit=100 count=1"}));
+}
+
 TEST_F(HooksApiTest, HookChangesAreAudited) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
