@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/crypto/keys.h"
 #include "core/store/field_codec.h"
@@ -1384,7 +1385,10 @@ class MySqlStore::Impl {
       statement.setInt64(4, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::vector<EventRecord> rows;
-      while (rs->next()) rows.push_back(readEvent(*rs, withBodies, ring.get()));
+      while (rs->next()) {
+        rows.push_back(readEvent(*rs, withBodies, ring.get()));
+        if (!rows.back().integrityError.empty()) reportIntegrity(rows.back(), column(*rs, 15));
+      }
       return rows;
     });
   }
@@ -1398,9 +1402,25 @@ class MySqlStore::Impl {
       statement.setInt64(2, eventId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::optional<EventRecord> found;
-      if (rs->next()) found = readEvent(*rs, true, ring.get());
+      if (rs->next()) {
+        found = readEvent(*rs, true, ring.get());
+        if (!found->integrityError.empty()) reportIntegrity(*found, column(*rs, 15));
+      }
       return found;
     });
+  }
+
+  /// Logs a failed integrity check once per event, so that a list polled every second does
+  /// not repeat it. The set is bounded; past it, repeats are logged again.
+  void reportIntegrity(const EventRecord& event, const std::string& keyId) {
+    {
+      std::lock_guard<std::mutex> lock(integrityMu_);
+      if (integrityReported_.count(event.id) != 0) return;
+      if (integrityReported_.size() < kMaxIntegrityReports) integrityReported_.insert(event.id);
+    }
+    logger().error("could not open event event_id=%?d key_id=%s hook=%s error=\"%s\"", event.id,
+                   keyId.empty() ? std::string("(none)") : keyId, event.hookId,
+                   event.integrityError);
   }
 
   // --- deliveries ---
@@ -2548,6 +2568,10 @@ class MySqlStore::Impl {
   std::mutex hookMu_;
   std::unordered_map<std::string, CachedHook> hooks_;
   uint64_t hookGeneration_ = 0;  ///< counts this store's own hook changes
+
+  static constexpr size_t kMaxIntegrityReports = 100000;
+  std::mutex integrityMu_;
+  std::unordered_set<int64_t> integrityReported_;  ///< events whose failed check was logged
 };
 
 std::unique_ptr<MySqlStore> MySqlStore::open(const MySqlOptions& options) {

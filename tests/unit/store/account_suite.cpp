@@ -1,10 +1,16 @@
 // tests/unit/store/account_suite.cpp: accounts, tokens, audit, settings, hooks of accounts and
 // encryption at rest, as every backend must keep them.
 // SPDX-License-Identifier: Apache-2.0
+#include <Poco/AutoPtr.h>
+#include <Poco/Channel.h>
+#include <Poco/Logger.h>
+#include <Poco/Message.h>
+
 #include <algorithm>
 #include <atomic>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -73,6 +79,42 @@ HookRecord makeNamedHook(const std::string& id, const std::string& accountId,
   hook.customResponse = CustomResponse{202, {{"X-A", "b"}, {"X-A", "c"}}, "accepted\n"};
   return hook;
 }
+
+/// Collects the store's log lines ("anm.store") while it lives.
+class StoreLogCapture {
+ public:
+  StoreLogCapture() : channel_(new Lines) { Poco::Logger::get("anm.store").setChannel(channel_); }
+  ~StoreLogCapture() { Poco::Logger::get("anm.store").setChannel(nullptr); }
+
+  StoreLogCapture(const StoreLogCapture&) = delete;
+  StoreLogCapture& operator=(const StoreLogCapture&) = delete;
+
+  /// The lines logged at `priority` that contain `text`.
+  size_t count(Poco::Message::Priority priority, const std::string& text) const {
+    return channel_->count(priority, text);
+  }
+
+ private:
+  class Lines : public Poco::Channel {
+   public:
+    void log(const Poco::Message& message) override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.emplace_back(message.getPriority(), message.getText());
+    }
+    size_t count(Poco::Message::Priority priority, const std::string& text) const {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(), [&](const auto& l) {
+        return l.first == priority && l.second.find(text) != std::string::npos;
+      }));
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    std::vector<std::pair<Poco::Message::Priority, std::string>> lines_;
+  };
+
+  Poco::AutoPtr<Lines> channel_;
+};
 
 AuditRecord makeAudit(const std::string& accountId, const std::string& action, int64_t atMs) {
   AuditRecord entry;
@@ -571,6 +613,25 @@ TEST_P(AccountSuite, FlippedCiphertextByteIsAnIntegrityErrorAndNeverData) {
   EXPECT_EQ(listed[1].body, "");
   expectSameContents(events[2], listed[2]);
   EXPECT_NO_THROW(store->listEvents("h", 0, 10, false, false));
+}
+
+TEST_P(AccountSuite, AnEventThatFailsItsIntegrityCheckIsLoggedOnceAsAnError) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  const int64_t good = store->appendEvent(makeEvent("h", "readable"));
+  const int64_t bad = store->appendEvent(makeEvent("h", "changed behind the store's back"));
+  GetParam().corruptEventCiphertext(dir_, bad);
+
+  StoreLogCapture log;
+  const std::string line = "could not open event event_id=" + std::to_string(bad) + " key_id=k1";
+  ASSERT_TRUE(store->getEvent("h", bad).has_value());
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, line), 1u);
+
+  // A list polled again and again does not repeat it, and a readable event logs nothing.
+  for (int i = 0; i < 3; ++i) store->listEvents("h", 0, 10, true, false);
+  ASSERT_TRUE(store->getEvent("h", good).has_value());
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, line), 1u);
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, "event_id=" + std::to_string(good)), 0u);
 }
 
 TEST_P(AccountSuite, EventsUnderAKeyTheRingLacksReportIntegrityErrors) {
