@@ -1290,16 +1290,38 @@ class MySqlStore::Impl {
   /// Settings first, then hooks, then events. Every rewrite is one UPDATE whose WHERE names
   /// the old key id and the old stored bytes, so that a record another edge rewrote meanwhile
   /// (a rotated secret, a setting set again) is left as that edge wrote it. Counts the
-  /// records it tried, so that a caller looping until 0 stops only when none is left.
+  /// records it tried, so that a caller looping until 0 stops only when none is left. A record
+  /// that does not open is logged and passed over: the cursor moves past it, so that it holds
+  /// up neither the records after it nor the caller's loop.
   size_t reencryptBatch(size_t limit) {
     const RingPtr ring = currentRing();
     if (!ring) throw StoreError("could not re-encrypt: the store was opened without a key ring");
     const std::string active = ring->active().id;
+    std::lock_guard<std::mutex> rotation(rotateMu_);
+    RotateCursor fresh;
+    fresh.activeKey = active;
+    if (rotateCursor_.activeKey != active) rotateCursor_ = fresh;
     size_t done = 0;
     if (done < limit) done += reencryptSettings(*ring, active, limit - done);
     if (done < limit) done += reencryptHooks(*ring, active, limit - done);
     if (done < limit) done += reencryptEvents(*ring, active, limit - done);
+
+    // A pass that found nothing left starts the next one from the beginning, so that records
+    // another edge sealed under an old key (before it saw the new ring) are found too.
+    if (done == 0) rotateCursor_ = fresh;
     return done;
+  }
+
+  ReencryptFailures reencryptFailures() {
+    std::lock_guard<std::mutex> rotation(rotateMu_);
+    return rotateFailures_.failures;
+  }
+
+  /// Counts a record rotation passed over, when the key it is under is in the ring (or it is
+  /// in the clear): its bytes then fail authentication. Called with rotateMu_ held.
+  void failedAuthentication(const crypto::KeyRing& ring, const std::string& keyId,
+                            std::string record) {
+    if (keyId.empty() || ring.find(keyId) != nullptr) rotateFailures_.note(std::move(record));
   }
 
   /// Key ids with the live records under each, ascending; records in the clear count under "".
@@ -1599,16 +1621,27 @@ class MySqlStore::Impl {
 
   size_t reencryptSettings(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
     return withConnection("re-encrypt settings", false, [&](Connection& c) {
-      auto& select =
-          c.prepare("SELECT name, value, key_id FROM settings WHERE key_id <> ? LIMIT ?");
+      auto& select = c.prepare(
+          "SELECT name, value, key_id FROM settings WHERE key_id <> ? AND name > ? "
+          "ORDER BY name LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setString(2, rotateCursor_.setting);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
       std::vector<std::vector<std::string>> rows;
       while (rs->next()) rows.push_back({column(*rs, 1), column(*rs, 2), column(*rs, 3)});
       rs.reset();
       for (const auto& row : rows) {
-        const std::string value = openStored(&ring, row[2], row[1], "settings", row[0], "value");
+        rotateCursor_.setting = row[0];
+        std::string value;
+        try {
+          value = openStored(&ring, row[2], row[1], "settings", row[0], "value");
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt setting name=%s key_id=%s error=\"%s\"", row[0],
+                         row[2], std::string(e.what()));
+          failedAuthentication(ring, row[2], "setting " + row[0]);
+          continue;
+        }
         const WrappedKey sealed = sealField(ring, value, "settings", row[0], "value");
         auto& update = c.prepare(
             "UPDATE settings SET value = ?, key_id = ? WHERE name = ? AND key_id = ? "
@@ -1628,9 +1661,10 @@ class MySqlStore::Impl {
     size_t done = withConnection("re-encrypt hooks", false, [&](Connection& c) {
       auto& select = c.prepare(
           "SELECT id, key_id, secret, signing_secret, previous_signing_secret FROM hooks "
-          "WHERE key_id <> ? AND deleted_at_ms = 0 LIMIT ?");
+          "WHERE key_id <> ? AND deleted_at_ms = 0 AND id > ? ORDER BY id LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setString(2, rotateCursor_.hook);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
       std::vector<std::vector<std::string>> rows;
       while (rs->next()) {
@@ -1639,12 +1673,21 @@ class MySqlStore::Impl {
       }
       rs.reset();
       for (const auto& row : rows) {
+        rotateCursor_.hook = row[0];
         HookRecord hook;
         hook.id = row[0];
-        hook.secret = openStored(&ring, row[1], row[2], "hooks", hook.id, "secret");
-        hook.signingSecret = openStored(&ring, row[1], row[3], "hooks", hook.id, "signing_secret");
-        hook.previousSigningSecret =
-            openStored(&ring, row[1], row[4], "hooks", hook.id, "previous_signing_secret");
+        try {
+          hook.secret = openStored(&ring, row[1], row[2], "hooks", hook.id, "secret");
+          hook.signingSecret =
+              openStored(&ring, row[1], row[3], "hooks", hook.id, "signing_secret");
+          hook.previousSigningSecret =
+              openStored(&ring, row[1], row[4], "hooks", hook.id, "previous_signing_secret");
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt hook hook=%s key_id=%s error=\"%s\"", hook.id,
+                         row[1], std::string(e.what()));
+          failedAuthentication(ring, row[1], "hook " + hook.id);
+          continue;
+        }
         const StoredSecrets sealed = sealSecrets(&ring, hook);
 
         // NULL-safe comparison: schema 1 rows hold NULL in the new secret columns.
@@ -1672,9 +1715,10 @@ class MySqlStore::Impl {
     return withConnection("re-encrypt events", false, [&](Connection& c) {
       auto& select = c.prepare(
           "SELECT id, hook_id, key_id, wrapped_key FROM events WHERE key_id <> ? AND erased = 0 "
-          "ORDER BY id LIMIT ?");
+          "AND id > ? ORDER BY id LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setInt64(2, rotateCursor_.event);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
       struct Row {
         int64_t id;
@@ -1687,8 +1731,15 @@ class MySqlStore::Impl {
       }
       rs.reset();
       for (const Row& row : rows) {
+        rotateCursor_.event = row.id;
         if (row.wrapped.keyId.empty()) {
-          encryptClearEvent(c, ring, row.id, row.hookId);
+          try {
+            encryptClearEvent(c, ring, row.id, row.hookId);
+          } catch (const StoreError& e) {
+            logger().error("could not re-encrypt event event_id=%?d key_id=(none) error=\"%s\"",
+                           row.id, std::string(e.what()));
+            failedAuthentication(ring, "", "event " + std::to_string(row.id));
+          }
           continue;
         }
 
@@ -1697,8 +1748,10 @@ class MySqlStore::Impl {
         try {
           next = rewrapDataKey(ring, row.wrapped, row.hookId, row.id);
         } catch (const crypto::IntegrityError& e) {
-          throw StoreError("could not re-encrypt event " + std::to_string(row.id) + ": " +
-                           e.what());
+          logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", row.id,
+                         row.wrapped.keyId, std::string(e.what()));
+          failedAuthentication(ring, row.wrapped.keyId, "event " + std::to_string(row.id));
+          continue;
         }
         auto& update = c.prepare(
             "UPDATE events SET key_id = ?, wrapped_key = ? WHERE id = ? AND key_id = ? "
@@ -2569,6 +2622,17 @@ class MySqlStore::Impl {
   std::unordered_map<std::string, CachedHook> hooks_;
   uint64_t hookGeneration_ = 0;  ///< counts this store's own hook changes
 
+  /// Where reencryptBatch goes on from while the active key stays the same.
+  struct RotateCursor {
+    std::string activeKey;
+    std::string setting;  ///< last name done
+    std::string hook;     ///< last id done
+    int64_t event = 0;    ///< last id done
+  };
+  std::mutex rotateMu_;  ///< one rotation at a time; guards the cursor and the failures
+  RotateCursor rotateCursor_;
+  ReencryptFailureLog rotateFailures_;
+
   static constexpr size_t kMaxIntegrityReports = 100000;
   std::mutex integrityMu_;
   std::unordered_set<int64_t> integrityReported_;  ///< events whose failed check was logged
@@ -2722,6 +2786,8 @@ void MySqlStore::setSetting(const std::string& name, const std::string& value) {
 }
 
 size_t MySqlStore::reencryptBatch(size_t limit) { return impl_->reencryptBatch(limit); }
+
+ReencryptFailures MySqlStore::reencryptFailures() { return impl_->reencryptFailures(); }
 
 std::vector<KeyUsage> MySqlStore::keyUsage() { return impl_->keyUsage(); }
 

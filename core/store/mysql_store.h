@@ -178,12 +178,13 @@ class MySqlStore : public Store {
   void setSetting(const std::string& name, const std::string& value) override;
 
   /// Settings, then hooks, then events (oldest first); records in the clear (schema 1, or a
-  /// store without a key ring) are encrypted. Throws StoreError without a key ring, and when a
-  /// record does not open under the ring (naming it).
+  /// store without a key ring) are encrypted. Throws StoreError without a key ring. Records
+  /// that do not open are logged and passed over, so that a caller looping until 0 ends.
   size_t reencryptBatch(size_t limit) override;
   /// Live records (events of erased hooks not counted) per key id; "" counts the ones still in
   /// the clear.
   std::vector<KeyUsage> keyUsage() override;
+  ReencryptFailures reencryptFailures() override;
 
   MySqlStats stats() const;
 

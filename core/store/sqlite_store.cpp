@@ -1464,6 +1464,7 @@ class SqliteStore::Impl {
   };
   std::mutex reencryptMutex_;  // one rotation at a time; guards reencryptCursor_
   ReencryptCursor reencryptCursor_;
+  ReencryptFailureLog reencryptFailures_;  // guarded by reencryptMutex_
 };
 
 std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path,
@@ -1978,11 +1979,16 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
 
   size_t done = 0;
   std::vector<std::string> hooksDone;
+  std::vector<std::string> failed;  // records that fail authentication under a key we hold
   Impl::ReencryptCursor next = cursor;
   impl_->runOnWriter([&](sqlite3* db) {
     done = 0;
     hooksDone.clear();
+    failed.clear();
     next = cursor;
+    const auto failedAuthentication = [&](const std::string& keyId, std::string record) {
+      if (keyId.empty() || ring->find(keyId) != nullptr) failed.push_back(std::move(record));
+    };
 
     // A batch of large plaintext bodies is cut short by bytes, so that one transaction does
     // not hold gigabytes.
@@ -2017,6 +2023,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const crypto::IntegrityError& e) {
           logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", id,
                          old.keyId, std::string(e.what()));
+          failedAuthentication(old.keyId, "event " + std::to_string(id));
         }
       }
     }
@@ -2046,6 +2053,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const StoreError& e) {
           logger().error("could not re-encrypt event event_id=%?d key_id=(none) error=\"%s\"",
                          event.id, std::string(e.what()));
+          failedAuthentication("", "event " + std::to_string(event.id));
           continue;
         }
         event.body = row.bytesAt(3);
@@ -2085,6 +2093,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         if (!failure.empty()) {
           logger().error("could not re-encrypt hook hook=%s key_id=%s error=\"%s\"", id, keyId,
                          failure);
+          failedAuthentication(keyId, "hook " + id);
           continue;
         }
         const StoredSecrets stored = sealSecrets(ring.get(), hook);
@@ -2118,6 +2127,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const StoreError& e) {
           logger().error("could not re-encrypt setting name=%s key_id=%s error=\"%s\"", name,
                          old.keyId, std::string(e.what()));
+          failedAuthentication(old.keyId, "setting " + name);
           continue;
         }
         const WrappedKey sealed = sealSetting(ring.get(), name, value);
@@ -2132,7 +2142,13 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
   // a concurrent writer sealed under an old key (before it saw the new ring) are found too.
   cursor = done == 0 ? fresh : next;
   if (!hooksDone.empty()) impl_->forgetHooks(hooksDone);
+  for (auto& record : failed) impl_->reencryptFailures_.note(std::move(record));
   return done;
+}
+
+ReencryptFailures SqliteStore::reencryptFailures() {
+  std::lock_guard<std::mutex> rotation(impl_->reencryptMutex_);
+  return impl_->reencryptFailures_.failures;
 }
 
 std::vector<KeyUsage> SqliteStore::keyUsage() {

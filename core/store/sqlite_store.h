@@ -172,6 +172,7 @@ class SqliteStore : public Store {
   size_t reencryptBatch(size_t limit) override;
   /// Key id "" counts the records stored in the clear.
   std::vector<KeyUsage> keyUsage() override;
+  ReencryptFailures reencryptFailures() override;
 
   WriterStats writerStats() const;
   ReadStats readStats() const;

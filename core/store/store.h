@@ -121,6 +121,13 @@ struct KeyUsage {
   int64_t records = 0;
 };
 
+/// Records key rotation passed over because their stored bytes fail authentication under a key
+/// the ring holds (changed behind the store's back, or corrupt): they stay under their old key.
+struct ReencryptFailures {
+  int64_t records = 0;                ///< how many, each counted once
+  std::vector<std::string> examples;  ///< the first few: "event 42", "hook <id>", "setting <name>"
+};
+
 /// A stored webhook. The id is global and assigned in commit order: an event with a higher id
 /// was committed after every event with a lower one, on every backend and across every edge
 /// sharing one database. It is also the SSE event id, so a relay resumes by it.
@@ -429,6 +436,12 @@ class Store {
   virtual std::vector<KeyUsage> keyUsage() {
     throw StoreError("key rotation is not supported by this store");
   }
+
+  /// What reencryptBatch passed over since this store was opened because it fails
+  /// authentication (a record under a key the ring lacks is not counted: adding the key fixes
+  /// it). A caller that loops reencryptBatch until 0 meets each such record once. The default
+  /// reports none. (Appended.)
+  virtual ReencryptFailures reencryptFailures() { return {}; }
 };
 
 /// How stale a shared backend's cached hook may be: a change made on one edge (a rotated secret,

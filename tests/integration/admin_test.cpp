@@ -1,6 +1,8 @@
 // tests/integration/admin_test.cpp: `anonymily-edge admin` against the store of a running edge:
 // accounts, tokens, and a key rotation while webhooks arrive, on SQLite and on MySQL.
 // SPDX-License-Identifier: Apache-2.0
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -146,6 +148,28 @@ class AdminTest : public ::testing::TestWithParam<Backend> {
     }
     edge::alignActiveKey(*store, *keys, config);
     return store;
+  }
+
+  /// Changes one byte of event `eventId`'s wrapped data key in the database, as someone with
+  /// write access to it could: the event's contents no longer open under any key.
+  void corruptWrappedKey(int64_t eventId) {
+    const std::string id = std::to_string(eventId);
+    if (GetParam() == Backend::kMySql) {
+      db_->connect()->execute(
+          "UPDATE events SET wrapped_key = CONCAT(LEFT(wrapped_key, 20), "
+          "CHAR(ASCII(SUBSTRING(wrapped_key, 21, 1)) ^ 1), SUBSTRING(wrapped_key, 22)) "
+          "WHERE id = " +
+          id);
+      return;
+    }
+    Poco::Data::SQLite::Connector::registerConnector();
+    Poco::Data::Session session("SQLite", data_ + "/anonymily.db");
+    session << "PRAGMA busy_timeout = 5000", Poco::Data::Keywords::now;
+    session << "UPDATE event_keys SET wrapped_key = substr(wrapped_key, 1, 20) || "
+               "(CASE WHEN substr(wrapped_key, 21, 1) = x'5a' THEN x'a5' ELSE x'5a' END) || "
+               "substr(wrapped_key, 22) WHERE event_id = " +
+                   id,
+        Poco::Data::Keywords::now;
   }
 
   static pid_t spawn(std::vector<std::string> args, const std::string& out,
@@ -377,6 +401,47 @@ TEST_P(AdminTest, KeysRotateWhileTheEdgeTakesWebhooks) {
                           entry.detail.find("to=k2") != std::string::npos);
   }
   EXPECT_TRUE(audited);
+}
+
+TEST_P(AdminTest, KeysRotateNamesRecordsThatFailAuthenticationApartFromLaggingEdges) {
+  startEdge();
+  const auto created = request(port_, "POST", "/api/v1/hooks", "{}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string hook = jsonField(created.body, "id");
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = request(port_, "POST", "/h/" + hook, "body " + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ids.push_back(std::stoll(jsonField(r.body, "id")));
+  }
+  stopEdge();
+  corruptWrappedKey(ids[1]);
+
+  // The rotation moves everything else and says which record failed, and why, on every run.
+  for (int run = 0; run < 2; ++run) {
+    const ProcessRun rotated = admin({"keys", "rotate"});
+    EXPECT_EQ(rotated.exitCode, 1) << rotated.out << rotated.err;
+    EXPECT_NE(rotated.out.find("1 record could not be re-encrypted because it fails "
+                               "authentication (changed or corrupt in the store): event " +
+                               std::to_string(ids[1])),
+              std::string::npos)
+        << rotated.out;
+    EXPECT_EQ(rotated.out.find("some edge lacks key"), std::string::npos) << rotated.out;
+  }
+  const ProcessRun json = admin({"--json", "keys", "rotate"});
+  EXPECT_EQ(json.exitCode, 1) << json.err;
+  const auto answer = parseJson(json.out);
+  EXPECT_EQ(answer->getValue<int64_t>("failed_authentication"), 1);
+  EXPECT_EQ(answer->getArray("failed_examples")->getElement<std::string>(0),
+            "event " + std::to_string(ids[1]));
+  EXPECT_EQ(answer->getValue<int64_t>("left"), 1);
+
+  // Only that one stays under k1.
+  auto store = openStore();
+  std::map<std::string, int64_t> byKey;
+  for (const auto& entry : store->keyUsage()) byKey[entry.keyId] = entry.records;
+  EXPECT_EQ(byKey["k1"], 1);
+  EXPECT_GE(byKey["k2"], 3);  // two events, the hook and the settings
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AdminTest, ::testing::Values(Backend::kSqlite, Backend::kMySql),
