@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/store/store.h"
 
@@ -28,11 +29,16 @@ inline constexpr int64_t kClockLeewayMs = 5000;
 /// A refused exchange or sign-in; status and message go back to the client as they are.
 class AuthError : public std::runtime_error {
  public:
-  AuthError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  /// `body` is the answer's JSON when it says more than {"error": what} (a plan refusal names
+  /// the plan); empty for that plain form.
+  AuthError(int status, const std::string& what, std::string body = "")
+      : std::runtime_error(what), status_(status), body_(std::move(body)) {}
   int status() const { return status_; }
+  const std::string& body() const { return body_; }
 
  private:
   int status_;
+  std::string body_;
 };
 
 /// What the Authorization header of a request proved.
@@ -42,9 +48,13 @@ struct Principal {
     kHookToken,  ///< a bearer that is not a JWT: maybe a hook's relay token (checked per hook)
     kMember,     ///< a valid JWT of a live token of an enabled account
     kRefused,    ///< a JWT that failed a check (expired, revoked, bad signature, ...)
+    /// A JWT that passed every check of its own but whose account is disabled: routes that
+    /// need a member answer 403 with `refusal`, hook routes the unknown-hook 404. (Appended.)
+    kBarred,
   };
   Kind kind = Kind::kNone;
   std::string bearer;            ///< the presented value (kHookToken), for the relay-token check
+  std::string refusal;           ///< kBarred only: the JSON body of the 403 answer
   store::AccountRecord account;  ///< kMember only
   store::MemberRecord member;    ///< kMember only
   std::string tokenId;           ///< kMember only: the PAT the JWT was issued from (`tid`)
@@ -86,7 +96,8 @@ class Authenticator {
   /// Checks the header's bearer value. A JWT is verified completely (docs/accounts.md), with a
   /// store lookup of its token and account, so a revocation counts at once. No header (or a
   /// blank one) is kNone; a header that is not a bearer value, a PAT and a failed JWT are
-  /// kRefused; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
+  /// kRefused; a valid JWT of a disabled account is kBarred; any other bearer value is
+  /// kHookToken. Throws StoreError when a lookup fails.
   Principal authenticate(std::string_view authorizationHeader, int64_t nowMs);
 
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.

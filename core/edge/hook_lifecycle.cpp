@@ -8,7 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -99,9 +101,9 @@ class HookLifecycle::Impl {
   }
 
  private:
-  // Upkeep intervals (docs/accounts.md): revocations are polled every second, leases renewed
-  // every 10 s (they last 30 s), anonymous hooks extended every min(ttl/2, 60 s) and expired
-  // ones deleted every min(ttl, 60 s).
+  // Upkeep intervals (docs/accounts.md): revocations and the accounts of open streams are
+  // polled every second, leases renewed every 10 s (they last 30 s), anonymous hooks extended
+  // every min(ttl/2, 60 s) and expired ones deleted every min(ttl, 60 s).
   static constexpr milliseconds kRevocationEvery{1000};
   static constexpr milliseconds kLeaseEvery{kRelayLeaseRenewMs};
   static constexpr milliseconds kMaxExtendEvery{60000};
@@ -140,6 +142,7 @@ class HookLifecycle::Impl {
       now = Clock::now();
       if (now >= nextRevocations) {
         closeRevoked();
+        enforceAccounts();
         nextRevocations = now + kRevocationEvery;
       }
       if (now >= nextLeases) {
@@ -193,6 +196,34 @@ class HookLifecycle::Impl {
       revokedSinceMs_ = pollStartedMs - kRevocationOverlapMs;
     } catch (const std::exception& e) {
       revocationNote_.failed(e);
+    }
+  }
+
+  // An account disabled by another process (the admin command) or on another edge shows only
+  // in the store. Only the accounts with a stream open here are looked up, one read each.
+  void enforceAccounts() {
+    std::map<std::string, std::vector<StreamHub::OpenStream>> byAccount;
+    for (auto& stream : hub_.openStreamList()) {
+      if (!stream.tags.accountId.empty()) byAccount[stream.tags.accountId].push_back(stream);
+    }
+    for (const auto& [accountId, streams] : byAccount) {
+      std::optional<store::AccountRecord> account;
+      try {
+        account = store_.findAccount(accountId);
+        accountNote_.worked();
+      } catch (const std::exception& e) {
+        accountNote_.failed(e);
+        return;
+      }
+      if (account && !account->disabled) continue;
+
+      std::vector<uint64_t> ids;
+      for (const auto& stream : streams) ids.push_back(stream.id);
+      const size_t closed = hub_.closeStreams(ids);
+      if (closed > 0) {
+        lifecycleLog().information("streams of a disabled account closed account=%s streams=%s",
+                                   accountId, std::to_string(closed));
+      }
     }
   }
 
@@ -260,6 +291,7 @@ class HookLifecycle::Impl {
   int64_t revokedSinceMs_ = 0;
   FailureNote closeNote_{"update hooks after a stream closed"};
   FailureNote revocationNote_{"poll revoked tokens"};
+  FailureNote accountNote_{"check the accounts of open streams"};
   FailureNote leaseNote_{"renew relay leases"};
   FailureNote extendNote_{"extend anonymous hooks"};
   FailureNote deleteNote_{"delete expired hooks"};

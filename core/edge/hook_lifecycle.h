@@ -19,7 +19,8 @@ inline constexpr int64_t kRelayLeaseRenewMs = 10000;
 
 /// One thread that keeps what hooks promise over time (docs/accounts.md): extends anonymous
 /// hooks that have a stream open here and deletes expired ones, renews the relay leases of this
-/// edge's open streams, and closes streams opened with a token revoked on any edge.
+/// edge's open streams, and closes streams opened with a token revoked on any edge or of an
+/// account disabled anywhere.
 class HookLifecycle {
  public:
   HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config);

@@ -292,13 +292,25 @@ class StreamHub::Impl {
     return count;
   }
 
+  size_t closeStreams(const std::vector<uint64_t>& ids) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t count = 0;
+    for (const uint64_t id : ids) {
+      const auto stream = findLocked(id);
+      if (!stream || stream->closing) continue;
+      requestCloseLocked(*stream);
+      ++count;
+    }
+    return count;
+  }
+
   std::vector<OpenStream> openStreamList() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<OpenStream> out;
     out.reserve(streams_.size());
     for (const auto& entry : streams_) {
       if (entry.second->closing) continue;
-      out.push_back(OpenStream{entry.second->hookId, entry.second->tags});
+      out.push_back(OpenStream{entry.second->hookId, entry.second->tags, entry.first});
     }
     return out;
   }
@@ -836,7 +848,7 @@ class StreamHub::Impl {
     std::lock_guard<std::mutex> lock(listenerMu_);
     if (!closeListener_) return;
     try {
-      closeListener_(OpenStream{stream.hookId, stream.tags});
+      closeListener_(OpenStream{stream.hookId, stream.tags, stream.id});
     } catch (const std::exception& e) {
       logger().warning(Poco::format("stream close listener failed hook=%s error=\"%s\"",
                                     stream.hookId, std::string(e.what())));
@@ -910,6 +922,10 @@ void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId
 
 size_t StreamHub::closeStreamsOfToken(const std::string& tokenId) {
   return impl_->closeStreamsOfToken(tokenId);
+}
+
+size_t StreamHub::closeStreams(const std::vector<uint64_t>& ids) {
+  return impl_->closeStreams(ids);
 }
 
 std::vector<StreamHub::OpenStream> StreamHub::openStreamList() const {

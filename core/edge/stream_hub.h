@@ -88,6 +88,7 @@ class StreamHub {
   struct OpenStream {
     std::string hookId;
     StreamTags tags;
+    uint64_t id = 0;  ///< the hub's own id of the stream, for closeStreams (Since 0.3.)
   };
 
   /// attach() with the stream's tags. (Since 0.2.)
@@ -97,6 +98,11 @@ class StreamHub {
   /// Closes every open stream opened with `tokenId` (a revoked token); returns how many. The
   /// sockets close on the loop thread within a moment. (Since 0.2.)
   size_t closeStreamsOfToken(const std::string& tokenId);
+
+  /// Closes the open streams with these ids (OpenStream::id); returns how many were open. Ids
+  /// of streams gone already are passed over. The sockets close on the loop thread within a
+  /// moment. (Since 0.3.)
+  size_t closeStreams(const std::vector<uint64_t>& ids);
 
   /// The streams open now, in no particular order. (Since 0.2.)
   std::vector<OpenStream> openStreamList() const;

@@ -279,6 +279,41 @@ TEST_P(AdminTest, ManagesAccountsOfARunningEdge) {
   }
 }
 
+TEST_P(AdminTest, DisablingAnAccountClosesItsOpenStreamsWithinASecond) {
+  startEdge();
+  ProcessRun run = admin({"accounts", "create", "acme", "--plan", "pro"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto exchanged =
+      request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + lastLine(run.out) + "\"}");
+  ASSERT_EQ(exchanged.status, 200) << exchanged.body;
+  const std::string jwt = jsonField(exchanged.body, "access_token");
+  const auto created = apiRequest(port_, "POST", "/api/v1/hooks", jwt, "{\"name\":\"main\"}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string hook = jsonField(created.body, "id");
+
+  SseClient stream(port_, hook, jwt);
+  ASSERT_EQ(stream.head().status, 200) << stream.head().body;
+  ASSERT_EQ(request(port_, "POST", "/h/" + hook, "before").status, 200);
+  Frame frame;
+  ASSERT_TRUE(stream.nextEvent(frame));
+
+  // The admin command is another process: the edge learns of it from the store alone.
+  run = admin({"accounts", "disable", "acme"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto disabledAt = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(request(port_, "POST", "/h/" + hook, "after").status, 200);
+  EXPECT_FALSE(stream.nextEvent(frame))
+      << "the stream of a disabled account got event " << frame.id;
+  EXPECT_LT(std::chrono::steady_clock::now() - disabledAt, std::chrono::seconds(4));
+
+  const auto refused = apiRequest(port_, "GET", "/api/v1/account", jwt);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body, "{\"error\":\"account acme is disabled\"}");
+  SseClient again(port_, hook, jwt);
+  EXPECT_EQ(again.head().status, 404);
+}
+
 TEST_P(AdminTest, RefusalsUsageAndConfigurationHaveTheirExitCodes) {
   // No store yet (SQLite): nothing is created behind the operator's back.
   if (GetParam() == Backend::kSqlite) {
