@@ -3,12 +3,15 @@
 #include "core/edge/handlers.h"
 
 #include <Poco/Base64Decoder.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Timestamp.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -1086,16 +1089,19 @@ class StreamHandler : public HookApiHandler {
     tags.accountId = hook.accountId;
     const Principal& caller = principal(req);
     if (caller.signedIn()) tags.tokenId = caller.tokenId;
+    const int64_t now = nowMs();
+    tags.openedAtMs = now;
+    if (!hook.accountId.empty()) tags.leaseHolder = newLeaseHolder(tags.relayId);
 
     // A named hook of a plan with a live-relay limit takes the hook's lease; it is renewed
-    // while the stream is open and given back when it closes (HookLifecycle).
-    const int64_t now = nowMs();
+    // while the stream is open and given back when it closes (HookLifecycle). The same relay
+    // connecting again takes it over from its older stream, which then ends.
     const store::AccountRecord* account = accountOf(req);
     if (account != nullptr && accountLimits(*account).relaysPerHook) {
-      if (!services_.store->claimRelay(hook.id, tags.relayId, now, now + kRelayLeaseMs)) {
-        sendJson(
-            resp, 409,
-            planRefusalJson(liveRelayRefusal(leaseHolder(hook.id, tags.relayId)), account->plan));
+      if (!services_.store->takeOverRelay(hook.id, tags.leaseHolder, relayLeasePrefix(tags.relayId),
+                                          now, now + kRelayLeaseMs)) {
+        sendJson(resp, 409,
+                 planRefusalJson(liveRelayRefusal(connectedSince(hook.id)), account->plan));
         return;
       }
       tags.leased = true;
@@ -1113,7 +1119,7 @@ class StreamHandler : public HookApiHandler {
             "last_event_id=" + std::to_string(lastEventId) + " relay=" + tags.relayId);
     } catch (const store::StoreError&) {
       // No stream will hold the lease: give it back for the relay's next try.
-      if (tags.leased) releaseQuietly(hook.id, tags.relayId);
+      if (tags.leased) releaseQuietly(hook.id, tags.leaseHolder);
       throw;
     }
 
@@ -1126,6 +1132,16 @@ class StreamHandler : public HookApiHandler {
     resp.setKeepAlive(false);
     resp.send().flush();
 
+    // This stream is the hook's one live relay now: any other of it here ends, told why.
+    // Another edge's ends when that edge next renews its lease.
+    if (tags.leased) {
+      std::vector<uint64_t> others;
+      for (const auto& stream : services_.hub->openStreamList()) {
+        if (stream.hookId == hook.id) others.push_back(stream.id);
+      }
+      services_.hub->closeStreams(others, relayReplacedFrame());
+    }
+
     auto socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(req).detachSocket();
     const std::string relayId = tags.relayId;
     services_.hub->attach(std::move(socket), hookId_, lastEventId, std::move(tags));
@@ -1136,14 +1152,15 @@ class StreamHandler : public HookApiHandler {
   }
 
  private:
-  // The relay holding the lease, as far as this edge can tell; another edge's is not known here.
-  std::string leaseHolder(const std::string& hookId, const std::string& refused) const {
+  // When the stream holding the lease opened, if it is on this edge; "" otherwise.
+  std::string connectedSince(const std::string& hookId) const {
     for (const auto& stream : services_.hub->openStreamList()) {
-      if (stream.hookId == hookId && stream.tags.leased && stream.tags.relayId != refused) {
-        return stream.tags.relayId;
+      if (stream.hookId == hookId && stream.tags.leased) {
+        return Poco::DateTimeFormatter::format(Poco::Timestamp(stream.tags.openedAtMs * 1000),
+                                               Poco::DateTimeFormat::ISO8601_FORMAT);
       }
     }
-    return "on another edge";
+    return "";
   }
 
   void releaseQuietly(const std::string& hookId, const std::string& relayId) {

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "core/edge/config.h"
+#include "core/edge/plans.h"
+#include "core/edge/secrets.h"
 
 namespace anm::edge {
 namespace {
@@ -160,18 +162,12 @@ class HookLifecycle::Impl {
     }
   }
 
-  // A closed stream gives its lease back, unless the same relay is connected again already (a
-  // reconnect may open the new stream before the old one is seen closed), and an anonymous
+  // A closed stream gives its lease back, if it still holds it (a newer stream of the same
+  // relay may have taken it over; releasing names this stream's own holder), and an anonymous
   // hook gets a whole ttl from the moment its last relay went away.
   void afterClose(const StreamHub::OpenStream& stream) {
-    const auto open = hub_.openStreamList();
     try {
-      if (stream.tags.leased) {
-        const bool stillHeld = std::any_of(open.begin(), open.end(), [&](const auto& other) {
-          return other.hookId == stream.hookId && other.tags.relayId == stream.tags.relayId;
-        });
-        if (!stillHeld) store_.releaseRelay(stream.hookId, stream.tags.relayId);
-      }
+      if (stream.tags.leased) store_.releaseRelay(stream.hookId, stream.tags.leaseHolder);
       if (stream.tags.accountId.empty()) {
         store_.extendHook(stream.hookId, wallMs() + ttl_.count());
       }
@@ -227,24 +223,27 @@ class HookLifecycle::Impl {
     }
   }
 
+  // A stream whose lease another stream took (a newer one of the same relay, on any edge, or
+  // any relay after the store was away for the lease's whole length) is no longer the hook's
+  // live relay: it ends with a frame that says so.
   void renewLeases() {
     const int64_t now = wallMs();
-    std::set<std::pair<std::string, std::string>> done;
+    std::vector<uint64_t> lost;
     for (const auto& stream : hub_.openStreamList()) {
       if (!stream.tags.leased) continue;
-      if (!done.emplace(stream.hookId, stream.tags.relayId).second) continue;
       try {
-        if (!store_.claimRelay(stream.hookId, stream.tags.relayId, now, now + kRelayLeaseMs)) {
-          // Only a lease that lapsed (the store was away for its whole length) can be taken by
-          // another relay; the rule holds for new streams, this one is left to end.
-          lifecycleLog().warning("relay lease lost hook=%s relay=%s", stream.hookId,
-                                 stream.tags.relayId);
+        if (!store_.claimRelay(stream.hookId, stream.tags.leaseHolder, now, now + kRelayLeaseMs)) {
+          lifecycleLog().information(
+              "relay lease taken by another stream, closing hook=%s relay=%s", stream.hookId,
+              stream.tags.relayId);
+          lost.push_back(stream.id);
         }
         leaseNote_.worked();
       } catch (const std::exception& e) {
         leaseNote_.failed(e);
       }
     }
+    if (!lost.empty()) hub_.closeStreams(lost, relayReplacedFrame());
   }
 
   void extendOpen() {
@@ -296,6 +295,14 @@ class HookLifecycle::Impl {
   FailureNote extendNote_{"extend anonymous hooks"};
   FailureNote deleteNote_{"delete expired hooks"};
 };
+
+std::string relayLeasePrefix(const std::string& relayId) {
+  return sha256Hex(relayId).substr(0, 32) + ".";
+}
+
+std::string newLeaseHolder(const std::string& relayId) {
+  return relayLeasePrefix(relayId) + randomBase32(26);
+}
 
 HookLifecycle::HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config)
     : impl_(std::make_unique<Impl>(store, hub, config)) {}

@@ -1000,23 +1000,39 @@ class MySqlStore::Impl {
 
   bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
                   int64_t untilMs) {
+    return takeLease(hookId, relayId, "", nowMs, untilMs);
+  }
+
+  bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                     const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+    if (relayPrefix.empty()) throw StoreError("could not take the relay lease: no relay prefix");
+    return takeLease(hookId, holder, relayPrefix, nowMs, untilMs);
+  }
+
+  // claimRelay, and with a prefix also from a holder whose text starts with it.
+  bool takeLease(const std::string& hookId, const std::string& holder,
+                 const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
     return withConnection("claim relay lease", false, [&](Connection& c) {
       // One statement decides, so two edges claiming at once cannot both win.
       auto& claim = c.prepare(
           "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND deleted_at_ms = 0 "
-          "AND (relay_id = '' OR relay_until_ms < ? OR relay_id = ?)");
-      claim.setString(1, relayId);
+          "AND (relay_id = '' OR relay_until_ms < ? OR relay_id = ? "
+          "OR (? <> '' AND LEFT(relay_id, CHAR_LENGTH(?)) = ?))");
+      claim.setString(1, holder);
       claim.setInt64(2, untilMs);
       claim.setString(3, hookId);
       claim.setInt64(4, nowMs);
-      claim.setString(5, relayId);
+      claim.setString(5, holder);
+      claim.setString(6, relayPrefix);
+      claim.setString(7, relayPrefix);
+      claim.setString(8, relayPrefix);
       if (claim.executeUpdate() == 1) return true;
 
-      // No row changed: the lease is another relay's, or already this relay's until untilMs.
-      auto& holder = c.prepare("SELECT relay_id FROM hooks WHERE id = ? AND deleted_at_ms = 0");
-      holder.setString(1, hookId);
-      std::unique_ptr<sql::ResultSet> rs(holder.executeQuery());
-      return rs->next() && column(*rs, 1) == relayId;
+      // No row changed: the lease is another relay's, or already this holder's until untilMs.
+      auto& current = c.prepare("SELECT relay_id FROM hooks WHERE id = ? AND deleted_at_ms = 0");
+      current.setString(1, hookId);
+      std::unique_ptr<sql::ResultSet> rs(current.executeQuery());
+      return rs->next() && column(*rs, 1) == holder;
     });
   }
 
@@ -2712,6 +2728,11 @@ bool MySqlStore::claimRelay(const std::string& hookId, const std::string& relayI
 
 void MySqlStore::releaseRelay(const std::string& hookId, const std::string& relayId) {
   impl_->releaseRelay(hookId, relayId);
+}
+
+bool MySqlStore::takeOverRelay(const std::string& hookId, const std::string& holder,
+                               const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+  return impl_->takeOverRelay(hookId, holder, relayPrefix, nowMs, untilMs);
 }
 
 void MySqlStore::createAccount(const AccountRecord& account) { impl_->createAccount(account); }

@@ -1674,6 +1674,27 @@ bool SqliteStore::claimRelay(const std::string& hookId, const std::string& relay
   return claimed;
 }
 
+bool SqliteStore::takeOverRelay(const std::string& hookId, const std::string& holder,
+                                const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+  if (relayPrefix.empty()) throw StoreError("could not take the relay lease: no relay prefix");
+  bool taken = false;
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND "
+          "(relay_id IS NULL OR relay_until_ms < ? OR relay_id = ? OR "
+          "substr(relay_id, 1, length(?)) = ?)");
+    q.text(holder)
+        .int64(untilMs)
+        .text(hookId)
+        .int64(nowMs)
+        .text(holder)
+        .text(relayPrefix)
+        .text(relayPrefix);
+    taken = q.run() > 0;
+  });
+  return taken;
+}
+
 void SqliteStore::releaseRelay(const std::string& hookId, const std::string& relayId) {
   impl_->runOnWriter([&](sqlite3* db) {
     Sql q(db, "UPDATE hooks SET relay_id = NULL, relay_until_ms = 0 WHERE id = ? AND relay_id = ?");

@@ -140,6 +140,8 @@ class SqliteStore : public Store {
   bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
                   int64_t untilMs) override;
   void releaseRelay(const std::string& hookId, const std::string& relayId) override;
+  bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                     const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) override;
 
   void createAccount(const AccountRecord& account) override;
   std::optional<AccountRecord> findAccount(const std::string& accountId) override;

@@ -316,6 +316,17 @@ class Store {
     throw StoreError("accounts are not supported by this store");
   }
 
+  /// claimRelay for `holder` that also takes the lease from a holder whose text starts with
+  /// `relayPrefix` (not empty). The edge names each stream's holder "<relay's prefix><nonce>",
+  /// at most 64 bytes, so that a relay that connects again takes the lease from its own older
+  /// stream, whose renewals (claimRelay with its holder) then fail; any other relay is still
+  /// refused while the lease runs. Atomic across edges. (Appended.)
+  virtual bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                             const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+    (void)hookId, (void)holder, (void)relayPrefix, (void)nowMs, (void)untilMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
   // --- Accounts, members, tokens.
 
   /// Throws ConflictError for a taken name.

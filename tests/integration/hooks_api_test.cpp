@@ -88,23 +88,81 @@ TEST_F(HooksApiTest, FreePlanAllowsOneLiveRelayAndTheSameRelayMayReconnect) {
   StreamReader refused(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
   EXPECT_EQ(refused.status(), 409);
   EXPECT_EQ(jsonField(refused.body(), "plan"), "free");
-  EXPECT_NE(jsonField(refused.body(), "error").find("relay laptop-1 is connected"),
-            std::string::npos)
-      << refused.body();
+  const std::string error = jsonField(refused.body(), "error");
+  EXPECT_EQ(error.rfind("the free plan allows one live relay per hook and another relay is "
+                        "connected since 20",
+                        0),
+            0u)
+      << error;
+  EXPECT_EQ(error.find("laptop-1"), std::string::npos) << "the refusal tells the relay's id";
 
-  // The relay that holds the lease gets back in, even before its old stream is seen closed.
+  // The relay that holds the lease gets back in, even before its old stream is seen closed,
+  // and that old stream ends.
   StreamReader again(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-1"}});
   EXPECT_EQ(again.status(), 200);
+  EXPECT_TRUE(first.closedWithin(5000));
   const auto view = parseObject(call("GET", "/api/v1/hooks/" + id, free.jwt).body);
-  EXPECT_EQ(view->getValue<int>("relays"), 2);
+  EXPECT_EQ(view->getValue<int>("relays"), 1);
 
-  // Once every stream of laptop-1 is gone its lease is given back.
-  first.close();
+  // Once laptop-1's stream is gone its lease is given back.
   again.close();
   EXPECT_TRUE(eventually([&] {
     StreamReader next(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
     return next.status() == 200;
   }));
+}
+
+TEST_F(HooksApiTest, AStreamWithTheConnectedRelaysIdReplacesItInsteadOfJoiningIt) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
+  StreamReader holder(port_, id, free.jwt, {{"X-Anonymily-Relay", "7dba35e5221cd8da"}});
+  ASSERT_EQ(holder.status(), 200);
+
+  // A second client naming the same relay is let in, and the first stream is told and closed,
+  // so that the hook never has two live streams.
+  StreamReader second(port_, id, free.jwt, {{"X-Anonymily-Relay", "7dba35e5221cd8da"}});
+  ASSERT_EQ(second.status(), 200);
+  Frame frame;
+  ASSERT_TRUE(holder.nextNamed(frame));
+  EXPECT_EQ(frame.event, "replaced");
+  EXPECT_EQ(jsonField(frame.data, "plan"), "free");
+  EXPECT_NE(jsonField(frame.data, "error").find("another stream took this hook's live relay"),
+            std::string::npos)
+      << frame.data;
+  EXPECT_TRUE(holder.closedWithin(5000));
+
+  const auto stored = ingest(id, "only one stream gets this");
+  ASSERT_EQ(stored.status, 200);
+  ASSERT_TRUE(second.next(frame));
+  EXPECT_EQ(std::to_string(frame.id), jsonField(stored.body, "id"));
+  EXPECT_FALSE(holder.next(frame, 500));
+}
+
+TEST_F(HooksApiTest, AStreamThatLostTheLeaseToAnotherEdgeEndsAtItsNextRenewal) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
+
+  // A second edge on the same store and keys, as behind a load balancer.
+  edge::EdgeConfig config = loopbackEdgeConfig(dir_ + "/data-b");
+  config.sqlitePath = dir_ + "/data/anonymily.db";
+  config.store = "sqlite:" + config.sqlitePath;
+  config.keyFile = dir_ + "/data/encryption.keys";
+  edge::EdgeServer other(config);
+  other.start();
+
+  StreamReader onFirst(port_, id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
+  ASSERT_EQ(onFirst.status(), 200);
+  StreamReader onOther(other.port(), id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
+  ASSERT_EQ(onOther.status(), 200);
+
+  // The first edge learns it at its next renewal of the lease, at most 10 s on.
+  Frame frame;
+  ASSERT_TRUE(onFirst.nextNamed(frame, 15000));
+  EXPECT_EQ(frame.event, "replaced");
+  EXPECT_TRUE(onFirst.closedWithin(5000));
+  EXPECT_FALSE(onOther.closedWithin(200));
 }
 
 TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {

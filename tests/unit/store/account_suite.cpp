@@ -472,6 +472,32 @@ TEST_P(AccountSuite, RelayLeaseIsHeldByOneRelayUntilItEndsOrIsReleased) {
   EXPECT_FALSE(store->claimRelay("unknown", "relay-a", 1000, 2000));
 }
 
+TEST_P(AccountSuite, ANewStreamOfTheSameRelayTakesTheLeaseFromItsOlderStream) {
+  auto store = open();
+  store->createAccount(makeAccount("acc_1", "alpha"));
+  store->createHook(makeNamedHook("h", "acc_1", "payments"));
+
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.one", "relay_a.", 1000, 31000));
+  EXPECT_TRUE(store->claimRelay("h", "relay_a.one", 2000, 32000));  // its renewal
+
+  // Another relay is refused while the lease runs.
+  EXPECT_FALSE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 3000, 33000));
+  EXPECT_FALSE(store->claimRelay("h", "relay-b.one", 3000, 33000));
+
+  // The same relay's new stream takes it; the older stream's renewal fails from then on.
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.two", "relay_a.", 4000, 34000));
+  EXPECT_FALSE(store->claimRelay("h", "relay_a.one", 5000, 35000));
+  EXPECT_TRUE(store->claimRelay("h", "relay_a.two", 5000, 35000));
+
+  // Released by its holder only; a lapsed lease goes to anyone.
+  store->releaseRelay("h", "relay_a.one");
+  EXPECT_FALSE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 6000, 36000));
+  EXPECT_TRUE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 35001, 65001));
+  store->releaseRelay("h", "relay-b.one");
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.three", "relay_a.", 35002, 65002));
+  EXPECT_FALSE(store->takeOverRelay("unknown", "relay_a.one", "relay_a.", 1000, 2000));
+}
+
 TEST_P(AccountSuite, AuditEntriesComeBackInOrderPerAccountAndAreNeverChanged) {
   auto store = open();
   std::vector<int64_t> ids;
