@@ -103,7 +103,8 @@ class AccountHandler : public EdgeHandler {
   virtual void handle(HTTPServerRequest& req, HTTPServerResponse& resp) = 0;
 
   /// Sets principal_ for a valid JWT; otherwise answers 403 for a token that may not be used
-  /// now (a disabled account), 401 for any other, and returns false.
+  /// now (a disabled account, a member the plan does not allow), 401 for any other, and
+  /// returns false.
   bool signIn(HTTPServerRequest& req, HTTPServerResponse& resp) {
     principal_ = services_.auth->authenticate(req.get("Authorization", ""), nowMs());
     if (principal_.signedIn()) return true;

@@ -15,6 +15,7 @@
 #include "core/edge/api_support.h"
 #include "core/edge/config.h"
 #include "core/edge/handlers.h"
+#include "core/edge/plans.h"
 #include "core/edge/secrets.h"
 
 namespace anm::edge {
@@ -198,6 +199,10 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
   auto member = store_.findMember(token->memberId);
   if (!account || !member || member->accountId != account->id) throw AuthError(401, kRefusedPat);
   if (account->disabled) throw AuthError(403, disabledRefusal(*account));
+  if (!planAllowsMember(*account, *member)) {
+    const std::string refusal = memberSignInRefusal(member->name);
+    throw AuthError(403, refusal, planRefusalJson(refusal, account->plan));
+  }
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
@@ -257,6 +262,11 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
   if (account->disabled) {
     principal.kind = Principal::Kind::kBarred;
     principal.refusal = "{\"error\":" + jsonText(disabledRefusal(*account)) + "}";
+    return principal;
+  }
+  if (!planAllowsMember(*account, *member)) {
+    principal.kind = Principal::Kind::kBarred;
+    principal.refusal = planRefusalJson(memberSignInRefusal(member->name), account->plan);
     return principal;
   }
 

@@ -48,8 +48,10 @@ struct Principal {
     kHookToken,  ///< a bearer that is not a JWT: maybe a hook's relay token (checked per hook)
     kMember,     ///< a valid JWT of a live token of an enabled account
     kRefused,    ///< a JWT that failed a check (expired, revoked, bad signature, ...)
-    /// A JWT that passed every check of its own but whose account is disabled: routes that
-    /// need a member answer 403 with `refusal`, hook routes the unknown-hook 404. (Appended.)
+    /// A JWT that passed every check of its own but whose account is disabled, or whose member
+    /// the account's plan does not allow (a member other than the owner on the free plan):
+    /// routes that need a member answer 403 with `refusal`, hook routes the unknown-hook 404.
+    /// (Appended.)
     kBarred,
   };
   Kind kind = Kind::kNone;
@@ -90,14 +92,15 @@ class Authenticator {
   };
 
   /// Exchanges a PAT's text for a JWT. Throws AuthError 401 for an unknown, wrong or revoked
-  /// PAT (one message for all) and 403 for a disabled account.
+  /// PAT (one message for all), and 403 for a disabled account or a member the account's plan
+  /// does not allow (naming the plan).
   Issued exchange(std::string_view pat, int64_t nowMs);
 
   /// Checks the header's bearer value. A JWT is verified completely (docs/accounts.md), with a
   /// store lookup of its token and account, so a revocation counts at once. No header (or a
   /// blank one) is kNone; a header that is not a bearer value, a PAT and a failed JWT are
-  /// kRefused; a valid JWT of a disabled account is kBarred; any other bearer value is
-  /// kHookToken. Throws StoreError when a lookup fails.
+  /// kRefused; a valid JWT of a disabled account, or of a member the plan does not allow, is
+  /// kBarred; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
   Principal authenticate(std::string_view authorizationHeader, int64_t nowMs);
 
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "core/edge/account_cache.h"
 #include "core/edge/auth.h"
 #include "core/edge/bootstrap.h"
 #include "core/edge/connection.h"
@@ -137,6 +138,7 @@ struct EdgeServer::Parts {
   bool pluginDirPresent = false;
   std::unique_ptr<StreamHub> hub;
   std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<AccountCache> accounts;
   std::unique_ptr<HookLifecycle> lifecycle;
   std::unique_ptr<IngestLimiter> limiter;
   std::unique_ptr<Metrics> metrics;
@@ -291,6 +293,7 @@ void EdgeServer::start() {
   p.keyWatcher->start();
   p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_);
   p.lifecycle->start();
+  p.accounts = std::make_unique<AccountCache>(*p.store);
   p.limiter = std::make_unique<IngestLimiter>(config_);
   p.metrics = std::make_unique<Metrics>(ANM_VERSION);
   p.status = std::make_unique<EdgeStatus>(*p.store, *p.registry, *p.hub);
@@ -307,6 +310,7 @@ void EdgeServer::start() {
   p.services.registry = p.registry.get();
   p.services.hub = p.hub.get();
   p.services.auth = p.auth.get();
+  p.services.accounts = p.accounts.get();
   p.services.limiter = p.limiter.get();
   p.services.metrics = p.metrics.get();
   p.services.status = p.status.get();
@@ -378,6 +382,7 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.keyWatcher.reset();
   p.hub.reset();
   p.limiter.reset();
+  p.accounts.reset();
   p.auth.reset();
   p.store.reset();
   p.keys.reset();

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/edge/account_cache.h"
 #include "core/edge/account_routes.h"
 #include "core/edge/api_support.h"
 #include "core/edge/auth.h"
@@ -263,6 +264,11 @@ class IngestHandler : public EdgeHandler {
       return;
     }
 
+    // A custom response is the pro plan's: a hook whose account moved to free keeps its
+    // setting (for a move back) but answers with the default. Asked before the body is read, so
+    // that a store that cannot answer refuses the webhook rather than leaves it half answered.
+    const bool answersCustom = hook->customResponse && planAllowsCustomResponse(*hook);
+
     // Request framing the edge cannot relay faithfully is refused rather than guessed at.
     if (req.has("Transfer-Encoding") && !req.getChunkedTransferEncoding()) {
       throw BadRequest("unsupported transfer-encoding (only chunked is accepted)", 501);
@@ -390,11 +396,20 @@ class IngestHandler : public EdgeHandler {
     }
 
     // The pro plan's own answer replaces the default for every stored webhook.
-    if (hook->customResponse) {
+    if (answersCustom) {
       sendCustomResponse(resp, *hook->customResponse);
       return;
     }
     sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
+  }
+
+  // The account as read at most kAccountCacheTtl ago: one store read per account and second.
+  bool planAllowsCustomResponse(const store::HookRecord& hook) const {
+    if (hook.accountId.empty()) return false;
+    const auto account = services_.accounts != nullptr
+                             ? services_.accounts->find(hook.accountId)
+                             : services_.store->findAccount(hook.accountId);
+    return account && accountLimits(*account).customResponse;
   }
 
   static std::string providerName(const store::HookRecord& hook) {
@@ -455,8 +470,9 @@ class ApiHandler : public EdgeHandler {
   }
 
   /// Answers 403 with the reason, and returns true, for a valid access token that may not be
-  /// used now (a disabled account). Hook routes do not call it: they answer such a token with
-  /// the unknown-hook 404, like every token that fails a check.
+  /// used now (a disabled account, a member the plan does not allow). Hook routes do not call
+  /// it: they answer such a token with the unknown-hook 404, like every token that fails a
+  /// check.
   bool refuseBarred(const Principal& caller, HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (caller.kind != Principal::Kind::kBarred) return false;
     closeIfBodyUnread(req, resp);
@@ -1088,7 +1104,10 @@ class StreamHandler : public HookApiHandler {
     if (tags.relayId.empty()) tags.relayId = "edge-" + randomBase32(26);
     tags.accountId = hook.accountId;
     const Principal& caller = principal(req);
-    if (caller.signedIn()) tags.tokenId = caller.tokenId;
+    if (caller.signedIn()) {
+      tags.tokenId = caller.tokenId;
+      tags.owner = caller.member.owner;
+    }
     const int64_t now = nowMs();
     tags.openedAtMs = now;
     if (!hook.accountId.empty()) tags.leaseHolder = newLeaseHolder(tags.relayId);

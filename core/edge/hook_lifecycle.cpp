@@ -195,8 +195,8 @@ class HookLifecycle::Impl {
     }
   }
 
-  // An account disabled by another process (the admin command) or on another edge shows only
-  // in the store. Only the accounts with a stream open here are looked up, one read each.
+  // An account disabled or moved to another plan by another process (the admin command) shows
+  // only in the store. Only the accounts with a stream open here are looked up, one read each.
   void enforceAccounts() {
     std::map<std::string, std::vector<StreamHub::OpenStream>> byAccount;
     for (auto& stream : hub_.openStreamList()) {
@@ -211,7 +211,10 @@ class HookLifecycle::Impl {
         accountNote_.failed(e);
         return;
       }
-      if (account && !account->disabled) continue;
+      if (account && !account->disabled) {
+        enforcePlan(*account, streams);
+        continue;
+      }
 
       std::vector<uint64_t> ids;
       for (const auto& stream : streams) ids.push_back(stream.id);
@@ -220,6 +223,73 @@ class HookLifecycle::Impl {
         lifecycleLog().information("streams of a disabled account closed account=%s streams=%s",
                                    accountId, std::to_string(closed));
       }
+    }
+  }
+
+  // What streams opened under the pro plan may no longer do once the account is on free: a
+  // member other than the owner may not relay, and each hook keeps one live relay.
+  void enforcePlan(const store::AccountRecord& account,
+                   const std::vector<StreamHub::OpenStream>& streams) {
+    const PlanLimits limits = accountLimits(account);
+    std::vector<uint64_t> members;
+    std::map<std::string, std::vector<StreamHub::OpenStream>> byHook;
+    for (const auto& stream : streams) {
+      if (limits.members && !stream.tags.owner) {
+        members.push_back(stream.id);
+        continue;
+      }
+      if (limits.relaysPerHook) byHook[stream.hookId].push_back(stream);
+    }
+    const std::string plan = planName(account.plan);
+    const size_t closedMembers = hub_.closeStreams(members);
+    if (closedMembers > 0) {
+      lifecycleLog().information(
+          "streams of members the plan does not allow closed account=%s "
+          "plan=%s streams=%s",
+          account.id, plan, std::to_string(closedMembers));
+    }
+
+    std::vector<uint64_t> extra;
+    for (const auto& [hookId, list] : byHook) keepOneRelay(hookId, list, extra);
+    const size_t closedRelays = hub_.closeStreams(extra, relayReplacedFrame());
+    if (closedRelays > 0) {
+      lifecycleLog().information(
+          "live relays past the plan's one per hook closed account=%s "
+          "plan=%s streams=%s",
+          account.id, plan, std::to_string(closedRelays));
+    }
+  }
+
+  // The stream that stays is the newest holding the lease, else the oldest, if it can take the
+  // lease (another edge's stream may hold it); every other one goes into `extra`.
+  void keepOneRelay(const std::string& hookId, const std::vector<StreamHub::OpenStream>& list,
+                    std::vector<uint64_t>& extra) {
+    if (list.size() == 1 && list.front().tags.leased) return;
+    const StreamHub::OpenStream* kept = nullptr;
+    for (const auto& stream : list) {
+      if (stream.tags.leased && (kept == nullptr || stream.id > kept->id)) kept = &stream;
+    }
+    if (kept == nullptr) {
+      const auto oldest = std::min_element(
+          list.begin(), list.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+      const int64_t now = wallMs();
+      try {
+        if (store_.claimRelay(hookId, oldest->tags.leaseHolder, now, now + kRelayLeaseMs)) {
+          // A stream that closed meanwhile would never give the lease back: do it here.
+          if (hub_.setLeased(oldest->id)) {
+            kept = &*oldest;
+          } else {
+            store_.releaseRelay(hookId, oldest->tags.leaseHolder);
+          }
+        }
+        leaseNote_.worked();
+      } catch (const std::exception& e) {
+        leaseNote_.failed(e);
+        return;
+      }
+    }
+    for (const auto& stream : list) {
+      if (&stream != kept) extra.push_back(stream.id);
     }
   }
 

@@ -36,6 +36,14 @@ inline PlanLimits accountLimits(const store::AccountRecord& account) {
   return planLimits(account.plan);
 }
 
+/// Whether the account's plan lets `member` sign in: the free plan allows its owner alone, so
+/// the other members of an account moved to free keep their records but may not sign in.
+inline bool planAllowsMember(const store::AccountRecord& account,
+                             const store::MemberRecord& member) {
+  static_assert(kFreeMembers == 1, "the free plan's one member is the owner");
+  return member.owner || !accountLimits(account).members;
+}
+
 /// "free" or "pro", as the API and the admin command spell plans.
 inline std::string planName(store::Plan plan) { return plan == store::Plan::kPro ? "pro" : "free"; }
 
@@ -57,6 +65,12 @@ inline std::string namedHookRefusal() {
 inline std::string memberRefusal() {
   return "another member needs the pro plan: the free plan allows " + std::to_string(kFreeMembers) +
          " member (the owner)";
+}
+
+/// For a member other than the owner signing in to an account on the free plan.
+inline std::string memberSignInRefusal(const std::string& memberName) {
+  return "member " + memberName + " needs the pro plan to sign in: the free plan allows " +
+         std::to_string(kFreeMembers) + " member (the owner)";
 }
 
 /// For a free account's hook, or (anonymous) for a hook of no account.

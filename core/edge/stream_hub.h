@@ -87,6 +87,9 @@ class StreamHub {
     /// the lease after a move to free. (Since 0.3.)
     std::string leaseHolder;
     int64_t openedAtMs = 0;  ///< wall clock, for "connected since" (Since 0.3.)
+    /// Opened by the account's owner, or with a relay token; false for another member, whose
+    /// streams end when the account moves to a plan without a team. (Since 0.3.)
+    bool owner = true;
   };
 
   /// An open stream as openStreamList() and the close listener see it.

@@ -314,6 +314,80 @@ TEST_P(AdminTest, DisablingAnAccountClosesItsOpenStreamsWithinASecond) {
   EXPECT_EQ(again.head().status, 404);
 }
 
+TEST_P(AdminTest, MovingAnAccountToFreeEnforcesTheFreePlanOnWhatItHas) {
+  startEdge();
+  ProcessRun run = admin({"accounts", "create", "acme", "--plan", "pro"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto signIn = [&](const std::string& pat) {
+    return request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+  };
+  const std::string owner = jsonField(signIn(lastLine(run.out)).body, "access_token");
+  const auto added =
+      apiRequest(port_, "POST", "/api/v1/account/members", owner, R"({"name":"bob"})");
+  ASSERT_EQ(added.status, 201) << added.body;
+  const std::string bobPat =
+      parseJson(added.body)->getObject("token")->getValue<std::string>("token");
+  const std::string bob = jsonField(signIn(bobPat).body, "access_token");
+
+  // Two named hooks, one answering senders with its own response; two relays of the owner on
+  // it and one of bob on the other.
+  const auto main =
+      apiRequest(port_, "POST", "/api/v1/hooks", owner,
+                 R"({"name":"main","custom_response":{"status":202,"body":"thanks"}})");
+  ASSERT_EQ(main.status, 201) << main.body;
+  const std::string mainId = jsonField(main.body, "id");
+  const auto second = apiRequest(port_, "POST", "/api/v1/hooks", owner, R"({"name":"second"})");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const std::string secondId = jsonField(second.body, "id");
+  SseClient one(port_, mainId, owner);
+  SseClient two(port_, mainId, owner);
+  SseClient bobs(port_, secondId, bob);
+  for (SseClient* stream : {&one, &two, &bobs}) {
+    ASSERT_EQ(stream->head().status, 200) << stream->head().body;
+  }
+  EXPECT_EQ(request(port_, "POST", "/h/" + mainId, "on pro").status, 202);
+  Frame frame;
+  ASSERT_TRUE(one.nextEvent(frame));
+  ASSERT_TRUE(two.nextEvent(frame));
+
+  run = admin({"accounts", "plan", "acme", "free"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+
+  // The default answer, to a webhook that is stored all the same.
+  const auto answered = request(port_, "POST", "/h/" + mainId, "on free");
+  EXPECT_EQ(answered.status, 200) << answered.body;
+  EXPECT_EQ(answered.body.rfind("{\"ok\":true,", 0), 0u) << answered.body;
+
+  // One of the owner's two relays is left, and it gets the webhook.
+  const bool oneGot = one.nextEvent(frame);
+  const bool twoGot = two.nextEvent(frame);
+  EXPECT_NE(oneGot, twoGot) << "relays left on the hook: " << (oneGot + twoGot);
+
+  // Bob's stream is closed, and bob may sign in no more; the plan is named.
+  EXPECT_FALSE(bobs.nextEvent(frame));
+  const auto refused = signIn(bobPat);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(jsonField(refused.body, "plan"), "free");
+  EXPECT_EQ(jsonField(refused.body, "error"),
+            "member bob needs the pro plan to sign in: the free plan allows 1 member (the owner)");
+  EXPECT_EQ(apiRequest(port_, "GET", "/api/v1/account", bob).status, 403);
+
+  // Both named hooks stay and take webhooks; a third one is refused.
+  EXPECT_EQ(request(port_, "POST", "/h/" + secondId, "kept").status, 200);
+  const auto listed = apiRequest(port_, "GET", "/api/v1/hooks/" + secondId + "/events", owner);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(parseJson(listed.body)->getArray("events")->size(), 1u);
+  const auto third = apiRequest(port_, "POST", "/api/v1/hooks", owner, R"({"name":"third"})");
+  EXPECT_EQ(third.status, 403) << third.body;
+
+  // Back on pro, the hook answers with its own response again.
+  ASSERT_EQ(admin({"accounts", "plan", "acme", "pro"}).exitCode, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(request(port_, "POST", "/h/" + mainId, "on pro again").status, 202);
+  EXPECT_EQ(signIn(bobPat).status, 200);
+}
+
 TEST_P(AdminTest, RefusalsUsageAndConfigurationHaveTheirExitCodes) {
   // No store yet (SQLite): nothing is created behind the operator's back.
   if (GetParam() == Backend::kSqlite) {
