@@ -246,8 +246,7 @@ class HookLifecycle::Impl {
     const size_t closedMembers = hub_.closeStreams(members);
     if (closedMembers > 0) {
       lifecycleLog().information(
-          "streams of members the plan does not allow closed account=%s "
-          "plan=%s streams=%s",
+          "streams of members the plan does not allow closed account=%s plan=%s streams=%s",
           account.id, plan, std::to_string(closedMembers));
     }
 
@@ -256,8 +255,7 @@ class HookLifecycle::Impl {
     const size_t closedRelays = hub_.closeStreams(extra, relayReplacedFrame());
     if (closedRelays > 0) {
       lifecycleLog().information(
-          "live relays past the plan's one per hook closed account=%s "
-          "plan=%s streams=%s",
+          "live relays past the plan's one per hook closed account=%s plan=%s streams=%s",
           account.id, plan, std::to_string(closedRelays));
     }
   }
