@@ -234,6 +234,7 @@ class Relay {
   StreamEnd holdStream(bool& healthy, std::string& reason) {
     const Clock::time_point opened = Clock::now();
     bool sawEvent = false;
+    std::string replaced;  // why the edge gave the hook's live relay to another stream
     try {
       // The JWT is renewed here, before each connect, when it nears expiry.
       const std::string bearer = retriedRefusal_ ? bearer_ : streamBearer();
@@ -301,6 +302,12 @@ class Relay {
           edgeStopping_ = true;
           return true;
         }
+        if (event.type == "replaced") {
+          // Another stream is the hook's one live relay now; reconnecting would only take the
+          // hook back from it, over and over.
+          replaced = ApiResponse{409, event.data}.errorText();
+          return false;
+        }
         if (event.type != "webhook") return true;
         sawEvent = true;
         handleEvent(event);
@@ -313,7 +320,11 @@ class Relay {
           reason = "stream ended";
           break;
         }
-        if (!parser.feed(buffer.data(), n, onEvent)) return StreamEnd::kStopped;
+        if (parser.feed(buffer.data(), n, onEvent)) continue;
+        if (replaced.empty()) return StreamEnd::kStopped;
+        log_.error("edge closed the stream error=\"%s\" hook=%s", replaced, options_.hookId);
+        fatal(replaced);
+        return StreamEnd::kRefused;
       }
     } catch (const NetError& e) {
       if (e.kind() == NetErrorKind::kStopped) return StreamEnd::kStopped;

@@ -109,18 +109,29 @@ class AccountHandler : public EdgeHandler {
       if (!resp.sent()) sendError(resp, e.status(), e.what());
     } catch (const AuthError& e) {
       if (!bodyRead_) closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendError(resp, e.status(), e.what());
+      if (resp.sent()) return;
+      if (!e.body().empty()) {
+        sendJson(resp, e.status(), e.body());
+        return;
+      }
+      sendError(resp, e.status(), e.what());
     }
   }
 
  protected:
   virtual void handle(HTTPServerRequest& req, HTTPServerResponse& resp) = 0;
 
-  /// Sets principal_ for a valid JWT; otherwise answers 401 and returns false.
+  /// Sets principal_ for a valid JWT; otherwise answers 403 for a token that may not be used
+  /// now (a disabled account, a member the plan does not allow), 401 for any other, and
+  /// returns false.
   bool signIn(HTTPServerRequest& req, HTTPServerResponse& resp) {
     principal_ = services_.auth->authenticateRequest(req, nowMs());
     if (principal_.signedIn()) return true;
     closeIfUnread(req, resp);
+    if (principal_.kind == Principal::Kind::kBarred) {
+      sendJson(resp, 403, principal_.refusal);
+      return false;
+    }
     resp.set("WWW-Authenticate", "Bearer realm=\"anonymily\"");
     sendError(resp, 401, kSignInRefusal);
     return false;

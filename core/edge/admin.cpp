@@ -156,6 +156,11 @@ int64_t nowMs() {
       .count();
 }
 
+/// "1 record", "3 records".
+std::string countOf(int64_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
 std::string isoTime(int64_t ms) {
   return Poco::DateTimeFormatter::format(Poco::Timestamp(ms * 1000), "%Y-%m-%dT%H:%M:%SZ");
 }
@@ -636,30 +641,65 @@ class Admin {
             "resumed to=" + target + " records=" + std::to_string(total));
     }
 
-    // What is left under other keys (an edge without the new key may still write under one).
+    // What is left under other keys, by cause: records that fail authentication stay where
+    // they are whatever is run again; records under a key the ring lacks need that key back;
+    // the rest are most likely from an edge without the new key, still writing under an old one.
+    const store::ReencryptFailures failed = store_->reencryptFailures();
     int64_t left = 0;
+    int64_t lacking = 0;
     std::string others;
+    std::string lackedKeys;
     for (const auto& entry : store_->keyUsage()) {
       if (entry.keyId == target || entry.records == 0) continue;
       left += entry.records;
+      if (!entry.keyId.empty() && ring.find(entry.keyId) == nullptr) {
+        lacking += entry.records;
+        lackedKeys += (lackedKeys.empty() ? "" : ", ") + entry.keyId;
+        continue;
+      }
       others += (others.empty() ? "" : ", ") + entry.keyId;
     }
+    const int64_t unreadable = std::min(failed.records, left - lacking);
+    const int64_t switching = left - lacking - unreadable;
     if (line_.json) {
       Poco::JSON::Object::Ptr json = new Poco::JSON::Object;
       json->set("from", from);
       json->set("active", target);
       json->set("reencrypted", total);
       json->set("left", left);
+      json->set("failed_authentication", unreadable);
+      Poco::JSON::Array::Ptr examples = new Poco::JSON::Array;
+      for (const auto& record : failed.examples) examples->add(record);
+      json->set("failed_examples", examples);
+      json->set("under_missing_keys", lacking);
       json->set("nothing_to_do", nothing);
       printJson(json);
       return left == 0 ? kAdminOk : kAdminRefused;
     }
-    if (left > 0) {
-      out_ << left << " records are still under " << others << ": some edge lacks key " << target
-           << " or has not switched; give every edge the "
-           << "key and run keys rotate again\n";
-      return kAdminRefused;
+    if (unreadable > 0) {
+      out_ << countOf(unreadable, "record") << " could not be re-encrypted because "
+           << (unreadable == 1 ? "it fails" : "they fail")
+           << " authentication (changed or corrupt in the store): ";
+      for (size_t i = 0; i < failed.examples.size(); ++i) {
+        out_ << (i > 0 ? ", " : "") << failed.examples[i];
+      }
+      if (failed.records > static_cast<int64_t>(failed.examples.size())) out_ << ", ...";
+      out_ << "; " << (unreadable == 1 ? "it stays" : "they stay")
+           << " under the old key and cannot be read with any key: restore "
+           << (unreadable == 1 ? "it" : "them") << " from a backup or delete "
+           << (unreadable == 1 ? "it" : "them") << " (stderr says why each failed)\n";
     }
+    if (lacking > 0) {
+      out_ << countOf(lacking, "record") << (lacking == 1 ? " is" : " are") << " under "
+           << lackedKeys << ", which " << source_.describe()
+           << " lacks: add the key back and run keys rotate again\n";
+    }
+    if (switching > 0) {
+      out_ << countOf(switching, "record") << (switching == 1 ? " is" : " are") << " still under "
+           << others << ": some edge lacks key " << target
+           << " or has not switched; give every edge the key and run keys rotate again\n";
+    }
+    if (left > 0) return kAdminRefused;
     if (nothing) {
       out_ << "nothing to do: every record is under key " << target << " already\n";
       return kAdminOk;

@@ -15,6 +15,7 @@
 #include "core/edge/api_support.h"
 #include "core/edge/config.h"
 #include "core/edge/handlers.h"
+#include "core/edge/plans.h"
 #include "core/edge/secrets.h"
 
 namespace anm::edge {
@@ -149,6 +150,10 @@ std::optional<int64_t> integerClaim(const Poco::JSON::Object& claims, const std:
 
 const std::string kRefusedPat = "invalid or revoked token";
 
+std::string disabledRefusal(const store::AccountRecord& account) {
+  return "account " + account.name + " is disabled";
+}
+
 }  // namespace
 
 std::string Principal::actor() const {
@@ -193,7 +198,11 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
   auto account = store_.findAccount(token->accountId);
   auto member = store_.findMember(token->memberId);
   if (!account || !member || member->accountId != account->id) throw AuthError(401, kRefusedPat);
-  if (account->disabled) throw AuthError(403, "account " + account->name + " is disabled");
+  if (account->disabled) throw AuthError(403, disabledRefusal(*account));
+  if (!planAllowsMember(*account, *member)) {
+    const std::string refusal = memberSignInRefusal(member->name);
+    throw AuthError(403, refusal, planRefusalJson(refusal, account->plan));
+  }
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
@@ -285,9 +294,21 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
     return principal;
   }
   auto account = store_.findAccount(claims->accountId);
-  if (!account || account->disabled) return principal;
+  if (!account) return principal;
   auto member = store_.findMember(claims->memberId);
   if (!member || member->accountId != account->id) return principal;
+
+  // A token that is valid in itself but may not be used now gets an answer that says why.
+  if (account->disabled) {
+    principal.kind = Principal::Kind::kBarred;
+    principal.refusal = "{\"error\":" + jsonText(disabledRefusal(*account)) + "}";
+    return principal;
+  }
+  if (!planAllowsMember(*account, *member)) {
+    principal.kind = Principal::Kind::kBarred;
+    principal.refusal = planRefusalJson(memberSignInRefusal(member->name), account->plan);
+    return principal;
+  }
 
   principal.kind = Principal::Kind::kMember;
   principal.account = std::move(*account);

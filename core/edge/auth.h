@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/store/store.h"
 
@@ -32,11 +33,16 @@ inline constexpr char kCsrfHeader[] = "X-Anonymily-CSRF";
 /// A refused exchange or sign-in; status and message go back to the client as they are.
 class AuthError : public std::runtime_error {
  public:
-  AuthError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  /// `body` is the answer's JSON when it says more than {"error": what} (a plan refusal names
+  /// the plan); empty for that plain form.
+  AuthError(int status, const std::string& what, std::string body = "")
+      : std::runtime_error(what), status_(status), body_(std::move(body)) {}
   int status() const { return status_; }
+  const std::string& body() const { return body_; }
 
  private:
   int status_;
+  std::string body_;
 };
 
 /// What the Authorization header of a request proved.
@@ -46,10 +52,16 @@ struct Principal {
     kHookToken,  ///< a bearer that is not a JWT: maybe a hook's relay token (checked per hook)
     kMember,     ///< a valid JWT of a live token of an enabled account
     kRefused,    ///< a JWT that failed a check (expired, revoked, bad signature, ...)
+    /// A JWT that passed every check of its own but whose account is disabled, or whose member
+    /// the account's plan does not allow (a member other than the owner on the free plan):
+    /// routes that need a member answer 403 with `refusal`, hook routes the unknown-hook 404.
+    /// (Appended.)
+    kBarred,
   };
   Kind kind = Kind::kNone;
   bool viaCookie = false;        ///< the access token came in the session cookie, not a header
   std::string bearer;            ///< the presented value (kHookToken), for the relay-token check
+  std::string refusal;           ///< kBarred only: the JSON body of the 403 answer
   store::AccountRecord account;  ///< kMember only
   store::MemberRecord member;    ///< kMember only
   std::string tokenId;           ///< kMember only: the PAT the JWT was issued from (`tid`)
@@ -85,13 +97,15 @@ class Authenticator {
   };
 
   /// Exchanges a PAT's text for a JWT. Throws AuthError 401 for an unknown, wrong or revoked
-  /// PAT (one message for all) and 403 for a disabled account.
+  /// PAT (one message for all), and 403 for a disabled account or a member the account's plan
+  /// does not allow (naming the plan).
   Issued exchange(std::string_view pat, int64_t nowMs);
 
   /// Checks the header's bearer value. A JWT is verified completely (docs/accounts.md), with a
   /// store lookup of its token and account, so a revocation counts at once. No header (or a
   /// blank one) is kNone; a header that is not a bearer value, a PAT and a failed JWT are
-  /// kRefused; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
+  /// kRefused; a valid JWT of a disabled account, or of a member the plan does not allow, is
+  /// kBarred; any other bearer value is kHookToken. Throws StoreError when a lookup fails.
   Principal authenticate(std::string_view authorizationHeader, int64_t nowMs);
 
   /// Who a request acts for: its Authorization header when it has one, else the access token

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "core/edge/account_cache.h"
 #include "core/edge/auth.h"
 #include "core/edge/bootstrap.h"
 #include "core/edge/connection.h"
@@ -138,6 +139,7 @@ struct EdgeServer::Parts {
   std::unique_ptr<StreamHub> hub;       ///< relays' streams
   std::unique_ptr<StreamHub> watchHub;  ///< dashboards' streams of summaries
   std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<AccountCache> accounts;
   std::unique_ptr<HookLifecycle> lifecycle;
   std::unique_ptr<IngestLimiter> limiter;
   std::unique_ptr<Metrics> metrics;
@@ -306,6 +308,7 @@ void EdgeServer::start() {
   p.keyWatcher->start();
   p.lifecycle = std::make_unique<HookLifecycle>(*p.store, *p.hub, config_, p.watchHub.get());
   p.lifecycle->start();
+  p.accounts = std::make_unique<AccountCache>(*p.store);
   p.limiter = std::make_unique<IngestLimiter>(config_);
   p.metrics = std::make_unique<Metrics>(ANM_VERSION);
   p.status = std::make_unique<EdgeStatus>(*p.store, *p.registry, *p.hub);
@@ -323,6 +326,7 @@ void EdgeServer::start() {
   p.services.hub = p.hub.get();
   p.services.watchHub = p.watchHub.get();
   p.services.auth = p.auth.get();
+  p.services.accounts = p.accounts.get();
   p.services.limiter = p.limiter.get();
   p.services.metrics = p.metrics.get();
   p.services.status = p.status.get();
@@ -397,6 +401,7 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.hub.reset();
   p.watchHub.reset();
   p.limiter.reset();
+  p.accounts.reset();
   p.auth.reset();
   p.store.reset();
   p.keys.reset();

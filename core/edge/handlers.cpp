@@ -3,12 +3,15 @@
 #include "core/edge/handlers.h"
 
 #include <Poco/Base64Decoder.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Timestamp.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -23,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/edge/account_cache.h"
 #include "core/edge/account_routes.h"
 #include "core/edge/api_support.h"
 #include "core/edge/auth.h"
@@ -254,6 +258,11 @@ class IngestHandler : public EdgeHandler {
       return;
     }
 
+    // A custom response is the pro plan's: a hook whose account moved to free keeps its
+    // setting (for a move back) but answers with the default. Asked before the body is read, so
+    // that a store that cannot answer refuses the webhook rather than leaves it half answered.
+    const bool answersCustom = hook->customResponse && planAllowsCustomResponse(*hook);
+
     // Request framing the edge cannot relay faithfully is refused rather than guessed at.
     if (req.has("Transfer-Encoding") && !req.getChunkedTransferEncoding()) {
       throw BadRequest("unsupported transfer-encoding (only chunked is accepted)", 501);
@@ -381,11 +390,20 @@ class IngestHandler : public EdgeHandler {
     }
 
     // The pro plan's own answer replaces the default for every stored webhook.
-    if (hook->customResponse) {
+    if (answersCustom) {
       sendCustomResponse(resp, *hook->customResponse);
       return;
     }
     sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
+  }
+
+  // The account as read at most kAccountCacheTtl ago: one store read per account and second.
+  bool planAllowsCustomResponse(const store::HookRecord& hook) const {
+    if (hook.accountId.empty()) return false;
+    const auto account = services_.accounts != nullptr
+                             ? services_.accounts->find(hook.accountId)
+                             : services_.store->findAccount(hook.accountId);
+    return account && accountLimits(*account).customResponse;
   }
 
   static std::string providerName(const store::HookRecord& hook) {
@@ -446,6 +464,17 @@ class ApiHandler : public EdgeHandler {
   std::string remote(const HTTPServerRequest& req) const {
     const bool behindProxy = services_.config != nullptr && services_.config->behindProxy;
     return clientAddress(req, behindProxy);
+  }
+
+  /// Answers 403 with the reason, and returns true, for a valid access token that may not be
+  /// used now (a disabled account, a member the plan does not allow). Hook routes do not call
+  /// it: they answer such a token with the unknown-hook 404, like every token that fails a
+  /// check.
+  bool refuseBarred(const Principal& caller, HTTPServerRequest& req, HTTPServerResponse& resp) {
+    if (caller.kind != Principal::Kind::kBarred) return false;
+    closeIfBodyUnread(req, resp);
+    sendJson(resp, 403, caller.refusal);
+    return true;
   }
 
   /// Writes the audit entry before the answer; a StoreError from it turns the request into a
@@ -577,6 +606,7 @@ class CreateHookHandler : public ApiHandler {
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     // Who asks decides the kind of hook: nobody gets an anonymous hook, a member a named one.
     const Principal& caller = principal(req);
+    if (refuseBarred(caller, req, resp)) return;
     if (caller.kind == Principal::Kind::kRefused) {
       closeIfBodyUnread(req, resp);
       sendError(resp, 401, kSignInAgain);
@@ -720,6 +750,7 @@ class ListHooksHandler : public ApiHandler {
  protected:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const Principal& caller = principal(req);
+    if (refuseBarred(caller, req, resp)) return;
     if (!caller.signedIn()) {
       closeIfBodyUnread(req, resp);
       sendError(resp, 401, kSignInAgain);
@@ -866,7 +897,7 @@ class ListEventsHandler : public HookApiHandler {
   using HookApiHandler::HookApiHandler;
 
  protected:
-  void handleHook(const store::HookRecord& /*hook*/, HTTPServerRequest& req,
+  void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     int64_t after = 0;
     int64_t before = 0;
@@ -907,6 +938,13 @@ class ListEventsHandler : public HookApiHandler {
     } else {
       out += "],\"next_after\":" + std::to_string(events.empty() ? after : events.back().id) + "}";
     }
+
+    // Summaries carry contents (raw query, path, event type): the listing is on the record
+    // before they leave, once per request rather than once per event.
+    audit(req, "event.list", hook.accountId, hook.id, 0,
+          std::string(newestFirst ? "before=" + std::to_string(before)
+                                  : "after=" + std::to_string(after)) +
+              " limit=" + std::to_string(limit) + " count=" + std::to_string(events.size()));
     sendJson(resp, 200, out);
   }
 };
@@ -1162,17 +1200,23 @@ class StreamHandler : public HookApiHandler {
     if (tags.relayId.empty()) tags.relayId = "edge-" + randomBase32(26);
     tags.accountId = hook.accountId;
     const Principal& caller = principal(req);
-    if (caller.signedIn()) tags.tokenId = caller.tokenId;
+    if (caller.signedIn()) {
+      tags.tokenId = caller.tokenId;
+      tags.owner = caller.member.owner;
+    }
+    const int64_t now = nowMs();
+    tags.openedAtMs = now;
+    if (!hook.accountId.empty()) tags.leaseHolder = newLeaseHolder(tags.relayId);
 
     // A named hook of a plan with a live-relay limit takes the hook's lease; it is renewed
-    // while the stream is open and given back when it closes (HookLifecycle).
-    const int64_t now = nowMs();
+    // while the stream is open and given back when it closes (HookLifecycle). The same relay
+    // connecting again takes it over from its older stream, which then ends.
     const store::AccountRecord* account = accountOf(req);
     if (account != nullptr && accountLimits(*account).relaysPerHook) {
-      if (!services_.store->claimRelay(hook.id, tags.relayId, now, now + kRelayLeaseMs)) {
-        sendJson(
-            resp, 409,
-            planRefusalJson(liveRelayRefusal(leaseHolder(hook.id, tags.relayId)), account->plan));
+      if (!services_.store->takeOverRelay(hook.id, tags.leaseHolder, relayLeasePrefix(tags.relayId),
+                                          now, now + kRelayLeaseMs)) {
+        sendJson(resp, 409,
+                 planRefusalJson(liveRelayRefusal(connectedSince(hook.id)), account->plan));
         return;
       }
       tags.leased = true;
@@ -1190,8 +1234,18 @@ class StreamHandler : public HookApiHandler {
             "last_event_id=" + std::to_string(lastEventId) + " relay=" + tags.relayId);
     } catch (const store::StoreError&) {
       // No stream will hold the lease: give it back for the relay's next try.
-      if (tags.leased) releaseQuietly(hook.id, tags.relayId);
+      if (tags.leased) releaseQuietly(hook.id, tags.leaseHolder);
       throw;
+    }
+
+    // This stream is the hook's one live relay now: any other of it here ends, told why.
+    // Another edge's ends when that edge next renews its lease.
+    if (tags.leased) {
+      std::vector<uint64_t> others;
+      for (const auto& stream : services_.hub->openStreamList()) {
+        if (stream.hookId == hook.id) others.push_back(stream.id);
+      }
+      services_.hub->closeStreams(others, relayReplacedFrame());
     }
 
     auto socket = startEventStream(req, resp);
@@ -1204,14 +1258,15 @@ class StreamHandler : public HookApiHandler {
   }
 
  private:
-  // The relay holding the lease, as far as this edge can tell; another edge's is not known here.
-  std::string leaseHolder(const std::string& hookId, const std::string& refused) const {
+  // When the stream holding the lease opened, if it is on this edge; "" otherwise.
+  std::string connectedSince(const std::string& hookId) const {
     for (const auto& stream : services_.hub->openStreamList()) {
-      if (stream.hookId == hookId && stream.tags.leased && stream.tags.relayId != refused) {
-        return stream.tags.relayId;
+      if (stream.hookId == hookId && stream.tags.leased) {
+        return Poco::DateTimeFormatter::format(Poco::Timestamp(stream.tags.openedAtMs * 1000),
+                                               Poco::DateTimeFormat::ISO8601_FORMAT);
       }
     }
-    return "on another edge";
+    return "";
   }
 
   void releaseQuietly(const std::string& hookId, const std::string& relayId) {
@@ -1249,7 +1304,10 @@ class WatchHandler : public HookApiHandler {
     tags.relayId = "watch-" + randomBase32(16);
     tags.accountId = hook.accountId;
     const Principal& caller = principal(req);
-    if (caller.signedIn()) tags.tokenId = caller.tokenId;
+    if (caller.signedIn()) {
+      tags.tokenId = caller.tokenId;
+      tags.owner = caller.member.owner;
+    }
     audit(req, "stream.open", hook.accountId, hook.id, 0,
           "watch last_event_id=" + std::to_string(*lastEventId));
 

@@ -47,6 +47,7 @@ inline constexpr size_t kMaxListedDeliveries = 20;
 
 /// What every handler shares. Owned by the EdgeServer, which outlives every request.
 struct EdgeConfig;
+class AccountCache;
 class Authenticator;
 class IngestLimiter;
 class Metrics;
@@ -64,6 +65,8 @@ struct EdgeServices {
   EdgeStatus* status = nullptr;
   size_t maxBodyBytes = 10485760;
   std::string publicUrl;
+  /// Accounts for ingest's check of a hook's plan; null reads the store each time. (Appended.)
+  AccountCache* accounts = nullptr;
 };
 
 /// Per-request facts the connection knows and POCO's request does not.

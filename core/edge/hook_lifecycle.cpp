@@ -8,13 +8,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/edge/config.h"
+#include "core/edge/plans.h"
+#include "core/edge/secrets.h"
 
 namespace anm::edge {
 namespace {
@@ -100,9 +104,9 @@ class HookLifecycle::Impl {
   }
 
  private:
-  // Upkeep intervals (docs/accounts.md): revocations are polled every second, leases renewed
-  // every 10 s (they last 30 s), anonymous hooks extended every min(ttl/2, 60 s) and expired
-  // ones deleted every min(ttl, 60 s).
+  // Upkeep intervals (docs/accounts.md): revocations and the accounts of open streams are
+  // polled every second, leases renewed every 10 s (they last 30 s), anonymous hooks extended
+  // every min(ttl/2, 60 s) and expired ones deleted every min(ttl, 60 s).
   static constexpr milliseconds kRevocationEvery{1000};
   static constexpr milliseconds kLeaseEvery{kRelayLeaseRenewMs};
   static constexpr milliseconds kMaxExtendEvery{60000};
@@ -141,6 +145,7 @@ class HookLifecycle::Impl {
       now = Clock::now();
       if (now >= nextRevocations) {
         closeRevoked();
+        enforceAccounts();
         nextRevocations = now + kRevocationEvery;
       }
       if (now >= nextLeases) {
@@ -158,18 +163,12 @@ class HookLifecycle::Impl {
     }
   }
 
-  // A closed stream gives its lease back, unless the same relay is connected again already (a
-  // reconnect may open the new stream before the old one is seen closed), and an anonymous
+  // A closed stream gives its lease back, if it still holds it (a newer stream of the same
+  // relay may have taken it over; releasing names this stream's own holder), and an anonymous
   // hook gets a whole ttl from the moment its last relay went away.
   void afterClose(const StreamHub::OpenStream& stream) {
-    const auto open = hub_.openStreamList();
     try {
-      if (stream.tags.leased) {
-        const bool stillHeld = std::any_of(open.begin(), open.end(), [&](const auto& other) {
-          return other.hookId == stream.hookId && other.tags.relayId == stream.tags.relayId;
-        });
-        if (!stillHeld) store_.releaseRelay(stream.hookId, stream.tags.relayId);
-      }
+      if (stream.tags.leased) store_.releaseRelay(stream.hookId, stream.tags.leaseHolder);
       if (stream.tags.accountId.empty()) {
         store_.extendHook(stream.hookId, wallMs() + ttl_.count());
       }
@@ -198,24 +197,164 @@ class HookLifecycle::Impl {
     }
   }
 
+  // An account disabled or moved to another plan by another process (the admin command) shows
+  // only in the store. Only the accounts with a stream open here are looked up, one read each.
+  // TODO(#4): that is a read per such account and second; a change counter the store bumps with
+  // every account update would make it one read per second however many accounts stream here.
+  void enforceAccounts() {
+    // Relays' streams and dashboards' watches, by account.
+    std::map<std::string, std::vector<StreamHub::OpenStream>> relaysOf;
+    std::map<std::string, std::vector<StreamHub::OpenStream>> watchesOf;
+    for (auto& stream : hub_.openStreamList()) {
+      if (!stream.tags.accountId.empty()) relaysOf[stream.tags.accountId].push_back(stream);
+    }
+    if (watchHub_ != nullptr) {
+      for (auto& stream : watchHub_->openStreamList()) {
+        if (!stream.tags.accountId.empty()) watchesOf[stream.tags.accountId].push_back(stream);
+      }
+    }
+    std::set<std::string> accountIds;
+    for (const auto& entry : relaysOf) accountIds.insert(entry.first);
+    for (const auto& entry : watchesOf) accountIds.insert(entry.first);
+
+    for (const auto& accountId : accountIds) {
+      std::optional<store::AccountRecord> account;
+      try {
+        account = store_.findAccount(accountId);
+        accountNote_.worked();
+      } catch (const std::exception& e) {
+        accountNote_.failed(e);
+        return;
+      }
+      const auto& relays = relaysOf[accountId];
+      const auto& watches = watchesOf[accountId];
+      if (account && !account->disabled) {
+        enforcePlan(*account, relays);
+        enforceWatchPlan(*account, watches);
+        continue;
+      }
+
+      size_t closed = hub_.closeStreams(idsOf(relays));
+      if (watchHub_ != nullptr) closed += watchHub_->closeStreams(idsOf(watches));
+      if (closed > 0) {
+        lifecycleLog().information("streams of a disabled account closed account=%s streams=%s",
+                                   accountId, std::to_string(closed));
+      }
+    }
+  }
+
+  static std::vector<uint64_t> idsOf(const std::vector<StreamHub::OpenStream>& streams) {
+    std::vector<uint64_t> ids;
+    ids.reserve(streams.size());
+    for (const auto& stream : streams) ids.push_back(stream.id);
+    return ids;
+  }
+
+  // A dashboard's watch follows the member rule of the plan; it holds no relay.
+  void enforceWatchPlan(const store::AccountRecord& account,
+                        const std::vector<StreamHub::OpenStream>& watches) {
+    if (watchHub_ == nullptr || !accountLimits(account).members) return;
+    std::vector<uint64_t> members;
+    for (const auto& watch : watches) {
+      if (!watch.tags.owner) members.push_back(watch.id);
+    }
+    const size_t closed = watchHub_->closeStreams(members);
+    if (closed > 0) {
+      lifecycleLog().information(
+          "watches of members the plan does not allow closed account=%s plan=%s streams=%s",
+          account.id, planName(account.plan), std::to_string(closed));
+    }
+  }
+
+  // What streams opened under the pro plan may no longer do once the account is on free: a
+  // member other than the owner may not relay, and each hook keeps one live relay.
+  void enforcePlan(const store::AccountRecord& account,
+                   const std::vector<StreamHub::OpenStream>& streams) {
+    const PlanLimits limits = accountLimits(account);
+    std::vector<uint64_t> members;
+    std::map<std::string, std::vector<StreamHub::OpenStream>> byHook;
+    for (const auto& stream : streams) {
+      if (limits.members && !stream.tags.owner) {
+        members.push_back(stream.id);
+        continue;
+      }
+      if (limits.relaysPerHook) byHook[stream.hookId].push_back(stream);
+    }
+    const std::string plan = planName(account.plan);
+    const size_t closedMembers = hub_.closeStreams(members);
+    if (closedMembers > 0) {
+      lifecycleLog().information(
+          "streams of members the plan does not allow closed account=%s plan=%s streams=%s",
+          account.id, plan, std::to_string(closedMembers));
+    }
+
+    std::vector<uint64_t> extra;
+    for (const auto& [hookId, list] : byHook) keepOneRelay(hookId, list, extra);
+    const size_t closedRelays = hub_.closeStreams(extra, relayReplacedFrame());
+    if (closedRelays > 0) {
+      lifecycleLog().information(
+          "live relays past the plan's one per hook closed account=%s plan=%s streams=%s",
+          account.id, plan, std::to_string(closedRelays));
+    }
+  }
+
+  // The stream that stays is the newest holding the lease, else the oldest, if it can take the
+  // lease (another edge's stream may hold it); every other one goes into `extra`.
+  void keepOneRelay(const std::string& hookId, const std::vector<StreamHub::OpenStream>& list,
+                    std::vector<uint64_t>& extra) {
+    if (list.size() == 1 && list.front().tags.leased) return;
+    const StreamHub::OpenStream* kept = nullptr;
+    for (const auto& stream : list) {
+      if (stream.tags.leased && (kept == nullptr || stream.id > kept->id)) kept = &stream;
+    }
+    if (kept == nullptr) {
+      const auto oldest = std::min_element(
+          list.begin(), list.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+      const int64_t now = wallMs();
+      try {
+        if (store_.claimRelay(hookId, oldest->tags.leaseHolder, now, now + kRelayLeaseMs)) {
+          // A stream that closed meanwhile would never give the lease back: do it here.
+          if (hub_.setLeased(oldest->id)) {
+            kept = &*oldest;
+          } else {
+            store_.releaseRelay(hookId, oldest->tags.leaseHolder);
+          }
+        }
+        leaseNote_.worked();
+      } catch (const std::exception& e) {
+        leaseNote_.failed(e);
+        return;
+      }
+    }
+    for (const auto& stream : list) {
+      if (&stream != kept) extra.push_back(stream.id);
+    }
+  }
+
+  // A stream whose lease another stream took (a newer one of the same relay, on any edge, or
+  // any relay after the store was away for the lease's whole length) is no longer the hook's
+  // live relay: it ends with a frame that says so.
+  // TODO(#4): a stream that lost its lease to another edge runs on until this edge's next
+  // renewal, up to kRelayLeaseRenewMs; asking the store for the holder every second would end
+  // it sooner for one more read per leased stream and second.
   void renewLeases() {
     const int64_t now = wallMs();
-    std::set<std::pair<std::string, std::string>> done;
+    std::vector<uint64_t> lost;
     for (const auto& stream : hub_.openStreamList()) {
       if (!stream.tags.leased) continue;
-      if (!done.emplace(stream.hookId, stream.tags.relayId).second) continue;
       try {
-        if (!store_.claimRelay(stream.hookId, stream.tags.relayId, now, now + kRelayLeaseMs)) {
-          // Only a lease that lapsed (the store was away for its whole length) can be taken by
-          // another relay; the rule holds for new streams, this one is left to end.
-          lifecycleLog().warning("relay lease lost hook=%s relay=%s", stream.hookId,
-                                 stream.tags.relayId);
+        if (!store_.claimRelay(stream.hookId, stream.tags.leaseHolder, now, now + kRelayLeaseMs)) {
+          lifecycleLog().information(
+              "relay lease taken by another stream, closing hook=%s relay=%s", stream.hookId,
+              stream.tags.relayId);
+          lost.push_back(stream.id);
         }
         leaseNote_.worked();
       } catch (const std::exception& e) {
         leaseNote_.failed(e);
       }
     }
+    if (!lost.empty()) hub_.closeStreams(lost, relayReplacedFrame());
   }
 
   void extendOpen() {
@@ -263,10 +402,19 @@ class HookLifecycle::Impl {
   int64_t revokedSinceMs_ = 0;
   FailureNote closeNote_{"update hooks after a stream closed"};
   FailureNote revocationNote_{"poll revoked tokens"};
+  FailureNote accountNote_{"check the accounts of open streams"};
   FailureNote leaseNote_{"renew relay leases"};
   FailureNote extendNote_{"extend anonymous hooks"};
   FailureNote deleteNote_{"delete expired hooks"};
 };
+
+std::string relayLeasePrefix(const std::string& relayId) {
+  return sha256Hex(relayId).substr(0, 32) + ".";
+}
+
+std::string newLeaseHolder(const std::string& relayId) {
+  return relayLeasePrefix(relayId) + randomBase32(26);
+}
 
 HookLifecycle::HookLifecycle(store::Store& store, StreamHub& hub, const EdgeConfig& config,
                              StreamHub* watchHub)

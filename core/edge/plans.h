@@ -36,6 +36,14 @@ inline PlanLimits accountLimits(const store::AccountRecord& account) {
   return planLimits(account.plan);
 }
 
+/// Whether the account's plan lets `member` sign in: the free plan allows its owner alone, so
+/// the other members of an account moved to free keep their records but may not sign in.
+inline bool planAllowsMember(const store::AccountRecord& account,
+                             const store::MemberRecord& member) {
+  static_assert(kFreeMembers == 1, "the free plan's one member is the owner");
+  return member.owner || !accountLimits(account).members;
+}
+
 /// "free" or "pro", as the API and the admin command spell plans.
 inline std::string planName(store::Plan plan) { return plan == store::Plan::kPro ? "pro" : "free"; }
 
@@ -59,6 +67,12 @@ inline std::string memberRefusal() {
          " member (the owner)";
 }
 
+/// For a member other than the owner signing in to an account on the free plan.
+inline std::string memberSignInRefusal(const std::string& memberName) {
+  return "member " + memberName + " needs the pro plan to sign in: the free plan allows " +
+         std::to_string(kFreeMembers) + " member (the owner)";
+}
+
 /// For a free account's hook, or (anonymous) for a hook of no account.
 inline std::string customResponseRefusal(bool anonymous = false) {
   if (anonymous) {
@@ -70,9 +84,13 @@ inline std::string customResponseRefusal(bool anonymous = false) {
 }
 
 /// The live-relay rule of a free account's named hook (answered 409: a state conflict).
-inline std::string liveRelayRefusal(const std::string& connectedRelayId) {
-  return "the free plan allows one live relay per hook and relay " + connectedRelayId +
-         " is connected; stop it, or move the account to pro for a team";
+/// `since` is when the connected relay's stream opened (ISO 8601), "" when this edge does not
+/// know (the stream is on another edge). The relay's id is not told: it is what a relay takes
+/// the lease back with.
+inline std::string liveRelayRefusal(const std::string& since) {
+  return "the free plan allows one live relay per hook and another relay is connected" +
+         (since.empty() ? std::string() : " since " + since) +
+         "; stop it, or move the account to pro for a team";
 }
 
 /// The answer body of a plan refusal: {"error": message, "plan": plan}.
@@ -82,6 +100,16 @@ inline std::string planRefusalJson(const std::string& message, store::Plan plan)
   Poco::JSON::Stringifier::formatString(message, out);
   out << ",\"plan\":\"" << planName(plan) << "\"}";
   return out.str();
+}
+
+/// The last frame of a stream whose hook's live relay another stream took over: a relay that
+/// connected again with the same id, or one left after the account moved to the free plan.
+/// The relay ends with this message instead of reconnecting (docs/protocol.md).
+inline std::string relayReplacedFrame() {
+  const std::string message =
+      "another stream took this hook's live relay: the free plan allows one live relay per "
+      "hook; stop the other relay, or move the account to pro for a team";
+  return "event: replaced\ndata: " + planRefusalJson(message, store::Plan::kFree) + "\n\n";
 }
 
 }  // namespace anm::edge

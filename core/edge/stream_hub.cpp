@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -52,6 +53,9 @@ constexpr int kTlsWantRead = -1;
 
 // The epoll data of the wake-up eventfd; stream ids start at 1.
 constexpr uint64_t kWakeToken = 0;
+
+// How long a stream closed with a last frame may take to read it before it is closed anyway.
+constexpr std::chrono::milliseconds kLastFrameWithin{1000};
 
 const Frame& retryFrame() {
   static const Frame frame = std::make_shared<const std::string>("retry: 1000\n\n");
@@ -305,13 +309,50 @@ class StreamHub::Impl {
     return count;
   }
 
+  size_t closeStreams(const std::vector<uint64_t>& ids, const std::string& lastFrame) {
+    const Frame frame =
+        lastFrame.empty() ? nullptr : std::make_shared<const std::string>(lastFrame);
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t count = 0;
+    for (const uint64_t id : ids) {
+      const auto stream = findLocked(id);
+      if (!stream || stream->closing) continue;
+      ++count;
+      if (!frame || stream->finishing) {
+        requestCloseLocked(*stream);
+        continue;
+      }
+
+      // Nothing more goes out but the rest of a frame begun (SSE must not be cut mid-frame)
+      // and the last frame; a relay that does not read them is closed all the same.
+      while (stream->queue.size() > (stream->frontOffset > 0 ? 1u : 0u)) {
+        stream->queue.pop_back();
+      }
+      stream->queuedBytes =
+          stream->queue.empty() ? 0 : stream->queue.front()->size() - stream->frontOffset;
+      enqueueLocked(*stream, frame);
+      stream->finishing = true;
+      stream->finishBy = Clock::now() + kLastFrameWithin;
+      markDirtyLocked(*stream);
+    }
+    return count;
+  }
+
+  bool setLeased(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto stream = findLocked(id);
+    if (!stream || stream->closing) return false;
+    stream->tags.leased = true;
+    return true;
+  }
+
   std::vector<OpenStream> openStreamList() const {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<OpenStream> out;
     out.reserve(streams_.size());
     for (const auto& entry : streams_) {
       if (entry.second->closing) continue;
-      out.push_back(OpenStream{entry.second->hookId, entry.second->tags});
+      out.push_back(OpenStream{entry.second->hookId, entry.second->tags, entry.first});
     }
     return out;
   }
@@ -337,7 +378,7 @@ class StreamHub::Impl {
     Poco::Net::StreamSocket socket;
     int fd = -1;
     std::string hookId;
-    StreamTags tags;  ///< set at attach, then only read
+    StreamTags tags;  ///< set at attach; only `leased` changes later (setLeased, under mu_)
     /// Every forwardable event of the hook with an id up to here is queued or sent.
     int64_t cursor = 0;
     bool live = false;           ///< takes published events; else it reads from the store
@@ -345,8 +386,10 @@ class StreamHub::Impl {
     bool catchUpPaused = false;  ///< waiting for its queue to drain below a quarter of the limit
     bool closing = false;        ///< the loop closes it at its next round
     bool finishing = false;      ///< takes nothing more; closes once its queue is written
-    bool dirtyQueued = false;    ///< in dirty_
-    bool outArmed = false;       ///< EPOLLOUT is watched; touched by the loop thread only
+    /// With a last frame (closeStreams): closed by the tick past this even if not written.
+    std::optional<Clock::time_point> finishBy;
+    bool dirtyQueued = false;  ///< in dirty_
+    bool outArmed = false;     ///< EPOLLOUT is watched; touched by the loop thread only
     std::deque<Frame> queue;
     size_t frontOffset = 0;  ///< bytes of queue.front() already written
     size_t queuedBytes = 0;
@@ -803,6 +846,10 @@ class StreamHub::Impl {
     const auto idleLimit = options_.heartbeat > tick_ ? options_.heartbeat - tick_ : tick_;
     for (auto& [id, stream] : streams_) {
       if (stream->closing) continue;
+      if (stream->finishBy && now >= *stream->finishBy) {
+        requestCloseLocked(*stream);
+        continue;
+      }
       if (stream->queue.empty() && !stream->finishing) {
         if (now - stream->lastQueued >= idleLimit) {
           enqueueLocked(*stream, keepAliveFrame());
@@ -855,7 +902,7 @@ class StreamHub::Impl {
     std::lock_guard<std::mutex> lock(listenerMu_);
     if (!closeListener_) return;
     try {
-      closeListener_(OpenStream{stream.hookId, stream.tags});
+      closeListener_(OpenStream{stream.hookId, stream.tags, stream.id});
     } catch (const std::exception& e) {
       logger().warning(Poco::format("stream close listener failed hook=%s error=\"%s\"",
                                     stream.hookId, std::string(e.what())));
@@ -930,6 +977,12 @@ void StreamHub::attach(Poco::Net::StreamSocket socket, const std::string& hookId
 size_t StreamHub::closeStreamsOfToken(const std::string& tokenId) {
   return impl_->closeStreamsOfToken(tokenId);
 }
+
+size_t StreamHub::closeStreams(const std::vector<uint64_t>& ids, const std::string& lastFrame) {
+  return impl_->closeStreams(ids, lastFrame);
+}
+
+bool StreamHub::setLeased(uint64_t id) { return impl_->setLeased(id); }
 
 std::vector<StreamHub::OpenStream> StreamHub::openStreamList() const {
   return impl_->openStreamList();

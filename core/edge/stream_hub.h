@@ -86,12 +86,21 @@ class StreamHub {
     std::string tokenId;    ///< the PAT whose access token opened it; "" for a relay token
     std::string accountId;  ///< the hook's account; "" for an anonymous hook
     bool leased = false;    ///< holds the hook's relay lease (the one-live-relay rule)
+    /// This stream's own name in the hook's relay lease (newLeaseHolder), "" for an anonymous
+    /// hook. Set for every named hook, so that a stream opened under the pro plan can take
+    /// the lease after a move to free. (Since 0.3.)
+    std::string leaseHolder;
+    int64_t openedAtMs = 0;  ///< wall clock, for "connected since" (Since 0.3.)
+    /// Opened by the account's owner, or with a relay token; false for another member, whose
+    /// streams end when the account moves to a plan without a team. (Since 0.3.)
+    bool owner = true;
   };
 
   /// An open stream as openStreamList() and the close listener see it.
   struct OpenStream {
     std::string hookId;
     StreamTags tags;
+    uint64_t id = 0;  ///< the hub's own id of the stream, for closeStreams (Since 0.3.)
   };
 
   /// attach() with the stream's tags. (Since 0.2.)
@@ -101,6 +110,17 @@ class StreamHub {
   /// Closes every open stream opened with `tokenId` (a revoked token); returns how many. The
   /// sockets close on the loop thread within a moment. (Since 0.2.)
   size_t closeStreamsOfToken(const std::string& tokenId);
+
+  /// Closes the open streams with these ids (OpenStream::id); returns how many were open. Ids
+  /// of streams gone already are passed over. The sockets close on the loop thread within a
+  /// moment. With `lastFrame` (a whole SSE frame), what each stream had queued and not begun to
+  /// write is dropped, the frame is written last, and the stream closes once it went out, or
+  /// after at most about a second more for a relay that does not read. (Since 0.3.)
+  size_t closeStreams(const std::vector<uint64_t>& ids, const std::string& lastFrame = "");
+
+  /// Marks an open stream as holding its hook's relay lease (StreamTags::leased), for a stream
+  /// that took the lease after it opened; false when it is gone. (Since 0.3.)
+  bool setLeased(uint64_t id);
 
   /// The streams open now, in no particular order. (Since 0.2.)
   std::vector<OpenStream> openStreamList() const;

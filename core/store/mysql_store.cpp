@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/crypto/keys.h"
 #include "core/store/field_codec.h"
@@ -1010,23 +1011,39 @@ class MySqlStore::Impl {
 
   bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
                   int64_t untilMs) {
+    return takeLease(hookId, relayId, "", nowMs, untilMs);
+  }
+
+  bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                     const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+    if (relayPrefix.empty()) throw StoreError("could not take the relay lease: no relay prefix");
+    return takeLease(hookId, holder, relayPrefix, nowMs, untilMs);
+  }
+
+  // claimRelay, and with a prefix also from a holder whose text starts with it.
+  bool takeLease(const std::string& hookId, const std::string& holder,
+                 const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
     return withConnection("claim relay lease", false, [&](Connection& c) {
       // One statement decides, so two edges claiming at once cannot both win.
       auto& claim = c.prepare(
           "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND deleted_at_ms = 0 "
-          "AND (relay_id = '' OR relay_until_ms < ? OR relay_id = ?)");
-      claim.setString(1, relayId);
+          "AND (relay_id = '' OR relay_until_ms < ? OR relay_id = ? "
+          "OR (? <> '' AND LEFT(relay_id, CHAR_LENGTH(?)) = ?))");
+      claim.setString(1, holder);
       claim.setInt64(2, untilMs);
       claim.setString(3, hookId);
       claim.setInt64(4, nowMs);
-      claim.setString(5, relayId);
+      claim.setString(5, holder);
+      claim.setString(6, relayPrefix);
+      claim.setString(7, relayPrefix);
+      claim.setString(8, relayPrefix);
       if (claim.executeUpdate() == 1) return true;
 
-      // No row changed: the lease is another relay's, or already this relay's until untilMs.
-      auto& holder = c.prepare("SELECT relay_id FROM hooks WHERE id = ? AND deleted_at_ms = 0");
-      holder.setString(1, hookId);
-      std::unique_ptr<sql::ResultSet> rs(holder.executeQuery());
-      return rs->next() && column(*rs, 1) == relayId;
+      // No row changed: the lease is another relay's, or already this holder's until untilMs.
+      auto& current = c.prepare("SELECT relay_id FROM hooks WHERE id = ? AND deleted_at_ms = 0");
+      current.setString(1, hookId);
+      std::unique_ptr<sql::ResultSet> rs(current.executeQuery());
+      return rs->next() && column(*rs, 1) == holder;
     });
   }
 
@@ -1300,16 +1317,38 @@ class MySqlStore::Impl {
   /// Settings first, then hooks, then events. Every rewrite is one UPDATE whose WHERE names
   /// the old key id and the old stored bytes, so that a record another edge rewrote meanwhile
   /// (a rotated secret, a setting set again) is left as that edge wrote it. Counts the
-  /// records it tried, so that a caller looping until 0 stops only when none is left.
+  /// records it tried, so that a caller looping until 0 stops only when none is left. A record
+  /// that does not open is logged and passed over: the cursor moves past it, so that it holds
+  /// up neither the records after it nor the caller's loop.
   size_t reencryptBatch(size_t limit) {
     const RingPtr ring = currentRing();
     if (!ring) throw StoreError("could not re-encrypt: the store was opened without a key ring");
     const std::string active = ring->active().id;
+    std::lock_guard<std::mutex> rotation(rotateMu_);
+    RotateCursor fresh;
+    fresh.activeKey = active;
+    if (rotateCursor_.activeKey != active) rotateCursor_ = fresh;
     size_t done = 0;
     if (done < limit) done += reencryptSettings(*ring, active, limit - done);
     if (done < limit) done += reencryptHooks(*ring, active, limit - done);
     if (done < limit) done += reencryptEvents(*ring, active, limit - done);
+
+    // A pass that found nothing left starts the next one from the beginning, so that records
+    // another edge sealed under an old key (before it saw the new ring) are found too.
+    if (done == 0) rotateCursor_ = fresh;
     return done;
+  }
+
+  ReencryptFailures reencryptFailures() {
+    std::lock_guard<std::mutex> rotation(rotateMu_);
+    return rotateFailures_.failures;
+  }
+
+  /// Counts a record rotation passed over, when the key it is under is in the ring (or it is
+  /// in the clear): its bytes then fail authentication. Called with rotateMu_ held.
+  void failedAuthentication(const crypto::KeyRing& ring, const std::string& keyId,
+                            std::string record) {
+    if (keyId.empty() || ring.find(keyId) != nullptr) rotateFailures_.note(std::move(record));
   }
 
   /// Key ids with the live records under each, ascending; records that hold values in the clear
@@ -1401,7 +1440,10 @@ class MySqlStore::Impl {
       statement.setInt64(4, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::vector<EventRecord> rows;
-      while (rs->next()) rows.push_back(readEvent(*rs, withBodies, ring.get()));
+      while (rs->next()) {
+        rows.push_back(readEvent(*rs, withBodies, ring.get()));
+        if (!rows.back().integrityError.empty()) reportIntegrity(rows.back(), column(*rs, 15));
+      }
       return rows;
     });
   }
@@ -1415,9 +1457,25 @@ class MySqlStore::Impl {
       statement.setInt64(2, eventId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
       std::optional<EventRecord> found;
-      if (rs->next()) found = readEvent(*rs, true, ring.get());
+      if (rs->next()) {
+        found = readEvent(*rs, true, ring.get());
+        if (!found->integrityError.empty()) reportIntegrity(*found, column(*rs, 15));
+      }
       return found;
     });
+  }
+
+  /// Logs a failed integrity check once per event, so that a list polled every second does
+  /// not repeat it. The set is bounded; past it, repeats are logged again.
+  void reportIntegrity(const EventRecord& event, const std::string& keyId) {
+    {
+      std::lock_guard<std::mutex> lock(integrityMu_);
+      if (integrityReported_.count(event.id) != 0) return;
+      if (integrityReported_.size() < kMaxIntegrityReports) integrityReported_.insert(event.id);
+    }
+    logger().error("could not open event event_id=%?d key_id=%s hook=%s error=\"%s\"", event.id,
+                   keyId.empty() ? std::string("(none)") : keyId, event.hookId,
+                   event.integrityError);
   }
 
   // --- deliveries ---
@@ -1716,16 +1774,27 @@ class MySqlStore::Impl {
 
   size_t reencryptSettings(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
     return withConnection("re-encrypt settings", false, [&](Connection& c) {
-      auto& select =
-          c.prepare("SELECT name, value, key_id FROM settings WHERE key_id <> ? LIMIT ?");
+      auto& select = c.prepare(
+          "SELECT name, value, key_id FROM settings WHERE key_id <> ? AND name > ? "
+          "ORDER BY name LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setString(2, rotateCursor_.setting);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
       std::vector<std::vector<std::string>> rows;
       while (rs->next()) rows.push_back({column(*rs, 1), column(*rs, 2), column(*rs, 3)});
       rs.reset();
       for (const auto& row : rows) {
-        const std::string value = openStored(&ring, row[2], row[1], "settings", row[0], "value");
+        rotateCursor_.setting = row[0];
+        std::string value;
+        try {
+          value = openStored(&ring, row[2], row[1], "settings", row[0], "value");
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt setting name=%s key_id=%s error=\"%s\"", row[0],
+                         row[2], std::string(e.what()));
+          failedAuthentication(ring, row[2], "setting " + row[0]);
+          continue;
+        }
         const WrappedKey sealed = sealField(ring, value, "settings", row[0], "value");
         auto& update = c.prepare(
             "UPDATE settings SET value = ?, key_id = ? WHERE name = ? AND key_id = ? "
@@ -1745,9 +1814,10 @@ class MySqlStore::Impl {
     size_t done = withConnection("re-encrypt hooks", false, [&](Connection& c) {
       auto& select = c.prepare(
           "SELECT id, key_id, secret, signing_secret, previous_signing_secret FROM hooks "
-          "WHERE key_id <> ? AND deleted_at_ms = 0 LIMIT ?");
+          "WHERE key_id <> ? AND deleted_at_ms = 0 AND id > ? ORDER BY id LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setString(2, rotateCursor_.hook);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
       std::vector<std::vector<std::string>> rows;
       while (rs->next()) {
@@ -1756,12 +1826,21 @@ class MySqlStore::Impl {
       }
       rs.reset();
       for (const auto& row : rows) {
+        rotateCursor_.hook = row[0];
         HookRecord hook;
         hook.id = row[0];
-        hook.secret = openStored(&ring, row[1], row[2], "hooks", hook.id, "secret");
-        hook.signingSecret = openStored(&ring, row[1], row[3], "hooks", hook.id, "signing_secret");
-        hook.previousSigningSecret =
-            openStored(&ring, row[1], row[4], "hooks", hook.id, "previous_signing_secret");
+        try {
+          hook.secret = openStored(&ring, row[1], row[2], "hooks", hook.id, "secret");
+          hook.signingSecret =
+              openStored(&ring, row[1], row[3], "hooks", hook.id, "signing_secret");
+          hook.previousSigningSecret =
+              openStored(&ring, row[1], row[4], "hooks", hook.id, "previous_signing_secret");
+        } catch (const StoreError& e) {
+          logger().error("could not re-encrypt hook hook=%s key_id=%s error=\"%s\"", hook.id,
+                         row[1], std::string(e.what()));
+          failedAuthentication(ring, row[1], "hook " + hook.id);
+          continue;
+        }
         const StoredSecrets sealed = sealSecrets(&ring, hook);
 
         // NULL-safe comparison: schema 1 rows hold NULL in the new secret columns.
@@ -1847,23 +1926,35 @@ class MySqlStore::Impl {
   /// still in the clear (sealed before schema 3).
   size_t reencryptEvents(const crypto::KeyRing& ring, const std::string& active, size_t limit) {
     return withConnection("re-encrypt events", false, [&](Connection& c) {
+      // Each query goes on after the last row it returned, so that a row passed over (it
+      // fails authentication) is not read again in this pass and the caller's loop ends.
       auto& select = c.prepare(std::string("SELECT ") + kSealedEventColumns +
-                               " FROM events WHERE key_id <> ? AND erased = 0 ORDER BY id LIMIT ?");
+                               " FROM events WHERE key_id <> ? AND erased = 0 AND id > ? "
+                               "ORDER BY id LIMIT ?");
       select.setString(1, active);
-      select.setInt64(2, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      select.setInt64(2, rotateCursor_.event);
+      select.setInt64(3, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
       std::vector<SealedEventRow> rows = sealedEventRows(select);
       if (rows.size() < limit) {
         auto& clearSummary = c.prepare(std::string("SELECT ") + kSealedEventColumns +
                                        " FROM events WHERE seal_version = 1 AND key_id = ? "
-                                       "AND erased = 0 ORDER BY id LIMIT ?");
+                                       "AND erased = 0 AND id > ? ORDER BY id LIMIT ?");
         clearSummary.setString(1, active);
+        clearSummary.setInt64(2, rotateCursor_.clearSummary);
         clearSummary.setInt64(
-            2, static_cast<int64_t>(std::min<size_t>(limit - rows.size(), INT32_MAX)));
+            3, static_cast<int64_t>(std::min<size_t>(limit - rows.size(), INT32_MAX)));
         for (auto& row : sealedEventRows(clearSummary)) rows.push_back(std::move(row));
       }
       for (const SealedEventRow& row : rows) {
+        (row.wrapped.keyId != active ? rotateCursor_.event : rotateCursor_.clearSummary) = row.id;
         if (row.wrapped.keyId.empty()) {
-          encryptClearEvent(c, ring, row.id, row.hookId);
+          try {
+            encryptClearEvent(c, ring, row.id, row.hookId);
+          } catch (const StoreError& e) {
+            logger().error("could not re-encrypt event event_id=%?d key_id=(none) error=\"%s\"",
+                           row.id, std::string(e.what()));
+            failedAuthentication(ring, "", "event " + std::to_string(row.id));
+          }
           continue;
         }
 
@@ -1872,8 +1963,10 @@ class MySqlStore::Impl {
         try {
           rewriteSealedEvent(c, ring, row, row.wrapped.keyId != active);
         } catch (const crypto::IntegrityError& e) {
-          throw StoreError("could not re-encrypt event " + std::to_string(row.id) + ": " +
-                           e.what());
+          logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", row.id,
+                         row.wrapped.keyId, std::string(e.what()));
+          failedAuthentication(ring, row.wrapped.keyId, "event " + std::to_string(row.id));
+          continue;
         }
       }
       return rows.size();
@@ -2782,6 +2875,22 @@ class MySqlStore::Impl {
   std::mutex hookMu_;
   std::unordered_map<std::string, CachedHook> hooks_;
   uint64_t hookGeneration_ = 0;  ///< counts this store's own hook changes
+
+  /// Where reencryptBatch goes on from while the active key stays the same.
+  struct RotateCursor {
+    std::string activeKey;
+    std::string setting;  ///< last name done
+    std::string hook;     ///< last id done
+    int64_t event = 0;    ///< last id done of the events under another key
+    int64_t clearSummary = 0;  ///< last id done of the events whose summary is in the clear
+  };
+  std::mutex rotateMu_;  ///< one rotation at a time; guards the cursor and the failures
+  RotateCursor rotateCursor_;
+  ReencryptFailureLog rotateFailures_;
+
+  static constexpr size_t kMaxIntegrityReports = 100000;
+  std::mutex integrityMu_;
+  std::unordered_set<int64_t> integrityReported_;  ///< events whose failed check was logged
 };
 
 std::unique_ptr<MySqlStore> MySqlStore::open(const MySqlOptions& options) {
@@ -2860,6 +2969,11 @@ void MySqlStore::releaseRelay(const std::string& hookId, const std::string& rela
   impl_->releaseRelay(hookId, relayId);
 }
 
+bool MySqlStore::takeOverRelay(const std::string& hookId, const std::string& holder,
+                               const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+  return impl_->takeOverRelay(hookId, holder, relayPrefix, nowMs, untilMs);
+}
+
 void MySqlStore::createAccount(const AccountRecord& account) { impl_->createAccount(account); }
 
 std::optional<AccountRecord> MySqlStore::findAccount(const std::string& accountId) {
@@ -2932,6 +3046,8 @@ void MySqlStore::setSetting(const std::string& name, const std::string& value) {
 }
 
 size_t MySqlStore::reencryptBatch(size_t limit) { return impl_->reencryptBatch(limit); }
+
+ReencryptFailures MySqlStore::reencryptFailures() { return impl_->reencryptFailures(); }
 
 std::vector<KeyUsage> MySqlStore::keyUsage() { return impl_->keyUsage(); }
 

@@ -150,6 +150,8 @@ class MySqlStore : public Store {
   bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
                   int64_t untilMs) override;
   void releaseRelay(const std::string& hookId, const std::string& relayId) override;
+  bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                     const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) override;
 
   void createAccount(const AccountRecord& account) override;
   std::optional<AccountRecord> findAccount(const std::string& accountId) override;
@@ -180,13 +182,14 @@ class MySqlStore : public Store {
 
   /// Settings, then hooks, then events (oldest first); records in the clear (schema 1, or a
   /// store without a key ring) are encrypted, and so are the summary fields of events sealed
-  /// before schema 3. Throws StoreError without a key ring, and when a record does not open
-  /// under the ring (naming it).
+  /// before schema 3. Throws StoreError without a key ring. Records that do not open are
+  /// logged and passed over, so that a caller looping until 0 ends.
   size_t reencryptBatch(size_t limit) override;
   /// Live records (events of erased hooks not counted) per key id; "" counts the ones that
   /// still hold values in the clear (also an event sealed before schema 3 whose summary fields
   /// are not sealed yet).
   std::vector<KeyUsage> keyUsage() override;
+  ReencryptFailures reencryptFailures() override;
 
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
                                             size_t limit, bool withBodies) override;

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "core/crypto/keys.h"
 #include "core/store/store.h"
@@ -118,5 +120,23 @@ WrappedKey sealField(const crypto::KeyRing& ring, std::string_view plaintext,
 /// stored.keyId means a value stored in the clear, which is returned as it is.
 std::string openField(const crypto::KeyRing& ring, const WrappedKey& stored, std::string_view table,
                       std::string_view rowId, std::string_view field);
+
+/// What key rotation passed over because it fails authentication (Store::reencryptFailures):
+/// each record counted once, the first few named. Not thread-safe: the backend guards it.
+struct ReencryptFailureLog {
+  static constexpr size_t kExamples = 5;
+  /// Names remembered to count each record once; past it, a record met again counts again.
+  static constexpr size_t kMaxRemembered = 100000;
+
+  ReencryptFailures failures;
+  std::unordered_set<std::string> seen;
+
+  void note(std::string record) {
+    if (seen.count(record) != 0) return;
+    ++failures.records;
+    if (failures.examples.size() < kExamples) failures.examples.push_back(record);
+    if (seen.size() < kMaxRemembered) seen.insert(std::move(record));
+  }
+};
 
 }  // namespace anm::store

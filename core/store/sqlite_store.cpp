@@ -1576,6 +1576,7 @@ class SqliteStore::Impl {
   };
   std::mutex reencryptMutex_;  // one rotation at a time; guards reencryptCursor_
   ReencryptCursor reencryptCursor_;
+  ReencryptFailureLog reencryptFailures_;  // guarded by reencryptMutex_
 };
 
 std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path,
@@ -1783,6 +1784,27 @@ bool SqliteStore::claimRelay(const std::string& hookId, const std::string& relay
     claimed = q.run() > 0;
   });
   return claimed;
+}
+
+bool SqliteStore::takeOverRelay(const std::string& hookId, const std::string& holder,
+                                const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+  if (relayPrefix.empty()) throw StoreError("could not take the relay lease: no relay prefix");
+  bool taken = false;
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql q(db,
+          "UPDATE hooks SET relay_id = ?, relay_until_ms = ? WHERE id = ? AND "
+          "(relay_id IS NULL OR relay_until_ms < ? OR relay_id = ? OR "
+          "substr(relay_id, 1, length(?)) = ?)");
+    q.text(holder)
+        .int64(untilMs)
+        .text(hookId)
+        .int64(nowMs)
+        .text(holder)
+        .text(relayPrefix)
+        .text(relayPrefix);
+    taken = q.run() > 0;
+  });
+  return taken;
 }
 
 void SqliteStore::releaseRelay(const std::string& hookId, const std::string& relayId) {
@@ -2090,11 +2112,16 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
 
   size_t done = 0;
   std::vector<std::string> hooksDone;
+  std::vector<std::string> failed;  // records that fail authentication under a key we hold
   Impl::ReencryptCursor next = cursor;
   impl_->runOnWriter([&](sqlite3* db) {
     done = 0;
     hooksDone.clear();
+    failed.clear();
     next = cursor;
+    const auto failedAuthentication = [&](const std::string& keyId, std::string record) {
+      if (keyId.empty() || ring->find(keyId) != nullptr) failed.push_back(std::move(record));
+    };
 
     // A batch of large plaintext bodies is cut short by bytes, so that one transaction does
     // not hold gigabytes.
@@ -2138,6 +2165,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const crypto::IntegrityError& e) {
           logger().error("could not re-encrypt event event_id=%?d key_id=%s error=\"%s\"", event.id,
                          event.wrapped.keyId, std::string(e.what()));
+          failedAuthentication(event.wrapped.keyId, "event " + std::to_string(event.id));
         }
       }
     }
@@ -2173,6 +2201,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const StoreError& e) {
           logger().error("could not re-encrypt event event_id=%?d key_id=(none) error=\"%s\"",
                          event.id, std::string(e.what()));
+          failedAuthentication("", "event " + std::to_string(event.id));
           continue;
         }
         event.body = row.bytesAt(3);
@@ -2228,6 +2257,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         if (!failure.empty()) {
           logger().error("could not re-encrypt hook hook=%s key_id=%s error=\"%s\"", id, keyId,
                          failure);
+          failedAuthentication(keyId, "hook " + id);
           continue;
         }
         const StoredSecrets stored = sealSecrets(ring.get(), hook);
@@ -2261,6 +2291,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         } catch (const StoreError& e) {
           logger().error("could not re-encrypt setting name=%s key_id=%s error=\"%s\"", name,
                          old.keyId, std::string(e.what()));
+          failedAuthentication(old.keyId, "setting " + name);
           continue;
         }
         const WrappedKey sealed = sealSetting(ring.get(), name, value);
@@ -2275,7 +2306,13 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
   // a concurrent writer sealed under an old key (before it saw the new ring) are found too.
   cursor = done == 0 ? fresh : next;
   if (!hooksDone.empty()) impl_->forgetHooks(hooksDone);
+  for (auto& record : failed) impl_->reencryptFailures_.note(std::move(record));
   return done;
+}
+
+ReencryptFailures SqliteStore::reencryptFailures() {
+  std::lock_guard<std::mutex> rotation(impl_->reencryptMutex_);
+  return impl_->reencryptFailures_.failures;
 }
 
 std::vector<KeyUsage> SqliteStore::keyUsage() {

@@ -141,6 +141,8 @@ class SqliteStore : public Store {
   bool claimRelay(const std::string& hookId, const std::string& relayId, int64_t nowMs,
                   int64_t untilMs) override;
   void releaseRelay(const std::string& hookId, const std::string& relayId) override;
+  bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                     const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) override;
 
   void createAccount(const AccountRecord& account) override;
   std::optional<AccountRecord> findAccount(const std::string& accountId) override;
@@ -174,6 +176,7 @@ class SqliteStore : public Store {
   /// Key id "" counts the records that hold values in the clear (also an event sealed before
   /// schema 3 whose summary fields are not sealed yet).
   std::vector<KeyUsage> keyUsage() override;
+  ReencryptFailures reencryptFailures() override;
 
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
                                             size_t limit, bool withBodies) override;

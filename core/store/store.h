@@ -120,6 +120,13 @@ struct KeyUsage {
   int64_t records = 0;
 };
 
+/// Records key rotation passed over because their stored bytes fail authentication under a key
+/// the ring holds (changed behind the store's back, or corrupt): they stay under their old key.
+struct ReencryptFailures {
+  int64_t records = 0;                ///< how many, each counted once
+  std::vector<std::string> examples;  ///< the first few: "event 42", "hook <id>", "setting <name>"
+};
+
 /// A stored webhook. The id is global and assigned in commit order: an event with a higher id
 /// was committed after every event with a lower one, on every backend and across every edge
 /// sharing one database. It is also the SSE event id, so a relay resumes by it.
@@ -322,6 +329,17 @@ class Store {
     throw StoreError("accounts are not supported by this store");
   }
 
+  /// claimRelay for `holder` that also takes the lease from a holder whose text starts with
+  /// `relayPrefix` (not empty). The edge names each stream's holder "<relay's prefix><nonce>",
+  /// at most 64 bytes, so that a relay that connects again takes the lease from its own older
+  /// stream, whose renewals (claimRelay with its holder) then fail; any other relay is still
+  /// refused while the lease runs. Atomic across edges. (Appended.)
+  virtual bool takeOverRelay(const std::string& hookId, const std::string& holder,
+                             const std::string& relayPrefix, int64_t nowMs, int64_t untilMs) {
+    (void)hookId, (void)holder, (void)relayPrefix, (void)nowMs, (void)untilMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
   // --- Accounts, members, tokens.
 
   /// Throws ConflictError for a taken name.
@@ -483,6 +501,12 @@ class Store {
     (void)hookId, (void)fromMs, (void)bucketMs, (void)buckets;
     throw StoreError("activity is not supported by this store");
   }
+
+  /// What reencryptBatch passed over since this store was opened because it fails
+  /// authentication (a record under a key the ring lacks is not counted: adding the key fixes
+  /// it). A caller that loops reencryptBatch until 0 meets each such record once. The default
+  /// reports none. (Appended.)
+  virtual ReencryptFailures reencryptFailures() { return {}; }
 };
 
 /// How stale a shared backend's cached hook may be: a change made on one edge (a rotated secret,

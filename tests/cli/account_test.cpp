@@ -353,6 +353,28 @@ TEST_F(AccountTest, LiveRelayRefusalEndsTheRelayWithTheEdgesMessage) {
   EXPECT_EQ(edge_.streamLastEventIds().size(), 1u);
 }
 
+TEST_F(AccountTest, StreamReplacedByAnotherEndsTheRelayInsteadOfReconnecting) {
+  ASSERT_NO_FATAL_FAILURE(login(edge_));
+  edge_.addNamedHook("stripe-dev");
+  const std::string message =
+      "another stream took this hook's live relay: the free plan allows one live relay per hook; "
+      "stop the other relay, or move the account to pro for a team";
+  edge_.addRawFrame(1, "event: replaced\ndata: {\"error\":\"" + message +
+                           "\",\"plan\":\"free\"}\n\n");
+  edge_.addEvent(FakeEvent{});
+  auto relay = startNamedRelay({});
+
+  // Taking the hook back would only end the other stream in turn: the relay stops, says why,
+  // and forwards nothing sent after the frame.
+  const bool ended = FakeEdge::waitUntil(
+      [&] { return relay->err().find("anonymily: error: ") != std::string::npos; });
+  if (!ended) relay->interrupt();
+  EXPECT_EQ(relay->wait(), 1) << relay->err();
+  EXPECT_NE(relay->err().find("anonymily: error: " + message), std::string::npos) << relay->err();
+  EXPECT_EQ(edge_.streamLastEventIds().size(), 1u);
+  EXPECT_TRUE(target_.requests().empty());
+}
+
 TEST_F(AccountTest, RelayRenewsItsJwtBeforeExpiryForReportsAndStreams) {
   // Tokens of 2 s are inside their margin (a quarter of that) 1.5 s after they are issued.
   edge_.setJwtTtlSeconds(2);

@@ -79,32 +79,10 @@ class StreamReader {
   const std::string& body() const { return body_; }
 
   /// The next frame with an id, within `timeoutMs`; false when none came.
-  bool next(Frame& frame, int timeoutMs = 10000) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    for (;;) {
-      const auto end = buffer_.find("\n\n");
-      if (end != std::string::npos) {
-        const std::string block = buffer_.substr(0, end);
-        buffer_.erase(0, end + 2);
-        Frame parsed;
-        std::istringstream lines(block);
-        std::string line;
-        while (std::getline(lines, line)) {
-          if (line.rfind("id: ", 0) == 0) parsed.id = std::stoll(line.substr(4));
-          if (line.rfind("event: ", 0) == 0) parsed.event = line.substr(7);
-          if (line.rfind("data: ", 0) == 0) parsed.data += line.substr(6);
-        }
-        if (parsed.id >= 0) {
-          frame = parsed;
-          return true;
-        }
-        continue;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !receive(static_cast<int>(left.count()))) return false;
-    }
-  }
+  bool next(Frame& frame, int timeoutMs = 10000) { return read(frame, timeoutMs, false); }
+
+  /// The next frame with an id or an event name (`event: replaced` has no id).
+  bool nextNamed(Frame& frame, int timeoutMs = 10000) { return read(frame, timeoutMs, true); }
 
   /// True when the edge closed the stream within `timeoutMs`.
   bool closedWithin(int timeoutMs) {
@@ -126,6 +104,33 @@ class StreamReader {
   void close() { socket_.close(); }
 
  private:
+  bool read(Frame& frame, int timeoutMs, bool anyEvent) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+      const auto end = buffer_.find("\n\n");
+      if (end != std::string::npos) {
+        const std::string block = buffer_.substr(0, end);
+        buffer_.erase(0, end + 2);
+        Frame parsed;
+        std::istringstream lines(block);
+        std::string line;
+        while (std::getline(lines, line)) {
+          if (line.rfind("id: ", 0) == 0) parsed.id = std::stoll(line.substr(4));
+          if (line.rfind("event: ", 0) == 0) parsed.event = line.substr(7);
+          if (line.rfind("data: ", 0) == 0) parsed.data += line.substr(6);
+        }
+        if (parsed.id >= 0 || (anyEvent && !parsed.event.empty())) {
+          frame = parsed;
+          return true;
+        }
+        continue;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !receive(static_cast<int>(left.count()))) return false;
+    }
+  }
+
   bool receive(int timeoutMs) {
     if (!socket_.poll(Poco::Timespan(0, timeoutMs * 1000), Poco::Net::Socket::SELECT_READ)) {
       return false;

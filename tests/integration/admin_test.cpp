@@ -4,6 +4,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/edge/admin.h"
 
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -192,6 +194,28 @@ class AdminTest : public ::testing::TestWithParam<Backend> {
     return "admin:" + (entry ? std::string(entry->pw_name) : "uid" + std::to_string(::geteuid()));
   }
 
+  /// Changes one byte of event `eventId`'s wrapped data key in the database, as someone with
+  /// write access to it could: the event's contents no longer open under any key.
+  void corruptWrappedKey(int64_t eventId) {
+    const std::string id = std::to_string(eventId);
+    if (GetParam() == Backend::kMySql) {
+      db_->connect()->execute(
+          "UPDATE events SET wrapped_key = CONCAT(LEFT(wrapped_key, 20), "
+          "CHAR(ASCII(SUBSTRING(wrapped_key, 21, 1)) ^ 1), SUBSTRING(wrapped_key, 22)) "
+          "WHERE id = " +
+          id);
+      return;
+    }
+    Poco::Data::SQLite::Connector::registerConnector();
+    Poco::Data::Session session("SQLite", data_ + "/anonymily.db");
+    session << "PRAGMA busy_timeout = 5000", Poco::Data::Keywords::now;
+    session << "UPDATE event_keys SET wrapped_key = substr(wrapped_key, 1, 20) || "
+               "(CASE WHEN substr(wrapped_key, 21, 1) = x'5a' THEN x'a5' ELSE x'5a' END) || "
+               "substr(wrapped_key, 22) WHERE event_id = " +
+                   id,
+        Poco::Data::Keywords::now;
+  }
+
   static pid_t spawn(std::vector<std::string> args, const std::string& out,
                      const std::string& err) {
     const pid_t pid = fork();
@@ -316,6 +340,115 @@ TEST_P(AdminTest, ManagesAccountsOfARunningEdge) {
     EXPECT_EQ(entry->getValue<std::string>("actor").rfind("admin:", 0), std::string::npos)
         << entry->getValue<std::string>("action") << " " << entry->getValue<std::string>("detail");
   }
+}
+
+TEST_P(AdminTest, DisablingAnAccountClosesItsOpenStreamsWithinASecond) {
+  startEdge();
+  ProcessRun run = admin({"accounts", "create", "acme", "--plan", "pro"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto exchanged =
+      request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + lastLine(run.out) + "\"}");
+  ASSERT_EQ(exchanged.status, 200) << exchanged.body;
+  const std::string jwt = jsonField(exchanged.body, "access_token");
+  const auto created = apiRequest(port_, "POST", "/api/v1/hooks", jwt, "{\"name\":\"main\"}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string hook = jsonField(created.body, "id");
+
+  SseClient stream(port_, hook, jwt);
+  ASSERT_EQ(stream.head().status, 200) << stream.head().body;
+  ASSERT_EQ(request(port_, "POST", "/h/" + hook, "before").status, 200);
+  Frame frame;
+  ASSERT_TRUE(stream.nextEvent(frame));
+
+  // The admin command is another process: the edge learns of it from the store alone.
+  run = admin({"accounts", "disable", "acme"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto disabledAt = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(request(port_, "POST", "/h/" + hook, "after").status, 200);
+  EXPECT_FALSE(stream.nextEvent(frame))
+      << "the stream of a disabled account got event " << frame.id;
+  EXPECT_LT(std::chrono::steady_clock::now() - disabledAt, std::chrono::seconds(4));
+
+  const auto refused = apiRequest(port_, "GET", "/api/v1/account", jwt);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body, "{\"error\":\"account acme is disabled\"}");
+  SseClient again(port_, hook, jwt);
+  EXPECT_EQ(again.head().status, 404);
+}
+
+TEST_P(AdminTest, MovingAnAccountToFreeEnforcesTheFreePlanOnWhatItHas) {
+  startEdge();
+  ProcessRun run = admin({"accounts", "create", "acme", "--plan", "pro"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  const auto signIn = [&](const std::string& pat) {
+    return request(port_, "POST", "/api/v1/auth/token", "{\"token\":\"" + pat + "\"}");
+  };
+  const std::string owner = jsonField(signIn(lastLine(run.out)).body, "access_token");
+  const auto added =
+      apiRequest(port_, "POST", "/api/v1/account/members", owner, R"({"name":"bob"})");
+  ASSERT_EQ(added.status, 201) << added.body;
+  const std::string bobPat =
+      parseJson(added.body)->getObject("token")->getValue<std::string>("token");
+  const std::string bob = jsonField(signIn(bobPat).body, "access_token");
+
+  // Two named hooks, one answering senders with its own response; two relays of the owner on
+  // it and one of bob on the other.
+  const auto main =
+      apiRequest(port_, "POST", "/api/v1/hooks", owner,
+                 R"({"name":"main","custom_response":{"status":202,"body":"thanks"}})");
+  ASSERT_EQ(main.status, 201) << main.body;
+  const std::string mainId = jsonField(main.body, "id");
+  const auto second = apiRequest(port_, "POST", "/api/v1/hooks", owner, R"({"name":"second"})");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const std::string secondId = jsonField(second.body, "id");
+  SseClient one(port_, mainId, owner);
+  SseClient two(port_, mainId, owner);
+  SseClient bobs(port_, secondId, bob);
+  for (SseClient* stream : {&one, &two, &bobs}) {
+    ASSERT_EQ(stream->head().status, 200) << stream->head().body;
+  }
+  EXPECT_EQ(request(port_, "POST", "/h/" + mainId, "on pro").status, 202);
+  Frame frame;
+  ASSERT_TRUE(one.nextEvent(frame));
+  ASSERT_TRUE(two.nextEvent(frame));
+
+  run = admin({"accounts", "plan", "acme", "free"});
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+
+  // The default answer, to a webhook that is stored all the same.
+  const auto answered = request(port_, "POST", "/h/" + mainId, "on free");
+  EXPECT_EQ(answered.status, 200) << answered.body;
+  EXPECT_EQ(answered.body.rfind("{\"ok\":true,", 0), 0u) << answered.body;
+
+  // One of the owner's two relays is left, and it gets the webhook.
+  const bool oneGot = one.nextEvent(frame);
+  const bool twoGot = two.nextEvent(frame);
+  EXPECT_NE(oneGot, twoGot) << "relays left on the hook: " << (oneGot + twoGot);
+
+  // Bob's stream is closed, and bob may sign in no more; the plan is named.
+  EXPECT_FALSE(bobs.nextEvent(frame));
+  const auto refused = signIn(bobPat);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(jsonField(refused.body, "plan"), "free");
+  EXPECT_EQ(jsonField(refused.body, "error"),
+            "member bob needs the pro plan to sign in: the free plan allows 1 member (the owner)");
+  EXPECT_EQ(apiRequest(port_, "GET", "/api/v1/account", bob).status, 403);
+
+  // Both named hooks stay and take webhooks; a third one is refused.
+  EXPECT_EQ(request(port_, "POST", "/h/" + secondId, "kept").status, 200);
+  const auto listed = apiRequest(port_, "GET", "/api/v1/hooks/" + secondId + "/events", owner);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(parseJson(listed.body)->getArray("events")->size(), 1u);
+  const auto third = apiRequest(port_, "POST", "/api/v1/hooks", owner, R"({"name":"third"})");
+  EXPECT_EQ(third.status, 403) << third.body;
+
+  // Back on pro, the hook answers with its own response again.
+  ASSERT_EQ(admin({"accounts", "plan", "acme", "pro"}).exitCode, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(request(port_, "POST", "/h/" + mainId, "on pro again").status, 202);
+  EXPECT_EQ(signIn(bobPat).status, 200);
 }
 
 TEST_P(AdminTest, RefusalsUsageAndConfigurationHaveTheirExitCodes) {
@@ -642,6 +775,47 @@ TEST_P(AdminTest, KeyRotationReencryptsInBatchesWhileTheEdgeServesEveryRequest) 
     EXPECT_EQ(entry->getValue<std::string>("remote"), "local");
   }
   EXPECT_EQ(rotations, std::vector<std::string>{"from=k1 to=k2"});
+}
+
+TEST_P(AdminTest, KeysRotateNamesRecordsThatFailAuthenticationApartFromLaggingEdges) {
+  startEdge();
+  const auto created = request(port_, "POST", "/api/v1/hooks", "{}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string hook = jsonField(created.body, "id");
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = request(port_, "POST", "/h/" + hook, "body " + std::to_string(i));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ids.push_back(std::stoll(jsonField(r.body, "id")));
+  }
+  stopEdge();
+  corruptWrappedKey(ids[1]);
+
+  // The rotation moves everything else and says which record failed, and why, on every run.
+  for (int run = 0; run < 2; ++run) {
+    const ProcessRun rotated = admin({"keys", "rotate"});
+    EXPECT_EQ(rotated.exitCode, 1) << rotated.out << rotated.err;
+    EXPECT_NE(rotated.out.find("1 record could not be re-encrypted because it fails "
+                               "authentication (changed or corrupt in the store): event " +
+                               std::to_string(ids[1])),
+              std::string::npos)
+        << rotated.out;
+    EXPECT_EQ(rotated.out.find("some edge lacks key"), std::string::npos) << rotated.out;
+  }
+  const ProcessRun json = admin({"--json", "keys", "rotate"});
+  EXPECT_EQ(json.exitCode, 1) << json.err;
+  const auto answer = parseJson(json.out);
+  EXPECT_EQ(answer->getValue<int64_t>("failed_authentication"), 1);
+  EXPECT_EQ(answer->getArray("failed_examples")->getElement<std::string>(0),
+            "event " + std::to_string(ids[1]));
+  EXPECT_EQ(answer->getValue<int64_t>("left"), 1);
+
+  // Only that one stays under k1.
+  auto store = openStore();
+  std::map<std::string, int64_t> byKey;
+  for (const auto& entry : store->keyUsage()) byKey[entry.keyId] = entry.records;
+  EXPECT_EQ(byKey["k1"], 1);
+  EXPECT_GE(byKey["k2"], 3);  // two events, the hook and the settings
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AdminTest, ::testing::Values(Backend::kSqlite, Backend::kMySql),

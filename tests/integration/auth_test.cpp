@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/edge/account_routes.h"
@@ -208,13 +209,33 @@ TEST_F(AuthTest, DisabledAccountIsRefusedAtSignInAndOnItsOpenTokens) {
   Account acme = addAccount("acme", store::Plan::kPro);
   const std::string jwt = signIn(acme.pat);
   ASSERT_EQ(api("GET", "/api/v1/account", jwt).status, 200);
+  const auto hook = api("POST", "/api/v1/hooks", jwt, "{\"name\":\"main\"}");
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  const std::string hookId = jsonField(hook.body, "id");
 
   acme.record.disabled = true;
   ASSERT_TRUE(admin_->updateAccount(acme.record));
+  const std::string disabled = "{\"error\":\"account acme is disabled\"}";
   const auto r = exchange(acme.pat);
   EXPECT_EQ(r.status, 403);
-  EXPECT_EQ(r.body, "{\"error\":\"account acme is disabled\"}");
-  EXPECT_EQ(api("GET", "/api/v1/account", jwt).status, 401);
+  EXPECT_EQ(r.body, disabled);
+
+  // The JWT it holds still says who it is, so the answer says why, on every route that is
+  // not a hook's; creating a hook with it does not fall back to an anonymous hook.
+  for (const auto& [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/v1/account"},
+                                                        {"GET", "/api/v1/tokens"},
+                                                        {"GET", "/api/v1/hooks"},
+                                                        {"POST", "/api/v1/hooks"}}) {
+    const auto refused = api(method, target, jwt, method == "POST" ? "{}" : "");
+    EXPECT_EQ(refused.status, 403) << method << " " << target;
+    EXPECT_EQ(refused.body, disabled) << method << " " << target;
+  }
+
+  // Hook routes keep the one answer of a hook the caller may not use.
+  const auto view = api("GET", "/api/v1/hooks/" + hookId, jwt);
+  EXPECT_EQ(view.status, 404);
+  EXPECT_EQ(view.body, "{\"error\":\"unknown hook\"}");
 }
 
 TEST_F(AuthTest, RevokingAPatEndsItsJwtOnTheNextRequest) {

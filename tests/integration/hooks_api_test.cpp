@@ -88,23 +88,81 @@ TEST_F(HooksApiTest, FreePlanAllowsOneLiveRelayAndTheSameRelayMayReconnect) {
   StreamReader refused(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
   EXPECT_EQ(refused.status(), 409);
   EXPECT_EQ(jsonField(refused.body(), "plan"), "free");
-  EXPECT_NE(jsonField(refused.body(), "error").find("relay laptop-1 is connected"),
-            std::string::npos)
-      << refused.body();
+  const std::string error = jsonField(refused.body(), "error");
+  EXPECT_EQ(error.rfind("the free plan allows one live relay per hook and another relay is "
+                        "connected since 20",
+                        0),
+            0u)
+      << error;
+  EXPECT_EQ(error.find("laptop-1"), std::string::npos) << "the refusal tells the relay's id";
 
-  // The relay that holds the lease gets back in, even before its old stream is seen closed.
+  // The relay that holds the lease gets back in, even before its old stream is seen closed,
+  // and that old stream ends.
   StreamReader again(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-1"}});
   EXPECT_EQ(again.status(), 200);
+  EXPECT_TRUE(first.closedWithin(5000));
   const auto view = parseObject(call("GET", "/api/v1/hooks/" + id, free.jwt).body);
-  EXPECT_EQ(view->getValue<int>("relays"), 2);
+  EXPECT_EQ(view->getValue<int>("relays"), 1);
 
-  // Once every stream of laptop-1 is gone its lease is given back.
-  first.close();
+  // Once laptop-1's stream is gone its lease is given back.
   again.close();
   EXPECT_TRUE(eventually([&] {
     StreamReader next(port_, id, free.jwt, {{"X-Anonymily-Relay", "laptop-2"}});
     return next.status() == 200;
   }));
+}
+
+TEST_F(HooksApiTest, AStreamWithTheConnectedRelaysIdReplacesItInsteadOfJoiningIt) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
+  StreamReader holder(port_, id, free.jwt, {{"X-Anonymily-Relay", "7dba35e5221cd8da"}});
+  ASSERT_EQ(holder.status(), 200);
+
+  // A second client naming the same relay is let in, and the first stream is told and closed,
+  // so that the hook never has two live streams.
+  StreamReader second(port_, id, free.jwt, {{"X-Anonymily-Relay", "7dba35e5221cd8da"}});
+  ASSERT_EQ(second.status(), 200);
+  Frame frame;
+  ASSERT_TRUE(holder.nextNamed(frame));
+  EXPECT_EQ(frame.event, "replaced");
+  EXPECT_EQ(jsonField(frame.data, "plan"), "free");
+  EXPECT_NE(jsonField(frame.data, "error").find("another stream took this hook's live relay"),
+            std::string::npos)
+      << frame.data;
+  EXPECT_TRUE(holder.closedWithin(5000));
+
+  const auto stored = ingest(id, "only one stream gets this");
+  ASSERT_EQ(stored.status, 200);
+  ASSERT_TRUE(second.next(frame));
+  EXPECT_EQ(std::to_string(frame.id), jsonField(stored.body, "id"));
+  EXPECT_FALSE(holder.next(frame, 500));
+}
+
+TEST_F(HooksApiTest, AStreamThatLostTheLeaseToAnotherEdgeEndsAtItsNextRenewal) {
+  startServer();
+  const Account free = createAccount("alpha", "free");
+  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
+
+  // A second edge on the same store and keys, as behind a load balancer.
+  edge::EdgeConfig config = loopbackEdgeConfig(dir_ + "/data-b");
+  config.sqlitePath = dir_ + "/data/anonymily.db";
+  config.store = "sqlite:" + config.sqlitePath;
+  config.keyFile = dir_ + "/data/encryption.keys";
+  edge::EdgeServer other(config);
+  other.start();
+
+  StreamReader onFirst(port_, id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
+  ASSERT_EQ(onFirst.status(), 200);
+  StreamReader onOther(other.port(), id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
+  ASSERT_EQ(onOther.status(), 200);
+
+  // The first edge learns it at its next renewal of the lease, at most 10 s on.
+  Frame frame;
+  ASSERT_TRUE(onFirst.nextNamed(frame, 15000));
+  EXPECT_EQ(frame.event, "replaced");
+  EXPECT_TRUE(onFirst.closedWithin(5000));
+  EXPECT_FALSE(onOther.closedWithin(200));
 }
 
 TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {
@@ -324,6 +382,30 @@ TEST_F(HooksApiTest, ReplayIsAuditedWithTheOriginalEventAndItsCopy) {
   // A refused replay (no such event) writes nothing.
   EXPECT_EQ(call("POST", "/api/v1/hooks/" + id + "/events/999999/replay", bob.jwt).status, 404);
   EXPECT_EQ(auditEntries(owner)->size(), entries->size());
+}
+
+TEST_F(HooksApiTest, ListingEventsIsAuditedOncePerRequest) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(ingest(id, "event " + std::to_string(i)).status, 200);
+  const auto listed = call("GET", "/api/v1/hooks/" + id + "/events?limit=2", pro.jwt);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const std::string after = jsonField(listed.body, "next_after");
+  ASSERT_EQ(call("GET", "/api/v1/hooks/" + id + "/events?after=" + after, pro.jwt).status, 200);
+
+  const auto entries = parseObject(call("GET", "/api/v1/audit", pro.jwt).body)->getArray("entries");
+  std::vector<std::string> details;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    if (entry->getValue<std::string>("action") != "event.list") continue;
+    EXPECT_EQ(entry->getValue<std::string>("hook"), id);
+    EXPECT_EQ(entry->getValue<int64_t>("event"), 0);
+    EXPECT_EQ(entry->getValue<std::string>("actor").rfind("member:", 0), 0u);
+    details.push_back(entry->getValue<std::string>("detail"));
+  }
+  EXPECT_EQ(details, (std::vector<std::string>{"after=0 limit=2 count=2",
+                                               "after=" + after + " limit=100 count=1"}));
 }
 
 TEST_F(HooksApiTest, HookChangesAreAudited) {

@@ -172,6 +172,16 @@ class JwtTest : public ::testing::Test {
     return text;
   }
 
+  // A member of the account other than its owner, stored.
+  store::MemberRecord addMember(const std::string& name) {
+    store::MemberRecord member = member_;
+    member.id = newRecordId("mem_");
+    member.name = name;
+    member.owner = false;
+    store_.createMember(member);
+    return member;
+  }
+
   std::string key() { return fromHex(*store_.getSetting("auth.jwt_key")); }
 
   // A token signed with the edge's own key over the given header and payload texts.
@@ -410,21 +420,43 @@ TEST_F(JwtTest, AuthenticateChecksTheTokenAndAccountOnEveryRequest) {
   EXPECT_EQ(auth_->authenticate("Bearer " + jwt, kNowMs + 2000).kind, Principal::Kind::kRefused);
 }
 
-TEST_F(JwtTest, ADisabledAccountEndsItsTokens) {
+TEST_F(JwtTest, ADisabledAccountEndsItsTokensWithAReason) {
   const std::string jwt = auth_->exchange(pat_, kNowMs).jwt;
   account_.disabled = true;
   store_.updateAccount(account_);
-  EXPECT_EQ(auth_->authenticate("Bearer " + jwt, kNowMs).kind, Principal::Kind::kRefused);
+  const Principal principal = auth_->authenticate("Bearer " + jwt, kNowMs);
+  EXPECT_EQ(principal.kind, Principal::Kind::kBarred);
+  EXPECT_FALSE(principal.signedIn());
+  EXPECT_EQ(principal.refusal, "{\"error\":\"account acme is disabled\"}");
+}
+
+TEST_F(JwtTest, OnTheFreePlanOnlyTheOwnerSignsIn) {
+  const std::string bobPat = addToken(addMember("bob"), "ci");
+  const std::string bobJwt = auth_->exchange(bobPat, kNowMs).jwt;
+
+  // Moved to free: bob's token and JWT are refused naming the plan, the owner's still work.
+  account_.plan = store::Plan::kFree;
+  store_.updateAccount(account_);
+  const std::string refusal =
+      "member bob needs the pro plan to sign in: the free plan allows 1 member (the owner)";
+  try {
+    auth_->exchange(bobPat, kNowMs);
+    ADD_FAILURE() << "a second member of a free account signed in";
+  } catch (const AuthError& e) {
+    EXPECT_EQ(e.status(), 403);
+    EXPECT_EQ(e.what(), refusal);
+    EXPECT_EQ(e.body(), "{\"error\":\"" + refusal + "\",\"plan\":\"free\"}");
+  }
+  const Principal principal = auth_->authenticate("Bearer " + bobJwt, kNowMs);
+  EXPECT_EQ(principal.kind, Principal::Kind::kBarred);
+  EXPECT_EQ(principal.refusal, "{\"error\":\"" + refusal + "\",\"plan\":\"free\"}");
+  EXPECT_TRUE(
+      auth_->authenticate("Bearer " + auth_->exchange(pat_, kNowMs).jwt, kNowMs).signedIn());
 }
 
 TEST_F(JwtTest, ClaimsMustMatchTheTokenTheyName) {
   // A token id of another member under this member's sub, well signed.
-  store::MemberRecord bob = member_;
-  bob.id = newRecordId("mem_");
-  bob.name = "bob";
-  bob.owner = false;
-  store_.createMember(bob);
-  const std::string bobPat = addToken(bob, "ci");
+  const std::string bobPat = addToken(addMember("bob"), "ci");
   AccessClaims claims = claimsAt(kNowS);
   claims.tokenId = tokenIds_[bobPat];
   EXPECT_EQ(auth_->authenticate("Bearer " + auth_->sign(claims, "anonymily"), kNowMs).kind,

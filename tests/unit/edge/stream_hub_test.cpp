@@ -553,6 +553,57 @@ TEST_F(StreamHubTest, ClosedClientIsRemoved) {
   EXPECT_EQ(first->ids, std::vector<int64_t>{id});
 }
 
+// Stream ids are given in attach order, so the n-th stream attached has the n-th smallest id.
+std::vector<uint64_t> streamIdsInAttachOrder(const StreamHub& hub) {
+  std::vector<uint64_t> ids;
+  for (const auto& stream : hub.openStreamList()) ids.push_back(stream.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+TEST_F(StreamHubTest, ClosingStreamsWithALastFrameEndsOnlyThoseAfterTheFrame) {
+  startHub();
+  auto replaced = connect("hook-a", 0);
+  auto kept = connect("hook-a", 0);
+  ASSERT_TRUE(waitLive(2));
+  const int64_t first = append("hook-a");
+  ASSERT_TRUE(replaced->readUntilEvents(1));
+  ASSERT_TRUE(kept->readUntilEvents(1));
+
+  const auto ids = streamIdsInAttachOrder(*hub_);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_TRUE(hub_->setLeased(ids[1]));
+  EXPECT_EQ(hub_->closeStreams({ids[0], 999999}, "event: replaced\ndata: {}\n\n"), 1u);
+
+  // The closed stream got the frame last and nothing after it; the other one goes on, leased.
+  ASSERT_TRUE(replaced->readUntilClosed());
+  EXPECT_EQ(replaced->named, std::vector<std::string>{"replaced"});
+  EXPECT_EQ(replaced->ids, std::vector<int64_t>{first});
+  const int64_t second = append("hook-a");
+  ASSERT_TRUE(kept->readUntilEvents(2));
+  EXPECT_TRUE(kept->lastIs(second));
+  const auto open = hub_->openStreamList();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_TRUE(open.front().tags.leased);
+  EXPECT_FALSE(hub_->setLeased(ids[0]));
+}
+
+TEST_F(StreamHubTest, AStreamThatDoesNotReadItsLastFrameIsClosedWithinAboutASecond) {
+  StreamHub::Options options;
+  options.stallTimeout = std::chrono::milliseconds(0);  // only the last frame's wait may end it
+  startHub(options);
+  auto sleeper = connect("hook-a", 0, 4096);
+  for (int i = 0; i < 8; ++i) append("hook-a", store::Verdict::kValid, 0, 256 * 1024);
+  ASSERT_TRUE(
+      eventually([&] { return hub_->stats().liveFrames + hub_->stats().backlogReads > 0; }));
+
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(hub_->closeStreams(streamIdsInAttachOrder(*hub_), "event: replaced\ndata: {}\n\n"), 1u);
+  ASSERT_TRUE(eventually([&] { return hub_->openStreams() == 0; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(3000));
+  EXPECT_TRUE(sleeper->readUntilClosed());
+}
+
 TEST_F(StreamHubTest, ClientThatNeverReadsIsClosedAtTheQueueLimitWhileOthersGoOn) {
   StreamHub::Options options;
   options.maxQueuedBytes = 64u << 10;

@@ -1,10 +1,16 @@
 // tests/unit/store/account_suite.cpp: accounts, tokens, audit, settings, hooks of accounts and
 // encryption at rest, as every backend must keep them.
 // SPDX-License-Identifier: Apache-2.0
+#include <Poco/AutoPtr.h>
+#include <Poco/Channel.h>
+#include <Poco/Logger.h>
+#include <Poco/Message.h>
+
 #include <algorithm>
 #include <atomic>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -75,6 +81,42 @@ HookRecord makeNamedHook(const std::string& id, const std::string& accountId,
   hook.customResponse = CustomResponse{202, {{"X-A", "b"}, {"X-A", "c"}}, "accepted\n"};
   return hook;
 }
+
+/// Collects the store's log lines ("anm.store") while it lives.
+class StoreLogCapture {
+ public:
+  StoreLogCapture() : channel_(new Lines) { Poco::Logger::get("anm.store").setChannel(channel_); }
+  ~StoreLogCapture() { Poco::Logger::get("anm.store").setChannel(nullptr); }
+
+  StoreLogCapture(const StoreLogCapture&) = delete;
+  StoreLogCapture& operator=(const StoreLogCapture&) = delete;
+
+  /// The lines logged at `priority` that contain `text`.
+  size_t count(Poco::Message::Priority priority, const std::string& text) const {
+    return channel_->count(priority, text);
+  }
+
+ private:
+  class Lines : public Poco::Channel {
+   public:
+    void log(const Poco::Message& message) override {
+      std::lock_guard<std::mutex> lock(mutex_);
+      lines_.emplace_back(message.getPriority(), message.getText());
+    }
+    size_t count(Poco::Message::Priority priority, const std::string& text) const {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(), [&](const auto& l) {
+        return l.first == priority && l.second.find(text) != std::string::npos;
+      }));
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    std::vector<std::pair<Poco::Message::Priority, std::string>> lines_;
+  };
+
+  Poco::AutoPtr<Lines> channel_;
+};
 
 AuditRecord makeAudit(const std::string& accountId, const std::string& action, int64_t atMs) {
   AuditRecord entry;
@@ -416,6 +458,32 @@ TEST_P(AccountSuite, RelayLeaseIsHeldByOneRelayUntilItEndsOrIsReleased) {
   EXPECT_FALSE(store->claimRelay("unknown", "relay-a", 1000, 2000));
 }
 
+TEST_P(AccountSuite, ANewStreamOfTheSameRelayTakesTheLeaseFromItsOlderStream) {
+  auto store = open();
+  store->createAccount(makeAccount("acc_1", "alpha"));
+  store->createHook(makeNamedHook("h", "acc_1", "payments"));
+
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.one", "relay_a.", 1000, 31000));
+  EXPECT_TRUE(store->claimRelay("h", "relay_a.one", 2000, 32000));  // its renewal
+
+  // Another relay is refused while the lease runs.
+  EXPECT_FALSE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 3000, 33000));
+  EXPECT_FALSE(store->claimRelay("h", "relay-b.one", 3000, 33000));
+
+  // The same relay's new stream takes it; the older stream's renewal fails from then on.
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.two", "relay_a.", 4000, 34000));
+  EXPECT_FALSE(store->claimRelay("h", "relay_a.one", 5000, 35000));
+  EXPECT_TRUE(store->claimRelay("h", "relay_a.two", 5000, 35000));
+
+  // Released by its holder only; a lapsed lease goes to anyone.
+  store->releaseRelay("h", "relay_a.one");
+  EXPECT_FALSE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 6000, 36000));
+  EXPECT_TRUE(store->takeOverRelay("h", "relay-b.one", "relay-b.", 35001, 65001));
+  store->releaseRelay("h", "relay-b.one");
+  EXPECT_TRUE(store->takeOverRelay("h", "relay_a.three", "relay_a.", 35002, 65002));
+  EXPECT_FALSE(store->takeOverRelay("unknown", "relay_a.one", "relay_a.", 1000, 2000));
+}
+
 TEST_P(AccountSuite, AuditEntriesComeBackInOrderPerAccountAndAreNeverChanged) {
   auto store = open();
   std::vector<int64_t> ids;
@@ -589,6 +657,25 @@ TEST_P(AccountSuite, FlippedByteInEachSealedColumnIsAnIntegrityErrorAndNeverData
   }
 }
 
+TEST_P(AccountSuite, AnEventThatFailsItsIntegrityCheckIsLoggedOnceAsAnError) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  const int64_t good = store->appendEvent(makeEvent("h", "readable"));
+  const int64_t bad = store->appendEvent(makeEvent("h", "changed behind the store's back"));
+  GetParam().corruptEventCiphertext(dir_, bad);
+
+  StoreLogCapture log;
+  const std::string line = "could not open event event_id=" + std::to_string(bad) + " key_id=k1";
+  ASSERT_TRUE(store->getEvent("h", bad).has_value());
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, line), 1u);
+
+  // A list polled again and again does not repeat it, and a readable event logs nothing.
+  for (int i = 0; i < 3; ++i) store->listEvents("h", 0, 10, true, false);
+  ASSERT_TRUE(store->getEvent("h", good).has_value());
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, line), 1u);
+  EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, "event_id=" + std::to_string(good)), 0u);
+}
+
 TEST_P(AccountSuite, EventsUnderAKeyTheRingLacksReportIntegrityErrors) {
   int64_t id = 0;
   {
@@ -674,6 +761,41 @@ TEST_P(AccountSuite, ReencryptBatchMovesEveryRecordToTheNewKeyAndAllReadsBack) {
   expectSameHook(anonymous, *store->findHook("anon"));
   EXPECT_EQ(store->getSetting("auth.jwt_key"), "jwt-secret");
   EXPECT_EQ(store->getSetting("encryption.active_key"), "k1");
+}
+
+TEST_P(AccountSuite, RotationPassesOverAWrappedKeyThatFailsAuthenticationAndCountsIt) {
+  const std::string k1 = crypto::KeyRing::newKeyLine("k1");
+  const std::string k2 = crypto::KeyRing::newKeyLine("k2");
+  keys().replace(crypto::KeyRing::parse(k1, "test keys"));
+  auto store = open();
+  store->createHook(makeHook("h"));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(store->appendEvent(makeEvent("h")));
+  GetParam().corruptEventWrappedKey(dir_, ids[1]);
+
+  // The records after the bad one move on; the bad one stays under k1, named once however
+  // often the loop runs over it.
+  keys().replace(crypto::KeyRing::parse(k1 + "\n" + k2, "test keys"));
+  for (int pass = 0; pass < 2; ++pass) {
+    int batches = 0;
+    for (size_t done = store->reencryptBatch(2); done > 0; done = store->reencryptBatch(2)) {
+      ASSERT_LT(++batches, 20) << "reencryptBatch does not come to an end";
+    }
+  }
+  const auto usage = store->keyUsage();
+  EXPECT_EQ(recordsUnder(usage, "k1"), 1);
+  EXPECT_EQ(recordsUnder(usage, "k2"), 5);  // four events and the hook
+  const ReencryptFailures failures = store->reencryptFailures();
+  EXPECT_EQ(failures.records, 1);
+  EXPECT_EQ(failures.examples, (std::vector<std::string>{"event " + std::to_string(ids[1])}));
+
+  // A record under a key the ring lacks is not a failed authentication: the key may come back.
+  store.reset();
+  keys().replace(crypto::KeyRing::parse(k2, "test keys"));
+  store = open();
+  while (store->reencryptBatch(10) > 0) {
+  }
+  EXPECT_EQ(store->reencryptFailures().records, 0);
 }
 
 TEST_P(CommitListenerSuite, CommitListenerHearsTheEventInTheClear) {

@@ -142,6 +142,14 @@ void flipCiphertextByte(SqlConnection& raw, int64_t eventId, const std::string& 
               ", 14)) WHERE id = " + std::to_string(eventId));
 }
 
+/// Changes one byte of event `eventId`'s wrapped data key, past its 12-byte nonce.
+void flipWrappedKeyByte(SqlConnection& raw, int64_t eventId) {
+  raw.execute(
+      "UPDATE events SET wrapped_key = CONCAT(LEFT(wrapped_key, 20), "
+      "CHAR(ASCII(SUBSTRING(wrapped_key, 21, 1)) ^ 1), SUBSTRING(wrapped_key, 22)) WHERE id = " +
+      std::to_string(eventId));
+}
+
 StoreBackend mysqlBackend() {
   StoreBackend backend;
   backend.name = "mysql";
@@ -167,6 +175,9 @@ StoreBackend mysqlBackend() {
   backend.rawBytes = [](TempDir& dir) { return everyStoredByte(*rawConnectionOf(dir)); };
   backend.corruptEventCiphertext = [](TempDir& dir, int64_t eventId, const std::string& column) {
     flipCiphertextByte(*rawConnectionOf(dir), eventId, column);
+  };
+  backend.corruptEventWrappedKey = [](TempDir& dir, int64_t eventId) {
+    flipWrappedKeyByte(*rawConnectionOf(dir), eventId);
   };
   // NOTE: no auditRefusesChanges: on MySQL the audit log is append-only because the edge never
   // changes it, not because the server refuses (triggers would need SUPER on servers that

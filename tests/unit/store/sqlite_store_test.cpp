@@ -81,6 +81,16 @@ void flipCiphertextByte(TempDir& dir, int64_t eventId, const std::string& column
   session << "UPDATE events SET " + column + " = ? WHERE id = ?", use(changed), use(id), now;
 }
 
+void flipWrappedKeyByte(TempDir& dir, int64_t eventId) {
+  Session session = rawSession(dir);
+  session << "PRAGMA busy_timeout = 5000", now;
+  Poco::Int64 id = eventId;
+  session << "UPDATE event_keys SET wrapped_key = substr(wrapped_key, 1, 20) || "
+             "(CASE WHEN substr(wrapped_key, 21, 1) = x'5a' THEN x'a5' ELSE x'5a' END) || "
+             "substr(wrapped_key, 22) WHERE event_id = ?",
+      use(id), now;
+}
+
 /// Tries to change and to remove an audit entry behind the store's back.
 bool auditRefuses(TempDir& dir) {
   Session session = rawSession(dir);
@@ -120,6 +130,7 @@ StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
   };
   backend.rawBytes = rawBytesOf;
   backend.corruptEventCiphertext = flipCiphertextByte;
+  backend.corruptEventWrappedKey = flipWrappedKeyByte;
   backend.auditRefusesChanges = auditRefuses;
   backend.schemaVersion = SqliteStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {

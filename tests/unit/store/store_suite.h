@@ -94,6 +94,10 @@ struct StoreBackend {
   std::function<void(TempDir& dir, int64_t eventId, const std::string& column)>
       corruptEventCiphertext;
 
+  /// Like corruptEventCiphertext, for the event's wrapped data key: the contents stay intact,
+  /// but the key that opens them no longer opens under the ring.
+  std::function<void(TempDir& dir, int64_t eventId)> corruptEventWrappedKey;
+
   /// Optional. Tries to UPDATE and then to DELETE a row of the audit log directly in storage
   /// (the log holds at least one entry); returns true when the backend refused both and the
   /// row is unchanged. Null when the backend does not enforce append-only in storage: the
