@@ -662,7 +662,7 @@ TEST_P(AccountSuite, AnEventThatFailsItsIntegrityCheckIsLoggedOnceAsAnError) {
   store->createHook(makeHook("h"));
   const int64_t good = store->appendEvent(makeEvent("h", "readable"));
   const int64_t bad = store->appendEvent(makeEvent("h", "changed behind the store's back"));
-  GetParam().corruptEventCiphertext(dir_, bad);
+  GetParam().corruptEventCiphertext(dir_, bad, "body");
 
   StoreLogCapture log;
   const std::string line = "could not open event event_id=" + std::to_string(bad) + " key_id=k1";
