@@ -67,7 +67,7 @@ export function issuesView(main, {hookId}) {
     return el('tr', {'data-issue': issue.key},
       el('th', {scope: 'row'},
         el('a', {href: `/diagnosis/${encodeURIComponent(issue.code)}`}, el('code', {}, issue.code)),
-        issue.title ? el('div', {}, issue.title) : null,
+        issue.title ? el('div', {}, el('strong', {}, issue.title)) : null,
         events.length > 0 ? el('div', {class: 'hint'}, 'events ', events.slice(0, kLinkedEvents).flatMap((id, i) => [
           i > 0 ? ', ' : '', el('a', {href: `${hookHash}/events/${id}`}, String(id))]),
         events.length > kLinkedEvents ? ', …' : '') : null),

@@ -113,7 +113,7 @@ export class VirtualList {
 
     // The pool grows to what a screen needs and is reused from then on.
     while (this.pool.length < wanted) this.pool.push(this.makeRow());
-    while (this.pool.length > wanted) this.pool.pop().remove();
+    while (this.pool.length > wanted) this.pool.pop().row.remove();
 
     this.rows.style.setProperty('--first-row', String(first));
     for (let i = 0; i < wanted; i++) {
