@@ -97,12 +97,16 @@ class Child {
     const seen = this.lines.find(test);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const waiter = {test, resolve};
-      this.waiters.push(waiter);
-      setTimeout(() => {
+      // The timer is cleared on success: a pending one would keep the test process alive.
+      const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`${this.name} printed no such line within ${ms} ms:\n${this.describe()}`));
       }, ms);
+      const waiter = {test, resolve: (line) => {
+        clearTimeout(timer);
+        resolve(line);
+      }};
+      this.waiters.push(waiter);
     });
   }
 
@@ -208,9 +212,10 @@ export function makeTempDir(prefix) {
 
 /** The edge as a process, with its owner's PAT, the CLI signed in with it, and its relays. */
 export class EdgeEnv {
-  static async start(name) {
+  /** `settings`: edge properties beyond the command line's, e.g. {'ingest.rate_per_hook': 0}. */
+  static async start(name, settings = {}) {
     const env = new EdgeEnv(name);
-    await env.startEdge();
+    await env.startEdge(settings);
     return env;
   }
 
@@ -221,13 +226,20 @@ export class EdgeEnv {
     this.targets = [];
   }
 
-  async startEdge() {
+  async startEdge(settings) {
     const dataDir = path.join(this.dir, 'edge-data');
     const portFile = path.join(this.dir, 'edge.port');
-    this.edge = new Child('edge', config.edgeBinary, [
+    const args = [
       '--listen', '127.0.0.1:0', '--port-file', portFile, '--data-dir', dataDir,
       '--plugin-dir', config.pluginDir,
-    ], productEnv(path.join(this.dir, 'edge-home')));
+    ];
+    // Settings go through a file, the way an operator gives them.
+    if (Object.keys(settings).length > 0) {
+      const file = path.join(this.dir, 'edge.properties');
+      fs.writeFileSync(file, Object.entries(settings).map(([key, value]) => `${key} = ${value}\n`).join(''));
+      args.push('--config', file);
+    }
+    this.edge = new Child('edge', config.edgeBinary, args, productEnv(path.join(this.dir, 'edge-home')));
     this.children.push(this.edge);
     const port = await waitFor('the edge port file', () => {
       try {
