@@ -7,7 +7,7 @@
 
 import {svg} from './dom.js';
 
-const kWidth = 180;
+const kWidth = 240;
 const kBarsHeight = 34;
 const kMarkHeight = 3;
 const kGap = 2;
