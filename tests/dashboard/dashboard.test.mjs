@@ -291,8 +291,11 @@ test('flow: sign in, watch an event arrive, search it, read its bytes and replay
     }
     await screenshot(page, 'event-hex');
 
-    // Replay it as it was: the copy reaches the target with the same bytes.
+    // Replay it as it was: the copy reaches the target with the same bytes. The request is
+    // one another site could make a browser send, but not with the CSRF header.
+    const replayRequest = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/replay'));
     await page.getByRole('button', {name: 'Replay', exact: true}).click();
+    assert.equal((await replayRequest).headers()['x-anonymily-csrf'], '1');
     const replayLink = page.locator('.action-result a[data-replay]');
     await replayLink.waitFor();
     const replayId = Number(await replayLink.getAttribute('data-replay'));
@@ -382,6 +385,41 @@ test('unauthorized: a handler that answers 401 to a correctly signed webhook is 
     await page.locator(`.finding[data-code="${kDiagnosisUnauthorized}"]`).waitFor();
     await screenshot(page, 'diagnosis-unauthorized');
   });
+});
+
+test('dark-views: the signed-in views follow a dark system preference', async () => {
+  await withEdge('dark-views', async (env, page) => {
+    const {hookId} = await relayedHook(env);
+    const sent = await env.ingest(hookId, {suffix: '/dark', body: '{"dark":true,"n":1.50}', headers: [['Content-Type', 'application/json']]});
+    const eventId = JSON.parse(sent.body).id;
+
+    await signIn(page, env);
+    await screenshot(page, 'hooks-dark');
+    await openHook(page, 'dash');
+    await page.locator(`.vlist-row[data-event="${eventId}"]`).waitFor();
+    const grid = await page.locator('.vlist').evaluate((element) => getComputedStyle(element).backgroundColor);
+    assert.equal(grid, 'rgb(26, 29, 32)', 'the list is drawn on the dark surface');
+    await screenshot(page, 'events-dark');
+    await page.locator(`.vlist-row[data-event="${eventId}"]`).click();
+    await page.locator('.pretty-body').waitFor();
+    await screenshot(page, 'event-dark');
+  }, {colorScheme: 'dark'});
+});
+
+test('renew: the page renews its session before it expires and stays signed in', async () => {
+  // The shortest access token an edge issues: the page renews it a minute early, so at once.
+  await withEdge('renew', async (env, page, context) => {
+    await signIn(page, env);
+    const first = (await context.cookies(env.url)).find((cookie) => cookie.name === 'anm_session');
+    const renewal = await page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/session/renew'), {timeout: 30_000});
+    assert.equal(renewal.status(), 200);
+    assert.equal(renewal.request().headers()['x-anonymily-csrf'], '1');
+    const second = (await context.cookies(env.url)).find((cookie) => cookie.name === 'anm_session');
+    assert.notEqual(second.value, first.value, 'a new access token in the cookie');
+    await page.getByRole('link', {name: 'Hooks', exact: true}).first().click();
+    await page.getByRole('heading', {name: 'Hooks'}).waitFor();
+    assert.equal(await page.getByLabel('Personal access token').count(), 0, 'still signed in');
+  }, {settings: {'auth.jwt_ttl_s': 60}});
 });
 
 test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back', async () => {
