@@ -12,13 +12,11 @@ import path from 'node:path';
 import {test} from 'node:test';
 import {promisify} from 'node:util';
 
-import {
-  EdgeEnv, kStepMs, launchBrowser, request, screenshot, signIn, standardWebhooksHeaders, waitFor,
-} from './harness.mjs';
+import {EdgeEnv, kStepMs, launchBrowser, request, screenshot, signIn, standardWebhooksHeaders, waitFor} from './harness.mjs';
 
 // The contract's policy, word for word (docs/dashboard.md).
-const kCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-  "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const kCsp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; ` +
+    `connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 
 // TODO(#6): take these from docs/diagnosis.md and docs/search.md once they are written; they
 // name a refused connection, a 401 from a handler whose secret differs, and a path search.
@@ -28,7 +26,10 @@ const kPathQuery = (suffix) => `path:"${suffix}"`;
 const kBrokenQuery = 'status:[500 TO';
 
 // Seeding thousands of events from one address is what the ingest rate limits are there to stop.
-const kNoRateLimits = {'ingest.rate_per_hook': 0, 'ingest.rate_per_address': 0};
+const kNoRateLimits = {
+  'ingest.rate_per_hook': 0,
+  'ingest.rate_per_address': 0
+};
 
 /** Runs `body(env, page)` with an edge and a signed-out browser, and cleans both up. */
 async function withEdge(name, body, {colorScheme, settings} = {}) {
@@ -74,10 +75,13 @@ function expectedHexRows(bytes) {
 
 /** The cells of every hex row the page drew, by row index. */
 async function hexRowsShown(page) {
-  return page.$$eval('.hex-grid .vlist-row', (rows) => rows.map((row) => ({
-    index: Number(row.dataset.index),
-    cells: [...row.querySelectorAll('[role="gridcell"]')].map((cell) => cell.textContent),
-  })));
+  return page.$$eval(
+      '.hex-grid .vlist-row',
+      (rows) => rows.map(
+          (row) => ({
+            index: Number(row.dataset.index),
+            cells: [...row.querySelectorAll('[role="gridcell"]')].map((cell) => cell.textContent),
+          })));
 }
 
 /** A port nothing listens on: bound by the kernel, then closed again. */
@@ -104,23 +108,26 @@ async function openHook(page, name) {
 
 // --- Works on every edge that embeds the dashboard ------------------------------------------
 
-test('page: the edge serves the page under its policy and it loads without a violation', async () => {
-  await withEdge('page', async (env, page) => {
-    const answer = await request(env.port, 'GET', '/');
-    assert.equal(answer.status, 200);
-    assert.equal(answer.headers['content-security-policy'], kCsp);
-    assert.equal(answer.headers['x-content-type-options'], 'nosniff');
-    assert.equal(answer.headers['referrer-policy'], 'no-referrer');
+test(
+    'page: the edge serves the page under its policy and it loads without a violation',
+    async () => {
+      await withEdge('page', async (env, page) => {
+        const answer = await request(env.port, 'GET', '/');
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers['content-security-policy'], kCsp);
+        assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+        assert.equal(answer.headers['referrer-policy'], 'no-referrer');
 
-    await page.goto(env.url + '/');
-    const pat = page.getByLabel('Personal access token');
-    await pat.waitFor();
-    assert.equal(await pat.evaluate((input) => input === document.activeElement), true,
-      'the token field has the focus');
-    assert.equal(await pat.getAttribute('type'), 'password');
-    await screenshot(page, 'sign-in');
-  });
-});
+        await page.goto(env.url + '/');
+        const pat = page.getByLabel('Personal access token');
+        await pat.waitFor();
+        assert.equal(
+            await pat.evaluate((input) => input === document.activeElement), true,
+            'the token field has the focus');
+        assert.equal(await pat.getAttribute('type'), 'password');
+        await screenshot(page, 'sign-in');
+      });
+    });
 
 test('dark: the page follows a dark system preference', async () => {
   await withEdge('dark', async (env, page) => {
@@ -147,44 +154,52 @@ test('dark: the page follows a dark system preference', async () => {
   });
 });
 
-test('printers: pretty-printers keep every digit and the hex rows every byte, in the browser', async () => {
-  await withEdge('printers', async (env, page) => {
-    await page.goto(env.url + '/');
-    const results = await page.evaluate(async () => {
-      const {prettyPrint} = await import('/app/pretty.js');
-      const {hexRow, hexRowCount} = await import('/app/hexdump.js');
-      const text = (printed) => printed.lines.map((line) => line.map((p) => p.text).join('')).join('\n');
-      const bytes = new Uint8Array(256).map((_, i) => i);
-      return {
-        json: text(prettyPrint('{"id":12345678901234567890,"n":[1e3,-0,1.50,-1.2E-7],' +
-          '"s":"\\u00e9\\"","o":{},"a":[]}', 'application/json')),
-        form: text(prettyPrint('a=1.50&b=%E2%82%AC+x&c=%FF', 'application/x-www-form-urlencoded')),
-        xml: text(prettyPrint('<?xml version="1.0"?><r a="1>2"><n>1.50</n><e/></r>', 'text/xml')),
-        notJson: prettyPrint('{"a":1,}', 'application/json'),
-        rows: Array.from({length: hexRowCount(bytes.length)}, (_, i) => hexRow(bytes, i)),
-      };
+test(
+    'printers: pretty-printers keep every digit and the hex rows every byte, in the browser',
+    async () => {
+      await withEdge('printers', async (env, page) => {
+        await page.goto(env.url + '/');
+        const results = await page.evaluate(async () => {
+          const {prettyPrint} = await import('/app/pretty.js');
+          const {hexRow, hexRowCount} = await import('/app/hexdump.js');
+          const text = (printed) =>
+              printed.lines.map((line) => line.map((p) => p.text).join('')).join('\n');
+          const bytes = new Uint8Array(256).map((_, i) => i);
+          return {
+            json: text(prettyPrint(
+                '{"id":12345678901234567890,"n":[1e3,-0,1.50,-1.2E-7],' +
+                    '"s":"\\u00e9\\"","o":{},"a":[]}',
+                'application/json')),
+            form: text(
+                prettyPrint('a=1.50&b=%E2%82%AC+x&c=%FF', 'application/x-www-form-urlencoded')),
+            xml: text(
+                prettyPrint('<?xml version="1.0"?><r a="1>2"><n>1.50</n><e/></r>', 'text/xml')),
+            notJson: prettyPrint('{"a":1,}', 'application/json'),
+            rows: Array.from({length: hexRowCount(bytes.length)}, (_, i) => hexRow(bytes, i)),
+          };
+        });
+        assert.equal(results.json, [
+          '{',
+          '  "id": 12345678901234567890,',
+          '  "n": [',
+          '    1e3,',
+          '    -0,',
+          '    1.50,',
+          '    -1.2E-7',
+          '  ],',
+          '  "s": "\\u00e9\\"",',
+          '  "o": {},',
+          '  "a": []',
+          '}',
+        ].join('\n'));
+        assert.equal(results.form, 'a = 1.50\nb = € x\nc = %FF');
+        assert.equal(
+            results.xml, '<?xml version="1.0"?>\n<r a="1>2">\n  <n>1.50</n>\n  <e/>\n</r>');
+        assert.equal(results.notJson, null);
+        const bytes = Buffer.from(Array.from({length: 256}, (_, i) => i));
+        assert.deepEqual(results.rows, expectedHexRows(bytes));
+      });
     });
-    assert.equal(results.json, [
-      '{',
-      '  "id": 12345678901234567890,',
-      '  "n": [',
-      '    1e3,',
-      '    -0,',
-      '    1.50,',
-      '    -1.2E-7',
-      '  ],',
-      '  "s": "\\u00e9\\"",',
-      '  "o": {},',
-      '  "a": []',
-      '}',
-    ].join('\n'));
-    assert.equal(results.form, 'a = 1.50\nb = € x\nc = %FF');
-    assert.equal(results.xml, '<?xml version="1.0"?>\n<r a="1>2">\n  <n>1.50</n>\n  <e/>\n</r>');
-    assert.equal(results.notJson, null);
-    const bytes = Buffer.from(Array.from({length: 256}, (_, i) => i));
-    assert.deepEqual(results.rows, expectedHexRows(bytes));
-  });
-});
 
 test('curl: "copy as curl" run by a POSIX shell sends the exact request again', async () => {
   await withEdge('curl', async (env, page) => {
@@ -193,10 +208,13 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
     const body = binaryBody();
     // Header values with quotes, a dollar, a backslash and a byte that is not UTF-8.
     const event = {
-      id: 7, method: 'PATCH', path: "/p/a%20b/it's", query: "x=1&y='z'&s=$HOME\\",
+      id: 7,
+      method: 'PATCH',
+      path: `/p/a%20b/it's`,
+      query: `x=1&y='z'&s=$HOME\\`,
       headers: [
         ['Host', 'example.test'],
-        ['X-Quote', "it's \"quoted\" $HOME `cmd` \\ %s"],
+        ['X-Quote', 'it\'s "quoted" $HOME `cmd` \\ %s'],
         ['X-Raw', Buffer.from([0x61, 0xff, 0x62, 0x25]).toString('base64'), 'b64'],
         ['Content-Type', 'application/octet-stream'],
         ['X-Repeated', 'one'],
@@ -214,15 +232,19 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
     fs.writeFileSync(path.join(workDir, 'replay.sh'), snippet);
     // Not execFileSync: the target server answering curl runs in this process.
     await promisify(execFile)('sh', ['replay.sh'], {
-      cwd: workDir, timeout: kStepMs, env: {PATH: process.env.PATH, no_proxy: '*', NO_PROXY: '*'},
+      cwd: workDir,
+      timeout: kStepMs,
+      env: {PATH: process.env.PATH, no_proxy: '*', NO_PROXY: '*'},
     });
 
     await target.waitForCount(1);
     const got = target.requests[0];
-    assert.equal(got.head.toString('latin1').split('\r\n')[0], `PATCH /h/abc/p/a%20b/it's?x=1&y='z'&s=$HOME\\ HTTP/1.1`);
+    assert.equal(
+        got.head.toString('latin1').split('\r\n')[0],
+        `PATCH /h/abc/p/a%20b/it's?x=1&y='z'&s=$HOME\\ HTTP/1.1`);
     const expectedHeaders = [
       ['Host', 'example.test'],
-      ['X-Quote', "it's \"quoted\" $HOME `cmd` \\ %s"],
+      ['X-Quote', 'it\'s "quoted" $HOME `cmd` \\ %s'],
       ['X-Raw', Buffer.from([0x61, 0xff, 0x62, 0x25]).toString('latin1')],
       ['Content-Type', 'application/octet-stream'],
       ['X-Repeated', 'one'],
@@ -249,26 +271,36 @@ test('flow: sign in, watch an event arrive, search it, read its bytes and replay
     await screenshot(page, 'hooks');
     // Nothing of the session is readable by the page's scripts or kept in its storage.
     const storage = await page.evaluate(() => ({
-      cookie: document.cookie, local: localStorage.length, session: sessionStorage.length,
-    }));
+                                          cookie: document.cookie,
+                                          local: localStorage.length,
+                                          session: sessionStorage.length,
+                                        }));
     assert.deepEqual(storage, {cookie: '', local: 0, session: 0});
 
     await openHook(page, 'dash');
-    await waitFor('the live stream', async () => (await page.locator('[role="status"][data-live]').getAttribute('data-live')) === 'live');
+    await waitFor(
+        'the live stream',
+        async () => (await page.locator('[role="status"][data-live]').getAttribute('data-live')) ===
+            'live');
 
     // A JSON webhook and a binary one, sent while the page is open: both appear without reload.
     const json = '{"id":12345678901234567890,"amount":1.50,"ratio":1e3,"neg":-0}';
-    const first = await env.ingest(hookId, {suffix: '/json', headers: [['Content-Type', 'application/json']], body: json});
+    const first = await env.ingest(
+        hookId, {suffix: '/json', headers: [['Content-Type', 'application/json']], body: json});
     assert.equal(first.status, 200);
     const jsonId = JSON.parse(first.body).id;
     const binary = binaryBody();
-    const second = await env.ingest(hookId, {suffix: '/binary', headers: [['Content-Type', 'application/octet-stream']], body: binary});
+    const second = await env.ingest(
+        hookId,
+        {suffix: '/binary', headers: [['Content-Type', 'application/octet-stream']], body: binary});
     const binaryId = JSON.parse(second.body).id;
     await page.locator(`.vlist-row[data-event="${binaryId}"]`).waitFor({timeout: kStepMs});
     await page.locator(`.vlist-row[data-event="${jsonId}"]`).waitFor({timeout: kStepMs});
     await target.waitForCount(2);
     // The relay's delivery reports come over the same stream.
-    await page.locator(`.vlist-row[data-event="${binaryId}"] .delivery-ok`).waitFor({timeout: kStepMs});
+    await page.locator(`.vlist-row[data-event="${binaryId}"] .delivery-ok`).waitFor({
+      timeout: kStepMs
+    });
     await screenshot(page, 'events');
 
     // Search for the binary one.
@@ -286,14 +318,17 @@ test('flow: sign in, watch an event arrive, search it, read its bytes and replay
     const expected = expectedHexRows(binary);
     assert.equal(shown.length, expected.length, 'every row of a 300-byte body is in view');
     for (const row of shown) {
-      assert.deepEqual(row.cells, [expected[row.index].offset, expected[row.index].hex, expected[row.index].ascii],
-        `hex row ${row.index}`);
+      assert.deepEqual(
+          row.cells,
+          [expected[row.index].offset, expected[row.index].hex, expected[row.index].ascii],
+          `hex row ${row.index}`);
     }
     await screenshot(page, 'event-hex');
 
     // Replay it as it was: the copy reaches the target with the same bytes. The request is
     // one another site could make a browser send, but not with the CSRF header.
-    const replayRequest = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/replay'));
+    const replayRequest =
+        page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/replay'));
     await page.getByRole('button', {name: 'Replay', exact: true}).click();
     assert.equal((await replayRequest).headers()['x-anonymily-csrf'], '1');
     const replayLink = page.locator('.action-result a[data-replay]');
@@ -303,15 +338,17 @@ test('flow: sign in, watch an event arrive, search it, read its bytes and replay
     assert.ok(target.requests[2].body.equals(binary), 'the replay carries the same bytes');
     await replayLink.click();
     await page.getByRole('heading', {name: `Event ${replayId}`}).waitFor();
-    assert.equal(await page.locator('a[data-original]').getAttribute('data-original'), String(binaryId),
-      'the replay links to its original');
+    assert.equal(
+        await page.locator('a[data-original]').getAttribute('data-original'), String(binaryId),
+        'the replay links to its original');
 
     // The JSON one, pretty-printed without changing a digit.
     await page.goto(`${env.url}/#/hooks/${hookId}/events/${jsonId}`);
     const pretty = page.locator('.pretty-body');
     await pretty.waitFor();
     const text = await pretty.textContent();
-    for (const token of ['12345678901234567890', '1.50', '1e3', '-0']) assert.ok(text.includes(token), token);
+    for (const token of ['12345678901234567890', '1.50', '1e3', '-0'])
+      assert.ok(text.includes(token), token);
     await screenshot(page, 'event-json');
     await page.getByRole('tab', {name: /Headers/}).click();
     await screenshot(page, 'event-headers');
@@ -322,9 +359,10 @@ test('query-error: a query the edge cannot read is shown with the bad span marke
   await withEdge('query-error', async (env, page) => {
     const {hookId} = await relayedHook(env);
     const token = await env.accessToken();
-    const refusal = await request(env.port, 'GET',
-      `/api/v1/hooks/${hookId}/events?order=desc&q=${encodeURIComponent(kBrokenQuery)}`, '',
-      [['Authorization', `Bearer ${token}`]]);
+    const refusal = await request(
+        env.port, 'GET',
+        `/api/v1/hooks/${hookId}/events?order=desc&q=${encodeURIComponent(kBrokenQuery)}`, '',
+        [['Authorization', `Bearer ${token}`]]);
     assert.equal(refusal.status, 400);
     const {position, length} = JSON.parse(refusal.body);
 
@@ -343,7 +381,8 @@ test('refused: a target that is not listening is diagnosed as such', async () =>
   await withEdge('refused', async (env, page) => {
     env.login();
     const {hookId} = await env.relay('dash', `http://127.0.0.1:${await closedPort()}`);
-    const sent = await env.ingest(hookId, {body: '{"a":1}', headers: [['Content-Type', 'application/json']]});
+    const sent = await env.ingest(
+        hookId, {body: '{"a":1}', headers: [['Content-Type', 'application/json']]});
     const eventId = JSON.parse(sent.body).id;
 
     await signIn(page, env);
@@ -356,48 +395,63 @@ test('refused: a target that is not listening is diagnosed as such', async () =>
     await page.getByRole('tab', {name: /Diagnosis/}).click();
     const finding = page.locator(`.finding[data-code="${kDiagnosisRefused}"]`);
     await finding.waitFor();
-    assert.equal(await finding.locator('a.finding-code').getAttribute('href'), `/diagnosis/${kDiagnosisRefused}`);
+    assert.equal(
+        await finding.locator('a.finding-code').getAttribute('href'),
+        `/diagnosis/${kDiagnosisRefused}`);
     await screenshot(page, 'diagnosis-refused');
   });
 });
 
-test('unauthorized: a handler that answers 401 to a correctly signed webhook is diagnosed as such', async () => {
-  await withEdge('unauthorized', async (env, page) => {
-    env.login();
-    const target = await env.target(() => ({status: 401, body: 'signature mismatch'}));
-    const {hookId, signingSecret} = await env.relay('signed', target.url, ['--standard-webhooks']);
-    assert.match(signingSecret, /^whsec_/);
-    const body = '{"type":"invoice.paid"}';
-    const sent = await env.ingest(hookId, {
-      body, headers: [['Content-Type', 'application/json'], ...standardWebhooksHeaders(signingSecret, 'msg_1', body)],
-    });
-    assert.equal(sent.status, 200, 'the edge verified the signature');
-    const eventId = JSON.parse(sent.body).id;
-    await target.waitForCount(1);
+test(
+    'unauthorized: a handler that answers 401 to a correctly signed webhook is diagnosed as such',
+    async () => {
+      await withEdge('unauthorized', async (env, page) => {
+        env.login();
+        const target = await env.target(() => ({status: 401, body: 'signature mismatch'}));
+        const {hookId, signingSecret} =
+            await env.relay('signed', target.url, ['--standard-webhooks']);
+        assert.match(signingSecret, /^whsec_/);
+        const body = '{"type":"invoice.paid"}';
+        const sent = await env.ingest(hookId, {
+          body,
+          headers: [
+            ['Content-Type', 'application/json'],
+            ...standardWebhooksHeaders(signingSecret, 'msg_1', body)
+          ],
+        });
+        assert.equal(sent.status, 200, 'the edge verified the signature');
+        const eventId = JSON.parse(sent.body).id;
+        await target.waitForCount(1);
 
-    await signIn(page, env);
-    await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
-    await page.locator('.facts .verdict-valid').waitFor();
-    await page.getByRole('tab', {name: /Deliveries/}).click();
-    await page.locator('.deliveries .delivery-failed', {hasText: '401'}).waitFor();
-    assert.match(await page.locator('.deliveries .excerpt').textContent(), /signature mismatch/);
-    await page.getByRole('tab', {name: /Diagnosis/}).click();
-    await page.locator(`.finding[data-code="${kDiagnosisUnauthorized}"]`).waitFor();
-    await screenshot(page, 'diagnosis-unauthorized');
-  });
-});
+        await signIn(page, env);
+        await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+        await page.locator('.facts .verdict-valid').waitFor();
+        await page.getByRole('tab', {name: /Deliveries/}).click();
+        await page.locator('.deliveries .delivery-failed', {hasText: '401'}).waitFor();
+        assert.match(
+            await page.locator('.deliveries .excerpt').textContent(), /signature mismatch/);
+        await page.getByRole('tab', {name: /Diagnosis/}).click();
+        await page.locator(`.finding[data-code="${kDiagnosisUnauthorized}"]`).waitFor();
+        await screenshot(page, 'diagnosis-unauthorized');
+      });
+    });
 
 test('dark-views: the signed-in views follow a dark system preference', async () => {
   await withEdge('dark-views', async (env, page) => {
     const {hookId} = await relayedHook(env);
-    const sent = await env.ingest(hookId, {suffix: '/dark', body: '{"dark":true,"n":1.50}', headers: [['Content-Type', 'application/json']]});
+    const sent = await env.ingest(hookId, {
+      suffix: '/dark',
+      body: '{"dark":true,"n":1.50}',
+      headers: [['Content-Type', 'application/json']]
+    });
     const eventId = JSON.parse(sent.body).id;
 
     await signIn(page, env);
     await screenshot(page, 'hooks-dark');
     await openHook(page, 'dash');
     await page.locator(`.vlist-row[data-event="${eventId}"]`).waitFor();
-    const grid = await page.locator('.vlist').evaluate((element) => getComputedStyle(element).backgroundColor);
+    const grid = await page.locator('.vlist').evaluate(
+        (element) => getComputedStyle(element).backgroundColor);
     assert.equal(grid, 'rgb(26, 29, 32)', 'the list is drawn on the dark surface');
     await screenshot(page, 'events-dark');
     await page.locator(`.vlist-row[data-event="${eventId}"]`).click();
@@ -411,7 +465,8 @@ test('renew: the page renews its session before it expires and stays signed in',
   await withEdge('renew', async (env, page, context) => {
     await signIn(page, env);
     const first = (await context.cookies(env.url)).find((cookie) => cookie.name === 'anm_session');
-    const renewal = await page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/session/renew'), {timeout: 30_000});
+    const renewal = await page.waitForResponse(
+        (r) => r.url().endsWith('/api/v1/auth/session/renew'), {timeout: 30_000});
     assert.equal(renewal.status(), 200);
     assert.equal(renewal.request().headers()['x-anonymily-csrf'], '1');
     const second = (await context.cookies(env.url)).find((cookie) => cookie.name === 'anm_session');
@@ -427,13 +482,16 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
     const {hookId} = await relayedHook(env);
     const ids = [];
     for (let i = 0; i < 3; i++) {
-      const sent = await env.ingest(hookId, {suffix: `/k${i}`, body: `{"n":${i}}`, headers: [['Content-Type', 'application/json']]});
+      const sent = await env.ingest(
+          hookId,
+          {suffix: `/k${i}`, body: `{"n":${i}}`, headers: [['Content-Type', 'application/json']]});
       ids.push(JSON.parse(sent.body).id);
     }
 
     await page.goto(env.url + '/');
     // The form takes the focus once the page knows there is no session.
-    await waitFor('the focused token field', () => page.evaluate(() => document.activeElement.id === 'pat'));
+    await waitFor(
+        'the focused token field', () => page.evaluate(() => document.activeElement.id === 'pat'));
     await page.keyboard.type(env.ownerPat);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', {name: 'Hooks'}).waitFor();
@@ -467,7 +525,8 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
     // Tabs by arrows.
     await page.getByRole('tab', {name: /Body/}).focus();
     await page.keyboard.press('ArrowRight');
-    assert.equal(await page.getByRole('tab', {name: /Headers/}).getAttribute('aria-selected'), 'true');
+    assert.equal(
+        await page.getByRole('tab', {name: /Headers/}).getAttribute('aria-selected'), 'true');
     await screenshot(page, 'keyboard-event');
 
     // Esc goes back to the list, to the same row; / searches; Esc twice goes to the hooks.
@@ -511,7 +570,8 @@ test('many: a hook with 100 000 events scrolls without the document growing', as
     await signIn(page, env);
     await openHook(page, 'many');
     const status = page.locator('[role="status"][data-live]');
-    await waitFor('the count', async () => (await status.textContent()).startsWith('100000 events'), 60_000);
+    await waitFor(
+        'the count', async () => (await status.textContent()).startsWith('100000 events'), 60_000);
     await page.locator(`.vlist-row[data-event="${lastId}"]`).waitFor({timeout: 60_000});
     const rowsAtTop = await page.locator('.vlist-row').count();
     assert.ok(rowsAtTop < 80, `rows in the document at the top: ${rowsAtTop}`);
@@ -537,7 +597,9 @@ test('many: a hook with 100 000 events scrolls without the document growing', as
 test('edited: an edited replay is marked, warned about and linked to its original', async () => {
   await withEdge('edited', async (env, page) => {
     const {target, hookId} = await relayedHook(env);
-    const sent = await env.ingest(hookId, {suffix: '/orig', body: '{"n":1}', headers: [['Content-Type', 'application/json']]});
+    const sent = await env.ingest(
+        hookId,
+        {suffix: '/orig', body: '{"n":1}', headers: [['Content-Type', 'application/json']]});
     const originalId = JSON.parse(sent.body).id;
     await target.waitForCount(1);
 
@@ -569,35 +631,44 @@ test('edited: an edited replay is marked, warned about and linked to its origina
   });
 });
 
-test('bulk: a bulk replay shows its count first, then its progress, and can be cancelled', async () => {
-  await withEdge('bulk', async (env, page) => {
-    const {target, hookId} = await relayedHook(env);
-    const agent = new http.Agent({keepAlive: true, maxSockets: 16});
-    const count = 3000;
-    await Promise.all(Array.from({length: 16}, async (_, worker) => {
-      for (let n = worker; n < count; n += 16) await env.ingest(hookId, {suffix: '/bulk', body: `{"n":${n}}`}, agent);
-    }));
-    agent.destroy();
+test(
+    'bulk: a bulk replay shows its count first, then its progress, and can be cancelled',
+    async () => {
+      await withEdge('bulk', async (env, page) => {
+        const {target, hookId} = await relayedHook(env);
+        const agent = new http.Agent({keepAlive: true, maxSockets: 16});
+        const count = 3000;
+        await Promise.all(Array.from({length: 16}, async (_, worker) => {
+          for (let n = worker; n < count; n += 16)
+            await env.ingest(hookId, {suffix: '/bulk', body: `{"n":${n}}`}, agent);
+        }));
+        agent.destroy();
 
-    await signIn(page, env);
-    await page.goto(`${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(kPathQuery('/bulk'))}`);
-    await page.getByRole('button', {name: 'Replay matching…'}).click();
-    const ask = page.locator('dialog[data-dialog="bulk-replay"]');
-    await waitFor('the dry-run count', async () => (await ask.locator('[role="status"]').getAttribute('data-count')) === String(count));
-    await screenshot(page, 'bulk-count');
-    await ask.getByRole('button', {name: 'Replay them'}).click();
+        await signIn(page, env);
+        await page.goto(
+            `${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(kPathQuery('/bulk'))}`);
+        await page.getByRole('button', {name: 'Replay matching…'}).click();
+        const ask = page.locator('dialog[data-dialog="bulk-replay"]');
+        await waitFor(
+            'the dry-run count',
+            async () => (await ask.locator('[role="status"]').getAttribute('data-count')) ===
+                String(count));
+        await screenshot(page, 'bulk-count');
+        await ask.getByRole('button', {name: 'Replay them'}).click();
 
-    const job = page.locator('dialog[data-dialog="replay-job"]');
-    await job.waitFor();
-    await job.getByRole('button', {name: 'Cancel the job'}).click();
-    await waitFor('the job to stop', async () =>
-      ['cancelled', 'done'].includes(await job.locator('[role="status"]').getAttribute('data-state')));
-    assert.equal(await job.locator('[role="status"]').getAttribute('data-state'), 'cancelled');
-    const value = Number(await job.locator('progress').getAttribute('value'));
-    assert.ok(value < count, `stopped after ${value} of ${count}`);
-    await screenshot(page, 'bulk-cancelled');
-  }, {settings: kNoRateLimits});
-});
+        const job = page.locator('dialog[data-dialog="replay-job"]');
+        await job.waitFor();
+        await job.getByRole('button', {name: 'Cancel the job'}).click();
+        await waitFor(
+            'the job to stop',
+            async () => ['cancelled', 'done'].includes(
+                await job.locator('[role="status"]').getAttribute('data-state')));
+        assert.equal(await job.locator('[role="status"]').getAttribute('data-state'), 'cancelled');
+        const value = Number(await job.locator('progress').getAttribute('value'));
+        assert.ok(value < count, `stopped after ${value} of ${count}`);
+        await screenshot(page, 'bulk-cancelled');
+      }, {settings: kNoRateLimits});
+    });
 
 test('issues: issues group failures, resolve, reopen and replay them', async () => {
   await withEdge('issues', async (env, page) => {
@@ -625,7 +696,9 @@ test('issues: issues group failures, resolve, reopen and replay them', async () 
 
     await row.getByRole('button', {name: 'Replay all'}).click();
     const job = page.locator('dialog[data-dialog="replay-job"]');
-    await waitFor('the issue replay', async () => (await job.locator('[role="status"]').getAttribute('data-state')) === 'done');
+    await waitFor(
+        'the issue replay',
+        async () => (await job.locator('[role="status"]').getAttribute('data-state')) === 'done');
     await target.waitForCount(6);
   });
 });
@@ -643,7 +716,8 @@ test('signout: sign out ends the session, and a reload asks to sign in again', a
     await page.getByRole('heading', {name: 'Hooks'}).waitFor();
     await page.getByRole('button', {name: 'Sign out'}).click();
     await page.getByLabel('Personal access token').waitFor();
-    assert.equal((await context.cookies(env.url)).some((cookie) => cookie.name === 'anm_session'), false);
+    assert.equal(
+        (await context.cookies(env.url)).some((cookie) => cookie.name === 'anm_session'), false);
     await page.reload();
     await page.getByLabel('Personal access token').waitFor();
   });

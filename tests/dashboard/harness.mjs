@@ -24,7 +24,8 @@ export const config = {
   chromium: process.env.ANM_CHROMIUM || '/usr/bin/chromium',
 };
 
-const {chromium} = createRequire(path.join(config.nodeModulesDir, 'package.json'))('playwright-core');
+const {chromium} =
+    createRequire(path.join(config.nodeModulesDir, 'package.json'))('playwright-core');
 
 // Far above what a healthy edge needs for one step, so that a miss means a lost event.
 export const kStepMs = 15_000;
@@ -80,7 +81,8 @@ class Child {
         for (const line of parts) this.onLine(line);
       });
     }
-    this.exited = new Promise((resolve) => this.process.on('exit', (code, signal) => resolve({code, signal})));
+    this.exited = new Promise(
+        (resolve) => this.process.on('exit', (code, signal) => resolve({code, signal})));
   }
 
   onLine(line) {
@@ -102,10 +104,13 @@ class Child {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`${this.name} printed no such line within ${ms} ms:\n${this.describe()}`));
       }, ms);
-      const waiter = {test, resolve: (line) => {
-        clearTimeout(timer);
-        resolve(line);
-      }};
+      const waiter = {
+        test,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      };
       this.waiters.push(waiter);
     });
   }
@@ -154,7 +159,8 @@ export class TargetServer {
         this.requests.push(parsed.request);
         const {status, body = ''} = this.respond(parsed.request);
         const bytes = Buffer.from(body);
-        socket.write(`HTTP/1.1 ${status} X\r\nContent-Type: text/plain\r\nContent-Length: ${bytes.length}\r\n\r\n`);
+        socket.write(`HTTP/1.1 ${status} X\r\nContent-Type: text/plain\r\nContent-Length: ${
+            bytes.length}\r\n\r\n`);
         socket.write(bytes);
       }
     });
@@ -202,7 +208,10 @@ function parseRequest(buffer) {
     body = buffer.subarray(at, at + length);
     at += length;
   }
-  return {request: {method, target, headers, head: Buffer.from(head), body: Buffer.from(body)}, consumed: at};
+  return {
+    request: {method, target, headers, head: Buffer.from(head), body: Buffer.from(body)},
+    consumed: at
+  };
 }
 
 /** A temp directory for one test, removed by cleanup(). */
@@ -230,16 +239,24 @@ export class EdgeEnv {
     const dataDir = path.join(this.dir, 'edge-data');
     const portFile = path.join(this.dir, 'edge.port');
     const args = [
-      '--listen', '127.0.0.1:0', '--port-file', portFile, '--data-dir', dataDir,
-      '--plugin-dir', config.pluginDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--port-file',
+      portFile,
+      '--data-dir',
+      dataDir,
+      '--plugin-dir',
+      config.pluginDir,
     ];
     // Settings go through a file, the way an operator gives them.
     if (Object.keys(settings).length > 0) {
       const file = path.join(this.dir, 'edge.properties');
-      fs.writeFileSync(file, Object.entries(settings).map(([key, value]) => `${key} = ${value}\n`).join(''));
+      fs.writeFileSync(
+          file, Object.entries(settings).map(([key, value]) => `${key} = ${value}\n`).join(''));
       args.push('--config', file);
     }
-    this.edge = new Child('edge', config.edgeBinary, args, productEnv(path.join(this.dir, 'edge-home')));
+    this.edge =
+        new Child('edge', config.edgeBinary, args, productEnv(path.join(this.dir, 'edge-home')));
     this.children.push(this.edge);
     const port = await waitFor('the edge port file', () => {
       try {
@@ -258,10 +275,13 @@ export class EdgeEnv {
   /** Runs the CLI to its end as the test's user. */
   cli(args) {
     const result = spawnSync(config.cliBinary, args, {
-      env: productEnv(path.join(this.dir, 'cli-home')), encoding: 'utf8', timeout: kStepMs,
+      env: productEnv(path.join(this.dir, 'cli-home')),
+      encoding: 'utf8',
+      timeout: kStepMs,
     });
     if (result.status !== 0) {
-      throw new Error(`anonymily ${args.join(' ')} exited ${result.status}:\n${result.stdout}${result.stderr}`);
+      throw new Error(
+          `anonymily ${args.join(' ')} exited ${result.status}:\n${result.stdout}${result.stderr}`);
     }
     return result.stdout + result.stderr;
   }
@@ -281,14 +301,19 @@ export class EdgeEnv {
    * signingSecret} once the relay holds the stream.
    */
   async relay(hookName, targetUrl, extra = []) {
-    const relay = new Child(`relay ${hookName}`, config.cliBinary,
-      ['relay', '--edge', this.url, '--to', targetUrl, '--hook', hookName, '--json', ...extra],
-      productEnv(path.join(this.dir, 'cli-home')));
+    const relay = new Child(
+        `relay ${hookName}`, config.cliBinary,
+        ['relay', '--edge', this.url, '--to', targetUrl, '--hook', hookName, '--json', ...extra],
+        productEnv(path.join(this.dir, 'cli-home')));
     this.children.push(relay);
     const banner = await relay.waitForLine((line) => line.startsWith('hook '));
     await relay.waitForLine((line) => line.includes('stream connected'));
     const secretLine = relay.lines.find((line) => line.startsWith('signing secret '));
-    return {relay, hookId: banner.slice(5).trim(), signingSecret: secretLine ? secretLine.slice(15).trim() : ''};
+    return {
+      relay,
+      hookId: banner.slice(5).trim(),
+      signingSecret: secretLine ? secretLine.slice(15).trim() : ''
+    };
   }
 
   /** An access token for the test's own API calls (never given to the page). */
@@ -300,7 +325,9 @@ export class EdgeEnv {
 
   /** Sends a webhook to the hook's ingest URL; resolves to {status, body}. */
   ingest(hookId, {method = 'POST', suffix = '', query = '', headers = [], body = ''} = {}, agent) {
-    return request(this.port, method, `/h/${hookId}${suffix}${query ? '?' + query : ''}`, body, headers, agent);
+    return request(
+        this.port, method, `/h/${hookId}${suffix}${query ? '?' + query : ''}`, body, headers,
+        agent);
   }
 
   describe() {
@@ -328,12 +355,18 @@ export function request(port, method, target, body = '', headers = [], agent = u
   bytes = Buffer.from(bytes || '');
   return new Promise((resolve, reject) => {
     const flat = list.flat();
-    if (bytes.length > 0 || method === 'POST' || method === 'PUT') flat.push('Content-Length', String(bytes.length));
-    const req = http.request({host: '127.0.0.1', port, method, path: target, headers: flat, agent, setHost: true}, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks)}));
-    });
+    if (bytes.length > 0 || method === 'POST' || method === 'PUT')
+      flat.push('Content-Length', String(bytes.length));
+    const req = http.request(
+        {host: '127.0.0.1', port, method, path: target, headers: flat, agent, setHost: true},
+        (res) => {
+          const chunks = [];
+          res.on('data', (chunk) => chunks.push(chunk));
+          res.on(
+              'end',
+              () => resolve(
+                  {status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks)}));
+        });
     req.on('error', reject);
     req.end(bytes);
   });
@@ -343,8 +376,11 @@ export function request(port, method, target, body = '', headers = [], agent = u
 export function standardWebhooksHeaders(secret, id, body) {
   const timestamp = String(Math.floor(Date.now() / 1000));
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  const signature = crypto.createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
-  return [['webhook-id', id], ['webhook-timestamp', timestamp], ['webhook-signature', `v1,${signature}`]];
+  const signature =
+      crypto.createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  return [
+    ['webhook-id', id], ['webhook-timestamp', timestamp], ['webhook-signature', `v1,${signature}`]
+  ];
 }
 
 /**
@@ -357,8 +393,14 @@ export async function launchBrowser(dir, {colorScheme = 'light'} = {}) {
     executablePath: config.chromium,
     headless: true,
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
     ],
     viewport: {width: 1280, height: 860},
     colorScheme,

@@ -1,8 +1,9 @@
-// api.js: the REST API (docs/protocol.md, docs/dashboard.md) from the page.
+// core/dashboard/web/app/api.js: the REST API (docs/protocol.md, docs/dashboard.md) from the page.
 //
 // Requests go to this origin with the session cookie, which the page's scripts cannot read;
 // every request that changes something carries X-Anonymily-CSRF, which another site cannot
 // make a browser send.
+// SPDX-License-Identifier: Apache-2.0
 
 const kCsrfHeader = 'X-Anonymily-CSRF';
 
@@ -57,9 +58,13 @@ async function parsedBody(response) {
   }
 }
 
-/** Path segments escaped for a URL; hook ids and issue keys come from the API. */
+/**
+ * /api/v1/hooks/<id>/<rest...> with each segment escaped. ':' and '@' may stand in a path
+ * segment as they are (RFC 3986 pchar) and are left so: an issue key is "<code>:<status>".
+ */
 export function hookPath(hookId, ...rest) {
-  return ['/api/v1/hooks', hookId, ...rest].map((part, i) => (i === 0 ? part : encodeURIComponent(part))).join('/');
+  const segment = (part) => encodeURIComponent(part).replace(/%3A/gi, ':').replace(/%40/g, '@');
+  return ['/api/v1/hooks', ...[hookId, ...rest].map(segment)].join('/');
 }
 
 /** A query string from an object, skipping null, undefined and '' values. */

@@ -1,7 +1,8 @@
-// body_view.js: a body three ways: pretty-printed where it is JSON, a form or XML; raw text;
-// and hex, byte for byte, for any body including binary ones.
+// core/dashboard/web/app/body_view.js: a body three ways: pretty-printed where it is JSON, a form
+// or XML; raw text; and hex, byte for byte, for any body including binary ones.
+// SPDX-License-Identifier: Apache-2.0
 
-import {looksLikeText, lenientUtf8Text, strictUtf8Text} from './bytes.js';
+import {lenientUtf8Text, looksLikeText, strictUtf8Text} from './bytes.js';
 import {el, replaceChildren} from './dom.js';
 import {hexRow, hexRowCount} from './hexdump.js';
 import {prettyPrint} from './pretty.js';
@@ -13,9 +14,15 @@ const kMaxPrettyBytes = 2 << 20;
 /** The body panel of an event: `bytes` with the Content-Type `contentType`. */
 export function bodyView(bytes, contentType) {
   const text = strictUtf8Text(bytes);
-  const printed = text !== null && bytes.length <= kMaxPrettyBytes ? prettyPrint(text, contentType) : null;
+  const printed =
+      text !== null && bytes.length <= kMaxPrettyBytes ? prettyPrint(text, contentType) : null;
   const modes = [
-    {id: 'pretty', label: printed ? `Pretty (${printed.kind === 'form' ? 'form' : printed.kind.toUpperCase()})` : 'Pretty', enabled: printed !== null},
+    {
+      id: 'pretty',
+      label: printed ? `Pretty (${printed.kind === 'form' ? 'form' : printed.kind.toUpperCase()})` :
+                       'Pretty',
+      enabled: printed !== null
+    },
     {id: 'raw', label: 'Raw', enabled: true},
     {id: 'hex', label: 'Hex', enabled: true},
   ];
@@ -23,14 +30,22 @@ export function bodyView(bytes, contentType) {
 
   const output = el('div', {class: 'body-output'});
   let hexList = null;
-  const radios = modes.map((mode) => el('label', {class: mode.enabled ? '' : 'disabled'},
-    el('input', {
-      type: 'radio', name: 'body-mode', value: mode.id, checked: mode.id === initial,
-      disabled: !mode.enabled, on: {change: () => show(mode.id)},
-    }), ' ', mode.label));
-  const summary = el('p', {class: 'hint'}, `${bytes.length} bytes`,
-    contentType ? `, ${contentType}` : '', text === null ? ', not UTF-8 text' : '');
-  const picker = el('div', {class: 'body-modes', role: 'radiogroup', 'aria-label': 'Show the body as'}, radios);
+  const radios = modes.map(
+      (mode) =>
+          el('label', {class: mode.enabled ? '' : 'disabled'}, el('input', {
+               type: 'radio',
+               name: 'body-mode',
+               value: mode.id,
+               checked: mode.id === initial,
+               disabled: !mode.enabled,
+               on: {change: () => show(mode.id)},
+             }),
+             ' ', mode.label));
+  const summary =
+      el('p', {class: 'hint'}, `${bytes.length} bytes`, contentType ? `, ${contentType}` : '',
+         text === null ? ', not UTF-8 text' : '');
+  const picker = el(
+      'div', {class: 'body-modes', role: 'radiogroup', 'aria-label': 'Show the body as'}, radios);
 
   function show(mode) {
     if (hexList) {
@@ -45,7 +60,8 @@ export function bodyView(bytes, contentType) {
     if (mode === 'pretty') {
       replaceChildren(output, prettyBlock(printed.lines));
     } else if (mode === 'raw') {
-      replaceChildren(output, el('pre', {class: 'code raw-body', tabindex: 0}, lenientUtf8Text(bytes)));
+      replaceChildren(
+          output, el('pre', {class: 'code raw-body', tabindex: 0}, lenientUtf8Text(bytes)));
     } else {
       hexList = hexView(bytes);
       replaceChildren(output, hexList.element);

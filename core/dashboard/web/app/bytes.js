@@ -1,5 +1,6 @@
-// bytes.js: the exact bytes of events as the API gives them (base64, and the "b64" header
-// forms of docs/protocol.md), and how to show bytes that may not be text.
+// core/dashboard/web/app/bytes.js: the exact bytes of events as the API gives them (base64, and the
+// "b64" header forms of docs/protocol.md), and how to show bytes that may not be text.
+// SPDX-License-Identifier: Apache-2.0
 
 const strictUtf8 = new TextDecoder('utf-8', {fatal: true});
 const lenientUtf8 = new TextDecoder('utf-8');

@@ -1,9 +1,10 @@
-// chart.js: a hook's last hour as a small SVG bar chart, drawn by hand.
+// core/dashboard/web/app/chart.js: a hook's last hour as a small SVG bar chart, drawn by hand.
 //
 // One column a minute from GET .../activity: the events of that minute stacked by verdict
 // (valid, unsigned, invalid), and below them a mark for each minute in which a delivery failed.
 // Colours come from the style sheet through classes, so the chart follows the light or dark
 // theme.
+// SPDX-License-Identifier: Apache-2.0
 
 import {svg} from './dom.js';
 
@@ -22,24 +23,28 @@ export function activityChart(activity) {
   let tallest = 0;
   for (const bucket of buckets) {
     for (const key of Object.keys(totals)) totals[key] += bucket[key] || 0;
-    tallest = Math.max(tallest, (bucket.valid || 0) + (bucket.invalid || 0) + (bucket.unsigned || 0));
+    tallest =
+        Math.max(tallest, (bucket.valid || 0) + (bucket.invalid || 0) + (bucket.unsigned || 0));
   }
   const events = totals.valid + totals.invalid + totals.unsigned;
   const minutes = buckets.length;
   const label = `${events} events in the last ${minutes} minutes: ${totals.valid} valid, ` +
-    `${totals.unsigned} unsigned, ${totals.invalid} invalid; ${totals.delivered} deliveries ` +
-    `succeeded, ${totals.failed} failed`;
+      `${totals.unsigned} unsigned, ${totals.invalid} invalid; ${totals.delivered} deliveries ` +
+      `succeeded, ${totals.failed} failed`;
 
   const height = kBarsHeight + kGap + kMarkHeight;
-  const chart = svg('svg', {
-    class: 'activity-chart',
-    viewBox: `0 0 ${kWidth} ${height}`,
-    width: kWidth,
-    height,
-    role: 'img',
-    'aria-label': label,
-  }, svg('title', {}, label));
-  chart.appendChild(svg('line', {class: 'chart-base', x1: 0, x2: kWidth, y1: kBarsHeight, y2: kBarsHeight}));
+  const chart =
+      svg('svg', {
+        class: 'activity-chart',
+        viewBox: `0 0 ${kWidth} ${height}`,
+        width: kWidth,
+        height,
+        role: 'img',
+        'aria-label': label,
+      },
+          svg('title', {}, label));
+  chart.appendChild(
+      svg('line', {class: 'chart-base', x1: 0, x2: kWidth, y1: kBarsHeight, y2: kBarsHeight}));
   if (minutes === 0) return chart;
 
   const step = kWidth / minutes;
@@ -54,14 +59,20 @@ export function activityChart(activity) {
       const barHeight = Math.max(1, count * scale);
       top -= barHeight;
       chart.appendChild(svg('rect', {
-        class: `bar-${verdict}`, x: x.toFixed(2), y: top.toFixed(2),
-        width: barWidth.toFixed(2), height: barHeight.toFixed(2),
+        class: `bar-${verdict}`,
+        x: x.toFixed(2),
+        y: top.toFixed(2),
+        width: barWidth.toFixed(2),
+        height: barHeight.toFixed(2),
       }));
     }
     if (bucket.failed > 0) {
       chart.appendChild(svg('rect', {
-        class: 'bar-failed', x: x.toFixed(2), y: kBarsHeight + kGap,
-        width: barWidth.toFixed(2), height: kMarkHeight,
+        class: 'bar-failed',
+        x: x.toFixed(2),
+        y: kBarsHeight + kGap,
+        width: barWidth.toFixed(2),
+        height: kMarkHeight,
       }));
     }
   });

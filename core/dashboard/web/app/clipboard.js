@@ -1,5 +1,6 @@
-// clipboard.js: copying text, with a fallback for pages the browser will not let write to the
-// clipboard (plain http on another host than localhost).
+// core/dashboard/web/app/clipboard.js: copying text, with a fallback for pages the browser will not
+// let write to the clipboard (plain http on another host than localhost).
+// SPDX-License-Identifier: Apache-2.0
 
 import {announce} from './dom.js';
 

@@ -1,10 +1,12 @@
-// curl.js: "copy as curl": a POSIX shell snippet that sends an event's exact request again.
+// core/dashboard/web/app/curl.js: "copy as curl": a POSIX shell snippet that sends an event's exact
+// request again.
 //
 // The body goes through a file written by `base64 -d`, since a shell word cannot hold every
 // byte (NUL) and `--data-binary @file` sends a file unchanged. Headers are given in their order
 // with -H; curl's own defaults that the original did not have are switched off, so that the
 // request carries the same fields. Every word is single-quoted; bytes that are not printable
 // text are written as octal escapes of printf, which POSIX defines.
+// SPDX-License-Identifier: Apache-2.0
 
 import {bytesToBase64, decodeHeaderField, exactField, strictUtf8Text} from './bytes.js';
 
@@ -18,13 +20,15 @@ const kCurlDefaults = ['User-Agent', 'Accept', 'Content-Type', 'Expect'];
 export function curlCommand(event, body, base) {
   const fields = (event.headers || []).map(decodeHeaderField);
   const lines = [];
-  lines.push(`# event ${event.id}: ${event.method} ${event.path || '/'}; change base to send it elsewhere`);
+  lines.push(`# event ${event.id}: ${event.method} ${
+      event.path || '/'}; change base to send it elsewhere`);
   lines.push(`base=${quote(new TextEncoder().encode(base))}`);
   if (body.length > 0) {
     lines.push(`printf '%s' '${bytesToBase64(body)}' | base64 -d > body.bin`);
   }
 
-  const method = event.method === 'HEAD' ? '--head' : `-X ${quote(new TextEncoder().encode(event.method))}`;
+  const method =
+      event.method === 'HEAD' ? '--head' : `-X ${quote(new TextEncoder().encode(event.method))}`;
   const words = [`curl --http1.1 --globoff --path-as-is ${method}`];
   for (const field of fields) {
     words.push(`-H ${quote(concat(field.nameBytes, asciiBytes(': '), field.valueBytes))}`);

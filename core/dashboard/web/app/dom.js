@@ -1,8 +1,9 @@
-// dom.js: building elements without ever parsing text as HTML.
+// core/dashboard/web/app/dom.js: building elements without ever parsing text as HTML.
 //
 // Webhook contents are written by whoever posted them. Everything the dashboard shows goes
-// through el() and text(), which set textContent and attributes only, so no byte of a webhook
+// through el() and append(), which set textContent and attributes only, so no byte of a webhook
 // can become markup or script.
+// SPDX-License-Identifier: Apache-2.0
 
 /**
  * An element with attributes and children: el('a', {href: '#/hooks', class: 'nav'}, 'Hooks').
@@ -24,7 +25,8 @@ function fill(element, attributes, children) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === null || value === undefined || value === false) continue;
     if (name === 'on') {
-      for (const [event, listener] of Object.entries(value)) element.addEventListener(event, listener);
+      for (const [event, listener] of Object.entries(value))
+        element.addEventListener(event, listener);
     } else {
       element.setAttribute(name, value === true ? '' : String(value));
     }

@@ -1,5 +1,6 @@
-// event_view.js: one event: what arrived, byte for byte; the verdict; every delivery; why one
-// failed; and replay, edited replay and "copy as curl".
+// core/dashboard/web/app/event_view.js: one event: what arrived, byte for byte; the verdict; every
+// delivery; why one failed; and replay, edited replay and "copy as curl".
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, ApiError, hookPath} from './api.js';
 import {bodyView} from './body_view.js';
@@ -18,49 +19,65 @@ export function eventView(main, {hookId, eventId}) {
   const hookHash = `#/hooks/${encodeURIComponent(hookId)}`;
   const eventHash = (id) => `${hookHash}/events/${id}`;
   main.append(
-    el('p', {class: 'subnav'}, el('a', {href: hookHash}, '← Events')),
-    el('h1', {}, `Event ${eventId}`));
+      el('p', {class: 'subnav'}, el('a', {href: hookHash}, '← Events')),
+      el('h1', {}, `Event ${eventId}`));
   const status = el('p', {class: 'status', role: 'status'}, 'Loading the event…');
   main.appendChild(status);
   let stopped = false;
 
-  Promise.all([
-    api('GET', hookPath(hookId, 'events', String(eventId))),
-    api('GET', hookPath(hookId)).catch(() => null),
-  ]).then(([event, hook]) => {
-    if (stopped) return;
-    status.textContent = '';
-    render(event, hook);
-  }).catch((error) => {
-    if (!stopped) status.textContent = `Could not load the event: ${error.message}`;
-  });
+  Promise
+      .all([
+        api('GET', hookPath(hookId, 'events', String(eventId))),
+        api('GET', hookPath(hookId)).catch(() => null),
+      ])
+      .then(([event, hook]) => {
+        if (stopped) return;
+        status.textContent = '';
+        render(event, hook);
+      })
+      .catch((error) => {
+        if (!stopped) status.textContent = `Could not load the event: ${error.message}`;
+      });
 
   function render(event, hook) {
     const body = base64ToBytes(event.body_base64 || '');
     const fields = (event.headers || []).map(decodeHeaderField);
-    const contentType = (fields.find((f) => f.name.toLowerCase() === 'content-type') || {}).value || '';
+    const contentType =
+        (fields.find((f) => f.name.toLowerCase() === 'content-type') || {}).value || '';
     const ingestUrl = hook ? hook.ingest_url : `${location.origin}/h/${hookId}`;
 
     const result = el('div', {class: 'action-result', role: 'status'});
     const explanation = el('div', {class: 'explanation'});
     const explainButton = el('button', {type: 'button', hidden: explainOff}, 'Explain');
 
-    const actions = el('div', {class: 'actions'},
-      el('button', {type: 'button', on: {click: () => replayAsIs()}}, 'Replay'),
-      el('button', {type: 'button', on: {click: () => openEditReplay(hookId, event, body, replayed)}}, 'Edit and replay…'),
-      el('button', {type: 'button', on: {click: () => showCurl(curlCommand(event, body, ingestUrl))}}, 'Copy as curl'),
-      explainButton);
+    const actions =
+        el('div', {class: 'actions'},
+           el('button', {type: 'button', on: {click: () => replayAsIs()}}, 'Replay'),
+           el('button',
+              {type: 'button', on: {click: () => openEditReplay(hookId, event, body, replayed)}},
+              'Edit and replay…'),
+           el('button',
+              {type: 'button', on: {click: () => showCurl(curlCommand(event, body, ingestUrl))}},
+              'Copy as curl'),
+           explainButton);
     explainButton.addEventListener('click', explain);
 
     const panels = [
       {id: 'body', label: `Body (${size(body.length)})`, content: bodyView(body, contentType)},
       {id: 'headers', label: `Headers (${fields.length})`, content: headersTable(fields)},
-      {id: 'deliveries', label: `Deliveries (${event.deliveries_total ?? (event.deliveries || []).length})`,
-        content: deliveriesTable(event)},
-      {id: 'diagnosis', label: `Diagnosis (${(event.diagnosis || []).length})`, content: diagnosisList(event.diagnosis || [])},
+      {
+        id: 'deliveries',
+        label: `Deliveries (${event.deliveries_total ?? (event.deliveries || []).length})`,
+        content: deliveriesTable(event)
+      },
+      {
+        id: 'diagnosis',
+        label: `Diagnosis (${(event.diagnosis || []).length})`,
+        content: diagnosisList(event.diagnosis || [])
+      },
     ];
-    main.append(summaryList(event, eventHash), actions, result, explanation,
-      tabs('Event', panels).element);
+    main.append(
+        summaryList(event, eventHash), actions, result, explanation, tabs('Event', panels).element);
 
     async function replayAsIs() {
       try {
@@ -72,9 +89,11 @@ export function eventView(main, {hookId, eventId}) {
     }
 
     function replayed(copy, warning) {
-      replaceChildren(result, el('p', {},
-        'Replayed as ', el('a', {href: eventHash(copy.id), 'data-replay': copy.id}, `event ${copy.id}`), '.',
-        warning ? el('span', {class: 'warning'}, ` ${warning}`) : null));
+      replaceChildren(
+          result,
+          el('p', {}, 'Replayed as ',
+             el('a', {href: eventHash(copy.id), 'data-replay': copy.id}, `event ${copy.id}`), '.',
+             warning ? el('span', {class: 'warning'}, ` ${warning}`) : null));
       announce(`Replayed as event ${copy.id}.`);
     }
 
@@ -83,15 +102,18 @@ export function eventView(main, {hookId, eventId}) {
       replaceChildren(explanation, el('p', {class: 'hint'}, 'Asking the model…'));
       try {
         const answer = await api('POST', hookPath(hookId, 'events', String(event.id), 'explain'));
-        replaceChildren(explanation, el('h2', {}, 'Explanation'),
-          el('p', {class: 'prose'}, answer.explanation ?? answer.text ?? JSON.stringify(answer)));
+        replaceChildren(
+            explanation, el('h2', {}, 'Explanation'),
+            el('p', {class: 'prose'}, answer.explanation ?? answer.text ?? JSON.stringify(answer)));
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) {
           explainOff = true;
           explainButton.hidden = true;
-          replaceChildren(explanation, el('p', {class: 'hint'}, 'Model explanations are off on this edge.'));
+          replaceChildren(
+              explanation, el('p', {class: 'hint'}, 'Model explanations are off on this edge.'));
         } else {
-          replaceChildren(explanation, el('p', {class: 'error'}, `No explanation: ${error.message}`));
+          replaceChildren(
+              explanation, el('p', {class: 'error'}, `No explanation: ${error.message}`));
         }
       } finally {
         explainButton.disabled = false;
@@ -114,49 +136,102 @@ function summaryList(event, eventHash) {
   const rows = [
     ['Received', dateTime(event.received_at_ms)],
     ['Request', el('code', {}, `${event.method} ${target}`)],
-    ['Verdict', [el('span', {class: `verdict verdict-${verdict}`}, verdict),
-      event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : '']],
-    event.integrity_error ? ['Contents', el('span', {class: 'error'}, event.integrity_error)] : null,
+    [
+      'Verdict',
+      [
+        el('span', {class: `verdict verdict-${verdict}`}, verdict),
+        event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : ''
+      ]
+    ],
+    event.integrity_error ? ['Contents', el('span', {class: 'error'}, event.integrity_error)] :
+                            null,
     event.event_type ? ['Type', event.event_type] : null,
     event.delivery_id ? ['Delivery id', el('code', {}, event.delivery_id)] : null,
     ['Size', `${event.size} bytes`],
-    event.replay_of ? ['Replay of', el('a', {href: eventHash(event.replay_of), 'data-original': event.replay_of}, `event ${event.replay_of}`)] : null,
-    event.modified ? ['Edited', el('span', {class: 'badge badge-modified'}, 'edited: the provider’s signature no longer covers it')] : null,
-    (event.replays || []).length > 0 ? ['Replayed as', (event.replays || []).flatMap((id, i) => [
-      i > 0 ? ', ' : '', el('a', {href: eventHash(id), 'data-replay': id}, `event ${id}`)])] : null,
+    event.replay_of ?
+        [
+          'Replay of',
+          el('a', {href: eventHash(event.replay_of), 'data-original': event.replay_of},
+             `event ${event.replay_of}`)
+        ] :
+        null,
+    event.modified ?
+        [
+          'Edited',
+          el('span', {class: 'badge badge-modified'},
+             'edited: the provider’s signature no longer covers it')
+        ] :
+        null,
+    (event.replays || []).length > 0 ?
+        [
+          'Replayed as',
+          (event.replays || [])
+              .flatMap(
+                  (id, i) =>
+                      [i > 0 ? ', ' : '',
+                       el('a', {href: eventHash(id), 'data-replay': id}, `event ${id}`)])
+        ] :
+        null,
   ].filter(Boolean);
-  return el('dl', {class: 'facts'}, rows.map(([term, detail]) => [el('dt', {}, term), el('dd', {}, detail)]));
+  return el(
+      'dl', {class: 'facts'},
+      rows.map(([term, detail]) => [el('dt', {}, term), el('dd', {}, detail)]));
 }
 
 function headersTable(fields) {
   if (fields.length === 0) return el('p', {class: 'hint'}, 'No header fields.');
-  return el('table', {class: 'headers'},
-    el('caption', {class: 'visually-hidden'}, 'Header fields in the order they arrived'),
-    el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, '#'), el('th', {scope: 'col'}, 'Name'), el('th', {scope: 'col'}, 'Value'))),
-    el('tbody', {}, fields.map((field, i) => el('tr', {},
-      el('td', {class: 'number'}, String(i + 1)),
-      el('th', {scope: 'row'}, field.name),
-      el('td', {}, el('code', {}, field.value),
-        field.exact ? null : el('span', {class: 'badge', title: 'bytes that are not UTF-8 are shown as \\xHH'}, 'not UTF-8'))))));
+  return el(
+      'table', {class: 'headers'},
+      el('caption', {class: 'visually-hidden'}, 'Header fields in the order they arrived'),
+      el('thead', {},
+         el('tr', {}, el('th', {scope: 'col'}, '#'), el('th', {scope: 'col'}, 'Name'),
+            el('th', {scope: 'col'}, 'Value'))),
+      el('tbody', {},
+         fields.map(
+             (field, i) => el(
+                 'tr', {}, el('td', {class: 'number'}, String(i + 1)),
+                 el('th', {scope: 'row'}, field.name),
+                 el('td', {}, el('code', {}, field.value),
+                    field.exact ?
+                        null :
+                        el('span',
+                           {class: 'badge', title: 'bytes that are not UTF-8 are shown as \\xHH'},
+                           'not UTF-8'))))));
 }
 
 function deliveriesTable(event) {
   const deliveries = event.deliveries || [];
-  if (deliveries.length === 0) return el('p', {class: 'hint'}, 'No relay has reported a delivery yet.');
+  if (deliveries.length === 0)
+    return el('p', {class: 'hint'}, 'No relay has reported a delivery yet.');
   const total = event.deliveries_total ?? deliveries.length;
-  return el('div', {},
-    total > deliveries.length ? el('p', {class: 'hint'}, `The latest ${deliveries.length} of ${total} deliveries.`) : null,
-    el('table', {class: 'deliveries'},
-      el('thead', {}, el('tr', {}, ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'].map((h) => el('th', {scope: 'col'}, h)))),
-      el('tbody', {}, deliveries.map((delivery) => el('tr', {},
-        el('td', {}, el('code', {}, delivery.relay)),
-        el('td', {}, el('span', {class: `delivery delivery-${deliveryClass(delivery)}`}, deliveryLabel(delivery))),
-        el('td', {class: 'number'}, `${delivery.duration_ms} ms`, delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : ''),
-        el('td', {}, delivery.error || ''),
-        el('td', {}, delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : ''),
-        el('td', {},
-          delivery.location ? el('p', {}, 'Location: ', el('code', {}, delivery.location)) : null,
-          delivery.response_excerpt ? el('pre', {class: 'code excerpt'}, delivery.response_excerpt) : null))))));
+  return el(
+      'div', {},
+      total > deliveries.length ?
+          el('p', {class: 'hint'}, `The latest ${deliveries.length} of ${total} deliveries.`) :
+          null,
+      el('table', {class: 'deliveries'},
+         el('thead', {},
+            el('tr', {},
+               ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'].map(
+                   (h) => el('th', {scope: 'col'}, h)))),
+         el('tbody', {},
+            deliveries.map(
+                (delivery) => el(
+                    'tr', {}, el('td', {}, el('code', {}, delivery.relay)),
+                    el('td', {},
+                       el('span', {class: `delivery delivery-${deliveryClass(delivery)}`},
+                          deliveryLabel(delivery))),
+                    el('td', {class: 'number'}, `${delivery.duration_ms} ms`,
+                       delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : ''),
+                    el('td', {}, delivery.error || ''),
+                    el('td', {}, delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : ''),
+                    el('td', {},
+                       delivery.location ?
+                           el('p', {}, 'Location: ', el('code', {}, delivery.location)) :
+                           null,
+                       delivery.response_excerpt ?
+                           el('pre', {class: 'code excerpt'}, delivery.response_excerpt) :
+                           null))))));
 }
 
 /**
@@ -164,27 +239,37 @@ function deliveriesTable(event) {
  * so that a field added to the diagnosis later is not lost here.
  */
 function diagnosisList(findings) {
-  if (findings.length === 0) return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
+  if (findings.length === 0)
+    return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
   return el('ul', {class: 'findings'}, findings.map((finding) => {
-    const extra = Object.entries(finding).filter(([key, value]) =>
-      key !== 'code' && key !== 'title' && (typeof value === 'string' || typeof value === 'number') && value !== '');
-    return el('li', {class: 'finding', 'data-code': finding.code},
-      el('a', {href: `/diagnosis/${encodeURIComponent(finding.code)}`, class: 'finding-code'}, el('code', {}, finding.code)),
-      finding.title ? el('strong', {}, ` ${finding.title}`) : null,
-      extra.length > 0 ? el('dl', {}, extra.map(([key, value]) => [el('dt', {}, key), el('dd', {}, String(value))])) : null);
+    const extra = Object.entries(finding).filter(
+        ([key, value]) => key !== 'code' && key !== 'title' &&
+            (typeof value === 'string' || typeof value === 'number') && value !== '');
+    return el(
+        'li', {class: 'finding', 'data-code': finding.code},
+        el('a', {href: `/diagnosis/${encodeURIComponent(finding.code)}`, class: 'finding-code'},
+           el('code', {}, finding.code)),
+        finding.title ? el('strong', {}, ` ${finding.title}`) : null,
+        extra.length > 0 ?
+            el('dl', {},
+               extra.map(([key, value]) => [el('dt', {}, key), el('dd', {}, String(value))])) :
+            null);
   }));
 }
 
 /** The curl snippet in a dialog, with a button that copies it. */
 function showCurl(snippet) {
   const code = el('pre', {class: 'code curl', tabindex: 0, id: 'curl-snippet'}, snippet);
-  const dialog = el('dialog', {'aria-labelledby': 'curl-title', class: 'wide'},
-    el('h2', {id: 'curl-title'}, 'Copy as curl'),
-    el('p', {class: 'hint'}, 'Run it in an empty directory: it writes the body to body.bin, then sends the request with every header in its order.'),
-    code,
-    el('div', {class: 'dialog-actions'},
-      el('button', {type: 'button', on: {click: () => copyText(snippet, code)}}, 'Copy'),
-      el('button', {type: 'button', on: {click: () => dialog.close()}}, 'Close')));
+  const dialog =
+      el('dialog', {'aria-labelledby': 'curl-title', class: 'wide'},
+         el('h2', {id: 'curl-title'}, 'Copy as curl'),
+         el('p', {class: 'hint'},
+            'Run it in an empty directory: it writes the body to body.bin, then sends the ' +
+                'request with every header in its order.'),
+         code,
+         el('div', {class: 'dialog-actions'},
+            el('button', {type: 'button', on: {click: () => copyText(snippet, code)}}, 'Copy'),
+            el('button', {type: 'button', on: {click: () => dialog.close()}}, 'Close')));
   dialog.addEventListener('close', () => dialog.remove());
   document.body.appendChild(dialog);
   dialog.showModal();

@@ -1,11 +1,12 @@
-// events_model.js: a hook's events newest first, paged from the edge as the list needs them,
-// and kept current by the hook's live stream.
+// core/dashboard/web/app/events_model.js: a hook's events newest first, paged from the edge as the
+// list needs them, and kept current by the hook's live stream.
 //
 // Pages come from GET .../events?order=desc&before=<id>&limit=200 (with q= for a search), one
 // request at a time and only as far down as the list has been scrolled. Live events come from
 // GET .../watch (Server-Sent Events, with the session cookie). The stream is opened before the
 // first page is asked for, and what it brings in the meantime is held back and merged by id,
 // so that an event stored between the two is neither lost nor shown twice.
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, hookPath, queryString} from './api.js';
 
@@ -75,11 +76,11 @@ export class EventsModel {
 
   async loadPage() {
     const page = await api('GET', hookPath(this.hookId, 'events') + queryString({
-      order: 'desc',
-      before: this.nextBefore || '',
-      limit: kPageSize,
-      q: this.query,
-    }));
+                                    order: 'desc',
+                                    before: this.nextBefore || '',
+                                    limit: kPageSize,
+                                    q: this.query,
+                                  }));
     if (this.closed) return;
     for (const summary of page.events) {
       if (this.byId.has(summary.id)) continue;
@@ -99,8 +100,9 @@ export class EventsModel {
     if (this.query !== '') return;
     try {
       const {count} = await api('GET', hookPath(this.hookId, 'events', 'count'));
-      // A count read after the pages ended is no better than the rows themselves.
-      if (!this.closed && this.nextBefore !== 0) this.total = count + this.pendingLive.length;
+      // A count read after the pages ended is no better than the rows themselves. Live events
+      // that came meanwhile may be in it or not; the end of the list sets it right.
+      if (!this.closed && this.nextBefore !== 0) this.total = count;
       this.onChange();
     } catch {
       // Without a count the list grows as it is scrolled.
@@ -130,7 +132,8 @@ export class EventsModel {
       this.onChange();
     });
     this.stream.addEventListener('summary', (message) => this.onSummary(JSON.parse(message.data)));
-    this.stream.addEventListener('delivery', (message) => this.onDelivery(JSON.parse(message.data)));
+    this.stream.addEventListener(
+        'delivery', (message) => this.onDelivery(JSON.parse(message.data)));
   }
 
   onSummary(summary) {
@@ -150,7 +153,8 @@ export class EventsModel {
   /** Puts new events at the top, newest first, skipping those already listed. */
   addLive(summaries) {
     const newest = this.rows.length > 0 ? this.rows[0].id : 0;
-    const fresh = summaries.filter((s) => s.id > newest && !this.byId.has(s.id)).sort((a, b) => b.id - a.id);
+    const fresh =
+        summaries.filter((s) => s.id > newest && !this.byId.has(s.id)).sort((a, b) => b.id - a.id);
     if (fresh.length === 0) return;
     // A search cannot tell whether a new event matches; it says how many came instead.
     if (this.query !== '') {

@@ -1,4 +1,6 @@
-// events_view.js: a hook's events, newest first, live, searchable, one row per event.
+// core/dashboard/web/app/events_view.js: a hook's events, newest first, live, searchable, one row
+// per event.
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, ApiError, hookPath} from './api.js';
 import {byteOffsetToIndex} from './bytes.js';
@@ -31,28 +33,39 @@ function keptModel(key) {
 export function eventsView(main, {hookId, query}) {
   const key = `${hookId}\n${query}`;
   const title = el('h1', {}, 'Events');
-  const hookLinks = el('p', {class: 'subnav'},
-    el('a', {href: '#/hooks'}, '← Hooks'), ' · ',
-    el('a', {href: `#/hooks/${encodeURIComponent(hookId)}/issues`}, 'Issues'));
+  const hookLinks =
+      el('p', {class: 'subnav'}, el('a', {href: '#/hooks'}, '← Hooks'), ' · ',
+         el('a', {href: `#/hooks/${encodeURIComponent(hookId)}/issues`}, 'Issues'));
 
   // The search box, and the place under it where a query error is shown at its position.
   const input = el('input', {
-    id: 'search', type: 'search', name: 'q', value: query, autocomplete: 'off', spellcheck: 'false',
-    'data-shortcut': 'search', 'aria-describedby': 'search-help search-error',
+    id: 'search',
+    type: 'search',
+    name: 'q',
+    value: query,
+    autocomplete: 'off',
+    spellcheck: 'false',
+    'data-shortcut': 'search',
+    'aria-describedby': 'search-help search-error',
     placeholder: 'e.g. status:[500 TO 599] type:invoice.*',
   });
   input.value = query;
   const searchError = el('div', {id: 'search-error', class: 'search-error', role: 'alert'});
   const bulkButton = el('button', {type: 'button', hidden: query === ''}, 'Replay matching…');
-  const form = el('form', {class: 'search', role: 'search'},
-    el('label', {for: 'search'}, 'Search'),
-    el('div', {class: 'search-row'}, input, el('button', {type: 'submit'}, 'Search'), bulkButton),
-    el('p', {id: 'search-help', class: 'hint'}, 'Press / to search. Empty shows every event.'),
-    searchError);
+  const form = el(
+      'form', {class: 'search', role: 'search'},
+      el('label',
+         {for: 'search'
+         },
+         'Search'),
+      el('div', {class: 'search-row'}, input, el('button', {type: 'submit'}, 'Search'), bulkButton),
+      el('p', {id: 'search-help', class: 'hint'}, 'Press / to search. Empty shows every event.'),
+      searchError);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const q = input.value.trim();
-    location.hash = `#/hooks/${encodeURIComponent(hookId)}` + (q ? `?q=${encodeURIComponent(q)}` : '');
+    location.hash =
+        `#/hooks/${encodeURIComponent(hookId)}` + (q ? `?q=${encodeURIComponent(q)}` : '');
   });
   bulkButton.addEventListener('click', () => openBulkReplay(hookId, query));
 
@@ -96,19 +109,26 @@ export function eventsView(main, {hookId, query}) {
   }
 
   function showStatus() {
-    const live = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', off: 'not live'}[model.liveState];
+    const live = {
+      live: 'live',
+      connecting: 'connecting…',
+      reconnecting: 'reconnecting…',
+      off: 'not live'
+    }[model.liveState];
     status.dataset.live = model.liveState;
     if (model.query) {
       const more = model.nextBefore === 0 ? '' : ' so far';
-      status.textContent = `${model.rows.length} found${more} in ${model.scanned} events read · ${live}`;
+      status.textContent =
+          `${model.rows.length} found${more} in ${model.scanned} events read · ${live}`;
     } else {
       const count = model.total ?? model.rows.length;
       status.textContent = `${count} ${count === 1 ? 'event' : 'events'} · ${live}`;
     }
     newMatches.hidden = model.unmatchedLive === 0;
     if (model.unmatchedLive > 0) {
-      replaceChildren(newMatches, `${model.unmatchedLive} new events arrived since this search. `,
-        el('button', {type: 'button', class: 'quiet', on: {click: restart}}, 'Search again'));
+      replaceChildren(
+          newMatches, `${model.unmatchedLive} new events arrived since this search. `,
+          el('button', {type: 'button', class: 'quiet', on: {click: restart}}, 'Search again'));
     }
   }
 
@@ -119,21 +139,25 @@ export function eventsView(main, {hookId, query}) {
       input.removeAttribute('aria-invalid');
       return;
     }
-    if (error instanceof ApiError && error.status === 400 && Number.isInteger(error.body.position)) {
+    if (error instanceof ApiError && error.status === 400 &&
+        Number.isInteger(error.body.position)) {
       input.setAttribute('aria-invalid', 'true');
       replaceChildren(searchError, queryErrorFigure(model.query, error.body));
       return;
     }
-    replaceChildren(searchError, el('p', {class: 'error'}, `Could not load events: ${error.message}`));
+    replaceChildren(
+        searchError, el('p', {class: 'error'}, `Could not load events: ${error.message}`));
   }
 
   // The hook's name for the heading.
-  api('GET', hookPath(hookId)).then((hook) => {
-    title.textContent = hook.name ? `Events of ${hook.name}` : `Events of hook ${hook.id}`;
-    document.title = `${hook.name || hook.id} · Anonymily`;
-  }).catch((error) => {
-    title.textContent = error.status === 404 ? 'No such hook' : 'Events';
-  });
+  api('GET', hookPath(hookId))
+      .then((hook) => {
+        title.textContent = hook.name ? `Events of ${hook.name}` : `Events of hook ${hook.id}`;
+        document.title = `${hook.name || hook.id} · Anonymily`;
+      })
+      .catch((error) => {
+        title.textContent = error.status === 404 ? 'No such hook' : 'Events';
+      });
 
   update();
   if (restored) {
@@ -148,11 +172,16 @@ export function eventsView(main, {hookId, query}) {
       model.onChange = () => {};
       model.onInserted = () => {};
       kept = {
-        key, model, scrollTop: list.viewport.scrollTop, active: list.active,
-        timer: setTimeout(() => {
-          model.close();
-          kept = null;
-        }, kKeepListMs),
+        key,
+        model,
+        scrollTop: list.viewport.scrollTop,
+        active: list.active,
+        timer: setTimeout(
+            () => {
+              model.close();
+              kept = null;
+            },
+            kKeepListMs),
       };
     },
     back: '#/hooks',
@@ -163,15 +192,16 @@ export function eventsView(main, {hookId, query}) {
  * The query with the span the edge could not read underlined, and the edge's message:
  * {"error", "position", "length"} with position and length in bytes of the UTF-8 query.
  */
-export function queryErrorFigure(query, {error, position, length}) {
+function queryErrorFigure(query, {error, position, length}) {
   const start = byteOffsetToIndex(query, position);
   const end = Math.max(start, byteOffsetToIndex(query, position + Math.max(0, length || 0)));
   // A span at the end of the query (something missing) is shown as one marked space.
   const bad = query.slice(start, end) || ' ';
-  return el('div', {class: 'query-error'},
-    el('pre', {class: 'query-echo', 'aria-hidden': 'true'},
-      query.slice(0, start), el('mark', {class: 'query-bad'}, bad), query.slice(end)),
-    el('p', {class: 'error'}, `${error} (at character ${start + 1})`));
+  return el(
+      'div', {class: 'query-error'},
+      el('pre', {class: 'query-echo', 'aria-hidden': 'true'}, query.slice(0, start),
+         el('mark', {class: 'query-bad'}, bad), query.slice(end)),
+      el('p', {class: 'error'}, `${error} (at character ${start + 1})`));
 }
 
 function renderRow(summary, cells, row) {
@@ -188,17 +218,27 @@ function renderRow(summary, cells, row) {
   time.title = dateTime(summary.received_at_ms);
   method.textContent = summary.method;
   const target = summary.path + (summary.query ? `?${summary.query}` : '');
-  replaceChildren(path,
-    summary.replay_of ? el('span', {class: 'badge', title: `replay of event ${summary.replay_of}`}, 'replay') : null,
-    summary.modified ? el('span', {class: 'badge badge-modified'}, 'edited') : null,
-    target || '/');
+  replaceChildren(
+      path,
+      summary.replay_of ?
+          el('span', {class: 'badge', title: `replay of event ${summary.replay_of}`}, 'replay') :
+          null,
+      summary.modified ? el('span', {class: 'badge badge-modified'}, 'edited') : null,
+      target || '/');
   path.title = target;
   type.textContent = summary.event_type || '';
   const verdictText = summary.integrity_error ? 'unreadable' : summary.verdict;
   replaceChildren(verdict, el('span', {class: `verdict verdict-${verdictText}`}, verdictText));
-  replaceChildren(deliveries, latestPerRelay(summary.deliveries).map((delivery) =>
-    el('span', {class: `delivery delivery-${deliveryClass(delivery)}`, title: `relay ${delivery.relay}`},
-      deliveryLabel(delivery))));
+  replaceChildren(
+      deliveries,
+      latestPerRelay(summary.deliveries)
+          .map(
+              (delivery) =>
+                  el('span', {
+                    class: `delivery delivery-${deliveryClass(delivery)}`,
+                    title: `relay ${delivery.relay}`
+                  },
+                     deliveryLabel(delivery))));
   if (!summary.deliveries || summary.deliveries.length === 0) deliveries.textContent = '–';
   bytes.textContent = size(summary.size);
 }

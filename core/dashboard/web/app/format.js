@@ -1,7 +1,11 @@
-// format.js: times, sizes and statuses as the views show them.
+// core/dashboard/web/app/format.js: times, sizes and statuses as the views show them.
+// SPDX-License-Identifier: Apache-2.0
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, {
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hour12: false,
 });
 const fullDate = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'medium'});
 

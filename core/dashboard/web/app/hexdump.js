@@ -1,4 +1,6 @@
-// hexdump.js: bytes as rows of offset, hex and ASCII, sixteen bytes a row, byte for byte.
+// core/dashboard/web/app/hexdump.js: bytes as rows of offset, hex and ASCII, sixteen bytes a row,
+// byte for byte.
+// SPDX-License-Identifier: Apache-2.0
 
 export const kBytesPerRow = 16;
 

@@ -1,4 +1,6 @@
-// hooks_view.js: the account's hooks, with their ingest URL, relays and last hour.
+// core/dashboard/web/app/hooks_view.js: the account's hooks, with their ingest URL, relays and last
+// hour.
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, ApiError, hookPath} from './api.js';
 import {activityChart} from './chart.js';
@@ -12,12 +14,13 @@ const kRefreshMs = 15_000;
 export function hooksView(main) {
   const status = el('p', {class: 'status', role: 'status'}, 'Loading hooks…');
   const body = el('tbody');
-  const table = el('table', {class: 'hooks'},
-    el('caption', {class: 'visually-hidden'}, 'Hooks of the account'),
-    el('thead', {}, el('tr', {},
-      ['Hook', 'Provider', 'Ingest URL', 'Relays', 'Last event', 'Last hour'].map(
-        (heading) => el('th', {scope: 'col'}, heading)))),
-    body);
+  const table = el(
+      'table', {class: 'hooks'}, el('caption', {class: 'visually-hidden'}, 'Hooks of the account'),
+      el('thead', {},
+         el('tr', {},
+            ['Hook', 'Provider', 'Ingest URL', 'Relays', 'Last event', 'Last hour'].map(
+                (heading) => el('th', {scope: 'col'}, heading)))),
+      body);
   main.append(el('h1', {}, 'Hooks'), status, table);
 
   let stopped = false;
@@ -27,9 +30,9 @@ export function hooksView(main) {
     try {
       const {hooks} = await api('GET', '/api/v1/hooks');
       if (stopped) return;
-      status.textContent = hooks.length === 0
-        ? 'No hooks yet. Create one with `anonymily relay --hook NAME`.'
-        : `${hooks.length} ${hooks.length === 1 ? 'hook' : 'hooks'}`;
+      status.textContent = hooks.length === 0 ?
+          'No hooks yet. Create one with `anonymily relay --hook NAME`.' :
+          `${hooks.length} ${hooks.length === 1 ? 'hook' : 'hooks'}`;
       const activities = await Promise.all(hooks.map((hook) => activityOf(hook.id)));
       if (stopped) return;
       replaceChildren(body, hooks.map((hook, i) => hookRow(hook, activities[i])));
@@ -62,22 +65,29 @@ async function activityOf(hookId) {
 function hookRow(hook, activity) {
   const name = hook.name || `anonymous ${hook.id.slice(0, 8)}…`;
   const url = el('code', {class: 'ingest-url'}, hook.ingest_url);
-  const copy = el('button', {
-    type: 'button', class: 'quiet copy', 'aria-label': `Copy the ingest URL of ${name}`,
-    on: {click: () => copyText(hook.ingest_url, url)},
-  }, 'Copy');
-  const lastEvent = hook.last_event_at_ms
-    ? el('time', {datetime: new Date(hook.last_event_at_ms).toISOString(), title: dateTime(hook.last_event_at_ms)},
-      ago(hook.last_event_at_ms))
-    : 'never';
-  return el('tr', {'data-hook': hook.id},
-    el('th', {scope: 'row'},
-      el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}`, class: 'hook-name'}, name),
-      ' ',
-      el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}/issues`, class: 'quiet-link'}, 'issues')),
-    el('td', {}, hook.provider || (hook.standard_webhooks ? 'Standard Webhooks' : 'none')),
-    el('td', {class: 'url-cell'}, url, ' ', copy),
-    el('td', {class: 'number', 'data-relays': hook.relays}, String(hook.relays ?? 0)),
-    el('td', {}, lastEvent),
-    el('td', {}, activity ? activityChart(activity) : el('span', {class: 'hint'}, 'no data')));
+  const copy =
+      el('button', {
+        type: 'button',
+        class: 'quiet copy',
+        'aria-label': `Copy the ingest URL of ${name}`,
+        on: {click: () => copyText(hook.ingest_url, url)},
+      },
+         'Copy');
+  const lastEvent = hook.last_event_at_ms ? el('time', {
+    datetime: new Date(hook.last_event_at_ms).toISOString(),
+    title: dateTime(hook.last_event_at_ms)
+  },
+                                               ago(hook.last_event_at_ms)) :
+                                            'never';
+  return el(
+      'tr', {'data-hook': hook.id},
+      el('th', {scope: 'row'},
+         el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}`, class: 'hook-name'}, name), ' ',
+         el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}/issues`, class: 'quiet-link'},
+            'issues')),
+      el('td', {}, hook.provider || (hook.standard_webhooks ? 'Standard Webhooks' : 'none')),
+      el('td', {class: 'url-cell'}, url, ' ', copy),
+      el('td', {class: 'number', 'data-relays': hook.relays}, String(hook.relays ?? 0)),
+      el('td', {}, lastEvent),
+      el('td', {}, activity ? activityChart(activity) : el('span', {class: 'hint'}, 'no data')));
 }

@@ -1,8 +1,9 @@
-// main.js: the dashboard's start, its routes and its keyboard shortcuts.
+// core/dashboard/web/app/main.js: the dashboard's start, its routes and its keyboard shortcuts.
 //
 // Views are addressed by the URL fragment (docs/dashboard.md): #/hooks, #/hooks/<id>,
 // #/hooks/<id>/events/<n> and #/hooks/<id>/issues. Each view is a function that fills the main
 // element and returns {destroy, back}, where back is where Esc leads.
+// SPDX-License-Identifier: Apache-2.0
 
 import {whenSignedOut} from './api.js';
 import {announce} from './dom.js';
@@ -50,9 +51,8 @@ function show() {
 function setAccountBar() {
   const session = currentSession();
   document.getElementById('account').hidden = !session;
-  document.getElementById('account-name').textContent = session
-    ? `${session.member.name} · ${session.account.name}`
-    : '';
+  document.getElementById('account-name').textContent =
+      session ? `${session.member.name} · ${session.account.name}` : '';
 }
 
 function signedIn() {

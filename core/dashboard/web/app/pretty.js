@@ -1,4 +1,4 @@
-// pretty.js: bodies laid out for reading, without changing what they say.
+// core/dashboard/web/app/pretty.js: bodies laid out for reading, without changing what they say.
 //
 // Each printer tokenizes and re-indents; no value is ever parsed into a JavaScript value and
 // written back. A JSON number such as 12345678901234567890, 1e3, -0 or 1.50 is shown exactly as
@@ -9,6 +9,7 @@
 // of indent, punct, key, string, number, literal, name (XML tag names and form field names),
 // attr (XML attributes), text, comment. Joining the texts of a JSON line gives the tokens as
 // sent plus the whitespace of the layout.
+// SPDX-License-Identifier: Apache-2.0
 
 const kIndent = '  ';
 
@@ -212,11 +213,16 @@ function xmlTokens(text) {
       continue;
     }
     let ok;
-    if (text.startsWith('<!--', at)) ok = until('-->', 'comment');
-    else if (text.startsWith('<![CDATA[', at)) ok = until(']]>', 'cdata');
-    else if (text.startsWith('<?', at)) ok = until('?>', 'declaration');
-    else if (text.startsWith('<!', at)) ok = until('>', 'declaration');
-    else ok = tagToken();
+    if (text.startsWith('<!--', at))
+      ok = until('-->', 'comment');
+    else if (text.startsWith('<![CDATA[', at))
+      ok = until(']]>', 'cdata');
+    else if (text.startsWith('<?', at))
+      ok = until('?>', 'declaration');
+    else if (text.startsWith('<!', at))
+      ok = until('>', 'declaration');
+    else
+      ok = tagToken();
     if (!ok) return null;
   }
   return tokens;
@@ -228,7 +234,7 @@ function xmlTokens(text) {
       const c = text[i];
       if (quote) {
         if (c === quote) quote = null;
-      } else if (c === '"' || c === "'") {
+      } else if (c === '"' || c === '\'') {
         quote = c;
       } else if (c === '>') {
         const tag = text.slice(at, i + 1);
@@ -254,8 +260,7 @@ export function prettyXml(text) {
   if (tokens === null) return null;
   const lines = [];
   const open = [];
-  const indent = () =>
-    open.length > 0 ? [{kind: 'indent', text: kIndent.repeat(open.length)}] : [];
+  const indent = () => open.length > 0 ? [{kind: 'indent', text: kIndent.repeat(open.length)}] : [];
   let sawElement = false;
 
   for (let i = 0; i < tokens.length; i++) {
@@ -277,8 +282,10 @@ export function prettyXml(text) {
       const after = tokens[i + 2];
       if (inner && inner.kind === 'text' && after && after.kind === 'close' &&
           after.name === token.name) {
-        lines.push([...indent(), ...tagPieces(token.text), {kind: 'text', text: inner.text.trim()},
-          ...tagPieces(after.text)]);
+        lines.push([
+          ...indent(), ...tagPieces(token.text), {kind: 'text', text: inner.text.trim()},
+          ...tagPieces(after.text)
+        ]);
         i += 2;
         continue;
       }

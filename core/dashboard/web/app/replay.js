@@ -1,5 +1,7 @@
-// replay.js: replays that need a dialog: an edited copy of one event, and every event of a
-// search or an issue as a job on the edge, counted before it starts and followed while it runs.
+// core/dashboard/web/app/replay.js: replays that need a dialog: an edited copy of one event, and
+// every event of a search or an issue as a job on the edge, counted before it starts and followed
+// while it runs.
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, ApiError, hookPath} from './api.js';
 import {bytesToBase64, decodeHeaderField, strictUtf8Text, utf8Bytes} from './bytes.js';
@@ -8,12 +10,13 @@ import {announce, el, replaceChildren} from './dom.js';
 // How often a running job is asked for its progress.
 const kJobPollMs = 500;
 // The words the edge uses for the warning, in case it sends none.
-const kSignatureWarning =
-  'The provider’s signature covers the original request; the local handler’s check will fail for an edited one.';
+const kSignatureWarning = 'The provider’s signature covers the original request; ' +
+    'the local handler’s check will fail for an edited one.';
 
 /** A modal dialog that removes itself when closed. */
 function dialog(titleId, title, ...content) {
-  const element = el('dialog', {'aria-labelledby': titleId}, el('h2', {id: titleId}, title), content);
+  const element =
+      el('dialog', {'aria-labelledby': titleId}, el('h2', {id: titleId}, title), content);
   element.addEventListener('close', () => element.remove());
   document.body.appendChild(element);
   element.showModal();
@@ -30,14 +33,32 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
   const headerText = fields.map((field) => `${field.name}: ${field.value}`).join('\n');
   const bodyText = strictUtf8Text(bodyBytes);
 
-  const method = el('input', {id: 'edit-method', name: 'method', value: event.method, required: true, spellcheck: 'false'});
-  const path = el('input', {id: 'edit-path', name: 'path', value: event.path || '', spellcheck: 'false'});
-  const query = el('input', {id: 'edit-query', name: 'query', value: event.query || '', spellcheck: 'false'});
-  const headers = el('textarea', {id: 'edit-headers', rows: Math.min(12, fields.length + 1), spellcheck: 'false',
-    disabled: !headersEditable, 'aria-describedby': 'edit-headers-help'});
+  const method = el('input', {
+    id: 'edit-method',
+    name: 'method',
+    value: event.method,
+    required: true,
+    spellcheck: 'false'
+  });
+  const path =
+      el('input', {id: 'edit-path', name: 'path', value: event.path || '', spellcheck: 'false'});
+  const query =
+      el('input', {id: 'edit-query', name: 'query', value: event.query || '', spellcheck: 'false'});
+  const headers = el('textarea', {
+    id: 'edit-headers',
+    rows: Math.min(12, fields.length + 1),
+    spellcheck: 'false',
+    disabled: !headersEditable,
+    'aria-describedby': 'edit-headers-help'
+  });
   headers.value = headerText;
-  const body = el('textarea', {id: 'edit-body', rows: 10, spellcheck: 'false', disabled: bodyText === null,
-    'aria-describedby': 'edit-body-help'});
+  const body = el('textarea', {
+    id: 'edit-body',
+    rows: 10,
+    spellcheck: 'false',
+    disabled: bodyText === null,
+    'aria-describedby': 'edit-body-help'
+  });
   body.value = bodyText ?? '';
   const error = el('p', {class: 'error', role: 'alert'});
   const modified = el('p', {class: 'badge badge-modified', hidden: true}, 'modified');
@@ -48,34 +69,57 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
   path.disabled = !exactPath;
   query.disabled = !exactQuery;
 
-  const form = el('form', {class: 'edit-replay'},
-    el('p', {class: 'warning', id: 'edit-warning'}, kSignatureWarning),
-    el('div', {class: 'field-row'},
-      el('div', {}, el('label', {for: 'edit-method'}, 'Method'), method),
-      el('div', {class: 'grow'}, el('label', {for: 'edit-path'}, 'Path after the hook'), path),
-      el('div', {class: 'grow'}, el('label', {for: 'edit-query'}, 'Query'), query)),
-    el('label', {for: 'edit-headers'}, 'Headers, one "Name: value" a line, in order'),
-    headers,
-    el('p', {id: 'edit-headers-help', class: 'hint'}, headersEditable
-      ? 'Content-Length is not recomputed: change or remove it when you change the body.'
-      : 'Some header bytes are not UTF-8: the headers are replayed as they were.'),
-    el('label', {for: 'edit-body'}, 'Body'),
-    body,
-    el('p', {id: 'edit-body-help', class: 'hint'}, bodyText === null
-      ? 'The body is not UTF-8 text: it is replayed as it was.' : ''),
-    modified,
-    error,
-    el('div', {class: 'dialog-actions'},
-      el('button', {type: 'submit'}, 'Replay edited copy'),
-      el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel')));
+  const form =
+      el('form', {class: 'edit-replay'},
+         el('p', {class: 'warning', id: 'edit-warning'}, kSignatureWarning),
+         el('div', {class: 'field-row'},
+            el('div', {},
+               el('label',
+                  {for: 'edit-method'
+                  },
+                  'Method'),
+               method),
+            el('div', {class: 'grow'},
+               el('label',
+                  {for: 'edit-path'
+                  },
+                  'Path after the hook'),
+               path),
+            el('div', {class: 'grow'},
+               el('label',
+                  {for: 'edit-query'
+                  },
+                  'Query'),
+               query)),
+         el('label',
+            {for: 'edit-headers'
+            },
+            'Headers, one "Name: value" a line, in order'),
+         headers,
+         el('p', {id: 'edit-headers-help', class: 'hint'},
+            headersEditable ?
+                'Content-Length is not recomputed: change or remove it when you change the body.' :
+                'Some header bytes are not UTF-8: the headers are replayed as they were.'),
+         el('label',
+            {for: 'edit-body'
+            },
+            'Body'),
+         body,
+         el('p', {id: 'edit-body-help', class: 'hint'},
+            bodyText === null ? 'The body is not UTF-8 text: it is replayed as it was.' : ''),
+         modified, error,
+         el('div', {class: 'dialog-actions'}, el('button', {type: 'submit'}, 'Replay edited copy'),
+            el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel')));
 
   const changes = () => {
     const out = {};
     if (method.value !== event.method) out.method = method.value;
     if (exactPath && path.value !== (event.path || '')) out.path = path.value;
     if (exactQuery && query.value !== (event.query || '')) out.query = query.value;
-    if (headersEditable && headers.value !== headerText) out.headers = parseHeaderLines(headers.value);
-    if (bodyText !== null && body.value !== bodyText) out.body_base64 = bytesToBase64(utf8Bytes(body.value));
+    if (headersEditable && headers.value !== headerText)
+      out.headers = parseHeaderLines(headers.value);
+    if (bodyText !== null && body.value !== bodyText)
+      out.body_base64 = bytesToBase64(utf8Bytes(body.value));
     return out;
   };
   form.addEventListener('input', () => {
@@ -126,9 +170,9 @@ export async function openBulkReplay(hookId, query) {
   const status = el('p', {role: 'status'}, 'Counting the events that match…');
   const confirm = el('button', {type: 'button', disabled: true}, 'Replay them');
   const close = el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel');
-  const box = dialog('bulk-title', 'Replay every matching event',
-    el('p', {}, 'Query: ', el('code', {}, query)), status,
-    el('div', {class: 'dialog-actions'}, confirm, close));
+  const box = dialog(
+      'bulk-title', 'Replay every matching event', el('p', {}, 'Query: ', el('code', {}, query)),
+      status, el('div', {class: 'dialog-actions'}, confirm, close));
   box.dataset.dialog = 'bulk-replay';
 
   const path = hookPath(hookId, 'replays');
@@ -175,8 +219,9 @@ export function followJob(hookId, job) {
   const replays = el('p', {class: 'replay-links'});
   const cancel = el('button', {type: 'button'}, 'Cancel the job');
   const close = el('button', {type: 'button', on: {click: () => box.close()}}, 'Close');
-  const box = dialog('job-title', 'Replaying', progress, status, replays,
-    el('div', {class: 'dialog-actions'}, cancel, close));
+  const box = dialog(
+      'job-title', 'Replaying', progress, status, replays,
+      el('div', {class: 'dialog-actions'}, cancel, close));
   box.dataset.dialog = 'replay-job';
   let timer = 0;
   let current = job;
@@ -186,12 +231,21 @@ export function followJob(hookId, job) {
     progress.value = current.done;
     status.dataset.state = current.state;
     status.textContent = `${current.done} of ${current.total} replayed` +
-      (current.failed ? `, ${current.failed} failed` : '') +
-      (current.state === 'running' ? '…' : ` (${current.state}).`);
+        (current.failed ? `, ${current.failed} failed` : '') +
+        (current.state === 'running' ? '…' : ` (${current.state}).`);
     cancel.hidden = current.state !== 'running';
     const ids = current.replays || [];
-    replaceChildren(replays, ids.length === 0 ? null : ['New events: ', ids.flatMap((id, i) => [
-      i > 0 ? ', ' : '', el('a', {href: `#/hooks/${encodeURIComponent(hookId)}/events/${id}`, on: {click: () => box.close()}}, String(id))])]);
+    replaceChildren(replays, ids.length === 0 ? null : [
+      'New events: ',
+      ids.flatMap(
+          (id, i) =>
+              [i > 0 ? ', ' : '',
+               el('a', {
+                 href: `#/hooks/${encodeURIComponent(hookId)}/events/${id}`,
+                 on: {click: () => box.close()}
+               },
+                  String(id))])
+    ]);
   };
   const poll = async () => {
     try {
@@ -201,8 +255,10 @@ export function followJob(hookId, job) {
       status.textContent = `Lost track of the job: ${error.message}`;
       return;
     }
-    if (current.state === 'running' && box.open) timer = setTimeout(poll, kJobPollMs);
-    else announce(`Replay job ${current.state}: ${current.done} of ${current.total}.`);
+    if (current.state === 'running' && box.open)
+      timer = setTimeout(poll, kJobPollMs);
+    else
+      announce(`Replay job ${current.state}: ${current.done} of ${current.total}.`);
   };
   cancel.addEventListener('click', async () => {
     try {

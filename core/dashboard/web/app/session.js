@@ -1,8 +1,9 @@
-// session.js: signing in with a personal access token, keeping the session alive while the
-// page is open, and signing out (docs/dashboard.md, "Signing in").
+// core/dashboard/web/app/session.js: signing in with a personal access token, keeping the session
+// alive while the page is open, and signing out (docs/dashboard.md, "Signing in").
 //
 // The edge turns the PAT into a short-lived access token held in an HttpOnly cookie: the page
 // never sees a token after sending the PAT once, and keeps nothing in storage.
+// SPDX-License-Identifier: Apache-2.0
 
 import {api, ApiError} from './api.js';
 

@@ -1,4 +1,6 @@
-// tabs.js: a tab list by the ARIA pattern: one tab stop, arrows move and select, Home and End.
+// core/dashboard/web/app/tabs.js: a tab list by the ARIA pattern: one tab stop, arrows move and
+// select, Home and End.
+// SPDX-License-Identifier: Apache-2.0
 
 import {el} from './dom.js';
 
@@ -11,14 +13,25 @@ export function tabs(label, panels, selectedId = panels[0].id) {
   const panelElements = [];
   const list = el('div', {role: 'tablist', 'aria-label': label, class: 'tablist'});
   for (const panel of panels) {
-    const tab = el('button', {
-      type: 'button', role: 'tab', id: `tab-${panel.id}`, 'aria-controls': `panel-${panel.id}`,
-      class: 'tab', on: {click: () => select(panel.id)},
-    }, panel.label);
-    const body = el('section', {
-      role: 'tabpanel', id: `panel-${panel.id}`, 'aria-labelledby': `tab-${panel.id}`,
-      tabindex: 0, class: 'tabpanel',
-    }, panel.content);
+    const tab =
+        el('button', {
+          type: 'button',
+          role: 'tab',
+          id: `tab-${panel.id}`,
+          'aria-controls': `panel-${panel.id}`,
+          class: 'tab',
+          on: {click: () => select(panel.id)},
+        },
+           panel.label);
+    const body =
+        el('section', {
+          role: 'tabpanel',
+          id: `panel-${panel.id}`,
+          'aria-labelledby': `tab-${panel.id}`,
+          tabindex: 0,
+          class: 'tabpanel',
+        },
+           panel.content);
     tabButtons.push(tab);
     panelElements.push(body);
     list.appendChild(tab);

@@ -1,4 +1,5 @@
-// virtual_list.js: a scrolling grid that keeps only the rows in view in the document.
+// core/dashboard/web/app/virtual_list.js: a scrolling grid that keeps only the rows in view in the
+// document.
 //
 // A hook may hold 100 000 events; a row element for each would make the page slow to scroll
 // and to update. The list knows how many rows there are and how tall one is (the CSS variable
@@ -9,6 +10,7 @@
 // Keyboard: the grid is one tab stop; ArrowUp/ArrowDown or k/j move the active row, PageUp,
 // PageDown, Home and End jump, Enter opens. The active row is announced through
 // aria-activedescendant, so focus stays on the grid while rows come and go.
+// SPDX-License-Identifier: Apache-2.0
 
 import {el} from './dom.js';
 
@@ -37,11 +39,13 @@ export class VirtualList {
     this.pool = [];
     this.frame = 0;
 
-    this.header = el('div', {class: 'vlist-header', role: 'row', 'aria-rowindex': 1},
-      columns.map((name) => el('span', {role: 'columnheader', class: 'vlist-cell'}, name)));
+    this.header =
+        el('div', {class: 'vlist-header', role: 'row', 'aria-rowindex': 1},
+           columns.map((name) => el('span', {role: 'columnheader', class: 'vlist-cell'}, name)));
     this.rows = el('div', {class: 'vlist-rows', role: 'rowgroup'});
     this.spacer = el('div', {class: 'vlist-spacer'}, this.rows);
     this.viewport = el('div', {class: 'vlist-viewport'}, this.spacer);
+    const head = el('div', {role: 'rowgroup', class: 'vlist-head'}, this.header);
     this.element = el('div', {
       class: 'vlist',
       role: 'grid',
@@ -49,7 +53,8 @@ export class VirtualList {
       'aria-label': label,
       'aria-colcount': columns.length,
       on: {keydown: (event) => this.onKey(event)},
-    }, el('div', {role: 'rowgroup', class: 'vlist-head'}, this.header), this.viewport);
+    });
+    this.element.append(head, this.viewport);
 
     this.viewport.addEventListener('scroll', () => this.schedule(), {passive: true});
     this.resizeObserver = new ResizeObserver(() => this.schedule());
@@ -133,18 +138,20 @@ export class VirtualList {
 
   makeRow() {
     const cells = this.columns.map(() => el('span', {role: 'gridcell', class: 'vlist-cell'}));
-    const row = el('div', {
-      class: 'vlist-row',
-      role: 'row',
-      on: {
-        click: () => {
-          const index = Number(row.dataset.index);
-          this.setActive(index, false);
-          this.element.focus({preventScroll: true});
-          this.onOpen(index);
+    const row =
+        el('div', {
+          class: 'vlist-row',
+          role: 'row',
+          on: {
+            click: () => {
+              const index = Number(row.dataset.index);
+              this.setActive(index, false);
+              this.element.focus({preventScroll: true});
+              this.onOpen(index);
+            },
+          },
         },
-      },
-    }, cells);
+           cells);
     return {row, cells};
   }
 
@@ -164,7 +171,8 @@ export class VirtualList {
     const height = this.rowHeight();
     const top = index * height;
     const view = this.viewport;
-    if (top < view.scrollTop) view.scrollTop = top;
+    if (top < view.scrollTop)
+      view.scrollTop = top;
     else if (top + height > view.scrollTop + view.clientHeight) {
       view.scrollTop = top + height - view.clientHeight;
     }
@@ -172,8 +180,10 @@ export class VirtualList {
 
   updateActiveDescendant() {
     const inView = this.active >= 0 && document.getElementById(`${this.idPrefix}-${this.active}`);
-    if (inView) this.element.setAttribute('aria-activedescendant', `${this.idPrefix}-${this.active}`);
-    else this.element.removeAttribute('aria-activedescendant');
+    if (inView)
+      this.element.setAttribute('aria-activedescendant', `${this.idPrefix}-${this.active}`);
+    else
+      this.element.removeAttribute('aria-activedescendant');
   }
 
   onKey(event) {
@@ -181,10 +191,14 @@ export class VirtualList {
     const page = Math.max(1, Math.floor(this.viewport.clientHeight / this.rowHeight()) - 1);
     const from = this.active < 0 ? -1 : this.active;
     const moves = {
-      ArrowDown: from + 1, j: from + 1,
-      ArrowUp: Math.max(0, from - 1), k: Math.max(0, from - 1),
-      PageDown: from + page, PageUp: Math.max(0, from - page),
-      Home: 0, End: this.count - 1,
+      ArrowDown: from + 1,
+      j: from + 1,
+      ArrowUp: Math.max(0, from - 1),
+      k: Math.max(0, from - 1),
+      PageDown: from + page,
+      PageUp: Math.max(0, from - page),
+      Home: 0,
+      End: this.count - 1,
     };
     if (event.key in moves) {
       event.preventDefault();
