@@ -35,7 +35,17 @@ export function hooksView(main) {
           `${hooks.length} ${hooks.length === 1 ? 'hook' : 'hooks'}`;
       const activities = await Promise.all(hooks.map((hook) => activityOf(hook.id)));
       if (stopped) return;
+      // A refresh must not take the keyboard's place away: the control that had the focus
+      // gets it back in the new rows.
+      const focusKey = body.contains(document.activeElement) ?
+          document.activeElement.getAttribute('data-focus-key') :
+          null;
       replaceChildren(body, hooks.map((hook, i) => hookRow(hook, activities[i])));
+      if (focusKey) {
+        const again = [...body.querySelectorAll('[data-focus-key]')].find(
+            (element) => element.getAttribute('data-focus-key') === focusKey);
+        if (again) again.focus();
+      }
     } catch (error) {
       if (!stopped) status.textContent = `Could not load the hooks: ${error.message}`;
     }
@@ -64,30 +74,34 @@ async function activityOf(hookId) {
 
 function hookRow(hook, activity) {
   const name = hook.name || `anonymous ${hook.id.slice(0, 8)}…`;
+  const hookHash = `#/hooks/${encodeURIComponent(hook.id)}`;
   const url = el('code', {class: 'ingest-url'}, hook.ingest_url);
-  const copy =
-      el('button', {
-        type: 'button',
-        class: 'quiet copy',
-        'aria-label': `Copy the ingest URL of ${name}`,
-        on: {click: () => copyText(hook.ingest_url, url)},
-      },
-         'Copy');
-  const lastEvent = hook.last_event_at_ms ? el('time', {
-    datetime: new Date(hook.last_event_at_ms).toISOString(),
-    title: dateTime(hook.last_event_at_ms)
-  },
-                                               ago(hook.last_event_at_ms)) :
-                                            'never';
+  const copy = el('button', {
+    type: 'button',
+    class: 'quiet copy',
+    'aria-label': `Copy the ingest URL of ${name}`,
+    'data-focus-key': `${hook.id} copy`,
+    on: {click: () => copyText(hook.ingest_url, url)},
+  });
+  copy.textContent = 'Copy';
+
+  let lastEvent = 'never';
+  if (hook.last_event_at_ms) {
+    const at = hook.last_event_at_ms;
+    lastEvent = el('time', {datetime: new Date(at).toISOString(), title: dateTime(at)}, ago(at));
+  }
+  const provider = hook.provider || (hook.standard_webhooks ? 'Standard Webhooks' : 'none');
+  const chart = activity ? activityChart(activity) : el('span', {class: 'hint'}, 'no data');
+  const links = [
+    el('a', {href: hookHash, class: 'hook-name', 'data-focus-key': `${hook.id} events`}, name),
+    ' ',
+    el('a',
+       {href: `${hookHash}/issues`, class: 'quiet-link', 'data-focus-key': `${hook.id} issues`},
+       'issues'),
+  ];
   return el(
-      'tr', {'data-hook': hook.id},
-      el('th', {scope: 'row'},
-         el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}`, class: 'hook-name'}, name), ' ',
-         el('a', {href: `#/hooks/${encodeURIComponent(hook.id)}/issues`, class: 'quiet-link'},
-            'issues')),
-      el('td', {}, hook.provider || (hook.standard_webhooks ? 'Standard Webhooks' : 'none')),
+      'tr', {'data-hook': hook.id}, el('th', {scope: 'row'}, links), el('td', {}, provider),
       el('td', {class: 'url-cell'}, url, ' ', copy),
       el('td', {class: 'number', 'data-relays': hook.relays}, String(hook.relays ?? 0)),
-      el('td', {}, lastEvent),
-      el('td', {}, activity ? activityChart(activity) : el('span', {class: 'hint'}, 'no data')));
+      el('td', {}, lastEvent), el('td', {}, chart));
 }

@@ -56,7 +56,11 @@ function setAccountBar() {
 }
 
 function signedIn() {
-  if (!location.hash || location.hash === '#') location.hash = '#/hooks';
+  // A new fragment shows its view through hashchange; the same one is shown here.
+  if (!location.hash || location.hash === '#') {
+    location.hash = '#/hooks';
+    return;
+  }
   show();
   main.focus();
 }
