@@ -131,107 +131,88 @@ export function eventView(main, {hookId, eventId}) {
 
 /** The facts of the event: when, what, the verdict and its reason, its replay links. */
 function summaryList(event, eventHash) {
+  const facts = el('dl', {class: 'facts'});
+  const fact = (term, ...detail) => facts.append(el('dt', {}, term), el('dd', {}, detail));
+  const eventLink = (id, attribute) =>
+      el('a', {href: eventHash(id), [attribute]: id}, `event ${id}`);
+
   const target = (event.path || '/') + (event.query ? `?${event.query}` : '');
   const verdict = event.integrity_error ? 'unreadable' : event.verdict;
-  const rows = [
-    ['Received', dateTime(event.received_at_ms)],
-    ['Request', el('code', {}, `${event.method} ${target}`)],
-    [
-      'Verdict',
-      [
-        el('span', {class: `verdict verdict-${verdict}`}, verdict),
-        event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : ''
-      ]
-    ],
-    event.integrity_error ? ['Contents', el('span', {class: 'error'}, event.integrity_error)] :
-                            null,
-    event.event_type ? ['Type', event.event_type] : null,
-    event.delivery_id ? ['Delivery id', el('code', {}, event.delivery_id)] : null,
-    ['Size', `${event.size} bytes`],
-    event.replay_of ?
-        [
-          'Replay of',
-          el('a', {href: eventHash(event.replay_of), 'data-original': event.replay_of},
-             `event ${event.replay_of}`)
-        ] :
-        null,
-    event.modified ?
-        [
-          'Edited',
-          el('span', {class: 'badge badge-modified'},
-             'edited: the provider’s signature no longer covers it')
-        ] :
-        null,
-    (event.replays || []).length > 0 ?
-        [
-          'Replayed as',
-          (event.replays || [])
-              .flatMap(
-                  (id, i) =>
-                      [i > 0 ? ', ' : '',
-                       el('a', {href: eventHash(id), 'data-replay': id}, `event ${id}`)])
-        ] :
-        null,
-  ].filter(Boolean);
+  fact('Received', dateTime(event.received_at_ms));
+  fact('Request', el('code', {}, `${event.method} ${target}`));
+  fact(
+      'Verdict', el('span', {class: `verdict verdict-${verdict}`}, verdict),
+      event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : '');
+  if (event.integrity_error) {
+    fact('Contents', el('span', {class: 'error'}, event.integrity_error));
+  }
+  if (event.event_type) fact('Type', event.event_type);
+  if (event.delivery_id) fact('Delivery id', el('code', {}, event.delivery_id));
+  fact('Size', `${event.size} bytes`);
+  if (event.replay_of) fact('Replay of', eventLink(event.replay_of, 'data-original'));
+  if (event.modified) {
+    fact(
+        'Edited',
+        el('span', {class: 'badge badge-modified'},
+           'edited: the provider’s signature no longer covers it'));
+  }
+  const replays = event.replays || [];
+  if (replays.length > 0) {
+    fact(
+        'Replayed as',
+        replays.flatMap((id, i) => [i > 0 ? ', ' : '', eventLink(id, 'data-replay')]));
+  }
+  return facts;
+}
+
+/** A table with a hidden caption, column headings and one row per item. */
+function table(className, caption, headings, items, row) {
   return el(
-      'dl', {class: 'facts'},
-      rows.map(([term, detail]) => [el('dt', {}, term), el('dd', {}, detail)]));
+      'table', {class: className}, el('caption', {class: 'visually-hidden'}, caption),
+      el('thead', {}, el('tr', {}, headings.map((h) => el('th', {scope: 'col'}, h)))),
+      el('tbody', {}, items.map(row)));
 }
 
 function headersTable(fields) {
   if (fields.length === 0) return el('p', {class: 'hint'}, 'No header fields.');
-  return el(
-      'table', {class: 'headers'},
-      el('caption', {class: 'visually-hidden'}, 'Header fields in the order they arrived'),
-      el('thead', {},
-         el('tr', {}, el('th', {scope: 'col'}, '#'), el('th', {scope: 'col'}, 'Name'),
-            el('th', {scope: 'col'}, 'Value'))),
-      el('tbody', {},
-         fields.map(
-             (field, i) => el(
-                 'tr', {}, el('td', {class: 'number'}, String(i + 1)),
-                 el('th', {scope: 'row'}, field.name),
-                 el('td', {}, el('code', {}, field.value),
-                    field.exact ?
-                        null :
-                        el('span',
-                           {class: 'badge', title: 'bytes that are not UTF-8 are shown as \\xHH'},
-                           'not UTF-8'))))));
+  const notUtf8 = () => el(
+      'span', {class: 'badge', title: 'bytes that are not UTF-8 are shown as \\xHH'}, 'not UTF-8');
+  return table(
+      'headers', 'Header fields in the order they arrived', ['#', 'Name', 'Value'], fields,
+      (field, i) =>
+          el('tr', {}, el('td', {class: 'number'}, String(i + 1)),
+             el('th', {scope: 'row'}, field.name),
+             el('td', {}, el('code', {}, field.value), field.exact ? null : notUtf8())));
 }
 
 function deliveriesTable(event) {
   const deliveries = event.deliveries || [];
-  if (deliveries.length === 0)
+  if (deliveries.length === 0) {
     return el('p', {class: 'hint'}, 'No relay has reported a delivery yet.');
+  }
   const total = event.deliveries_total ?? deliveries.length;
+  const latest = `The latest ${deliveries.length} of ${total} deliveries.`;
+  const row = (delivery) => {
+    const status = el(
+        'span', {class: `delivery delivery-${deliveryClass(delivery)}`}, deliveryLabel(delivery));
+    const limit = delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : '';
+    const reported = delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : '';
+    const answer = el('td', {});
+    if (delivery.location)
+      answer.append(el('p', {}, 'Location: ', el('code', {}, delivery.location)));
+    if (delivery.response_excerpt) {
+      answer.append(el('pre', {class: 'code excerpt'}, delivery.response_excerpt));
+    }
+    return el(
+        'tr', {}, el('td', {}, el('code', {}, delivery.relay)), el('td', {}, status),
+        el('td', {class: 'number'}, `${delivery.duration_ms} ms`, limit),
+        el('td', {}, delivery.error || ''), el('td', {}, reported), answer);
+  };
   return el(
-      'div', {},
-      total > deliveries.length ?
-          el('p', {class: 'hint'}, `The latest ${deliveries.length} of ${total} deliveries.`) :
-          null,
-      el('table', {class: 'deliveries'},
-         el('thead', {},
-            el('tr', {},
-               ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'].map(
-                   (h) => el('th', {scope: 'col'}, h)))),
-         el('tbody', {},
-            deliveries.map(
-                (delivery) => el(
-                    'tr', {}, el('td', {}, el('code', {}, delivery.relay)),
-                    el('td', {},
-                       el('span', {class: `delivery delivery-${deliveryClass(delivery)}`},
-                          deliveryLabel(delivery))),
-                    el('td', {class: 'number'}, `${delivery.duration_ms} ms`,
-                       delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : ''),
-                    el('td', {}, delivery.error || ''),
-                    el('td', {}, delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : ''),
-                    el('td', {},
-                       delivery.location ?
-                           el('p', {}, 'Location: ', el('code', {}, delivery.location)) :
-                           null,
-                       delivery.response_excerpt ?
-                           el('pre', {class: 'code excerpt'}, delivery.response_excerpt) :
-                           null))))));
+      'div', {}, total > deliveries.length ? el('p', {class: 'hint'}, latest) : null,
+      table(
+          'deliveries', 'Deliveries, oldest first',
+          ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'], deliveries, row));
 }
 
 /**
@@ -239,8 +220,9 @@ function deliveriesTable(event) {
  * so that a field added to the diagnosis later is not lost here.
  */
 function diagnosisList(findings) {
-  if (findings.length === 0)
+  if (findings.length === 0) {
     return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
+  }
   return el('ul', {class: 'findings'}, findings.map((finding) => {
     const extra = Object.entries(finding).filter(
         ([key, value]) => key !== 'code' && key !== 'title' &&
