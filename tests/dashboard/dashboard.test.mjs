@@ -610,8 +610,10 @@ test('edited: an edited replay is marked, warned about and linked to its origina
     await dialog.waitFor();
     assert.match(await dialog.locator('.warning').textContent(), /signature/);
     await dialog.getByLabel('Path after the hook').fill('/edited');
-    await dialog.getByLabel('Body').fill('{"n":2}');
-    await dialog.getByLabel(/Headers/).fill('Content-Type: application/json');
+    await dialog.getByLabel('Body').fill('{"n":22}');
+    const headers = dialog.getByLabel(/Headers/);
+    assert.match(await headers.inputValue(), /^Content-Length: 8$/m, 'the length follows the body');
+    await headers.fill((await headers.inputValue()) + '\nX-Edited: yes');
     assert.equal(await dialog.locator('.badge-modified').isVisible(), true, 'marked as modified');
     await screenshot(page, 'edit-replay');
     await dialog.getByRole('button', {name: 'Replay edited copy'}).click();
@@ -619,8 +621,10 @@ test('edited: an edited replay is marked, warned about and linked to its origina
     const link = page.locator('.action-result a[data-replay]');
     await link.waitFor();
     await target.waitForCount(2);
-    assert.equal(target.requests[1].body.toString(), '{"n":2}');
-    assert.ok(target.requests[1].target.endsWith('/edited'), target.requests[1].target);
+    const edited = target.requests[1];
+    assert.equal(edited.body.toString(), '{"n":22}');
+    assert.ok(edited.target.endsWith('/edited'), edited.target);
+    assert.deepEqual(edited.headers.find(([name]) => name === 'X-Edited'), ['X-Edited', 'yes']);
     const copyId = await link.getAttribute('data-replay');
     await link.click();
     await page.getByRole('heading', {name: `Event ${copyId}`}).waitFor();

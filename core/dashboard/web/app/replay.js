@@ -98,7 +98,7 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
          headers,
          el('p', {id: 'edit-headers-help', class: 'hint'},
             headersEditable ?
-                'Content-Length is not recomputed: change or remove it when you change the body.' :
+                'Content-Length follows the body as it is edited.' :
                 'Some header bytes are not UTF-8: the headers are replayed as they were.'),
          el('label',
             {for: 'edit-body'
@@ -122,6 +122,13 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
       out.body_base64 = bytesToBase64(utf8Bytes(body.value));
     return out;
   };
+  // A changed body with its old Content-Length would be cut short or waited on by the local
+  // server, and "copy as curl" of the copy would send it so.
+  body.addEventListener('input', () => {
+    if (!headersEditable) return;
+    const length = utf8Bytes(body.value).length;
+    headers.value = headers.value.replace(/^(content-length:[ \t]*)[0-9]*/gim, `$1${length}`);
+  });
   form.addEventListener('input', () => {
     modified.hidden = Object.keys(changes()).length === 0;
   });
