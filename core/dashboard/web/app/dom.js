@@ -25,8 +25,9 @@ function fill(element, attributes, children) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === null || value === undefined || value === false) continue;
     if (name === 'on') {
-      for (const [event, listener] of Object.entries(value))
+      for (const [event, listener] of Object.entries(value)) {
         element.addEventListener(event, listener);
+      }
     } else {
       element.setAttribute(name, value === true ? '' : String(value));
     }

@@ -199,8 +199,9 @@ function deliveriesTable(event) {
     const limit = delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : '';
     const reported = delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : '';
     const answer = el('td', {});
-    if (delivery.location)
+    if (delivery.location) {
       answer.append(el('p', {}, 'Location: ', el('code', {}, delivery.location)));
+    }
     if (delivery.response_excerpt) {
       answer.append(el('pre', {class: 'code excerpt'}, delivery.response_excerpt));
     }

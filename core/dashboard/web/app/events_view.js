@@ -53,11 +53,7 @@ export function eventsView(main, {hookId, query}) {
   const searchError = el('div', {id: 'search-error', class: 'search-error', role: 'alert'});
   const bulkButton = el('button', {type: 'button', hidden: query === ''}, 'Replay matching…');
   const form = el(
-      'form', {class: 'search', role: 'search'},
-      el('label',
-         {for: 'search'
-         },
-         'Search'),
+      'form', {class: 'search', role: 'search'}, el('label', {'for': 'search'}, 'Search'),
       el('div', {class: 'search-row'}, input, el('button', {type: 'submit'}, 'Search'), bulkButton),
       el('p', {id: 'search-help', class: 'hint'}, 'Press / to search. Empty shows every event.'),
       searchError);

@@ -213,16 +213,17 @@ function xmlTokens(text) {
       continue;
     }
     let ok;
-    if (text.startsWith('<!--', at))
+    if (text.startsWith('<!--', at)) {
       ok = until('-->', 'comment');
-    else if (text.startsWith('<![CDATA[', at))
+    } else if (text.startsWith('<![CDATA[', at)) {
       ok = until(']]>', 'cdata');
-    else if (text.startsWith('<?', at))
+    } else if (text.startsWith('<?', at)) {
       ok = until('?>', 'declaration');
-    else if (text.startsWith('<!', at))
+    } else if (text.startsWith('<!', at)) {
       ok = until('>', 'declaration');
-    else
+    } else {
       ok = tagToken();
+    }
     if (!ok) return null;
   }
   return tokens;

@@ -69,57 +69,36 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
   path.disabled = !exactPath;
   query.disabled = !exactQuery;
 
-  const form =
-      el('form', {class: 'edit-replay'},
-         el('p', {class: 'warning', id: 'edit-warning'}, kSignatureWarning),
-         el('div', {class: 'field-row'},
-            el('div', {},
-               el('label',
-                  {for: 'edit-method'
-                  },
-                  'Method'),
-               method),
-            el('div', {class: 'grow'},
-               el('label',
-                  {for: 'edit-path'
-                  },
-                  'Path after the hook'),
-               path),
-            el('div', {class: 'grow'},
-               el('label',
-                  {for: 'edit-query'
-                  },
-                  'Query'),
-               query)),
-         el('label',
-            {for: 'edit-headers'
-            },
-            'Headers, one "Name: value" a line, in order'),
-         headers,
-         el('p', {id: 'edit-headers-help', class: 'hint'},
-            headersEditable ?
-                'Content-Length follows the body as it is edited.' :
-                'Some header bytes are not UTF-8: the headers are replayed as they were.'),
-         el('label',
-            {for: 'edit-body'
-            },
-            'Body'),
-         body,
-         el('p', {id: 'edit-body-help', class: 'hint'},
-            bodyText === null ? 'The body is not UTF-8 text: it is replayed as it was.' : ''),
-         modified, error,
-         el('div', {class: 'dialog-actions'}, el('button', {type: 'submit'}, 'Replay edited copy'),
-            el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel')));
+  const form = el(
+      'form', {class: 'edit-replay'},
+      el('p', {class: 'warning', id: 'edit-warning'}, kSignatureWarning),
+      el('div', {class: 'field-row'},
+         el('div', {}, el('label', {'for': 'edit-method'}, 'Method'), method),
+         el('div', {class: 'grow'}, el('label', {'for': 'edit-path'}, 'Path after the hook'), path),
+         el('div', {class: 'grow'}, el('label', {'for': 'edit-query'}, 'Query'), query)),
+      el('label', {'for': 'edit-headers'}, 'Headers, one "Name: value" a line, in order'), headers,
+      el('p', {id: 'edit-headers-help', class: 'hint'},
+         headersEditable ?
+             'Content-Length follows the body as it is edited.' :
+             'Some header bytes are not UTF-8: the headers are replayed as they were.'),
+      el('label', {'for': 'edit-body'}, 'Body'), body,
+      el('p', {id: 'edit-body-help', class: 'hint'},
+         bodyText === null ? 'The body is not UTF-8 text: it is replayed as it was.' : ''),
+      modified, error,
+      el('div', {class: 'dialog-actions'}, el('button', {type: 'submit'}, 'Replay edited copy'),
+         el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel')));
 
   const changes = () => {
     const out = {};
     if (method.value !== event.method) out.method = method.value;
     if (exactPath && path.value !== (event.path || '')) out.path = path.value;
     if (exactQuery && query.value !== (event.query || '')) out.query = query.value;
-    if (headersEditable && headers.value !== headerText)
+    if (headersEditable && headers.value !== headerText) {
       out.headers = parseHeaderLines(headers.value);
-    if (bodyText !== null && body.value !== bodyText)
+    }
+    if (bodyText !== null && body.value !== bodyText) {
       out.body_base64 = bytesToBase64(utf8Bytes(body.value));
+    }
     return out;
   };
   // A changed body with its old Content-Length would be cut short or waited on by the local
@@ -262,10 +241,11 @@ export function followJob(hookId, job) {
       status.textContent = `Lost track of the job: ${error.message}`;
       return;
     }
-    if (current.state === 'running' && box.open)
+    if (current.state === 'running' && box.open) {
       timer = setTimeout(poll, kJobPollMs);
-    else
+    } else {
       announce(`Replay job ${current.state}: ${current.done} of ${current.total}.`);
+    }
   };
   cancel.addEventListener('click', async () => {
     try {

@@ -22,11 +22,7 @@ export function signInView(main, {onSignedIn}) {
   const form = el(
       'form', {class: 'signin', 'aria-labelledby': 'signin-title'},
       el('h1', {id: 'signin-title'}, 'Sign in'),
-      el('label',
-         {for: 'pat'
-         },
-         'Personal access token'),
-      input,
+      el('label', {'for': 'pat'}, 'Personal access token'), input,
       el('p', {id: 'pat-help', class: 'hint'}, 'Create one with ',
          el('code', {}, 'anonymily tokens create'),
          ', or use the owner token the edge wrote at its first start. ',

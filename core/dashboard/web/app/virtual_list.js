@@ -171,19 +171,20 @@ export class VirtualList {
     const height = this.rowHeight();
     const top = index * height;
     const view = this.viewport;
-    if (top < view.scrollTop)
+    if (top < view.scrollTop) {
       view.scrollTop = top;
-    else if (top + height > view.scrollTop + view.clientHeight) {
+    } else if (top + height > view.scrollTop + view.clientHeight) {
       view.scrollTop = top + height - view.clientHeight;
     }
   }
 
   updateActiveDescendant() {
     const inView = this.active >= 0 && document.getElementById(`${this.idPrefix}-${this.active}`);
-    if (inView)
+    if (inView) {
       this.element.setAttribute('aria-activedescendant', `${this.idPrefix}-${this.active}`);
-    else
+    } else {
       this.element.removeAttribute('aria-activedescendant');
+    }
   }
 
   onKey(event) {
