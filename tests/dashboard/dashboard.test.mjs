@@ -12,7 +12,7 @@ import path from 'node:path';
 import {test} from 'node:test';
 import {promisify} from 'node:util';
 
-import {EdgeEnv, kStepMs, launchBrowser, request, screenshot, signIn, standardWebhooksHeaders, waitFor} from './harness.mjs';
+import {EdgeEnv, kStepMs, launchBrowser, request, screenshot, signedIn, signIn, standardWebhooksHeaders, waitFor} from './harness.mjs';
 
 // The contract's policy, word for word (docs/dashboard.md).
 const kCsp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; ` +
@@ -347,8 +347,9 @@ test('flow: sign in, watch an event arrive, search it, read its bytes and replay
     const pretty = page.locator('.pretty-body');
     await pretty.waitFor();
     const text = await pretty.textContent();
-    for (const token of ['12345678901234567890', '1.50', '1e3', '-0'])
+    for (const token of ['12345678901234567890', '1.50', '1e3', '-0']) {
       assert.ok(text.includes(token), token);
+    }
     await screenshot(page, 'event-json');
     await page.getByRole('tab', {name: /Headers/}).click();
     await screenshot(page, 'event-headers');
@@ -494,7 +495,7 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
         'the focused token field', () => page.evaluate(() => document.activeElement.id === 'pat'));
     await page.keyboard.type(env.ownerPat);
     await page.keyboard.press('Enter');
-    await page.getByRole('heading', {name: 'Hooks'}).waitFor();
+    await signedIn(page);
 
     // Tab to the hook's link; every stop on the way shows where the focus is.
     let reached = false;
@@ -643,8 +644,9 @@ test(
         const agent = new http.Agent({keepAlive: true, maxSockets: 16});
         const count = 3000;
         await Promise.all(Array.from({length: 16}, async (_, worker) => {
-          for (let n = worker; n < count; n += 16)
+          for (let n = worker; n < count; n += 16) {
             await env.ingest(hookId, {suffix: '/bulk', body: `{"n":${n}}`}, agent);
+          }
         }));
         agent.destroy();
 

@@ -355,8 +355,9 @@ export function request(port, method, target, body = '', headers = [], agent = u
   bytes = Buffer.from(bytes || '');
   return new Promise((resolve, reject) => {
     const flat = list.flat();
-    if (bytes.length > 0 || method === 'POST' || method === 'PUT')
+    if (bytes.length > 0 || method === 'POST' || method === 'PUT') {
       flat.push('Content-Length', String(bytes.length));
+    }
     const req = http.request(
         {host: '127.0.0.1', port, method, path: target, headers: flat, agent, setHost: true},
         (res) => {
@@ -433,7 +434,11 @@ export async function signIn(page, env) {
   await page.goto(env.url + '/');
   await page.getByLabel('Personal access token').fill(env.ownerPat);
   await page.getByRole('button', {name: 'Sign in'}).click();
-  // Either the hooks, or the refusal the form shows, whichever comes first.
+  await signedIn(page);
+}
+
+/** Waits for the hooks after a sign-in; throws with the form's message when it was refused. */
+export async function signedIn(page) {
   const refusal = page.locator('#signin-error:not(:empty)');
   await page.getByRole('heading', {name: 'Hooks'}).or(refusal).waitFor({timeout: kStepMs});
   if (await refusal.count() > 0) throw new Error(`sign-in refused: ${await refusal.textContent()}`);
