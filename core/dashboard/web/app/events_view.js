@@ -112,7 +112,9 @@ export function eventsView(main, {hookId, query}) {
       off: 'not live'
     }[model.liveState];
     status.dataset.live = model.liveState;
-    if (model.query) {
+    if (model.error) {
+      status.textContent = `${model.query ? 'The search' : 'The list'} stopped · ${live}`;
+    } else if (model.query) {
       const more = model.nextBefore === 0 ? '' : ' so far';
       status.textContent =
           `${model.rows.length} found${more} in ${model.scanned} events read · ${live}`;
