@@ -1,5 +1,7 @@
 // tests/unit/dashboard/assets_test.cpp: the embedded dashboard files against the source tree.
 // SPDX-License-Identifier: Apache-2.0
+#include "core/dashboard/assets.h"
+
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
@@ -8,8 +10,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-
-#include "core/dashboard/assets.h"
 
 namespace anm::dashboard {
 namespace {
@@ -40,6 +40,9 @@ TEST(DashboardAssets, EveryFileOfTheSourceTreeIsEmbeddedByteForByte) {
   std::set<std::string> onDisk;
   for (const auto& entry : fs::recursive_directory_iterator(web)) {
     if (!entry.is_regular_file()) continue;
+    // Hidden files and editor backups are left out of the build, as core/dashboard says.
+    const std::string name = entry.path().filename().string();
+    if (name.front() == '.' || name.back() == '~') continue;
     const std::string path = "/" + fs::relative(entry.path(), web).generic_string();
     onDisk.insert(path);
 
