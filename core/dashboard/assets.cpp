@@ -10,8 +10,9 @@ namespace anm::dashboard {
 
 const Asset* findAsset(std::string_view path) {
   const Asset* end = kAssetTable + kAssetCount;
-  const Asset* found = std::lower_bound(
-      kAssetTable, end, path, [](const Asset& asset, std::string_view p) { return asset.path < p; });
+  const Asset* found =
+      std::lower_bound(kAssetTable, end, path,
+                       [](const Asset& asset, std::string_view p) { return asset.path < p; });
   if (found == end || found->path != path) return nullptr;
   return found;
 }

@@ -1,6 +1,8 @@
 // tests/integration/dashboard_routes_test.cpp: the dashboard's page and files as a running edge
 // serves them: the contract's security headers, ETags with 304s, and only GET and HEAD.
 // SPDX-License-Identifier: Apache-2.0
+#include "core/edge/dashboard_routes.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -9,7 +11,6 @@
 #include <string>
 
 #include "core/dashboard/assets.h"
-#include "core/edge/dashboard_routes.h"
 #include "core/edge/edge_server.h"
 #include "edge_fixture.h"
 #include "test_http.h"
@@ -104,8 +105,8 @@ TEST_F(DashboardRoutesTest, OtherMethodsAndUnknownFilesAreRefused) {
   EXPECT_EQ(post.header("Allow"), "GET, HEAD");
   EXPECT_EQ(request(port_, "DELETE", "/app/main.js").status, 405);
 
-  for (const char* target : {"/app/", "/app/nope.js", "/app/../index.html", "/app/main.js/x",
-                             "/index.html", "/app"}) {
+  for (const char* target :
+       {"/app/", "/app/nope.js", "/app/../index.html", "/app/main.js/x", "/index.html", "/app"}) {
     SCOPED_TRACE(target);
     EXPECT_EQ(request(port_, "GET", target).status, 404);
   }

@@ -14,6 +14,9 @@
 
 import {el} from './dom.js';
 
+// TODO(#6): browsers cap an element's height near 33.5 million px, a million rows of 32 px; a
+// hook or a body past that needs the spacer scaled and the scroll position mapped to rows.
+
 const kOverscanRows = 8;
 
 export class VirtualList {
