@@ -31,6 +31,7 @@
 #include "core/edge/api_support.h"
 #include "core/edge/auth.h"
 #include "core/edge/config.h"
+#include "core/edge/dashboard_routes.h"
 #include "core/edge/event_json.h"
 #include "core/edge/hook_lifecycle.h"
 #include "core/edge/metrics.h"
@@ -1394,6 +1395,7 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   }
 
   if (EdgeHandler* operations = routeOperations(services_, method, path)) return operations;
+  if (EdgeHandler* dashboardRoute = routeDashboard(method, path)) return dashboardRoute;
 
   const auto parts = segments(path);
   if (!parts) return new NotFoundHandler;

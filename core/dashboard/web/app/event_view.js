@@ -1,0 +1,261 @@
+// core/dashboard/web/app/event_view.js: one event: what arrived, byte for byte; the verdict; every
+// delivery; why one failed; and replay, edited replay and "copy as curl".
+// SPDX-License-Identifier: Apache-2.0
+
+import {api, ApiError, hookPath} from './api.js';
+import {bodyView} from './body_view.js';
+import {base64ToBytes, decodeHeaderField} from './bytes.js';
+import {copyText} from './clipboard.js';
+import {curlCommand} from './curl.js';
+import {announce, el, replaceChildren} from './dom.js';
+import {dateTime, deliveryClass, deliveryLabel, size} from './format.js';
+import {openEditReplay} from './replay.js';
+import {tabs} from './tabs.js';
+
+// Set once the edge said model explanations are off; the button stays hidden from then on.
+let explainOff = false;
+
+export function eventView(main, {hookId, eventId}) {
+  const hookHash = `#/hooks/${encodeURIComponent(hookId)}`;
+  const eventHash = (id) => `${hookHash}/events/${id}`;
+  main.append(
+      el('p', {class: 'subnav'}, el('a', {href: hookHash}, '← Events')),
+      el('h1', {}, `Event ${eventId}`));
+  const status = el('p', {class: 'status', role: 'status'}, 'Loading the event…');
+  main.appendChild(status);
+  let stopped = false;
+
+  Promise
+      .all([
+        api('GET', hookPath(hookId, 'events', String(eventId))),
+        api('GET', hookPath(hookId)).catch(() => null),
+      ])
+      .then(([event, hook]) => {
+        if (stopped) return;
+        status.textContent = '';
+        render(event, hook);
+      })
+      .catch((error) => {
+        if (!stopped) status.textContent = `Could not load the event: ${error.message}`;
+      });
+
+  function render(event, hook) {
+    const body = base64ToBytes(event.body_base64 || '');
+    const fields = (event.headers || []).map(decodeHeaderField);
+    const contentType =
+        (fields.find((f) => f.name.toLowerCase() === 'content-type') || {}).value || '';
+    const ingestUrl = hook ? hook.ingest_url : `${location.origin}/h/${hookId}`;
+
+    const result = el('div', {class: 'action-result', role: 'status'});
+    const explanation = el('div', {class: 'explanation'});
+    const explainButton = el('button', {type: 'button', hidden: explainOff}, 'Explain');
+
+    const actions =
+        el('div', {class: 'actions'},
+           el('button', {type: 'button', on: {click: () => replayAsIs()}}, 'Replay'),
+           el('button',
+              {type: 'button', on: {click: () => openEditReplay(hookId, event, body, replayed)}},
+              'Edit and replay…'),
+           el('button',
+              {type: 'button', on: {click: () => showCurl(curlCommand(event, body, ingestUrl))}},
+              'Copy as curl'),
+           explainButton);
+    explainButton.addEventListener('click', explain);
+
+    const panels = [
+      {id: 'body', label: `Body (${size(body.length)})`, content: bodyView(body, contentType)},
+      {id: 'headers', label: `Headers (${fields.length})`, content: headersTable(fields)},
+      {
+        id: 'deliveries',
+        label: `Deliveries (${event.deliveries_total ?? (event.deliveries || []).length})`,
+        content: deliveriesTable(event)
+      },
+      {
+        id: 'diagnosis',
+        label: `Diagnosis (${(event.diagnosis || []).length})`,
+        content: diagnosisList(event.diagnosis || [])
+      },
+    ];
+    main.append(
+        summaryList(event, eventHash), actions, result, explanation, tabs('Event', panels).element);
+
+    async function replayAsIs() {
+      try {
+        const copy = await api('POST', hookPath(hookId, 'events', String(event.id), 'replay'));
+        replayed(copy);
+      } catch (error) {
+        replaceChildren(result, el('p', {class: 'error'}, `Replay failed: ${error.message}`));
+      }
+    }
+
+    function replayed(copy, warning) {
+      replaceChildren(
+          result,
+          el('p', {}, 'Replayed as ',
+             el('a', {href: eventHash(copy.id), 'data-replay': copy.id}, `event ${copy.id}`), '.',
+             warning ? el('span', {class: 'warning'}, ` ${warning}`) : null));
+      announce(`Replayed as event ${copy.id}.`);
+    }
+
+    async function explain() {
+      explainButton.disabled = true;
+      replaceChildren(explanation, el('p', {class: 'hint'}, 'Asking the model…'));
+      try {
+        const answer = await api('POST', hookPath(hookId, 'events', String(event.id), 'explain'));
+        // TODO(#6): read the field docs/diagnosis.md names for the explanation once it is
+        // written; until then any answer is shown, as text.
+        const text = answer.explanation ?? answer.text ?? JSON.stringify(answer);
+        replaceChildren(explanation, el('h2', {}, 'Explanation'), el('p', {class: 'prose'}, text));
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          explainOff = true;
+          explainButton.hidden = true;
+          replaceChildren(
+              explanation, el('p', {class: 'hint'}, 'Model explanations are off on this edge.'));
+        } else {
+          replaceChildren(
+              explanation, el('p', {class: 'error'}, `No explanation: ${error.message}`));
+        }
+      } finally {
+        explainButton.disabled = false;
+      }
+    }
+  }
+
+  return {
+    destroy() {
+      stopped = true;
+    },
+    back: hookHash,
+  };
+}
+
+/** The facts of the event: when, what, the verdict and its reason, its replay links. */
+function summaryList(event, eventHash) {
+  const facts = el('dl', {class: 'facts'});
+  const fact = (term, ...detail) => facts.append(el('dt', {}, term), el('dd', {}, detail));
+  const eventLink = (id, attribute) =>
+      el('a', {href: eventHash(id), [attribute]: id}, `event ${id}`);
+
+  const target = (event.path || '/') + (event.query ? `?${event.query}` : '');
+  const verdict = event.integrity_error ? 'unreadable' : event.verdict;
+  fact('Received', dateTime(event.received_at_ms));
+  fact('Request', el('code', {}, `${event.method} ${target}`));
+  fact(
+      'Verdict', el('span', {class: `verdict verdict-${verdict}`}, verdict),
+      event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : '');
+  if (event.integrity_error) {
+    fact('Contents', el('span', {class: 'error'}, event.integrity_error));
+  }
+  if (event.event_type) fact('Type', event.event_type);
+  if (event.delivery_id) fact('Delivery id', el('code', {}, event.delivery_id));
+  fact('Size', `${event.size} bytes`);
+  if (event.replay_of) fact('Replay of', eventLink(event.replay_of, 'data-original'));
+  if (event.modified) {
+    fact(
+        'Edited',
+        el('span', {class: 'badge badge-modified'},
+           'edited: the provider’s signature no longer covers it'));
+  }
+  const replays = event.replays || [];
+  if (replays.length > 0) {
+    fact(
+        'Replayed as',
+        replays.flatMap((id, i) => [i > 0 ? ', ' : '', eventLink(id, 'data-replay')]));
+  }
+  return facts;
+}
+
+/** A table with a hidden caption, column headings and one row per item. */
+function table(className, caption, headings, items, row) {
+  return el(
+      'table', {class: className}, el('caption', {class: 'visually-hidden'}, caption),
+      el('thead', {}, el('tr', {}, headings.map((h) => el('th', {scope: 'col'}, h)))),
+      el('tbody', {}, items.map(row)));
+}
+
+function headersTable(fields) {
+  if (fields.length === 0) return el('p', {class: 'hint'}, 'No header fields.');
+  const notUtf8 = () => el(
+      'span', {class: 'badge', title: 'bytes that are not UTF-8 are shown as \\xHH'}, 'not UTF-8');
+  return table(
+      'headers', 'Header fields in the order they arrived', ['#', 'Name', 'Value'], fields,
+      (field, i) =>
+          el('tr', {}, el('td', {class: 'number'}, String(i + 1)),
+             el('th', {scope: 'row'}, field.name),
+             el('td', {}, el('code', {}, field.value), field.exact ? null : notUtf8())));
+}
+
+function deliveriesTable(event) {
+  const deliveries = event.deliveries || [];
+  if (deliveries.length === 0) {
+    return el('p', {class: 'hint'}, 'No relay has reported a delivery yet.');
+  }
+  const total = event.deliveries_total ?? deliveries.length;
+  const latest = `The latest ${deliveries.length} of ${total} deliveries.`;
+  const row = (delivery) => {
+    const status = el(
+        'span', {class: `delivery delivery-${deliveryClass(delivery)}`}, deliveryLabel(delivery));
+    const limit = delivery.timeout_ms ? ` (limit ${delivery.timeout_ms} ms)` : '';
+    const reported = delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : '';
+    const answer = el('td', {});
+    if (delivery.location) {
+      answer.append(el('p', {}, 'Location: ', el('code', {}, delivery.location)));
+    }
+    if (delivery.response_excerpt) {
+      answer.append(el('pre', {class: 'code excerpt'}, delivery.response_excerpt));
+    }
+    return el(
+        'tr', {}, el('td', {}, el('code', {}, delivery.relay)), el('td', {}, status),
+        el('td', {class: 'number'}, `${delivery.duration_ms} ms`, limit),
+        el('td', {}, delivery.error || ''), el('td', {}, reported), answer);
+  };
+  return el(
+      'div', {}, total > deliveries.length ? el('p', {class: 'hint'}, latest) : null,
+      table(
+          'deliveries', 'Deliveries, oldest first',
+          ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'], deliveries, row));
+}
+
+/**
+ * The findings, each linked to its page. A finding's other text fields are shown as they come,
+ * so that a field added to the diagnosis later is not lost here.
+ */
+function diagnosisList(findings) {
+  if (findings.length === 0) {
+    return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
+  }
+  return el('ul', {class: 'findings'}, findings.map((finding) => {
+    const extra = Object.entries(finding).filter(
+        ([key, value]) => key !== 'code' && key !== 'title' &&
+            (typeof value === 'string' || typeof value === 'number') && value !== '');
+    return el(
+        'li', {class: 'finding', 'data-code': finding.code},
+        el('a', {href: `/diagnosis/${encodeURIComponent(finding.code)}`, class: 'finding-code'},
+           el('code', {}, finding.code)),
+        finding.title ? el('strong', {}, ` ${finding.title}`) : null,
+        extra.length > 0 ?
+            el('dl', {},
+               extra.map(([key, value]) => [el('dt', {}, key), el('dd', {}, String(value))])) :
+            null);
+  }));
+}
+
+/** The curl snippet in a dialog, with a button that copies it. */
+function showCurl(snippet) {
+  const code = el('pre', {class: 'code curl', tabindex: 0, id: 'curl-snippet'}, snippet);
+  const dialog =
+      el('dialog', {'aria-labelledby': 'curl-title', class: 'wide'},
+         el('h2', {id: 'curl-title'}, 'Copy as curl'),
+         el('p', {class: 'hint'},
+            'Run it in an empty directory: it writes the body to body.bin, then sends the ' +
+                'request with every header in its order.'),
+         code,
+         el('div', {class: 'dialog-actions'},
+            el('button', {type: 'button', on: {click: () => copyText(snippet, code)}}, 'Copy'),
+            el('button', {type: 'button', on: {click: () => dialog.close()}}, 'Close')));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.appendChild(dialog);
+  dialog.showModal();
+  copyText(snippet, code);
+}
