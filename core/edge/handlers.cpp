@@ -28,6 +28,7 @@
 
 #include "core/edge/account_cache.h"
 #include "core/edge/account_routes.h"
+#include "core/edge/api_handler.h"
 #include "core/edge/api_support.h"
 #include "core/edge/auth.h"
 #include "core/edge/config.h"
@@ -48,16 +49,6 @@ namespace {
 using Poco::Net::HTTPResponse;
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
-
-// The one refusal of every hook route: an unknown hook, a hook of someone else and a hook that
-// expired all look the same, so that nobody learns which hooks exist.
-constexpr std::string_view kUnknownHook = "unknown hook";
-constexpr std::string_view kSignInAgain = "access token expired or invalid; sign in again";
-
-/// An anonymous hook whose time ran out is gone, whether or not it was deleted yet.
-bool expired(const store::HookRecord& hook, int64_t now) {
-  return hook.expiresAtMs > 0 && hook.expiresAtMs < now;
-}
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -418,186 +409,62 @@ class IngestHandler : public EdgeHandler {
   std::string query_;
 };
 
-/// Common frame of the REST API: error mapping, JSON bodies, who the caller is, the audit log.
-class ApiHandler : public EdgeHandler {
- public:
-  explicit ApiHandler(const EdgeServices& services) : services_(services) {}
+}  // namespace
 
-  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
-    try {
-      handle(req, resp);
-    } catch (const store::StoreError& e) {
-      services_.metrics->storeError();
-      closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendStoreUnavailable(resp, e);
-    } catch (const BadRequest& e) {
-      if (!bodyRead_) closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendError(resp, e.status(), e.what());
-    } catch (const AuthError& e) {
-      if (!bodyRead_) closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendError(resp, e.status(), e.what());
-    }
+std::string ApiHandler::hookJson(const store::HookRecord& hook, bool created,
+                                 const std::string* token) const {
+  const bool named = !hook.accountId.empty();
+  Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
+  out.set("id", hook.id);
+  if (!created || named) {
+    out.set("name", hook.name);
+    out.set("account", hook.accountId);
   }
-
- protected:
-  virtual void handle(HTTPServerRequest& req, HTTPServerResponse& resp) = 0;
-
-  /// Who the request acts for, worked out once: the bearer as a JWT (fully checked, with the
-  /// store) or as a value that may be a hook's relay token.
-  const Principal& principal(const HTTPServerRequest& req) {
-    if (principal_) return *principal_;
-    const std::string& header = req.get("Authorization", "");
-    if (services_.auth != nullptr) {
-      principal_ = services_.auth->authenticateRequest(req, nowMs());
-    } else {
-      // Without an authenticator (an edge part run alone) a bearer can only be a relay token.
-      Principal none;
-      if (const auto bearer = bearerToken(header)) {
-        none.kind = Principal::Kind::kHookToken;
-        none.bearer = std::string(*bearer);
-      }
-      principal_ = std::move(none);
-    }
-    return *principal_;
+  out.set("ingest_url", services_.publicUrl + "/h/" + hook.id);
+  if (created && token) out.set("token", *token);
+  out.set("provider", hook.provider);
+  out.set("tolerance_s", static_cast<Poco::Int64>(hook.toleranceS));
+  Poco::JSON::Object::Ptr options = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  for (const auto& [key, value] : hook.options) options->set(key, value);
+  out.set("options", options);
+  out.set("standard_webhooks", hook.standardWebhooks);
+  if (hook.customResponse) {
+    out.set("custom_response", customResponseJson(*hook.customResponse));
+  } else {
+    out.set("custom_response", Poco::Dynamic::Var());
   }
-
-  std::string remote(const HTTPServerRequest& req) const {
-    const bool behindProxy = services_.config != nullptr && services_.config->behindProxy;
-    return clientAddress(req, behindProxy);
+  if (created) out.set("signing_secret", hook.signingSecret);
+  if (!created || !named) out.set("expires_at_ms", static_cast<Poco::Int64>(hook.expiresAtMs));
+  if (!created) {
+    const size_t relays = services_.hub ? services_.hub->openStreams(hook.id) : 0;
+    out.set("relays", static_cast<Poco::UInt64>(relays));
+    const auto newest = services_.store->listEventsBefore(hook.id, 0, 1, false);
+    out.set("last_event_at_ms",
+            static_cast<Poco::Int64>(newest.empty() ? 0 : newest.front().receivedAtMs));
   }
+  out.set("created_at_ms", static_cast<Poco::Int64>(hook.createdAtMs));
+  std::ostringstream text;
+  out.stringify(text);
+  return text.str();
+}
 
-  /// Answers 403 with the reason, and returns true, for a valid access token that may not be
-  /// used now (a disabled account, a member the plan does not allow). Hook routes do not call
-  /// it: they answer such a token with the unknown-hook 404, like every token that fails a
-  /// check.
-  bool refuseBarred(const Principal& caller, HTTPServerRequest& req, HTTPServerResponse& resp) {
-    if (caller.kind != Principal::Kind::kBarred) return false;
-    closeIfBodyUnread(req, resp);
-    sendJson(resp, 403, caller.refusal);
-    return true;
+std::optional<std::optional<store::CustomResponse>> ApiHandler::customResponseMember(
+    const Poco::JSON::Object& request, const store::AccountRecord* account) {
+  if (!request.has("custom_response")) return std::nullopt;
+  const auto value = request.get("custom_response");
+  if (value.isEmpty()) return std::optional<store::CustomResponse>();
+  const auto object = request.getObject("custom_response");
+  if (!object) throw BadRequest("custom_response must be an object or null");
+  if (account == nullptr) {
+    throw PlanRefusal(planRefusalJson(customResponseRefusal(true), store::Plan::kFree));
   }
-
-  /// Writes the audit entry before the answer; a StoreError from it turns the request into a
-  /// 503 that gives away nothing.
-  void audit(const HTTPServerRequest& req, std::string action, std::string accountId,
-             std::string hookId, int64_t eventId, std::string detail) {
-    recordAudit(services_, principal(req), remote(req), std::move(action), std::move(accountId),
-                std::move(hookId), eventId, std::move(detail));
+  if (!accountLimits(*account).customResponse) {
+    throw PlanRefusal(planRefusalJson(customResponseRefusal(false), account->plan));
   }
+  return std::optional<store::CustomResponse>(parseCustomResponse(*object));
+}
 
-  /// The hook when the caller may use it (docs/accounts.md, "Scoping"): its relay token for an
-  /// anonymous hook, an access token of its account for a named one. Otherwise answers 404 and
-  /// returns nothing, the answer an unknown or expired hook gets too.
-  std::optional<store::HookRecord> authorize(const std::string& hookId, HTTPServerRequest& req,
-                                             HTTPServerResponse& resp) {
-    const Principal& caller = principal(req);
-    auto hook = services_.store->findHook(hookId);
-    if (hook && expired(*hook, nowMs())) hook.reset();
-
-    bool allowed = false;
-    if (caller.kind == Principal::Kind::kHookToken) {
-      // Hash even when there is nothing to match so that every refusal costs the same.
-      const bool anonymous = hook && hook->accountId.empty() && !hook->tokenHash.empty();
-      const bool match =
-          tokenMatches(caller.bearer, anonymous ? hook->tokenHash : std::string(64, '0'));
-      allowed = anonymous && match;
-    } else if (caller.kind == Principal::Kind::kMember) {
-      allowed = hook && !hook->accountId.empty() && hook->accountId == caller.account.id;
-    }
-    if (allowed) return hook;
-    closeIfBodyUnread(req, resp);
-    sendError(resp, 404, kUnknownHook);
-    return std::nullopt;
-  }
-
-  Poco::JSON::Object::Ptr readJson(HTTPServerRequest& req) {
-    std::string body;
-    const BodyRead read = readBody(req, kMaxApiBodyBytes, body);
-    if (read == BodyRead::kTooLarge) {
-      throw BadRequest("body exceeds the limit of " + std::to_string(kMaxApiBodyBytes) + " bytes",
-                       413);
-    }
-    bodyRead_ = true;
-    if (read == BodyRead::kShort) throw BadRequest("the body ended before its content-length");
-    return parseJsonObject(body);
-  }
-
-  // Does the hook own the event? Asks for one summary without its body.
-  bool hookHasEvent(const std::string& hookId, int64_t eventId) {
-    if (eventId <= 0) return false;
-    const auto events = services_.store->listEvents(hookId, eventId - 1, 1, false, false);
-    return !events.empty() && events.front().id == eventId;
-  }
-
-  /// The public form of a hook (docs/protocol.md). `created` is the answer of a create: it adds
-  /// the relay token of an anonymous hook and the signing secret, the only times they are
-  /// shown; otherwise the form adds what only a view needs (open relays on this edge).
-  std::string hookJson(const store::HookRecord& hook, bool created,
-                       const std::string* token = nullptr) const {
-    const bool named = !hook.accountId.empty();
-    Poco::JSON::Object out(Poco::JSON_PRESERVE_KEY_ORDER);
-    out.set("id", hook.id);
-    if (!created || named) {
-      out.set("name", hook.name);
-      out.set("account", hook.accountId);
-    }
-    out.set("ingest_url", services_.publicUrl + "/h/" + hook.id);
-    if (created && token) out.set("token", *token);
-    out.set("provider", hook.provider);
-    out.set("tolerance_s", static_cast<Poco::Int64>(hook.toleranceS));
-    Poco::JSON::Object::Ptr options = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    for (const auto& [key, value] : hook.options) options->set(key, value);
-    out.set("options", options);
-    out.set("standard_webhooks", hook.standardWebhooks);
-    if (hook.customResponse) {
-      out.set("custom_response", customResponseJson(*hook.customResponse));
-    } else {
-      out.set("custom_response", Poco::Dynamic::Var());
-    }
-    if (created) out.set("signing_secret", hook.signingSecret);
-    if (!created || !named) out.set("expires_at_ms", static_cast<Poco::Int64>(hook.expiresAtMs));
-    if (!created) {
-      const size_t relays = services_.hub ? services_.hub->openStreams(hook.id) : 0;
-      out.set("relays", static_cast<Poco::UInt64>(relays));
-      const auto newest = services_.store->listEventsBefore(hook.id, 0, 1, false);
-      out.set("last_event_at_ms",
-              static_cast<Poco::Int64>(newest.empty() ? 0 : newest.front().receivedAtMs));
-    }
-    out.set("created_at_ms", static_cast<Poco::Int64>(hook.createdAtMs));
-    std::ostringstream text;
-    out.stringify(text);
-    return text.str();
-  }
-
-  /// The custom_response member of a create or PATCH: nothing to change when absent, a reset
-  /// for null, and for an object the response, if the hook's plan allows one (403 otherwise).
-  std::optional<std::optional<store::CustomResponse>> customResponseMember(
-      const Poco::JSON::Object& request, const store::AccountRecord* account) {
-    if (!request.has("custom_response")) return std::nullopt;
-    const auto value = request.get("custom_response");
-    if (value.isEmpty()) return std::optional<store::CustomResponse>();
-    const auto object = request.getObject("custom_response");
-    if (!object) throw BadRequest("custom_response must be an object or null");
-    if (account == nullptr) {
-      throw PlanRefusal(planRefusalJson(customResponseRefusal(true), store::Plan::kFree));
-    }
-    if (!accountLimits(*account).customResponse) {
-      throw PlanRefusal(planRefusalJson(customResponseRefusal(false), account->plan));
-    }
-    return std::optional<store::CustomResponse>(parseCustomResponse(*object));
-  }
-
-  /// A refusal whose body is already JSON (a plan limit), answered 403.
-  class PlanRefusal : public std::runtime_error {
-   public:
-    explicit PlanRefusal(const std::string& json) : std::runtime_error(json) {}
-  };
-
-  const EdgeServices& services_;
-  bool bodyRead_ = false;
-  std::optional<Principal> principal_;
-};
+namespace {
 
 class CreateHookHandler : public ApiHandler {
  public:
@@ -780,34 +647,6 @@ class ListHooksHandler : public ApiHandler {
     closeIfBodyUnread(req, resp);
     sendJson(resp, 200, out);
   }
-};
-
-/// An API route under /api/v1/hooks/<id>: it runs only for a caller the hook belongs to; any
-/// other request gets the same 404 as an unknown hook.
-class HookApiHandler : public ApiHandler {
- public:
-  HookApiHandler(const EdgeServices& services, std::string hookId, int64_t eventId = 0)
-      : ApiHandler(services), hookId_(std::move(hookId)), eventId_(eventId) {}
-
- protected:
-  virtual void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
-                          HTTPServerResponse& resp) = 0;
-
-  void handle(HTTPServerRequest& req, HTTPServerResponse& resp) final {
-    const auto hook = authorize(hookId_, req, resp);
-    if (!hook) return;
-    handleHook(*hook, req, resp);
-  }
-
-  /// The account a named hook's caller acts for (authorize made sure it owns the hook), or
-  /// null for an anonymous hook.
-  const store::AccountRecord* accountOf(const HTTPServerRequest& req) {
-    const Principal& caller = principal(req);
-    return caller.signedIn() ? &caller.account : nullptr;
-  }
-
-  const std::string hookId_;
-  const int64_t eventId_;  ///< 0 on routes without an event
 };
 
 class GetHookHandler : public HookApiHandler {
