@@ -122,4 +122,18 @@ const store::AccountRecord* HookApiHandler::accountOf(const HTTPServerRequest& r
   return caller.signedIn() ? &caller.account : nullptr;
 }
 
+std::optional<store::EventRecord> HookApiHandler::readableEvent(HTTPServerResponse& resp) {
+  auto event = services_.store->getEvent(hookId_, eventId_);
+  if (!event) {
+    sendError(resp, 404, "unknown event");
+    return std::nullopt;
+  }
+  if (!event->integrityError.empty()) {
+    sendError(resp, 500,
+              "event " + std::to_string(event->id) + " cannot be read: " + event->integrityError);
+    return std::nullopt;
+  }
+  return event;
+}
+
 }  // namespace anm::edge

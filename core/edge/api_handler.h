@@ -110,6 +110,11 @@ class HookApiHandler : public ApiHandler {
   /// null for an anonymous hook.
   const store::AccountRecord* accountOf(const Poco::Net::HTTPServerRequest& req);
 
+  /// The route's event (eventId_) with its contents, or nothing once the answer is sent: 404
+  /// when the hook has no such event, 500 when its contents failed their integrity check, so
+  /// that empty contents are never handed out as if they were the event's.
+  std::optional<store::EventRecord> readableEvent(Poco::Net::HTTPServerResponse& resp);
+
   const std::string hookId_;
   const int64_t eventId_;  ///< 0 on routes without an event
 };

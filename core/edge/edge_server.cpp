@@ -25,12 +25,14 @@
 #include "core/edge/auth.h"
 #include "core/edge/bootstrap.h"
 #include "core/edge/connection.h"
+#include "core/edge/explainer.h"
 #include "core/edge/handlers.h"
 #include "core/edge/hook_lifecycle.h"
 #include "core/edge/metrics.h"
 #include "core/edge/ops_routes.h"
 #include "core/edge/rate_limit.h"
 #include "core/edge/recording_socket.h"
+#include "core/edge/replay_jobs.h"
 #include "core/edge/stream_hub.h"
 #include "core/edge/tls.h"
 #include "core/plugin/directory_watcher.h"
@@ -144,6 +146,8 @@ struct EdgeServer::Parts {
   std::unique_ptr<IngestLimiter> limiter;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<EdgeStatus> status;
+  std::unique_ptr<ReplayJobs> replayJobs;
+  std::unique_ptr<Explainer> explainer;
   EdgeServices services;
   std::unique_ptr<Router> router;
   ConnectionSet connections;
@@ -312,6 +316,8 @@ void EdgeServer::start() {
   p.limiter = std::make_unique<IngestLimiter>(config_);
   p.metrics = std::make_unique<Metrics>(ANM_VERSION);
   p.status = std::make_unique<EdgeStatus>(*p.store, *p.registry, *p.hub);
+  p.replayJobs = std::make_unique<ReplayJobs>(*p.store);
+  p.explainer = std::make_unique<Explainer>(config_.explain);
 
   // Plugin files copied in, replaced or removed later take effect without a restart.
   if (p.pluginDirPresent && config_.watchPlugins) {
@@ -330,6 +336,8 @@ void EdgeServer::start() {
   p.services.limiter = p.limiter.get();
   p.services.metrics = p.metrics.get();
   p.services.status = p.status.get();
+  p.services.replayJobs = p.replayJobs.get();
+  p.services.explainer = p.explainer.get();
   p.services.maxBodyBytes = config_.maxBodyBytes;
   p.services.publicUrl = config_.publicUrl;
   if (p.services.publicUrl.empty()) {
@@ -389,6 +397,7 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.pool->joinAll();
   p.connections.setServer(nullptr);
   p.server.reset();
+  p.replayJobs.reset();
   p.lifecycle->stop();
   p.keyWatcher->stop();
   p.store->setCommitListener({});

@@ -33,7 +33,10 @@
 #include "core/edge/auth.h"
 #include "core/edge/config.h"
 #include "core/edge/dashboard_routes.h"
+#include "core/edge/diagnosis_routes.h"
+#include "core/edge/event_diagnosis.h"
 #include "core/edge/event_json.h"
+#include "core/edge/event_search.h"
 #include "core/edge/hook_lifecycle.h"
 #include "core/edge/metrics.h"
 #include "core/edge/ops_routes.h"
@@ -441,6 +444,7 @@ std::string ApiHandler::hookJson(const store::HookRecord& hook, bool created,
     const auto newest = services_.store->listEventsBefore(hook.id, 0, 1, false);
     out.set("last_event_at_ms",
             static_cast<Poco::Int64>(newest.empty() ? 0 : newest.front().receivedAtMs));
+    out.set("explain_body_excerpt", explainBodyExcerptAllowed(*services_.store, hook.id));
   }
   out.set("created_at_ms", static_cast<Poco::Int64>(hook.createdAtMs));
   std::ostringstream text;
@@ -669,17 +673,23 @@ class PatchHookHandler : public HookApiHandler {
   void handleHook(const store::HookRecord& found, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
     const auto request = readJson(req);
-    refuseUnknownFields(*request, {"standard_webhooks", "custom_response"});
+    refuseUnknownFields(*request, {"standard_webhooks", "custom_response", "explain_body_excerpt"});
 
     store::HookRecord hook = found;
     std::string detail;
+    if (request->has("explain_body_excerpt")) {
+      const bool allowed = booleanMember(*request, "explain_body_excerpt", false);
+      setExplainBodyExcerpt(*services_.store, hook.id, allowed);
+      detail = std::string("explain_body_excerpt=") + (allowed ? "true" : "false");
+    }
     if (request->has("standard_webhooks")) {
       hook.standardWebhooks = booleanMember(*request, "standard_webhooks", false);
       if (hook.standardWebhooks && !hook.provider.empty()) {
         throw BadRequest("standard_webhooks is for hooks without a provider; the provider " +
                          hook.provider + " verifies this hook");
       }
-      detail = std::string("standard_webhooks=") + (hook.standardWebhooks ? "true" : "false");
+      if (!detail.empty()) detail += ' ';
+      detail += std::string("standard_webhooks=") + (hook.standardWebhooks ? "true" : "false");
     }
     try {
       if (auto custom = customResponseMember(*request, accountOf(req))) {
@@ -742,7 +752,9 @@ class ListEventsHandler : public HookApiHandler {
     int64_t after = 0;
     int64_t before = 0;
     bool newestFirst = false;
+    bool orderGiven = false;
     size_t limit = kDefaultEventsPage;
+    std::optional<std::string> queryText;
     for (const auto& [key, value] : Poco::URI(req.getURI()).getQueryParameters()) {
       if (key == "after" || key == "before") {
         const auto parsed = parseId(value);
@@ -757,7 +769,17 @@ class ListEventsHandler : public HookApiHandler {
       } else if (key == "order") {
         if (value != "asc" && value != "desc") throw BadRequest("order must be asc or desc");
         newestFirst = value == "desc";
+        orderGiven = true;
+      } else if (key == "q") {
+        queryText = value;
       }
+    }
+    if (queryText) {
+      // A search reads newest first whatever the order, so only the other order is refused.
+      if (after != 0 || (orderGiven && !newestFirst)) {
+        throw BadRequest("a search pages newest first: use before, not after or order=asc");
+      }
+      return search(hook, req, resp, *queryText, before, limit);
     }
     if (newestFirst && after != 0) throw BadRequest("order=desc pages with before, not after");
     if (!newestFirst && before != 0) throw BadRequest("before needs order=desc");
@@ -785,6 +807,31 @@ class ListEventsHandler : public HookApiHandler {
           std::string(newestFirst ? "before=" + std::to_string(before)
                                   : "after=" + std::to_string(after)) +
               " limit=" + std::to_string(limit) + " count=" + std::to_string(events.size()));
+    sendJson(resp, 200, out);
+  }
+
+ private:
+  // ?q=: the events that match, newest first (docs/search.md). One request reads at most
+  // kMaxSearchScan events, decrypting what the query needs, and says where to go on.
+  void search(const store::HookRecord& hook, HTTPServerRequest& req, HTTPServerResponse& resp,
+              const std::string& text, int64_t before, size_t limit) {
+    const auto query = parseQueryOrAnswer(text, resp);
+    if (!query) return;
+
+    // Searching reads contents, so it is on the record before anything leaves.
+    audit(req, "event.search", hook.accountId, hook.id, 0,
+          "before=" + std::to_string(before) + " q=" + text);
+    SearchScope scope;
+    scope.cursor = before;
+    scope.limit = limit;
+    const SearchPage page = searchEvents(*services_.store, hookId_, *query, scope);
+    std::string out = "{\"events\":[";
+    for (size_t i = 0; i < page.events.size(); ++i) {
+      if (i > 0) out += ',';
+      out += withLatestDeliveries(page.events[i], page.deliveries[i], false);
+    }
+    out += "],\"next_before\":" + std::to_string(page.next) +
+           ",\"scanned\":" + std::to_string(page.scanned) + "}";
     sendJson(resp, 200, out);
   }
 };
@@ -869,8 +916,12 @@ class GetEventHandler : public HookApiHandler {
       sendBody(resp, 200, "application/octet-stream", event->body);
       return;
     }
-    sendJson(resp, 200,
-             withLatestDeliveries(*event, services_.store->listDeliveries(event->id), true));
+    // The detail carries what the rules make of the event (docs/diagnosis.md).
+    const auto deliveries = services_.store->listDeliveries(event->id);
+    std::string out = withLatestDeliveries(*event, deliveries, true);
+    const auto findings = diagnoseEvent(*services_.store, hook, *event, deliveries);
+    out.insert(out.size() - 1, ",\"diagnosis\":" + diagnosis::findingsJson(findings));
+    sendJson(resp, 200, out);
   }
 
  private:
@@ -1239,6 +1290,9 @@ EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   const auto parts = segments(path);
   if (!parts) return new NotFoundHandler;
   if (EdgeHandler* accountRoute = routeAccountApi(services_, method, *parts)) return accountRoute;
+  if (EdgeHandler* diagnosisRoute = routeDiagnosisApi(services_, method, *parts)) {
+    return diagnosisRoute;
+  }
   if (parts->size() < 3 || (*parts)[0] != "api" || (*parts)[1] != "v1" || (*parts)[2] != "hooks") {
     return new NotFoundHandler;
   }

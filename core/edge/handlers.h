@@ -52,6 +52,8 @@ class Authenticator;
 class IngestLimiter;
 class Metrics;
 class EdgeStatus;
+class ReplayJobs;
+class Explainer;
 
 struct EdgeServices {
   const EdgeConfig* config = nullptr;  ///< the settings the edge started with
@@ -63,6 +65,8 @@ struct EdgeServices {
   IngestLimiter* limiter = nullptr;
   Metrics* metrics = nullptr;  ///< never null in a running edge
   EdgeStatus* status = nullptr;
+  ReplayJobs* replayJobs = nullptr;  ///< bulk replays (docs/dashboard.md)
+  Explainer* explainer = nullptr;    ///< the model-based explanation; off unless configured
   size_t maxBodyBytes = 10485760;
   std::string publicUrl;
   /// Accounts for ingest's check of a hook's plan; null reads the store each time. (Appended.)

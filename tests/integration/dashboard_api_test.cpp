@@ -78,20 +78,9 @@ TEST_F(DashboardApiTest, NewestFirstPagesContinueBelowTheLastIdUntilTheEnd) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(ingest("event " + std::to_string(i)));
 
-  std::vector<int64_t> seen;
-  std::string before;
-  for (int page = 0; page < 10; ++page) {
-    const auto r = api("GET", "/events?order=desc&limit=2" + before);
-    ASSERT_EQ(r.status, 200) << r.body;
-    const auto body = parse(r.body);
-    const auto events = body->getArray("events");
-    for (size_t i = 0; i < events->size(); ++i) {
-      seen.push_back(events->getObject(static_cast<unsigned>(i))->getValue<int64_t>("id"));
-    }
-    const int64_t next = body->getValue<int64_t>("next_before");
-    if (next == 0) break;
-    before = "&before=" + std::to_string(next);
-  }
+  const auto seen = newestFirstIds([this](const std::string& before) {
+    return api("GET", "/events?order=desc&limit=2" + before);
+  });
   EXPECT_EQ(seen, std::vector<int64_t>(ids.rbegin(), ids.rend()));
 
   // Mixing the two directions' cursors is refused rather than guessed at.

@@ -254,4 +254,23 @@ std::string frameBody(const Frame& frame) {
   return base64Decode(jsonField(frame.data, "body_base64"));
 }
 
+std::vector<int64_t> newestFirstIds(const std::function<Response(const std::string&)>& page) {
+  std::vector<int64_t> ids;
+  std::string before;
+  for (int pages = 0; pages < 100; ++pages) {
+    const Response r = page(before);
+    if (r.status != 200) break;
+    Poco::JSON::Parser parser;
+    const auto body = parser.parse(r.body).extract<Poco::JSON::Object::Ptr>();
+    const auto events = body->getArray("events");
+    for (size_t i = 0; i < events->size(); ++i) {
+      ids.push_back(events->getObject(static_cast<unsigned>(i))->getValue<int64_t>("id"));
+    }
+    const int64_t next = body->getValue<int64_t>("next_before");
+    if (next == 0) break;
+    before = "&before=" + std::to_string(next);
+  }
+  return ids;
+}
+
 }  // namespace anm::test

@@ -5,6 +5,7 @@
 #include <Poco/Net/StreamSocket.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,11 @@ class SseClient {
   Response head_;
   std::string buffer_;
 };
+
+/// Reads a newest-first event list page by page, following "next_before" to its end (at most
+/// 100 pages), and returns the event ids in the order they came. `page` fetches one page given
+/// "" for the first and "&before=N" for the next ones; a page that is not 200 ends the walk.
+std::vector<int64_t> newestFirstIds(const std::function<Response(const std::string&)>& page);
 
 /// Value of a top-level JSON member rendered as text (strings without quotes).
 std::string jsonField(const std::string& json, const std::string& key);
