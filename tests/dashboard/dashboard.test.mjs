@@ -12,16 +12,16 @@ import path from 'node:path';
 import {test} from 'node:test';
 import {promisify} from 'node:util';
 
-import {EdgeEnv, kStepMs, launchBrowser, request, screenshot, signedIn, signIn, standardWebhooksHeaders, waitFor} from './harness.mjs';
+import {EdgeEnv, kStepMs, launchBrowser, request, screenshot, signedIn, signIn, standardWebhooksHeaders, TargetServer, waitFor} from './harness.mjs';
 
 // The contract's policy, word for word (docs/dashboard.md).
 const kCsp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; ` +
     `connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 
-// TODO(#6): take these from docs/diagnosis.md and docs/search.md once they are written; they
-// name a refused connection, a 401 from a handler whose secret differs, and a path search.
-const kDiagnosisRefused = 'delivery.connection_refused';
-const kDiagnosisUnauthorized = 'delivery.unauthorized';
+// The codes docs/diagnosis.md gives a refused connection and a 401 from a handler whose secret
+// differs, and a path search and an unclosed range in the syntax of docs/search.md.
+const kDiagnosisRefused = 'delivery.nothing_listening';
+const kDiagnosisUnauthorized = 'delivery.local_verification_failed';
 const kPathQuery = (suffix) => `path:"${suffix}"`;
 const kBrokenQuery = 'status:[500 TO';
 
@@ -595,6 +595,73 @@ test('many: a hook with 100 000 events scrolls without the document growing', as
   }, {settings: kNoRateLimits});
 });
 
+test('huge: a list taller than a browser can draw still reaches every row', async () => {
+  await withEdge('huge', async (env, page) => {
+    await page.goto(`${env.url}/`);
+    await page.getByLabel('Personal access token').waitFor();
+
+    // The events view's list on its own, with more rows than any element may be tall.
+    const rows = 3_000_000;
+    const spacer = await page.evaluate(async (count) => {
+      const {VirtualList, kMaxSpacerPx} = await import('/app/virtual_list.js');
+      const list = new VirtualList({
+        label: 'huge',
+        columns: ['row'],
+        idPrefix: 'huge',
+        renderRow: (index, cells) => {
+          cells[0].textContent = String(index);
+        },
+        onOpen: () => {},
+      });
+      document.getElementById('main').replaceChildren(list.element);
+      list.setCount(count);
+      list.element.focus();
+      const height = list.viewport.scrollHeight;
+      return {height, limit: kMaxSpacerPx};
+    }, rows);
+    assert.ok(spacer.height <= spacer.limit, `spacer of ${spacer.height} px`);
+
+    // The row the keyboard makes active is drawn and inside the viewport, at both ends and on
+    // the way.
+    const activeRow = () => page.evaluate(() => {
+      const grid = document.querySelector('.vlist');
+      const row = document.getElementById(grid.getAttribute('aria-activedescendant'));
+      const view = grid.querySelector('.vlist-viewport').getBoundingClientRect();
+      const box = row.getBoundingClientRect();
+      return {
+        text: row.textContent,
+        inside: box.top >= view.top - 0.5 && box.bottom <= view.bottom + 0.5
+      };
+    });
+    await page.keyboard.press('End');
+    assert.deepEqual(await activeRow(), {text: String(rows - 1), inside: true});
+    for (let i = 0; i < 3; i++) await page.keyboard.press('PageUp');
+    const up = await activeRow();
+    assert.ok(up.inside, 'the row after PageUp is in view');
+    assert.ok(Number(up.text) < rows - 3 && Number(up.text) > rows - 200, up.text);
+    await page.keyboard.press('ArrowUp');
+    assert.deepEqual(await activeRow(), {text: String(Number(up.text) - 1), inside: true});
+    await page.keyboard.press('Home');
+    assert.deepEqual(await activeRow(), {text: '0', inside: true});
+
+    // Scrolled half way, the rows drawn are those half way down the list.
+    const middle = await page.evaluate(async () => {
+      const view = document.querySelector('.vlist-viewport');
+      view.scrollTop = (view.scrollHeight - view.clientHeight) / 2;
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+      const drawn = [...document.querySelectorAll('.vlist-row')].map((row) => Number(row.textContent));
+      const box = view.getBoundingClientRect();
+      const seen = [...document.querySelectorAll('.vlist-row')].filter((row) => {
+        const r = row.getBoundingClientRect();
+        return r.bottom > box.top && r.top < box.bottom;
+      });
+      return {drawn: drawn.length, first: Number(seen[0].textContent)};
+    });
+    assert.ok(middle.drawn < 80, `rows drawn: ${middle.drawn}`);
+    assert.ok(Math.abs(middle.first - rows / 2) < 100, `first row in view: ${middle.first}`);
+  });
+});
+
 test('edited: an edited replay is marked, warned about and linked to its original', async () => {
   await withEdge('edited', async (env, page) => {
     const {target, hookId} = await relayedHook(env);
@@ -741,4 +808,47 @@ test('explain: the Explain button goes away when the edge has no model', async (
     await page.locator('.explanation', {hasText: 'off on this edge'}).waitFor();
     assert.equal(await page.getByRole('button', {name: 'Explain'}).count(), 0);
   });
+});
+
+test('explain-model: the explanation of a model the operator chose is shown part by part', async () => {
+  // A stand-in for an OpenAI-compatible endpoint, on loopback, answering every completion alike.
+  const answer = {
+    summary: 'Nothing listened on the relay\'s target.',
+    cause: 'The local server was not running.',
+    evidence: ['connection refused', '<b>not markup</b>'],
+    fix: 'Start the local server, then replay.',
+    confidence: 0.75
+  };
+  const model = await new TargetServer(() => ({
+                  status: 200,
+                  body: JSON.stringify(
+                      {choices: [{message: {role: 'assistant', content: JSON.stringify(answer)}}]})
+                })).start();
+  try {
+    await withEdge('explain-model', async (env, page) => {
+      const {hookId} = await relayedHook(env);
+      const sent = await env.ingest(hookId, {body: '{"card":"BODYMARKER-42"}'});
+      const eventId = JSON.parse(sent.body).id;
+
+      await signIn(page, env);
+      await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+      await page.getByRole('button', {name: 'Explain'}).click();
+      const explanation = page.locator('.explanation');
+      await explanation.locator('[data-part="cause"]', {hasText: answer.cause}).waitFor();
+      assert.equal(await explanation.locator('[data-part="summary"]').textContent(), answer.summary);
+      assert.equal(await explanation.locator('[data-part="fix"]').textContent(), answer.fix);
+      assert.equal(await explanation.locator('[data-part="confidence"]').textContent(), '75 %');
+      assert.deepEqual(
+          await explanation.locator('[data-part="evidence"] li').allTextContents(), answer.evidence);
+      assert.equal(await explanation.locator('b').count(), 0, 'model text was read as markup');
+      await screenshot(page, 'explanation');
+
+      // The edge asked the model once, at its chat completions route, and never sent the body.
+      assert.equal(model.requests.length, 1);
+      assert.equal(model.requests[0].target, '/v1/chat/completions');
+      assert.equal(model.requests[0].body.includes('BODYMARKER-42'), false);
+    }, {settings: {'explain.url': `${model.url}/v1`}});
+  } finally {
+    await model.close();
+  }
 });

@@ -15,6 +15,31 @@ import {tabs} from './tabs.js';
 // Set once the edge said model explanations are off; the button stays hidden from then on.
 let explainOff = false;
 
+/**
+ * The model's answer (docs/diagnosis.md, "Model explanation"), every part as text: the model
+ * read webhook contents, so what it says is no safer than they are.
+ */
+function explanationView(answer) {
+  const evidence = Array.isArray(answer.evidence) ? answer.evidence : [];
+  const confidence = Number(answer.confidence);
+  const source = `${answer.model || 'the model'}${answer.cached ? ', answered before' : ''}`;
+  return [
+    el('h2', {}, 'Explanation'),
+    el('p', {class: 'prose', 'data-part': 'summary'}, String(answer.summary ?? '')),
+    el('dl', {class: 'facts'}, el('dt', {}, 'Cause'),
+       el('dd', {'data-part': 'cause'}, String(answer.cause ?? '')), el('dt', {}, 'Evidence'),
+       el('dd', {},
+          el('ul', {'data-part': 'evidence'},
+             ...evidence.map((item) => el('li', {}, String(item))))),
+       el('dt', {}, 'Fix'), el('dd', {'data-part': 'fix'}, String(answer.fix ?? '')),
+       el('dt', {}, 'Confidence'),
+       el('dd', {'data-part': 'confidence'},
+          Number.isFinite(confidence) ? `${Math.round(confidence * 100)} %` : 'not given')),
+    el('p', {class: 'hint'},
+       `From ${source}; a model can be wrong, the findings above are the edge's own checks.`),
+  ];
+}
+
 export function eventView(main, {hookId, eventId}) {
   const hookHash = `#/hooks/${encodeURIComponent(hookId)}`;
   const eventHash = (id) => `${hookHash}/events/${id}`;
@@ -102,10 +127,7 @@ export function eventView(main, {hookId, eventId}) {
       replaceChildren(explanation, el('p', {class: 'hint'}, 'Asking the model…'));
       try {
         const answer = await api('POST', hookPath(hookId, 'events', String(event.id), 'explain'));
-        // TODO(#6): read the field docs/diagnosis.md names for the explanation once it is
-        // written; until then any answer is shown, as text.
-        const text = answer.explanation ?? answer.text ?? JSON.stringify(answer);
-        replaceChildren(explanation, el('h2', {}, 'Explanation'), el('p', {class: 'prose'}, text));
+        replaceChildren(explanation, ...explanationView(answer));
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) {
           explainOff = true;

@@ -14,8 +14,10 @@
 
 import {el} from './dom.js';
 
-// TODO(#6): browsers cap an element's height near 33.5 million px, a million rows of 32 px; a
-// hook or a body past that needs the spacer scaled and the scroll position mapped to rows.
+// Browsers cap an element's height (near 33.5 million px in chromium, 17.9 million in
+// firefox). Past kMaxSpacerPx the spacer stays that tall and a scroll position stands for a
+// proportional place in the list, so that a hook with any number of events scrolls end to end.
+export const kMaxSpacerPx = 8_000_000;
 
 const kOverscanRows = 8;
 
@@ -41,6 +43,7 @@ export class VirtualList {
     this.active = -1;
     this.pool = [];
     this.frame = 0;
+    this.pinned = null;  // {listTop, scrollTop}: the last place scrollToListTop set
 
     this.header =
         el('div', {class: 'vlist-header', role: 'row', 'aria-rowindex': 1},
@@ -82,9 +85,48 @@ export class VirtualList {
   setCount(count) {
     this.count = count;
     this.element.setAttribute('aria-rowcount', String(count + 1));
-    this.spacer.style.setProperty('--row-count', String(count));
+    this.spacer.style.setProperty('--spacer-height', `${this.spacerHeight()}px`);
     if (this.active >= count) this.setActive(count - 1, false);
     this.schedule();
+  }
+
+  /** The whole list's height, as if every row were drawn. */
+  listHeight() {
+    return this.count * this.rowHeight();
+  }
+
+  spacerHeight() {
+    return Math.min(this.listHeight(), kMaxSpacerPx);
+  }
+
+  /**
+   * How many list pixels one scrolled pixel stands for: 1 until the list is taller than the
+   * spacer, then the ratio of what is left to scroll in each.
+   */
+  scrollScale() {
+    const view = this.viewport.clientHeight;
+    const scrollable = this.spacerHeight() - view;
+    const listScrollable = this.listHeight() - view;
+    if (scrollable <= 0 || listScrollable <= scrollable) return 1;
+    return listScrollable / scrollable;
+  }
+
+  /** Where in the list the top of the viewport is. */
+  listTop() {
+    // A place set by the keyboard stays exact while the scroll position is the one it gave,
+    // which the browser rounds; a scroll by the user moves away from it.
+    const scrolled = this.viewport.scrollTop;
+    if (this.pinned && Math.abs(scrolled - this.pinned.scrollTop) < 1) return this.pinned.listTop;
+    this.pinned = null;
+    return scrolled * this.scrollScale();
+  }
+
+  /** Scrolls so that the top of the viewport is at `top` in the list. */
+  scrollToListTop(top) {
+    const bottom = Math.max(0, this.listHeight() - this.viewport.clientHeight);
+    const listTop = Math.max(0, Math.min(top, bottom));
+    this.viewport.scrollTop = listTop / this.scrollScale();
+    this.pinned = {listTop, scrollTop: this.viewport.scrollTop};
   }
 
   /** Redraws the rows in view, e.g. after their data arrived. */
@@ -98,7 +140,8 @@ export class VirtualList {
    */
   insertedAtTop(added) {
     if (this.active >= 0) this.active += added;
-    if (this.viewport.scrollTop > 0) this.viewport.scrollTop += added * this.rowHeight();
+    if (this.viewport.scrollTop > 0)
+      this.scrollToListTop(this.listTop() + added * this.rowHeight());
     this.schedule();
   }
 
@@ -113,7 +156,7 @@ export class VirtualList {
   /** Draws now (the tests and the keyboard need the active row at once). */
   draw() {
     const height = this.rowHeight();
-    const top = this.viewport.scrollTop;
+    const top = this.listTop();
     const visible = Math.ceil(this.viewport.clientHeight / height) + 1;
     const first = Math.max(0, Math.floor(top / height) - kOverscanRows);
     const last = Math.min(this.count - 1, first + visible + 2 * kOverscanRows);
@@ -123,7 +166,9 @@ export class VirtualList {
     while (this.pool.length < wanted) this.pool.push(this.makeRow());
     while (this.pool.length > wanted) this.pool.pop().row.remove();
 
-    this.rows.style.setProperty('--first-row', String(first));
+    // The drawn rows sit where the viewport is, shifted by how far the first one is above it.
+    const offset = this.viewport.scrollTop + (first * height - top);
+    this.rows.style.setProperty('--rows-offset', `${offset}px`);
     for (let i = 0; i < wanted; i++) {
       const index = first + i;
       const {row, cells} = this.pool[i];
@@ -173,11 +218,12 @@ export class VirtualList {
   reveal(index) {
     const height = this.rowHeight();
     const top = index * height;
-    const view = this.viewport;
-    if (top < view.scrollTop) {
-      view.scrollTop = top;
-    } else if (top + height > view.scrollTop + view.clientHeight) {
-      view.scrollTop = top + height - view.clientHeight;
+    const listTop = this.listTop();
+    const view = this.viewport.clientHeight;
+    if (top < listTop) {
+      this.scrollToListTop(top);
+    } else if (top + height > listTop + view) {
+      this.scrollToListTop(top + height - view);
     }
   }
 
