@@ -587,6 +587,35 @@ int eventsList(const Args& args) {
   return kExitOk;
 }
 
+// One delivery of an event's detail: its facts on one line, then what the local server
+// answered, each only when the relay reported it.
+std::string deliveryLines(const Poco::JSON::Object& d) {
+  std::ostringstream out;
+  out << "delivered  relay=" << printableText(getString(d, "relay"))
+      << " status=" << getInt(d, "status") << " duration_ms=" << getInt(d, "duration_ms");
+  if (!getString(d, "error").empty()) {
+    out << " error=\"" << printableText(getString(d, "error")) << "\"";
+  }
+  const std::string phase = getString(d, "phase");
+  if (!phase.empty() && phase != "unknown") out << " phase=" << printableText(phase);
+  if (getInt(d, "timeout_ms") > 0) out << " timeout_ms=" << getInt(d, "timeout_ms");
+  if (d.optValue<bool>("target_https", false)) out << " target_https=true";
+  if (getInt(d, "started_at_ms") > 0)
+    out << " started=\"" << localTime(getInt(d, "started_at_ms")) << "\"";
+  if (!getString(d, "location").empty()) {
+    out << " location=" << printableText(getString(d, "location"));
+  }
+  out << "\n";
+  if (!getString(d, "response_excerpt").empty()) {
+    out << "           answer: " << printableText(getString(d, "response_excerpt")) << "\n";
+  }
+  if (!getString(d, "integrity_error").empty()) {
+    out << "           answer and location unreadable: "
+        << printableText(getString(d, "integrity_error")) << "\n";
+  }
+  return out.str();
+}
+
 int eventsShow(const Args& args, const std::string& eventId) {
   EventsContext context;
   if (const int rc = eventsContext(args, context); rc != kExitOk) return rc;
@@ -623,14 +652,13 @@ int eventsShow(const Args& args, const std::string& eventId) {
     out << "delivery   " << getString(*event, "delivery_id") << "\n";
   }
   if (getInt(*event, "replay_of") != 0) out << "replay of  " << getInt(*event, "replay_of") << "\n";
+  if (event->optValue<bool>("modified", false)) {
+    out << "edited     yes: the provider's signature does not cover this request\n";
+  }
   out << "size       " << getInt(*event, "size") << "\n";
   if (const Poco::JSON::Array::Ptr deliveries = event->getArray("deliveries")) {
     for (size_t i = 0; i < deliveries->size(); ++i) {
-      const Poco::JSON::Object::Ptr d = deliveries->getObject(static_cast<unsigned>(i));
-      out << "delivered  relay=" << getString(*d, "relay") << " status=" << getInt(*d, "status")
-          << " duration_ms=" << getInt(*d, "duration_ms");
-      if (!getString(*d, "error").empty()) out << " error=\"" << getString(*d, "error") << "\"";
-      out << "\n";
+      out << deliveryLines(*deliveries->getObject(static_cast<unsigned>(i)));
     }
   }
   out << "\n";

@@ -184,7 +184,7 @@ struct DeliveryRecord {
   std::string error;  ///< "" on success; "timeout", "connection refused", ...
   int64_t reportedAtMs = 0;
 
-  // Since schema 4 (docs/diagnosis.md, "What a relay must report"); reports stored before, and
+  // Since schema 4 (docs/diagnosis.md, "What a relay reports"); reports stored before, and
   // relays that do not report them, leave the defaults.
   DeliveryPhase phase = DeliveryPhase::kUnknown;  ///< where a connection error happened
   int64_t timeoutMs = 0;                          ///< the relay's limit per delivery; 0 unknown

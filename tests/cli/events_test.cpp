@@ -110,6 +110,44 @@ TEST_F(EventsTest, ReplayPrintsTheNewEventId) {
   EXPECT_EQ(events[2].body, events[0].body);
 }
 
+TEST_F(EventsTest, ShowPrintsWhatEachDeliveryReportedAndMarksAnEditedReplay) {
+  ReportedDelivery redirect{1, "laptop", 302, 12, ""};
+  redirect.timeoutMs = 30000;
+  redirect.startedAtMs = 1764800000000;
+  redirect.location = "/login?next=%2F";
+  redirect.responseExcerpt = "<a href=\"/login\">\n";
+  edge_.addDelivery(redirect);
+  ReportedDelivery timeout{1, "laptop", 0, 1000, "timeout"};
+  timeout.phase = "receiving";
+  timeout.timeoutMs = 1000;
+  timeout.targetHttps = true;
+  edge_.addDelivery(timeout);
+
+  const CliResult result = runCli(withToken({"events", "show", "1"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const std::string& out = result.out;
+  EXPECT_NE(
+      out.find("delivered  relay=laptop status=302 duration_ms=12 timeout_ms=30000 started=\""),
+      std::string::npos)
+      << out;
+  EXPECT_NE(out.find("location=/login?next=%2F\n           answer: <a href=\"/login\">\\x0a\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("delivered  relay=laptop status=0 duration_ms=1000 error=\"timeout\" "
+                     "phase=receiving timeout_ms=1000 target_https=true\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("edited"), std::string::npos);
+
+  FakeEvent edited;
+  edited.replayOf = 1;
+  edited.modified = true;
+  const int64_t id = edge_.addEvent(edited);
+  const CliResult copy = runCli(withToken({"events", "show", std::to_string(id)}), env());
+  ASSERT_EQ(copy.exitCode, 0) << copy.err;
+  EXPECT_NE(copy.out.find("edited     yes"), std::string::npos) << copy.out;
+}
+
 TEST_F(EventsTest, UnknownEventOrWrongTokenFailsWithExitOne) {
   const CliResult missing = runCli(withToken({"events", "show", "99"}), env());
   EXPECT_EQ(missing.exitCode, 1);

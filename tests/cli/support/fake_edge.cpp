@@ -308,9 +308,16 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     std::vector<ReportedDelivery> parsed;
     for (size_t i = 0; i < list->size(); ++i) {
       const auto d = list->getObject(static_cast<unsigned>(i));
-      parsed.push_back({d->getValue<int64_t>("event"), d->getValue<std::string>("relay"),
-                        d->getValue<int>("status"), d->getValue<int64_t>("duration_ms"),
-                        d->getValue<std::string>("error")});
+      ReportedDelivery report{d->getValue<int64_t>("event"), d->getValue<std::string>("relay"),
+                              d->getValue<int>("status"), d->getValue<int64_t>("duration_ms"),
+                              d->getValue<std::string>("error")};
+      report.phase = d->optValue<std::string>("phase", "unknown");
+      report.timeoutMs = d->optValue<int64_t>("timeout_ms", 0);
+      report.targetHttps = d->optValue<bool>("target_https", false);
+      report.startedAtMs = d->optValue<int64_t>("started_at_ms", 0);
+      report.responseExcerpt = d->optValue<std::string>("response_excerpt", "");
+      report.location = d->optValue<std::string>("location", "");
+      parsed.push_back(std::move(report));
     }
     {
       std::lock_guard<std::mutex> lock(edge_.mutex_);
@@ -455,6 +462,7 @@ std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
   object.set("event_type", event.eventType);
   object.set("size", static_cast<Poco::Int64>(event.body.size()));
   object.set("replay_of", event.replayOf);
+  object.set("modified", event.modified);
   Poco::JSON::Array deliveries;
   for (const ReportedDelivery& d : deliveries_) {
     if (d.event != event.id) continue;
@@ -463,6 +471,12 @@ std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
     item.set("status", d.status);
     item.set("duration_ms", d.durationMs);
     item.set("error", d.error);
+    item.set("phase", d.phase);
+    item.set("timeout_ms", d.timeoutMs);
+    item.set("target_https", d.targetHttps);
+    item.set("started_at_ms", d.startedAtMs);
+    item.set("response_excerpt", d.responseExcerpt);
+    item.set("location", d.location);
     deliveries.add(item);
   }
   object.set("deliveries", deliveries);
@@ -488,6 +502,7 @@ std::string FakeEdge::envelope(const FakeEvent& event) const {
   object.set("event_type", event.eventType);
   object.set("delivery_id", "");
   object.set("replay_of", event.replayOf);
+  object.set("modified", event.modified);
   return json(object);
 }
 
@@ -544,6 +559,11 @@ std::vector<std::string> FakeEdge::authorizations() const {
 std::vector<FakeEvent> FakeEdge::events() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return events_;
+}
+
+void FakeEdge::addDelivery(ReportedDelivery delivery) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deliveries_.push_back(std::move(delivery));
 }
 
 void FakeEdge::setJwtTtlSeconds(int64_t seconds) {

@@ -25,6 +25,7 @@ struct FakeEvent {
   std::string body;
   std::string eventType;
   int64_t replayOf = 0;
+  bool modified = false;  ///< an edited replay
 };
 
 struct ReportedDelivery {
@@ -33,6 +34,13 @@ struct ReportedDelivery {
   int status = 0;
   int64_t durationMs = 0;
   std::string error;
+  // The facts of docs/protocol.md; a report without them leaves these.
+  std::string phase = "unknown";
+  int64_t timeoutMs = 0;
+  bool targetHttps = false;
+  int64_t startedAtMs = 0;
+  std::string responseExcerpt{};
+  std::string location{};
 };
 
 class FakeEdge {
@@ -65,6 +73,8 @@ class FakeEdge {
   std::vector<std::string> createBodies() const;    ///< bodies of POST /api/v1/hooks
   std::vector<std::string> authorizations() const;  ///< Authorization of every API request
   std::vector<FakeEvent> events() const;
+  /// Adds a delivery report to event `event`, as if a relay had sent it.
+  void addDelivery(ReportedDelivery delivery);
 
   // ---- accounts (spec: JWT exchange, named hooks, live-relay rule) --------------------------
 
