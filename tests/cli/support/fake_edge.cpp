@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli/src/event_output.h"
+#include "cli/src/stream_event.h"
 
 namespace anm::cli::test {
 
@@ -197,11 +198,22 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
         return send(response, 200, event.body, "application/octet-stream");
       }
       if (segments.size() == 7 && segments[6] == "replay" && method == "POST") {
+        {
+          std::lock_guard<std::mutex> relock(edge_.mutex_);
+          edge_.replayBodies_.push_back(body);
+        }
         FakeEvent copy = event;
         copy.replayOf = event.id;
+        if (!body.empty()) applyEdit(body, copy);
         copy.id = edge_.addEvent(copy);
         std::lock_guard<std::mutex> relock(edge_.mutex_);
-        return send(response, 201, edge_.summary(copy, false));
+        std::string answer = edge_.summary(copy, false);
+        if (copy.modified) {
+          answer.insert(answer.size() - 1,
+                        R"(,"warning":"the provider's signature covers the original request; )"
+                        R"(the local handler's check will fail for an edited one")");
+        }
+        return send(response, 201, answer);
       }
     }
     send(response, 404, R"({"error":"no such route"})");
@@ -299,6 +311,28 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
       edge_.hookName_ = name;
     }
     send(response, 201, hookJson(true));
+  }
+
+  // An edited replay's members, applied as the edge would (without its checks).
+  static void applyEdit(const std::string& body, FakeEvent& copy) {
+    Poco::JSON::Parser parser;
+    const auto edit = parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+    if (edit->has("method")) copy.method = edit->getValue<std::string>("method");
+    if (edit->has("path")) copy.path = edit->getValue<std::string>("path");
+    if (edit->has("query")) copy.query = edit->getValue<std::string>("query");
+    if (edit->has("headers")) {
+      copy.headers.clear();
+      const auto headers = edit->getArray("headers");
+      for (size_t i = 0; i < headers->size(); ++i) {
+        HeaderField field;
+        decodeHeaderField(headers->getArray(static_cast<unsigned>(i)), field);
+        copy.headers.emplace_back(field.name, field.value);
+      }
+    }
+    if (edit->has("body_base64")) {
+      decodeBase64(edit->getValue<std::string>("body_base64"), copy.body);
+    }
+    copy.modified = true;
   }
 
   void deliveries(Poco::Net::HTTPServerResponse& response, const std::string& body) {
@@ -559,6 +593,11 @@ std::vector<std::string> FakeEdge::authorizations() const {
 std::vector<FakeEvent> FakeEdge::events() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return events_;
+}
+
+std::vector<std::string> FakeEdge::replayBodies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return replayBodies_;
 }
 
 void FakeEdge::addDelivery(ReportedDelivery delivery) {

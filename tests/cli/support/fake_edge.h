@@ -73,6 +73,9 @@ class FakeEdge {
   std::vector<std::string> createBodies() const;    ///< bodies of POST /api/v1/hooks
   std::vector<std::string> authorizations() const;  ///< Authorization of every API request
   std::vector<FakeEvent> events() const;
+  /// Bodies of POST .../replay, in order ("" for a replay without edits).
+  std::vector<std::string> replayBodies() const;
+
   /// Adds a delivery report to event `event`, as if a relay had sent it.
   void addDelivery(ReportedDelivery delivery);
 
@@ -126,6 +129,7 @@ class FakeEdge {
   std::vector<std::string> lastEventIds_;
   std::vector<ReportedDelivery> deliveries_;
   std::vector<std::string> createBodies_;
+  std::vector<std::string> replayBodies_;
   std::vector<std::string> authorizations_;
   int64_t jwtTtlS_ = 900;
   bool patRevoked_ = false;
