@@ -33,52 +33,63 @@ Poco::Timespan remaining(Clock::time_point deadline) {
   return Poco::Timespan(left.count());
 }
 
-// Turns whatever Poco threw into one of the protocol's error words.
+// The phase of what `doing` names: "connecting", "sending" or "receiving".
+NetPhase phaseOf(const char* doing) {
+  if (std::strcmp(doing, "connecting") == 0) return NetPhase::kConnecting;
+  if (std::strcmp(doing, "sending") == 0) return NetPhase::kSending;
+  if (std::strcmp(doing, "receiving") == 0) return NetPhase::kReceiving;
+  return NetPhase::kUnknown;
+}
+
+// Turns whatever Poco threw into one of the protocol's error words, with where it happened.
 [[noreturn]] void rethrowAsNetError(const char* doing) {
+  const NetPhase phase = phaseOf(doing);
   try {
     throw;
-  } catch (const NetError&) {
-    throw;
+  } catch (const NetError& e) {
+    if (e.phase() != NetPhase::kUnknown || e.kind() == NetErrorKind::kStopped) throw;
+    throw NetError(e.kind(), e.what(), phase);
   } catch (const Poco::TimeoutException&) {
-    throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing);
+    throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing, phase);
   } catch (const Poco::Net::ConnectionRefusedException&) {
-    throw NetError(NetErrorKind::kRefused, "connection refused");
+    throw NetError(NetErrorKind::kRefused, "connection refused", phase);
   } catch (const Poco::Net::ConnectionResetException&) {
-    throw NetError(NetErrorKind::kReset, "connection reset");
+    throw NetError(NetErrorKind::kReset, "connection reset", phase);
   } catch (const Poco::Net::ConnectionAbortedException&) {
-    throw NetError(NetErrorKind::kReset, "connection reset");
+    throw NetError(NetErrorKind::kReset, "connection reset", phase);
   } catch (const Poco::Net::HostNotFoundException& e) {
-    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message());
+    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message(), phase);
   } catch (const Poco::Net::NoAddressFoundException& e) {
-    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message());
+    throw NetError(NetErrorKind::kResolve, "could not resolve host " + e.message(), phase);
   } catch (const Poco::IOException& e) {
     // EPIPE and ECONNRESET arrive as plain I/O errors from some paths.
     if (e.code() == EPIPE || e.code() == ECONNRESET) {
-      throw NetError(NetErrorKind::kReset, "connection reset");
+      throw NetError(NetErrorKind::kReset, "connection reset", phase);
     }
     throw NetError(NetErrorKind::kOther,
-                   std::string("could not finish ") + doing + ": " + e.displayText());
+                   std::string("could not finish ") + doing + ": " + e.displayText(), phase);
   } catch (const Poco::Exception& e) {
     throw NetError(NetErrorKind::kOther,
-                   std::string("could not finish ") + doing + ": " + e.displayText());
+                   std::string("could not finish ") + doing + ": " + e.displayText(), phase);
   }
 }
 
 // The error word for an errno from a plain socket call.
 [[noreturn]] void throwErrno(int error, const char* doing) {
+  const NetPhase phase = phaseOf(doing);
   switch (error) {
     case ECONNREFUSED:
-      throw NetError(NetErrorKind::kRefused, "connection refused");
+      throw NetError(NetErrorKind::kRefused, "connection refused", phase);
     case ECONNRESET:
     case EPIPE:
     case ECONNABORTED:
-      throw NetError(NetErrorKind::kReset, "connection reset");
+      throw NetError(NetErrorKind::kReset, "connection reset", phase);
     case ETIMEDOUT:
     case EAGAIN:
-      throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing);
+      throw NetError(NetErrorKind::kTimeout, std::string("timeout while ") + doing, phase);
     default:
       throw NetError(NetErrorKind::kOther,
-                     std::string("could not finish ") + doing + ": " + std::strerror(error));
+                     std::string("could not finish ") + doing + ": " + std::strerror(error), phase);
   }
 }
 
@@ -91,6 +102,20 @@ int pollMillis(Clock::time_point deadline, bool sliced) {
 }
 
 }  // namespace
+
+const char* phaseName(NetPhase phase) {
+  switch (phase) {
+    case NetPhase::kConnecting:
+      return "connecting";
+    case NetPhase::kSending:
+      return "sending";
+    case NetPhase::kReceiving:
+      return "receiving";
+    case NetPhase::kUnknown:
+      break;
+  }
+  return "unknown";
+}
 
 std::string NetError::word() const {
   switch (kind_) {
@@ -126,7 +151,9 @@ Connection::Connection(const Url& url, Clock::time_point deadline, size_t buffer
   } catch (...) {
     // A refused certificate says why in words; the handshake's exception only says it failed.
     const std::string refusal = tls_ ? certificateRefusal(url.host) : std::string();
-    if (!refusal.empty()) throw NetError(NetErrorKind::kCertificate, refusal);
+    if (!refusal.empty()) {
+      throw NetError(NetErrorKind::kCertificate, refusal, NetPhase::kConnecting);
+    }
     rethrowAsNetError("connecting");
   }
 }
@@ -238,7 +265,9 @@ bool Connection::fillPlain(Clock::time_point deadline) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) throwErrno(errno, "receiving");
 
     // Nothing yet: wait until readable, the deadline, or the next look at the stop flag.
-    if (Clock::now() >= deadline) throw NetError(NetErrorKind::kTimeout, "timeout while receiving");
+    if (Clock::now() >= deadline) {
+      throw NetError(NetErrorKind::kTimeout, "timeout while receiving", NetPhase::kReceiving);
+    }
     if (quickAck_) armQuickAck();
     pollfd watch{fd, POLLIN, 0};
     if (::poll(&watch, 1, pollMillis(deadline, stop_ != nullptr)) < 0 && errno != EINTR) {
@@ -294,7 +323,8 @@ bool Connection::readLine(std::string& line, size_t maxBytes, Clock::time_point 
   for (;;) {
     if (!fill(deadline)) {
       if (!any) return false;
-      throw NetError(NetErrorKind::kClosed, "connection closed inside a line");
+      throw NetError(NetErrorKind::kClosed, "connection closed inside a line",
+                     NetPhase::kReceiving);
     }
     any = true;
     const char* start = buffer_.data() + begin_;
@@ -303,7 +333,8 @@ bool Connection::readLine(std::string& line, size_t maxBytes, Clock::time_point 
     line.append(start, lf);
     begin_ += static_cast<size_t>(lf - start);
     if (line.size() > maxBytes) {
-      throw NetError(NetErrorKind::kProtocol, "line longer than " + std::to_string(maxBytes));
+      throw NetError(NetErrorKind::kProtocol, "line longer than " + std::to_string(maxBytes),
+                     NetPhase::kReceiving);
     }
     if (lf != stop) {
       ++begin_;

@@ -34,16 +34,28 @@ enum class NetErrorKind {
   kCertificate
 };
 
+/// Where a connection was when an operation on it failed, as a delivery report names it:
+/// connecting (the TLS handshake included), sending the request, or receiving the answer.
+enum class NetPhase { kUnknown, kConnecting, kSending, kReceiving };
+
+/// "connecting", "sending", "receiving" or "unknown" (docs/protocol.md).
+const char* phaseName(NetPhase phase);
+
 class NetError : public std::runtime_error {
  public:
-  NetError(NetErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  NetError(NetErrorKind kind, const std::string& what, NetPhase phase = NetPhase::kUnknown)
+      : std::runtime_error(what), kind_(kind), phase_(phase) {}
   NetErrorKind kind() const { return kind_; }
+
+  /// Where it happened; the word below leaves that out ("timeout while sending" is "timeout").
+  NetPhase phase() const { return phase_; }
 
   /// The short word reported to the edge and printed: "timeout", "connection refused", ...
   std::string word() const;
 
  private:
   NetErrorKind kind_;
+  NetPhase phase_;
 };
 
 /// A client connection. Every read and write takes an absolute deadline; reads also watch an

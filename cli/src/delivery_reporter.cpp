@@ -76,7 +76,12 @@ std::string DeliveryReporter::batchJson(const std::string& relayId,
     json += "{\"event\":" + std::to_string(report.eventId) + ",\"relay\":" + relay +
             ",\"status\":" + std::to_string(report.status) +
             ",\"duration_ms\":" + std::to_string(report.durationMs) +
-            ",\"error\":" + jsonQuote(report.error) + "}";
+            ",\"error\":" + jsonQuote(report.error) + ",\"phase\":\"" + phaseName(report.phase) +
+            "\",\"timeout_ms\":" + std::to_string(report.timeoutMs) +
+            ",\"target_https\":" + (report.targetHttps ? "true" : "false") +
+            ",\"started_at_ms\":" + std::to_string(report.startedAtMs) +
+            ",\"response_excerpt\":" + jsonQuote(report.responseExcerpt) +
+            ",\"location\":" + jsonQuote(report.location) + "}";
   }
   json += "]}";
   return json;

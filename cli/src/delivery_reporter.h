@@ -22,6 +22,16 @@ struct DeliveryReport {
   int status = 0;
   int64_t durationMs = 0;
   std::string error;
+
+  // What the relay saw besides the status (docs/protocol.md); reports of events that were not
+  // forwarded leave them at these defaults. (The empty initialisers let such reports be
+  // written as {event, status, duration, error}.)
+  NetPhase phase = NetPhase::kUnknown;
+  int64_t timeoutMs = 0;
+  bool targetHttps = false;
+  int64_t startedAtMs = 0;
+  std::string responseExcerpt{};  ///< already text of at most kResponseExcerptBytes
+  std::string location{};         ///< already text of at most kLocationBytes
 };
 
 /// Queues reports and sends them with POST /api/v1/hooks/<id>/deliveries on one background

@@ -4,8 +4,10 @@
 
 #include <Poco/DateTimeFormatter.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 
 namespace anm::cli {
 
@@ -95,6 +97,30 @@ bool isValidUtf8(const std::string& text) {
     i += n;
   }
   return true;
+}
+
+std::string textExcerpt(const std::string& bytes, size_t maxBytes) {
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(std::min(bytes.size(), maxBytes));
+  for (size_t i = 0; i < bytes.size();) {
+    size_t n = utf8Length(bytes, i);
+    std::string_view piece(bytes.data() + i, n);
+    if (n == 0) {
+      // The start of a character that the end of the bytes cut off.
+      const auto lead = static_cast<unsigned char>(bytes[i]);
+      const size_t wanted = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+      const bool continues = std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                         bytes.end(), [](char c) { return (c & 0xC0) == 0x80; });
+      if (wanted > 0 && i + wanted > bytes.size() && continues) break;
+      n = 1;
+      piece = kReplacement;
+    }
+    if (out.size() + piece.size() > maxBytes) break;
+    out.append(piece);
+    i += n;
+  }
+  return out;
 }
 
 std::string jsonQuote(const std::string& text) {

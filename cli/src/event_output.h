@@ -4,6 +4,7 @@
 
 #include <Poco/Timestamp.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,6 +17,11 @@ bool isValidUtf8(const std::string& text);
 
 /// `text` with control bytes shown as \xNN, so that stored input cannot drive the terminal.
 std::string printableText(const std::string& text);
+
+/// `bytes` as text that the edge keeps as given: each byte that is not part of valid UTF-8
+/// becomes U+FFFD, and the result is cut to at most `maxBytes` at a character's end. A character
+/// cut short by the end of `bytes` (an excerpt that stopped inside it) is left out, not replaced.
+std::string textExcerpt(const std::string& bytes, size_t maxBytes);
 
 /// A JSON string literal for `text`. Bytes that are not valid UTF-8 are written as U+FFFD so
 /// that the line stays valid JSON (this is display output, never a forwarded byte).

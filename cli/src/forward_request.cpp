@@ -12,18 +12,6 @@ namespace {
 
 bool equalsIgnoreCase(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
 
-// RFC 9110 tchar.
-bool isToken(const std::string& text) {
-  if (text.empty()) return false;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0) continue;
-    if (std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Visible ASCII and obs-text: what may appear in a request target without breaking the line.
 bool isTargetSafe(const std::string& text) {
   for (unsigned char c : text) {
@@ -48,6 +36,17 @@ std::string trim(const std::string& text) {
 }
 
 }  // namespace
+
+bool isToken(const std::string& text) {
+  if (text.empty()) return false;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0) continue;
+    if (std::string("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string targetPath(const Url& target, const ForwardRequest& request) {
   std::string path = target.basePath() + request.pathSuffix;

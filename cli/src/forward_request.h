@@ -23,6 +23,9 @@ struct ForwardRequest {
   std::string body;                  ///< exact bytes
 };
 
+/// True for a non-empty RFC 9110 token (tchar only): the form of methods and field names.
+bool isToken(const std::string& text);
+
 /// The request target: the target URL's path without trailing slash, the suffix, then "?" and
 /// the raw query when there is one. "/" when all of that is empty.
 std::string targetPath(const Url& target, const ForwardRequest& request);

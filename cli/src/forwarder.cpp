@@ -4,6 +4,7 @@
 
 #include <strings.h>
 
+#include "cli/src/event_output.h"
 #include "cli/src/http_response.h"
 
 namespace anm::cli {
@@ -15,10 +16,14 @@ Forwarder::~Forwarder() = default;
 
 DeliveryResult Forwarder::forward(const ForwardRequest& request) {
   const Clock::time_point start = Clock::now();
+  const int64_t startedAtMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
   const Clock::time_point deadline = start + timeout_;
   auto finish = [&](DeliveryResult result) {
     result.durationMs =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    result.startedAtMs = startedAtMs;
     return result;
   };
 
@@ -26,7 +31,9 @@ DeliveryResult Forwarder::forward(const ForwardRequest& request) {
   std::string head;
   std::string error;
   if (!buildRequestHead(target_, request, head, error)) {
-    return finish(DeliveryResult{0, error, "", 0});
+    DeliveryResult refused;
+    refused.error = error;
+    return finish(refused);
   }
 
   // A kept-alive connection may have been closed by the target while idle; a request that
@@ -68,7 +75,17 @@ DeliveryResult Forwarder::attempt(const std::string& head, const ForwardRequest&
       }
       throw;
     }
+    // The start of the body is kept for the report; the rest is read only to keep the
+    // connection usable, and dropped as it comes.
     BodyReader body(*connection_, response, strcasecmp(request.method.c_str(), "HEAD") == 0);
+    std::string excerpt(kResponseExcerptBytes, '\0');
+    size_t kept = 0;
+    while (kept < excerpt.size()) {
+      const size_t n = body.read(excerpt.data() + kept, excerpt.size() - kept, deadline);
+      if (n == 0) break;
+      kept += n;
+    }
+    excerpt.resize(kept);
     body.discard(deadline);
 
     // Keep the connection only when both sides allow it and the body had a known end.
@@ -79,13 +96,17 @@ DeliveryResult Forwarder::attempt(const std::string& head, const ForwardRequest&
 
     DeliveryResult result;
     result.status = response.status;
+    result.responseExcerpt = textExcerpt(excerpt, kResponseExcerptBytes);
     if (response.status >= 300 && response.status < 400) {
-      result.location = response.field("Location");
+      result.location = textExcerpt(response.field("Location"), kLocationBytes);
     }
     return result;
   } catch (const NetError& e) {
     connection_.reset();
-    return DeliveryResult{0, e.word(), "", 0};
+    DeliveryResult failed;
+    failed.error = e.word();
+    failed.phase = e.phase();
+    return failed;
   }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,12 +14,22 @@
 
 namespace anm::cli {
 
+/// Most bytes of the target's answer body a delivery keeps as its excerpt, and of a Location
+/// (the edge's limits, docs/protocol.md).
+inline constexpr size_t kResponseExcerptBytes = 512;
+inline constexpr size_t kLocationBytes = 2048;
+
 /// The outcome of one delivery, as reported to the edge.
 struct DeliveryResult {
   int status = 0;          ///< the target's status; 0 when no response came
   std::string error;       ///< "" on a response; "timeout", "connection refused", ...
-  std::string location;    ///< Location of a 3xx answer (never followed)
+  std::string location;    ///< Location of a 3xx answer (never followed), as text
   int64_t durationMs = 0;  ///< from the start of the delivery to the end of the response
+  /// Where the connection failed, for an error; kUnknown for an answer.
+  NetPhase phase = NetPhase::kUnknown;
+  /// The first kResponseExcerptBytes of the answer's body, as text (textExcerpt).
+  std::string responseExcerpt;
+  int64_t startedAtMs = 0;  ///< wall clock when the delivery began, ms since the epoch
 };
 
 /// Forwards one request at a time. Not thread-safe: one Forwarder per relay loop.

@@ -24,7 +24,7 @@ std::string trim(const std::string& text) {
 }
 
 [[noreturn]] void invalid(const std::string& why) {
-  throw NetError(NetErrorKind::kProtocol, "invalid response: " + why);
+  throw NetError(NetErrorKind::kProtocol, "invalid response: " + why, NetPhase::kReceiving);
 }
 
 bool parseUnsigned(const std::string& text, int base, uint64_t& out) {
@@ -69,7 +69,8 @@ ResponseHead readResponseHead(Connection& connection, Clock::time_point deadline
     ResponseHead head;
     std::string line;
     if (!connection.readLine(line, kMaxResponseLineBytes, deadline)) {
-      throw NetError(NetErrorKind::kClosed, "connection closed before a response");
+      throw NetError(NetErrorKind::kClosed, "connection closed before a response",
+                     NetPhase::kReceiving);
     }
 
     // Status line: HTTP/1.x SP 3DIGIT [SP reason]
@@ -90,7 +91,8 @@ ResponseHead readResponseHead(Connection& connection, Clock::time_point deadline
     size_t headBytes = line.size();
     for (;;) {
       if (!connection.readLine(line, kMaxResponseLineBytes, deadline)) {
-        throw NetError(NetErrorKind::kClosed, "connection closed inside a response head");
+        throw NetError(NetErrorKind::kClosed, "connection closed inside a response head",
+                       NetPhase::kReceiving);
       }
       if (line.empty()) break;
       headBytes += line.size() + 2;
@@ -141,7 +143,9 @@ size_t BodyReader::read(char* out, size_t cap, Clock::time_point deadline) {
     }
     case BodyFraming::kLength: {
       const size_t n = connection_.read(out, std::min<uint64_t>(cap, left_), deadline);
-      if (n == 0) throw NetError(NetErrorKind::kClosed, "connection closed inside a body");
+      if (n == 0)
+        throw NetError(NetErrorKind::kClosed, "connection closed inside a body",
+                       NetPhase::kReceiving);
       left_ -= n;
       if (left_ == 0) done_ = true;
       return n;
@@ -160,7 +164,8 @@ size_t BodyReader::read(char* out, size_t cap, Clock::time_point deadline) {
     }
     firstChunk_ = false;
     if (!connection_.readLine(line, kMaxResponseLineBytes, deadline)) {
-      throw NetError(NetErrorKind::kClosed, "connection closed inside a chunked body");
+      throw NetError(NetErrorKind::kClosed, "connection closed inside a chunked body",
+                     NetPhase::kReceiving);
     }
     const std::string sizeText = trim(line.substr(0, line.find(';')));
     uint64_t size = 0;
@@ -169,7 +174,8 @@ size_t BodyReader::read(char* out, size_t cap, Clock::time_point deadline) {
       size_t trailerBytes = 0;
       do {
         if (!connection_.readLine(line, kMaxResponseLineBytes, deadline)) {
-          throw NetError(NetErrorKind::kClosed, "connection closed inside chunk trailers");
+          throw NetError(NetErrorKind::kClosed, "connection closed inside chunk trailers",
+                         NetPhase::kReceiving);
         }
         trailerBytes += line.size();
         if (trailerBytes > kMaxResponseHeadBytes) invalid("trailers too large");
@@ -180,7 +186,8 @@ size_t BodyReader::read(char* out, size_t cap, Clock::time_point deadline) {
     left_ = size;
   }
   const size_t n = connection_.read(out, std::min<uint64_t>(cap, left_), deadline);
-  if (n == 0) throw NetError(NetErrorKind::kClosed, "connection closed inside a chunk");
+  if (n == 0)
+    throw NetError(NetErrorKind::kClosed, "connection closed inside a chunk", NetPhase::kReceiving);
   left_ -= n;
   return n;
 }

@@ -12,14 +12,18 @@
 #include <Poco/LocalDateTime.h>
 #include <Poco/Logger.h>
 #include <Poco/PatternFormatter.h>
+#include <Poco/Process.h>
 #include <Poco/Timestamp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -39,6 +43,7 @@
 #include "cli/src/event_output.h"
 #include "cli/src/named_hooks.h"
 #include "cli/src/relay.h"
+#include "cli/src/replay_edit.h"
 #include "cli/src/session.h"
 #include "cli/src/stream_event.h"
 #include "cli/src/url.h"
@@ -115,7 +120,9 @@ const char kRelayHelp[] =
 const char kEventsHelp[] =
     "usage: anonymily events list --hook ID [--after N] [--limit N] [--json]\n"
     "       anonymily events show EVENT_ID --hook ID [--raw]\n"
-    "       anonymily events replay EVENT_ID --hook ID\n"
+    "       anonymily events replay EVENT_ID --hook ID [--method M] [--path P] [--query Q]\n"
+    "                               [--header 'Name: value' ...] [--body-file FILE | -]\n"
+    "       anonymily events replay EVENT_ID --hook ID --edit\n"
     "\n"
     "common options:\n"
     "  --hook ID     the hook (required); signed in, also a named hook of the account\n"
@@ -129,7 +136,18 @@ const char kEventsHelp[] =
     "  an event the edge stores but cannot read ends its line with UNREADABLE: <reason>\n"
     "show:\n"
     "  --raw         write the exact body bytes to stdout and nothing else\n"
-    "replay: prints the id of the new event.\n";
+    "replay: prints the id of the new event. An edit option replays an edited copy instead,\n"
+    "  which the edge marks modified and unsigned: the provider's signature covers the\n"
+    "  original request only, so the local handler's check of it will fail.\n"
+    "  --method M        the method\n"
+    "  --path P          the path suffix after /h/<hook id>: \"\" or starting with /\n"
+    "  --query Q         the raw query, without '?'\n"
+    "  --header 'N: V'   a header field; may be repeated; replaces all of the event's\n"
+    "  --body-file F     the body: the bytes of F, or of stdin for -\n"
+    "  --edit            open the event in $EDITOR (else vi) and send what is saved: a line\n"
+    "                    METHOD TARGET (the path suffix, then ? and the query), the header\n"
+    "                    lines 'Name: value', an empty line, then the body byte for byte; the\n"
+    "                    file's last line feed is not part of the body\n";
 
 void setUpLogging(bool quiet) {
   Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
@@ -456,9 +474,10 @@ struct EventsContext {
   std::unique_ptr<MemberSession> session;  ///< for a named hook of the signed-in account
 
   /// A request with the relay token, or as the signed-in member.
-  ApiResponse send(ApiClient& api, const std::string& method, const std::string& path) {
-    if (!session) return api.send(method, path);
-    return sendAsMember(*session, api, method, path, "", true);
+  ApiResponse send(ApiClient& api, const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+    if (!session) return api.send(method, path, body);
+    return sendAsMember(*session, api, method, path, body, true);
   }
 };
 
@@ -582,6 +601,35 @@ int eventsList(const Args& args) {
   return kExitOk;
 }
 
+// One delivery of an event's detail: its facts on one line, then what the local server
+// answered, each only when the relay reported it.
+std::string deliveryLines(const Poco::JSON::Object& d) {
+  std::ostringstream out;
+  out << "delivered  relay=" << printableText(getString(d, "relay"))
+      << " status=" << getInt(d, "status") << " duration_ms=" << getInt(d, "duration_ms");
+  if (!getString(d, "error").empty()) {
+    out << " error=\"" << printableText(getString(d, "error")) << "\"";
+  }
+  const std::string phase = getString(d, "phase");
+  if (!phase.empty() && phase != "unknown") out << " phase=" << printableText(phase);
+  if (getInt(d, "timeout_ms") > 0) out << " timeout_ms=" << getInt(d, "timeout_ms");
+  if (d.optValue<bool>("target_https", false)) out << " target_https=true";
+  if (getInt(d, "started_at_ms") > 0)
+    out << " started=\"" << localTime(getInt(d, "started_at_ms")) << "\"";
+  if (!getString(d, "location").empty()) {
+    out << " location=" << printableText(getString(d, "location"));
+  }
+  out << "\n";
+  if (!getString(d, "response_excerpt").empty()) {
+    out << "           answer: " << printableText(getString(d, "response_excerpt")) << "\n";
+  }
+  if (!getString(d, "integrity_error").empty()) {
+    out << "           answer and location unreadable: "
+        << printableText(getString(d, "integrity_error")) << "\n";
+  }
+  return out.str();
+}
+
 int eventsShow(const Args& args, const std::string& eventId) {
   EventsContext context;
   if (const int rc = eventsContext(args, context); rc != kExitOk) return rc;
@@ -618,14 +666,13 @@ int eventsShow(const Args& args, const std::string& eventId) {
     out << "delivery   " << getString(*event, "delivery_id") << "\n";
   }
   if (getInt(*event, "replay_of") != 0) out << "replay of  " << getInt(*event, "replay_of") << "\n";
+  if (event->optValue<bool>("modified", false)) {
+    out << "edited     yes: the provider's signature does not cover this request\n";
+  }
   out << "size       " << getInt(*event, "size") << "\n";
   if (const Poco::JSON::Array::Ptr deliveries = event->getArray("deliveries")) {
     for (size_t i = 0; i < deliveries->size(); ++i) {
-      const Poco::JSON::Object::Ptr d = deliveries->getObject(static_cast<unsigned>(i));
-      out << "delivered  relay=" << getString(*d, "relay") << " status=" << getInt(*d, "status")
-          << " duration_ms=" << getInt(*d, "duration_ms");
-      if (!getString(*d, "error").empty()) out << " error=\"" << getString(*d, "error") << "\"";
-      out << "\n";
+      out << deliveryLines(*deliveries->getObject(static_cast<unsigned>(i)));
     }
   }
   out << "\n";
@@ -654,16 +701,124 @@ int eventsShow(const Args& args, const std::string& eventId) {
   return kExitOk;
 }
 
+// Removes a file when it goes out of scope (the edited copy of an event holds its contents).
+struct RemovedFile {
+  std::string path;
+  ~RemovedFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+// Opens `original` in the user's editor as editableText (replay_edit.h) and reads what was
+// saved into `edited`. Returns the exit code when there is nothing to send.
+std::optional<int> editInEditor(const ForwardRequest& original, ForwardRequest& edited) {
+  // A file only this user can read: it holds the webhook's headers and body.
+  const char* tmp = std::getenv("TMPDIR");
+  RemovedFile file{std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                   "/anonymily-event-XXXXXX.http"};
+  const int fd = ::mkstemps(file.path.data(), 5);
+  if (fd < 0) {
+    const std::string why = std::strerror(errno);
+    file.path.clear();
+    return failure("could not create a file to edit the event in: " + why);
+  }
+  const std::string text = editableText(original);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!written) return failure("could not write " + file.path);
+
+  // $EDITOR may hold arguments ("code --wait"), so the shell splits it, as git does.
+  const char* editor = std::getenv("EDITOR");
+  const std::string command = editor != nullptr && *editor != '\0' ? editor : "vi";
+  Poco::ProcessHandle handle =
+      Poco::Process::launch("/bin/sh", {"-c", command + " \"$1\"", "sh", file.path});
+  const int status = handle.wait();
+  if (status != 0) {
+    return failure("the editor (" + command + ") exited with " + std::to_string(status) +
+                   "; nothing was replayed");
+  }
+
+  std::ifstream in(file.path, std::ios::binary);
+  std::ostringstream saved;
+  saved << in.rdbuf();
+  std::string error;
+  if (!parseEditedText(saved.str(), edited, error)) {
+    return failure("could not read the edited event: " + error + "; nothing was replayed");
+  }
+  return std::nullopt;
+}
+
+// The edit the options ask for. Returns the exit code of a usage error.
+std::optional<int> editFromOptions(const Args& args, ReplayEdit& edit) {
+  if (args.value("method")) edit.method = *args.value("method");
+  if (args.value("path")) edit.path = *args.value("path");
+  if (args.value("query")) edit.query = *args.value("query");
+  if (args.has("header")) {
+    edit.headers.emplace();
+    for (const std::string& text : args.values("header")) {
+      HeaderField field;
+      std::string error;
+      if (!parseHeaderOption(text, field, error)) return usageError(error, "events");
+      edit.headers->push_back(std::move(field));
+    }
+  }
+  if (const auto file = args.value("body-file")) {
+    std::ostringstream body;
+    if (*file == "-") {
+      body << std::cin.rdbuf();
+    } else {
+      std::ifstream in(*file, std::ios::binary);
+      if (!in) return usageError("could not read --body-file " + *file, "events");
+      body << in.rdbuf();
+    }
+    edit.body = body.str();
+  }
+  return std::nullopt;
+}
+
 int eventsReplay(const Args& args, const std::string& eventId) {
+  // The options are checked before anything is asked of the edge.
+  ReplayEdit edit;
+  const bool editing = args.has("edit");
+  for (const char* option : {"method", "path", "query", "header", "body-file"}) {
+    if (editing && args.has(option)) {
+      return usageError(
+          std::string("--edit takes no --") + option + "; change the request in the editor",
+          "events");
+    }
+  }
+  if (const auto rc = editFromOptions(args, edit)) return *rc;
+
   EventsContext context;
   if (const int rc = eventsContext(args, context); rc != kExitOk) return rc;
   ApiClient api(*context.edge, context.token, kApiTimeout);
-  const ApiResponse response = context.send(
-      api, "POST", "/api/v1/hooks/" + context.hookId + "/events/" + eventId + "/replay");
+  const std::string base = "/api/v1/hooks/" + context.hookId + "/events/" + eventId;
+
+  // --edit: the event as the edge holds it, changed in the editor; only what changed is sent.
+  if (editing) {
+    const ApiResponse read = context.send(api, "GET", base);
+    if (read.status != 200) return apiFailure(read, "could not read event " + eventId);
+    StreamEvent original;
+    std::string error;
+    if (!parseStreamEvent(read.body, original, error)) {
+      return failure("could not read event " + eventId + ": " + error);
+    }
+    ForwardRequest edited;
+    if (const auto rc = editInEditor(original.request, edited)) return *rc;
+    edit = differences(original.request, edited);
+    if (edit.empty()) return failure("nothing was changed; event " + eventId + " was not replayed");
+  }
+
+  const ApiResponse response =
+      context.send(api, "POST", base + "/replay", edit.empty() ? "" : replayEditJson(edit));
   if (response.status != 201 && response.status != 200) {
     return apiFailure(response, "could not replay event " + eventId);
   }
-  std::cout << getInt(*parseObject(response), "id") << "\n";
+  const Poco::JSON::Object::Ptr copy = parseObject(response);
+  std::cout << getInt(*copy, "id") << "\n";
+  if (!getString(*copy, "warning").empty()) {
+    std::cerr << "anonymily: warning: " << printableText(getString(*copy, "warning")) << "\n";
+  }
   return kExitOk;
 }
 
@@ -679,7 +834,11 @@ int eventsCommand(const std::vector<std::string>& argv) {
     specs.insert(specs.end(), {{"after"}, {"limit"}, {"json", false}});
   } else if (sub == "show") {
     specs.push_back({"raw", false});
-  } else if (sub != "replay") {
+  } else if (sub == "replay") {
+    specs.insert(
+        specs.end(),
+        {{"method"}, {"path"}, {"query"}, {"header", true, true}, {"body-file"}, {"edit", false}});
+  } else {
     return usageError("unknown events command '" + sub + "'", "events");
   }
   Args args;

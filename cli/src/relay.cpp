@@ -403,7 +403,14 @@ class Relay {
     const Poco::Timestamp started;
     const DeliveryResult result = forwarder_.forward(event.request);
     lastEventId_ = event.id;
-    reporter_.enqueue(DeliveryReport{event.id, result.status, result.durationMs, result.error});
+    DeliveryReport report{event.id, result.status, result.durationMs, result.error};
+    report.phase = result.phase;
+    report.timeoutMs = options_.timeout.count();
+    report.targetHttps = options_.target.tls();
+    report.startedAtMs = result.startedAtMs;
+    report.responseExcerpt = result.responseExcerpt;
+    report.location = result.location;
+    reporter_.enqueue(std::move(report));
     if (!options_.quiet) {
       const std::string line = options_.json ? formatEventJson(event, result, started)
                                              : formatEventLine(event, result, started);

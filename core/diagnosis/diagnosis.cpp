@@ -914,6 +914,7 @@ EventFacts eventFacts(const store::EventRecord& event) {
   facts.reason = event.reason;
   facts.reasonMessage = event.reasonMessage;
   facts.replayOf = event.replayOf;
+  facts.modified = event.modified;
   return facts;
 }
 
@@ -924,6 +925,25 @@ DeliveryFacts deliveryFacts(const store::DeliveryRecord& delivery) {
   facts.durationMs = delivery.durationMs;
   facts.error = delivery.error;
   facts.reportedAtMs = delivery.reportedAtMs;
+  switch (delivery.phase) {
+    case store::DeliveryPhase::kConnecting:
+      facts.phase = DeliveryPhase::kConnecting;
+      break;
+    case store::DeliveryPhase::kSending:
+      facts.phase = DeliveryPhase::kSending;
+      break;
+    case store::DeliveryPhase::kReceiving:
+      facts.phase = DeliveryPhase::kReceiving;
+      break;
+    case store::DeliveryPhase::kUnknown:
+      facts.phase = DeliveryPhase::kUnknown;
+      break;
+  }
+  facts.responseExcerpt = delivery.responseExcerpt;
+  facts.location = delivery.location;
+  facts.timeoutMs = delivery.timeoutMs;
+  facts.targetHttps = delivery.targetHttps;
+  facts.startedAtMs = delivery.startedAtMs;
   return facts;
 }
 

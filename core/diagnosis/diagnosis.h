@@ -117,9 +117,9 @@ struct EventFacts {
 /// Where a delivery was when the connection failed, as the relay saw it.
 enum class DeliveryPhase { kUnknown, kConnecting, kSending, kReceiving };
 
-/// What a relay reports about one delivery to its local target. Fields beyond DeliveryRecord's
-/// are what the relay must start reporting (docs/diagnosis.md lists them); left at their
-/// defaults, the rules that need them do not fire and the rest still do.
+/// What a relay reports about one delivery to its local target (docs/diagnosis.md lists the
+/// fields); a relay that does not report some leaves them at their defaults, and then the rules
+/// that need them do not fire and the rest still do.
 struct DeliveryFacts {
   std::string relayId;
   int32_t status = 0;  ///< the target's status; 0 when no response came
@@ -168,7 +168,7 @@ struct Finding {
 std::vector<Finding> diagnose(const DiagnosisInput& input) noexcept;
 
 /// Facts from the stored records. hookFacts takes previousSigningSecret for a Standard Webhooks
-/// hook; eventFacts leaves verdictAtMs and modified for the caller.
+/// hook; eventFacts leaves verdictAtMs for the caller.
 HookFacts hookFacts(const store::HookRecord& hook);
 EventFacts eventFacts(const store::EventRecord& event);
 DeliveryFacts deliveryFacts(const store::DeliveryRecord& delivery);

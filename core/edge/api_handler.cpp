@@ -93,12 +93,11 @@ std::optional<store::HookRecord> ApiHandler::authorize(const std::string& hookId
   return std::nullopt;
 }
 
-Poco::JSON::Object::Ptr ApiHandler::readJson(HTTPServerRequest& req) {
+Poco::JSON::Object::Ptr ApiHandler::readJson(HTTPServerRequest& req, size_t limit) {
   std::string body;
-  const BodyRead read = readBody(req, kMaxApiBodyBytes, body);
+  const BodyRead read = readBody(req, limit, body);
   if (read == BodyRead::kTooLarge) {
-    throw BadRequest("body exceeds the limit of " + std::to_string(kMaxApiBodyBytes) + " bytes",
-                     413);
+    throw BadRequest("body exceeds the limit of " + std::to_string(limit) + " bytes", 413);
   }
   bodyRead_ = true;
   if (read == BodyRead::kShort) throw BadRequest("the body ended before its content-length");

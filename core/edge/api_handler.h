@@ -65,8 +65,10 @@ class ApiHandler : public EdgeHandler {
                                              Poco::Net::HTTPServerRequest& req,
                                              Poco::Net::HTTPServerResponse& resp);
 
-  /// The request's body as a JSON object (at most kMaxApiBodyBytes); "" is an empty object.
-  Poco::JSON::Object::Ptr readJson(Poco::Net::HTTPServerRequest& req);
+  /// The request's body as a JSON object of at most `limit` bytes (413 beyond); "" is an empty
+  /// object.
+  Poco::JSON::Object::Ptr readJson(Poco::Net::HTTPServerRequest& req,
+                                   size_t limit = kMaxApiBodyBytes);
 
   /// Does the hook own the event? Asks for one summary without its body.
   bool hookHasEvent(const std::string& hookId, int64_t eventId);

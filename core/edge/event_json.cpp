@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace anm::edge {
@@ -19,8 +20,8 @@ constexpr char kHexDigits[] = "0123456789abcdef";
 // Room for the field names and numbers of one event besides its strings, headers and body.
 constexpr size_t kFixedOverhead = 320;
 
-// Room for one delivery object besides its relay id and error text.
-constexpr size_t kDeliverySize = 128;
+// Room for one delivery object besides its relay id, error, excerpt and Location.
+constexpr size_t kDeliverySize = 256;
 
 void appendInt(std::string& out, int64_t value) {
   char buf[24];
@@ -118,6 +119,11 @@ void appendIntField(std::string& out, std::string_view key, int64_t value) {
   appendInt(out, value);
 }
 
+void appendBoolField(std::string& out, std::string_view key, bool value) {
+  appendKey(out, key);
+  out.append(value ? "true" : "false");
+}
+
 void appendBase64String(std::string& out, std::string_view in) {
   out.push_back('"');
   appendBase64(out, in);
@@ -210,14 +216,26 @@ void appendVerdict(std::string& out, const store::EventRecord& event) {
   appendStringField(out, "reason", reasonName(event.reason));
 }
 
-// The members of a delivery after its opening brace: {"relay":...,"reported_at_ms":N}.
+// The members of a delivery after its opening brace: {"relay":...,"reported_at_ms":N}. The
+// excerpt and the Location are display text: bytes that are not UTF-8 become U+FFFD.
 void appendDeliveryObject(std::string& out, const store::DeliveryRecord& delivery) {
   out.append("{\"relay\":");
   appendString(out, delivery.relayId);
   appendIntField(out, "status", delivery.status);
   appendIntField(out, "duration_ms", delivery.durationMs);
   appendStringField(out, "error", delivery.error);
+  appendStringField(out, "phase", phaseName(delivery.phase));
+  appendIntField(out, "timeout_ms", delivery.timeoutMs);
+  appendBoolField(out, "target_https", delivery.targetHttps);
+  appendIntField(out, "started_at_ms", delivery.startedAtMs);
+  appendStringField(out, "response_excerpt", delivery.responseExcerpt);
+  appendStringField(out, "location", delivery.location);
   appendIntField(out, "reported_at_ms", delivery.reportedAtMs);
+
+  // Only a delivery whose sealed values did not open carries it (both are "" then).
+  if (!delivery.integrityError.empty()) {
+    appendStringField(out, "integrity_error", delivery.integrityError);
+  }
   out.push_back('}');
 }
 
@@ -242,6 +260,7 @@ void appendSummaryFields(std::string& out, const store::EventRecord& event,
   appendStringField(out, "delivery_id", event.deliveryId);
   appendIntField(out, "size", event.bodySize);
   appendIntField(out, "replay_of", event.replayOf);
+  appendBoolField(out, "modified", event.modified);
   appendDeliveries(out, deliveries);
 
   // Only an event whose contents could not be read carries it, so that other answers keep
@@ -259,6 +278,7 @@ void appendEnvelope(std::string& out, const store::EventRecord& event) {
   appendStringField(out, "event_type", event.eventType);
   appendStringField(out, "delivery_id", event.deliveryId);
   appendIntField(out, "replay_of", event.replayOf);
+  appendBoolField(out, "modified", event.modified);
   out.push_back('}');
 }
 
@@ -331,6 +351,32 @@ void appendBase64(std::string& out, std::string_view in) {
   *dst++ = '=';
 }
 
+std::optional<std::string> decodeBase64(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  const auto valueOf = [](char c) -> int {
+    const char* at = std::strchr(kBase64Alphabet, c);
+    return c != '\0' && at != nullptr ? static_cast<int>(at - kBase64Alphabet) : -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    // Padding may only end the last group, and leaves at least two characters of data.
+    const bool last = i + 4 == text.size();
+    const size_t padding =
+        last ? (text[i + 3] == '=') + (text[i + 2] == '=' && text[i + 3] == '=') : 0;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const int digit = k >= 4 - padding ? 0 : valueOf(text[i + k]);
+      if (digit < 0) return std::nullopt;
+      v = (v << 6) | static_cast<uint32_t>(digit);
+    }
+    out.push_back(static_cast<char>((v >> 16) & 0xFF));
+    if (padding < 2) out.push_back(static_cast<char>((v >> 8) & 0xFF));
+    if (padding < 1) out.push_back(static_cast<char>(v & 0xFF));
+  }
+  return out;
+}
+
 std::string_view verdictName(store::Verdict verdict) {
   switch (verdict) {
     case store::Verdict::kValid:
@@ -341,6 +387,28 @@ std::string_view verdictName(store::Verdict verdict) {
       return "unsigned";
   }
   return "unknown";
+}
+
+std::string_view phaseName(store::DeliveryPhase phase) {
+  switch (phase) {
+    case store::DeliveryPhase::kConnecting:
+      return "connecting";
+    case store::DeliveryPhase::kSending:
+      return "sending";
+    case store::DeliveryPhase::kReceiving:
+      return "receiving";
+    case store::DeliveryPhase::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::optional<store::DeliveryPhase> phaseFromName(std::string_view name) {
+  for (const auto phase : {store::DeliveryPhase::kUnknown, store::DeliveryPhase::kConnecting,
+                           store::DeliveryPhase::kSending, store::DeliveryPhase::kReceiving}) {
+    if (phaseName(phase) == name) return phase;
+  }
+  return std::nullopt;
 }
 
 std::string_view reasonName(int32_t reason) {

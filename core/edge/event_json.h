@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +42,9 @@ std::string sseFrame(const store::EventRecord& event);
 /// exists but whose contents could not be read, so that a relay can move past it and say so.
 std::string unreadableFrame(const store::EventRecord& event);
 
-/// One delivery report: {"relay":...,"status":N,"duration_ms":N,"error":...,"reported_at_ms":N}.
+/// One delivery report: {"relay":...,"status":N,"duration_ms":N,"error":...,"phase":...,
+/// "timeout_ms":N,"target_https":B,"started_at_ms":N,"response_excerpt":...,"location":...,
+/// "reported_at_ms":N}, plus "integrity_error" for one whose sealed values did not open.
 std::string deliveryJson(const store::DeliveryRecord& delivery);
 
 /// A dashboard's frame of a new event: "id: N\nevent: summary\ndata: <summary>\n\n", without
@@ -51,6 +54,12 @@ std::string summaryFrame(const store::EventRecord& event);
 /// A dashboard's frame of a delivery report, without an id so that it moves no cursor:
 /// "event: delivery\ndata: {"event":N,"relay":...}\n\n".
 std::string deliveryFrame(const store::DeliveryRecord& delivery);
+
+/// "connecting", "sending", "receiving" or "unknown": a delivery's phase in the protocol.
+std::string_view phaseName(store::DeliveryPhase phase);
+
+/// The phase of that protocol name, or nothing for another text.
+std::optional<store::DeliveryPhase> phaseFromName(std::string_view name);
 
 /// "valid", "invalid" or "unsigned" (the names of plugin::verdictName, without the plugin host).
 std::string_view verdictName(store::Verdict verdict);
@@ -68,5 +77,9 @@ size_t utf8SequenceLength(std::string_view in, size_t pos);
 
 /// Appends the standard base64 form of `in` (RFC 4648 alphabet, '=' padding) to `out`.
 void appendBase64(std::string& out, std::string_view in);
+
+/// The bytes of `text` in exactly the form appendBase64 writes (whole groups of four, '='
+/// padding only at the end, no white space), or nothing for any other text.
+std::optional<std::string> decodeBase64(std::string_view text);
 
 }  // namespace anm::edge

@@ -407,6 +407,19 @@ std::string Explainer::redactedSummary(const ExplainSubject& subject) {
     out->set("status", delivery.status);
     out->set("duration_ms", static_cast<Poco::Int64>(delivery.durationMs));
     out->set("error", scrub(delivery.error, kQuotedTextBytes));
+    if (delivery.phase != store::DeliveryPhase::kUnknown) {
+      out->set("phase", std::string(phaseName(delivery.phase)));
+    }
+    if (delivery.timeoutMs > 0) out->set("timeout_ms", static_cast<Poco::Int64>(delivery.timeoutMs));
+    out->set("target_https", delivery.targetHttps);
+
+    // What the local server answered may echo the request: it leaves as the body does.
+    if (subject.bodyExcerptAllowed) {
+      if (!delivery.responseExcerpt.empty()) {
+        out->set("response_excerpt", scrub(delivery.responseExcerpt, kExplainExcerptBytes));
+      }
+      if (!delivery.location.empty()) out->set("location", scrub(delivery.location, 200));
+    }
     deliveries->add(out);
   }
 

@@ -43,6 +43,8 @@
 #include "core/edge/plans.h"
 #include "core/edge/rate_limit.h"
 #include "core/edge/raw_head.h"
+#include "core/edge/replay_edit.h"
+#include "core/edge/replay_jobs.h"
 #include "core/edge/secrets.h"
 #include "core/edge/standard_webhooks.h"
 
@@ -90,13 +92,6 @@ std::string withLatestDeliveries(const store::EventRecord& event,
       detail ? eventDetailJson(event, deliveries) : eventSummaryJson(event, deliveries);
   out.insert(out.size() - 1, ",\"deliveries_total\":" + std::to_string(total));
   return out;
-}
-
-// An event that exists but whose contents failed their integrity check: the answer says so
-// instead of handing out empty contents as if they were the event's.
-void sendUnreadable(HTTPServerResponse& resp, const store::EventRecord& event) {
-  sendError(resp, 500,
-            "event " + std::to_string(event.id) + " cannot be read: " + event.integrityError);
 }
 
 // --- Custom responses -----------------------------------------------------------------------
@@ -900,15 +895,8 @@ class GetEventHandler : public HookApiHandler {
  protected:
   void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
-    const auto event = services_.store->getEvent(hookId_, eventId_);
-    if (!event) {
-      sendError(resp, 404, "unknown event");
-      return;
-    }
-    if (!event->integrityError.empty()) {
-      sendUnreadable(resp, *event);
-      return;
-    }
+    const auto event = readableEvent(resp);
+    if (!event) return;
 
     // Every read of an event's contents is on the record before the contents leave.
     audit(req, "event.read", hook.accountId, hook.id, event->id, rawBody_ ? "body" : "detail");
@@ -928,8 +916,18 @@ class GetEventHandler : public HookApiHandler {
   bool rawBody_;
 };
 
-// Reads one delivery report; `withEvent` also requires its "event" member.
-store::DeliveryRecord parseDelivery(const Poco::JSON::Object& report, int64_t eventId) {
+// The members of one delivery report (docs/protocol.md); a report in bulk also names its "event".
+const std::vector<std::string> kDeliveryFields = {
+    "relay",        "status",        "duration_ms",      "error",   "phase", "timeout_ms",
+    "target_https", "started_at_ms", "response_excerpt", "location"};
+
+// Longest timeout_ms a report may give: a day, far past the relay's own limit.
+constexpr int64_t kMaxReportedTimeoutMs = INT64_C(86400000);
+
+// Reads one delivery report of event `eventId`, whose members may be `known` only.
+store::DeliveryRecord parseDelivery(const Poco::JSON::Object& report, int64_t eventId,
+                                    const std::vector<std::string>& known = kDeliveryFields) {
+  refuseUnknownFields(report, known);
   store::DeliveryRecord delivery;
   delivery.eventId = eventId;
   delivery.relayId = stringMember(report, "relay", "");
@@ -941,6 +939,24 @@ store::DeliveryRecord parseDelivery(const Poco::JSON::Object& report, int64_t ev
   delivery.error = stringMember(report, "error", "");
   if (delivery.error.size() > kMaxDeliveryErrorBytes) {
     throw BadRequest("error must be at most " + std::to_string(kMaxDeliveryErrorBytes) + " bytes");
+  }
+
+  // What the relay saw of the local server (since schema 4); absent ones stay unknown.
+  const auto phase = phaseFromName(stringMember(report, "phase", "unknown"));
+  if (!phase) throw BadRequest("phase must be connecting, sending, receiving or unknown");
+  delivery.phase = *phase;
+  delivery.timeoutMs = integerMember(report, "timeout_ms", 0, 0, kMaxReportedTimeoutMs);
+  delivery.targetHttps = booleanMember(report, "target_https", false);
+  delivery.startedAtMs = integerMember(report, "started_at_ms", 0, 0, INT64_MAX);
+  delivery.responseExcerpt = stringMember(report, "response_excerpt", "");
+  if (delivery.responseExcerpt.size() > store::kMaxResponseExcerptBytes) {
+    throw BadRequest("response_excerpt must be at most " +
+                     std::to_string(store::kMaxResponseExcerptBytes) + " bytes");
+  }
+  delivery.location = stringMember(report, "location", "");
+  if (delivery.location.size() > store::kMaxLocationBytes) {
+    throw BadRequest("location must be at most " + std::to_string(store::kMaxLocationBytes) +
+                     " bytes");
   }
   delivery.reportedAtMs = nowMs();
   return delivery;
@@ -984,6 +1000,8 @@ class BulkDeliveriesHandler : public HookApiHandler {
     // Every report is checked before any is stored, so a bad one stores nothing.
     std::vector<store::DeliveryRecord> deliveries;
     std::vector<int64_t> checked;
+    std::vector<std::string> known = kDeliveryFields;
+    known.insert(known.begin(), "event");
     for (size_t i = 0; i < reports->size(); ++i) {
       const auto report = reports->getObject(static_cast<unsigned>(i));
       if (!report) throw BadRequest("delivery " + std::to_string(i) + " is not an object");
@@ -994,7 +1012,11 @@ class BulkDeliveriesHandler : public HookApiHandler {
         }
         checked.push_back(eventId);
       }
-      deliveries.push_back(parseDelivery(*report, eventId));
+      try {
+        deliveries.push_back(parseDelivery(*report, eventId, known));
+      } catch (const BadRequest& e) {
+        throw BadRequest("delivery " + std::to_string(i) + ": " + e.what(), e.status());
+      }
     }
     services_.store->addDeliveries(deliveries);
     for (const auto& delivery : deliveries) {
@@ -1007,6 +1029,7 @@ class BulkDeliveriesHandler : public HookApiHandler {
   }
 };
 
+/// POST .../events/<n>/replay: a copy of the event, or with a JSON body an edited copy.
 class ReplayHandler : public HookApiHandler {
  public:
   using HookApiHandler::HookApiHandler;
@@ -1014,33 +1037,27 @@ class ReplayHandler : public HookApiHandler {
  protected:
   void handleHook(const store::HookRecord& hook, HTTPServerRequest& req,
                   HTTPServerResponse& resp) override {
-    auto event = services_.store->getEvent(hookId_, eventId_);
-    if (!event) {
-      closeIfBodyUnread(req, resp);
-      sendError(resp, 404, "unknown event");
-      return;
+    // An edit is read first, with room for a body as large as ingest takes in base64.
+    Poco::JSON::Object::Ptr edit;
+    if (hasBody(req)) {
+      edit = readJson(req, kMaxApiBodyBytes + (services_.maxBodyBytes + 2) / 3 * 4);
     }
 
     // A copy of contents that could not be read would be a different request.
-    if (!event->integrityError.empty()) {
-      closeIfBodyUnread(req, resp);
-      sendUnreadable(resp, *event);
-      return;
-    }
+    auto event = readableEvent(resp);
+    if (!event) return;
 
-    // The copy keeps the request and the original verdict; replay_of marks it, which is also
-    // what lets the copy of an invalid event reach the relays (docs/protocol.md).
-    store::EventRecord copy = std::move(*event);
-    copy.replayOf = copy.id;
-    copy.id = 0;
-    copy.receivedAtMs = nowMs();
+    if (edit) applyReplayEdit(*edit, services_.maxBodyBytes, *event);
+    store::EventRecord copy = replayCopyOf(std::move(*event), nowMs());
     copy.id = services_.store->appendEvent(copy);
     audit(req, "event.replay", hook.accountId, hook.id, copy.replayOf,
-          "replay_id=" + std::to_string(copy.id));
-    httpLog().information("event replayed hook=%s event_id=%s replay_of=%s", hookId_,
-                          std::to_string(copy.id), std::to_string(copy.replayOf));
-    closeIfBodyUnread(req, resp);
-    sendJson(resp, 201, withLatestDeliveries(copy, {}, false));
+          "replay_id=" + std::to_string(copy.id) + (edit ? " modified" : ""));
+    httpLog().information("event replayed hook=%s event_id=%s replay_of=%s modified=%s", hookId_,
+                          std::to_string(copy.id), std::to_string(copy.replayOf),
+                          std::string(edit ? "true" : "false"));
+    std::string answer = withLatestDeliveries(copy, {}, false);
+    if (edit) answer.insert(answer.size() - 1, ",\"warning\":" + jsonText(kEditedReplayWarning));
+    sendJson(resp, 201, answer);
   }
 };
 

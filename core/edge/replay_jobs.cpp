@@ -28,6 +28,13 @@ int64_t wallMs() {
 
 }  // namespace
 
+store::EventRecord replayCopyOf(store::EventRecord event, int64_t nowMs) {
+  event.replayOf = event.id;
+  event.id = 0;
+  event.receivedAtMs = nowMs;
+  return event;
+}
+
 int64_t replayEvent(store::Store& store, const std::string& hookId, int64_t eventId,
                     int64_t nowMs) {
   auto event = store.getEvent(hookId, eventId);
@@ -35,14 +42,7 @@ int64_t replayEvent(store::Store& store, const std::string& hookId, int64_t even
 
   // A copy of contents that could not be read would be a different request.
   if (!event->integrityError.empty()) throw std::runtime_error(event->integrityError);
-
-  // The copy keeps the request and the original verdict; replay_of marks it, which is also
-  // what lets the copy of an invalid event reach the relays (docs/protocol.md).
-  store::EventRecord copy = std::move(*event);
-  copy.replayOf = copy.id;
-  copy.id = 0;
-  copy.receivedAtMs = nowMs;
-  return store.appendEvent(std::move(copy));
+  return store.appendEvent(replayCopyOf(std::move(*event), nowMs));
 }
 
 struct ReplayJobs::Impl {

@@ -25,9 +25,14 @@ inline constexpr std::chrono::minutes kReplayJobKept{10};
 /// Most new event ids a job's state lists; its counts cover them all.
 inline constexpr size_t kMaxListedReplays = 100;
 
-/// Stores one replay of an event of the hook and returns the new event's id: the copy the
-/// single replay route makes (docs/protocol.md). Throws store::StoreError when the store
-/// fails, and std::runtime_error when the event cannot be replayed (gone, unreadable).
+/// Turns `event`, as read, into its replay received at `nowMs`: the same request with the
+/// original verdict, marked by replay_of, which is also what lets the replay of an invalid
+/// event reach the relays (docs/protocol.md). Its id is 0 until it is stored.
+store::EventRecord replayCopyOf(store::EventRecord event, int64_t nowMs);
+
+/// Stores one replay of an event of the hook, as the single replay route does without edits,
+/// and returns the new event's id. Throws store::StoreError when the store fails, and
+/// std::runtime_error when the event cannot be replayed (gone, unreadable).
 int64_t replayEvent(store::Store& store, const std::string& hookId, int64_t eventId, int64_t nowMs);
 
 /// The state of one job, as the API shows it.

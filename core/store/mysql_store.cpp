@@ -10,6 +10,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_driver.h>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <atomic>
@@ -76,7 +77,7 @@ constexpr auto kHookCacheAge = std::chrono::milliseconds(kHookCacheMs);
 constexpr const char* kEventColumns =
     "id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, body_size, verdict, "
     "reason, reason_message, event_type, delivery_id, replay_of, key_id, wrapped_key, "
-    "seal_version";
+    "seal_version, modified";
 
 constexpr const char* kHookColumns =
     "id, provider, secret, tolerance_s, options, token_hash, created_at_ms, account_id, name, "
@@ -270,6 +271,25 @@ const std::vector<Migration>& migrations() {
            " ADD KEY events_by_seal_version (seal_version)",
        },
        RowWork::kSealSummaryFields},
+      {4,
+       "what relays report of each delivery, and edited replays",
+       {
+           // The facts a relay reports beside the status (docs/diagnosis.md). response_excerpt
+           // and location come from the developer's server: sealed (sealed = 1) under the data
+           // key of their event when it is sealed, else in the clear; NULL (reports from before
+           // this step, or from an edge of an older build) reads as empty.
+           "ALTER TABLE deliveries"
+           " ADD COLUMN phase TINYINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN timeout_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN target_https TINYINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN started_at_ms BIGINT NOT NULL DEFAULT 0,"
+           " ADD COLUMN response_excerpt BLOB NULL,"
+           " ADD COLUMN location BLOB NULL,"
+           " ADD COLUMN sealed TINYINT NOT NULL DEFAULT 0",
+
+           // An edited replay (store.h); in the clear like replay_of.
+           "ALTER TABLE events ADD COLUMN modified TINYINT NOT NULL DEFAULT 0",
+       }},
   };
   return kMigrations;
 }
@@ -449,6 +469,7 @@ EventRecord readEvent(sql::ResultSet& rs, bool withBody, const crypto::KeyRing* 
   event.verdict = static_cast<Verdict>(rs.getInt(9));
   event.reason = rs.getInt(10);
   event.replayOf = rs.getInt64(14);
+  event.modified = rs.getInt(18) != 0;
   StoredContents stored;
   stored.wrapped = WrappedKey{column(rs, 15), column(rs, 16)};
   if (!stored.wrapped.keyId.empty() && ring == nullptr) {
@@ -459,12 +480,39 @@ EventRecord readEvent(sql::ResultSet& rs, bool withBody, const crypto::KeyRing* 
   stored.sealVersion = rs.getInt(17);
   stored.query = column(rs, 6);
   stored.headers = column(rs, 7);
-  const std::string body = withBody ? column(rs, 18) : std::string();
+  const std::string body = withBody ? column(rs, 19) : std::string();
   if (withBody) stored.body = &body;
   stored.summary = SummaryFields{column(rs, 5), column(rs, 11), column(rs, 12), column(rs, 13)};
   static const crypto::KeyRing kNoKeys;
   openContents(ring != nullptr ? *ring : kNoKeys, stored, event);
   return event;
+}
+
+/// The delivery columns every read takes, with what opening their sealed values needs of their
+/// event (d and e are deliveries and events).
+constexpr const char* kDeliveryColumns =
+    "d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms, d.phase, "
+    "d.timeout_ms, d.target_https, d.started_at_ms, d.response_excerpt, d.location, d.sealed, "
+    "e.hook_id, e.key_id, e.wrapped_key";
+
+/// Reads a row selected with kDeliveryColumns, its sealed values opened through `sealer`.
+DeliveryRecord readDelivery(sql::ResultSet& rs, DeliverySealer& sealer) {
+  DeliveryRecord delivery;
+  delivery.eventId = rs.getInt64(1);
+  delivery.relayId = column(rs, 2);
+  delivery.status = rs.getInt(3);
+  delivery.durationMs = rs.getInt64(4);
+  delivery.error = column(rs, 5);
+  delivery.reportedAtMs = rs.getInt64(6);
+  delivery.phase = deliveryPhaseOf(rs.getInt(7));
+  delivery.timeoutMs = rs.getInt64(8);
+  delivery.targetHttps = rs.getInt(9) != 0;
+  delivery.startedAtMs = rs.getInt64(10);
+  const StoredDeliveryText stored{column(rs, 11), column(rs, 12), rs.getInt(13) != 0};
+  sealer.open(delivery,
+              DeliveryEvent{delivery.eventId, column(rs, 14), {column(rs, 15), column(rs, 16)}},
+              stored);
+  return delivery;
 }
 
 /// The clear text of one secret field of a row sealed under `keyId` ('' for the clear).
@@ -976,6 +1024,12 @@ class MySqlStore::Impl {
             c.rollbackQuietly();
             return false;
           }
+          auto& deliveries = c.prepare(
+              "UPDATE deliveries d JOIN events e ON e.id = d.event_id "
+              "SET d.response_excerpt = NULL, d.location = NULL, d.sealed = 0 "
+              "WHERE e.hook_id = ? AND e.erased = 0");
+          deliveries.setString(1, hookId);
+          deliveries.executeUpdate();
           auto& events = c.prepare(
               "UPDATE events SET erased = 1, path_suffix = '', raw_query = '', headers = '', "
               "body = '', reason_message = '', event_type = '', delivery_id = '', "
@@ -1482,19 +1536,38 @@ class MySqlStore::Impl {
 
   void addDeliveries(const std::vector<DeliveryRecord>& deliveries) {
     if (deliveries.empty()) return;
+    const RingPtr ring = currentRing();
     withConnection("store delivery report", false, [&](Connection& c) {
-      auto& statement = c.prepare(
-          "INSERT INTO deliveries (event_id, relay_id, status, duration_ms, error, "
-          "reported_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
       c.begin();
       try {
+        // Each event's key is read once, and locked until the commit, so that a re-encryption
+        // cannot seal an event stored in the clear between this read and the insert.
+        const std::map<int64_t, DeliveryEvent> events =
+            ring ? lockEventsOf(c, deliveries) : std::map<int64_t, DeliveryEvent>();
+        DeliverySealer sealer(ring.get());
+        auto& statement = c.prepare(
+            "INSERT INTO deliveries (event_id, relay_id, status, duration_ms, error, "
+            "reported_at_ms, phase, timeout_ms, target_https, started_at_ms, response_excerpt, "
+            "location, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         for (const auto& delivery : deliveries) {
+          const auto event = events.find(delivery.eventId);
+          const StoredDeliveryText text =
+              event != events.end()
+                  ? sealer.seal(delivery, event->second)
+                  : StoredDeliveryText{delivery.responseExcerpt, delivery.location, false};
           statement.setInt64(1, delivery.eventId);
           statement.setString(2, delivery.relayId);
           statement.setInt(3, delivery.status);
           statement.setInt64(4, delivery.durationMs);
           statement.setString(5, delivery.error);
           statement.setInt64(6, delivery.reportedAtMs);
+          statement.setInt(7, static_cast<int32_t>(delivery.phase));
+          statement.setInt64(8, delivery.timeoutMs);
+          statement.setInt(9, delivery.targetHttps ? 1 : 0);
+          statement.setInt64(10, delivery.startedAtMs);
+          statement.setString(11, text.responseExcerpt);
+          statement.setString(12, text.location);
+          statement.setInt(13, text.sealed ? 1 : 0);
           statement.executeUpdate();
         }
         c.commit();
@@ -1510,24 +1583,16 @@ class MySqlStore::Impl {
   }
 
   std::vector<DeliveryRecord> listDeliveries(int64_t eventId) {
+    const RingPtr ring = currentRing();
     return withConnection("list deliveries", true, [&](Connection& c) {
-      auto& statement = c.prepare(
-          "SELECT d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms "
-          "FROM deliveries d JOIN events e ON e.id = d.event_id "
-          "WHERE d.event_id = ? AND e.erased = 0 ORDER BY d.id");
+      auto& statement = c.prepare(std::string("SELECT ") + kDeliveryColumns +
+                                  " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                                  "WHERE d.event_id = ? AND e.erased = 0 ORDER BY d.id");
       statement.setInt64(1, eventId);
       std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      DeliverySealer sealer(ring.get());
       std::vector<DeliveryRecord> rows;
-      while (rs->next()) {
-        DeliveryRecord delivery;
-        delivery.eventId = rs->getInt64(1);
-        delivery.relayId = column(*rs, 2);
-        delivery.status = rs->getInt(3);
-        delivery.durationMs = rs->getInt64(4);
-        delivery.error = column(*rs, 5);
-        delivery.reportedAtMs = rs->getInt64(6);
-        rows.push_back(std::move(delivery));
-      }
+      while (rs->next()) rows.push_back(readDelivery(*rs, sealer));
       return rows;
     });
   }
@@ -1574,12 +1639,13 @@ class MySqlStore::Impl {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<DeliveryRecord> out;
+    const RingPtr ring = currentRing();
+    DeliverySealer sealer(ring.get());
     for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
       const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
-      std::string text =
-          "SELECT d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms "
-          "FROM deliveries d JOIN events e ON e.id = d.event_id "
-          "WHERE e.erased = 0 AND d.event_id IN (?";
+      std::string text = std::string("SELECT ") + kDeliveryColumns +
+                         " FROM deliveries d JOIN events e ON e.id = d.event_id "
+                         "WHERE e.erased = 0 AND d.event_id IN (?";
       for (size_t i = 1; i < count; ++i) text += ",?";
       text += ") ORDER BY d.event_id, d.id";
       withConnection("list deliveries of events", true, [&](Connection& c) {
@@ -1588,16 +1654,7 @@ class MySqlStore::Impl {
           statement.setInt64(static_cast<unsigned>(i + 1), ids[from + i]);
         }
         std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
-        while (rs->next()) {
-          DeliveryRecord delivery;
-          delivery.eventId = rs->getInt64(1);
-          delivery.relayId = column(*rs, 2);
-          delivery.status = rs->getInt(3);
-          delivery.durationMs = rs->getInt64(4);
-          delivery.error = column(*rs, 5);
-          delivery.reportedAtMs = rs->getInt64(6);
-          out.push_back(std::move(delivery));
-        }
+        while (rs->next()) out.push_back(readDelivery(*rs, sealer));
         return 0;
       });
     }
@@ -1670,6 +1727,31 @@ class MySqlStore::Impl {
   // --- helpers of the hooks, settings and rotation ---
 
   RingPtr currentRing() const { return options_.keys ? options_.keys->ring() : nullptr; }
+
+  /// The events the reports name, with what sealing their values needs, each row locked in
+  /// share mode until the caller's transaction ends. An event that does not exist is left out
+  /// (its report then fails on the foreign key).
+  static std::map<int64_t, DeliveryEvent> lockEventsOf(Connection& c,
+                                                       const std::vector<DeliveryRecord>& reports) {
+    const std::vector<int64_t> ids = eventIdsOf(reports);
+    std::map<int64_t, DeliveryEvent> events;
+    for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
+      const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
+      std::string text = "SELECT id, hook_id, key_id, wrapped_key FROM events WHERE id IN (?";
+      for (size_t i = 1; i < count; ++i) text += ",?";
+      text += ") AND erased = 0 LOCK IN SHARE MODE";
+      auto& select = c.prepare(text);
+      for (size_t i = 0; i < count; ++i) {
+        select.setInt64(static_cast<unsigned>(i + 1), ids[from + i]);
+      }
+      std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+      while (rs->next()) {
+        const int64_t id = rs->getInt64(1);
+        events[id] = DeliveryEvent{id, column(*rs, 2), {column(*rs, 3), column(*rs, 4)}};
+      }
+    }
+    return events;
+  }
 
   static int64_t countOf(sql::PreparedStatement& statement) {
     std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
@@ -1973,46 +2055,94 @@ class MySqlStore::Impl {
     });
   }
 
-  /// Seals an event stored in the clear (schema 1, or by a store without a key ring).
+  /// Seals an event stored in the clear (schema 1, or by a store without a key ring), and the
+  /// values of its deliveries under the same new data key, in one transaction. The event's row
+  /// is locked first, so that a report being stored for it (which locks it in share mode)
+  /// either comes before, and is sealed here, or after, and seals its values itself.
   static void encryptClearEvent(Connection& c, const crypto::KeyRing& ring, int64_t id,
                                 const std::string& hookId) {
-    auto& read = c.prepare(
-        "SELECT raw_query, headers, body, path_suffix, reason_message, event_type, delivery_id "
-        "FROM events WHERE id = ? AND key_id = '' AND erased = 0");
-    read.setInt64(1, id);
-    std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
-    if (!rs->next()) return;
-    EventRecord event;
-    event.id = id;
-    event.hookId = hookId;
-    event.rawQuery = column(*rs, 1);
-    event.headers = decodeHeaders(column(*rs, 2));
-    event.body = column(*rs, 3);
-    event.pathSuffix = column(*rs, 4);
-    event.reasonMessage = column(*rs, 5);
-    event.eventType = column(*rs, 6);
-    event.deliveryId = column(*rs, 7);
+    c.begin();
+    try {
+      auto& read = c.prepare(
+          "SELECT raw_query, headers, body, path_suffix, reason_message, event_type, "
+          "delivery_id FROM events WHERE id = ? AND key_id = '' AND erased = 0 FOR UPDATE");
+      read.setInt64(1, id);
+      std::unique_ptr<sql::ResultSet> rs(read.executeQuery());
+      if (!rs->next()) {
+        rs.reset();
+        c.commit();
+        return;
+      }
+      EventRecord event;
+      event.id = id;
+      event.hookId = hookId;
+      event.rawQuery = column(*rs, 1);
+      event.headers = decodeHeaders(column(*rs, 2));
+      event.body = column(*rs, 3);
+      event.pathSuffix = column(*rs, 4);
+      event.reasonMessage = column(*rs, 5);
+      event.eventType = column(*rs, 6);
+      event.deliveryId = column(*rs, 7);
+      rs.reset();
+      SealedContents sealed = sealContents(event);
+      const WrappedKey wrapped = wrapDataKey(ring, sealed.dataKey, hookId, id);
+      sealClearDeliveries(c, sealed.dataKey, hookId, id);
+      OPENSSL_cleanse(sealed.dataKey.data(), sealed.dataKey.size());
+      std::istringstream headers(sealed.headers);
+      std::istringstream body(sealed.body);
+      auto& update = c.prepare(
+          "UPDATE events SET raw_query = ?, headers = ?, body = ?, path_suffix = ?, "
+          "reason_message = ?, event_type = ?, delivery_id = ?, key_id = ?, wrapped_key = ?, "
+          "seal_version = ? WHERE id = ? AND key_id = '' AND erased = 0");
+      update.setString(1, sealed.query);
+      update.setBlob(2, &headers);
+      update.setBlob(3, &body);
+      update.setString(4, sealed.summary.pathSuffix);
+      update.setString(5, sealed.summary.reasonMessage);
+      update.setString(6, sealed.summary.eventType);
+      update.setString(7, sealed.summary.deliveryId);
+      update.setString(8, wrapped.keyId);
+      update.setString(9, wrapped.sealed);
+      update.setInt(10, static_cast<int32_t>(kSealVersionSummary));
+      update.setInt64(11, id);
+      update.executeUpdate();
+      c.commit();
+    } catch (...) {
+      c.rollbackQuietly();
+      throw;
+    }
+  }
+
+  /// Seals the values of every delivery of event `id` stored in the clear under `dataKey`, the
+  /// event's new data key.
+  static void sealClearDeliveries(Connection& c, std::string_view dataKey,
+                                  const std::string& hookId, int64_t id) {
+    auto& select = c.prepare(
+        "SELECT id, relay_id, reported_at_ms, response_excerpt, location FROM deliveries "
+        "WHERE event_id = ? AND sealed = 0");
+    select.setInt64(1, id);
+    std::unique_ptr<sql::ResultSet> rs(select.executeQuery());
+    std::vector<std::pair<int64_t, DeliveryRecord>> rows;
+    while (rs->next()) {
+      DeliveryRecord delivery;
+      delivery.eventId = id;
+      delivery.relayId = column(*rs, 2);
+      delivery.reportedAtMs = rs->getInt64(3);
+      delivery.responseExcerpt = column(*rs, 4);
+      delivery.location = column(*rs, 5);
+      rows.emplace_back(rs->getInt64(1), std::move(delivery));
+    }
     rs.reset();
-    const SealedContents sealed = sealContents(event);
-    const WrappedKey wrapped = wrapDataKey(ring, sealed.dataKey, hookId, id);
-    std::istringstream headers(sealed.headers);
-    std::istringstream body(sealed.body);
-    auto& update = c.prepare(
-        "UPDATE events SET raw_query = ?, headers = ?, body = ?, path_suffix = ?, "
-        "reason_message = ?, event_type = ?, delivery_id = ?, key_id = ?, wrapped_key = ?, "
-        "seal_version = ? WHERE id = ? AND key_id = '' AND erased = 0");
-    update.setString(1, sealed.query);
-    update.setBlob(2, &headers);
-    update.setBlob(3, &body);
-    update.setString(4, sealed.summary.pathSuffix);
-    update.setString(5, sealed.summary.reasonMessage);
-    update.setString(6, sealed.summary.eventType);
-    update.setString(7, sealed.summary.deliveryId);
-    update.setString(8, wrapped.keyId);
-    update.setString(9, wrapped.sealed);
-    update.setInt(10, static_cast<int32_t>(kSealVersionSummary));
-    update.setInt64(11, id);
-    update.executeUpdate();
+    for (const auto& [rowId, delivery] : rows) {
+      const StoredDeliveryText text = sealDeliveryText(dataKey, hookId, id, delivery);
+      auto& update = c.prepare(
+          "UPDATE deliveries SET response_excerpt = ?, location = ?, sealed = 1 "
+          "WHERE id = ? AND sealed = 0");
+      update.setString(1, text.responseExcerpt);
+      update.setString(2, text.location);
+      update.setInt64(3, rowId);
+      update.executeUpdate();
+    }
   }
 
   /// Schema 3's row work: seals the summary fields of the events sealed before it, each under
@@ -2103,6 +2233,7 @@ class MySqlStore::Impl {
         "UPDATE sequences SET value = value WHERE 0",
         "UPDATE hooks SET relay_id = relay_id WHERE 0",
         "UPDATE events SET key_id = key_id WHERE 0",
+        "UPDATE deliveries SET sealed = sealed WHERE 0",
         "UPDATE accounts SET plan = plan WHERE 0",
         "UPDATE tokens SET revoked_at_ms = revoked_at_ms WHERE 0",
         "UPDATE settings SET value = value WHERE 0",
@@ -2588,12 +2719,12 @@ class MySqlStore::Impl {
   /// One multi-row INSERT for the whole batch. Its text depends only on the row count, so a
   /// connection prepares at most maxBatchJobs statements.
   void insertBatch(Connection& c, std::vector<AppendJob*>& batch) {
-    constexpr int kParameters = 18;
+    constexpr int kParameters = 19;
     const size_t rows = batch.size();
     std::string text =
         "INSERT INTO events (id, hook_id, received_at_ms, method, path_suffix, raw_query, headers, "
         "body_size, verdict, reason, reason_message, event_type, delivery_id, replay_of, "
-        "write_token, key_id, wrapped_key, seal_version, body) VALUES ";
+        "write_token, key_id, wrapped_key, seal_version, modified, body) VALUES ";
     for (size_t r = 0; r < rows; ++r) {
       text += r == 0 ? "(" : ",(";
       text += "LAST_INSERT_ID() - " + std::to_string(rows - 1 - r);
@@ -2635,9 +2766,10 @@ class MySqlStore::Impl {
       statement.setString(base + 15, job.wrapped.keyId);
       statement.setString(base + 16, job.wrapped.sealed);
       statement.setInt(base + 17, static_cast<int32_t>(kSealVersionSummary));
+      statement.setInt(base + 18, e.modified ? 1 : 0);
       bodies.push_back(
           std::make_unique<std::istringstream>(job.sealed ? job.sealed->body : e.body));
-      statement.setBlob(base + 18, bodies.back().get());
+      statement.setBlob(base + 19, bodies.back().get());
     }
     statement.executeUpdate();
   }

@@ -112,7 +112,7 @@ struct MySqlStats {
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 3;
+  static constexpr int64_t kSchemaVersion = 4;
 
   /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
   /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.

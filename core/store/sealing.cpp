@@ -5,6 +5,10 @@
 #include <Poco/Logger.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <mutex>
+#include <unordered_set>
+
 #include "core/store/field_codec.h"
 
 namespace anm::store {
@@ -37,6 +41,29 @@ std::string fieldAad(std::string_view table, std::string_view rowId, std::string
   aad.append(field);
   return aad;
 }
+
+// A delivery's values name the delivery by its report time and its relay id, whose length
+// comes first so that no relay id can pass for another delivery's id and field.
+std::string deliveryAad(std::string_view hookId, int64_t eventId, const DeliveryRecord& delivery,
+                        std::string_view field) {
+  std::string aad = "delivery|";
+  aad.append(hookId);
+  aad.push_back('|');
+  aad.append(std::to_string(eventId));
+  aad.push_back('|');
+  aad.append(std::to_string(delivery.reportedAtMs));
+  aad.push_back('|');
+  aad.append(std::to_string(delivery.relayId.size()));
+  aad.push_back('|');
+  aad.append(delivery.relayId);
+  aad.push_back('|');
+  aad.append(field);
+  return aad;
+}
+
+// The AAD field names of a delivery's values: their column names in both backends.
+constexpr std::string_view kResponseExcerptField = "response_excerpt";
+constexpr std::string_view kLocationField = "location";
 
 /// The data key as a Key for crypto::seal/open; the id only shows in messages.
 crypto::Key dataKeyOf(std::string_view bytes) { return crypto::Key{"data", std::string(bytes)}; }
@@ -222,6 +249,155 @@ void SummarySealing::report(const std::string& where) const {
         "error=\"%s\"",
         where, failed_, firstFailed_, firstError_);
   }
+}
+
+// ---- deliveries ----
+
+namespace {
+
+/// Logs a delivery whose values did not open once per event: a list polled every second would
+/// otherwise repeat it. Bounded like the backends' own record of unreadable events; past the
+/// bound, repeats are logged again.
+void reportDeliveryIntegrity(int64_t eventId, const std::string& keyId, const std::string& error) {
+  static std::mutex mutex;
+  static std::unordered_set<int64_t> reported;
+  constexpr size_t kMaxReports = 100000;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (reported.count(eventId) != 0) return;
+    if (reported.size() < kMaxReports) reported.insert(eventId);
+  }
+  Poco::Logger::get("anm.store")
+      .error("could not open delivery event_id=%?d key_id=%s error=\"%s\"", eventId,
+             keyId.empty() ? std::string("(none)") : keyId, error);
+}
+
+StoredDeliveryText sealDeliveryWith(const crypto::Key& dataKey, std::string_view hookId,
+                                    int64_t eventId, const DeliveryRecord& delivery) {
+  StoredDeliveryText stored;
+  stored.responseExcerpt =
+      crypto::seal(dataKey, delivery.responseExcerpt,
+                   deliveryAad(hookId, eventId, delivery, kResponseExcerptField));
+  stored.location = crypto::seal(dataKey, delivery.location,
+                                 deliveryAad(hookId, eventId, delivery, kLocationField));
+  stored.sealed = true;
+  return stored;
+}
+
+}  // namespace
+
+/// One event's data key as a DeliverySealer opened it, or why it could not.
+struct DeliverySealer::EventKey {
+  int64_t eventId = 0;
+  std::string keyId;                       ///< "" for an event stored in the clear
+  Wiped dataKey;                           ///< empty in the clear and when failure is set
+  std::string failure;                     ///< why the wrap did not open
+  bool warned = false;                     ///< a dropped seal was logged for this event
+  std::unique_ptr<crypto::Opener> opener;  ///< made at the first open
+};
+
+DeliverySealer::DeliverySealer(const crypto::KeyRing* ring) : ring_(ring) {}
+
+DeliverySealer::~DeliverySealer() = default;
+
+DeliverySealer::EventKey& DeliverySealer::keyOf(const DeliveryEvent& event) {
+  // Rows come grouped by event, so the one looked for is nearly always the last one made.
+  for (auto it = keys_.rbegin(); it != keys_.rend(); ++it) {
+    if ((*it)->eventId == event.id) return **it;
+  }
+  auto key = std::make_unique<EventKey>();
+  key->eventId = event.id;
+  key->keyId = event.wrapped.keyId;
+  if (!key->keyId.empty()) {
+    const crypto::Key* wrapping = ring_ != nullptr ? ring_->find(key->keyId) : nullptr;
+    if (wrapping == nullptr) {
+      key->failure = "the key ring does not hold that key";
+    } else {
+      try {
+        key->dataKey.bytes =
+            crypto::open(*wrapping, event.wrapped.sealed, wrapAad(event.hookId, event.id));
+      } catch (const crypto::IntegrityError&) {
+        key->failure = "the event's data key failed its integrity check";
+      }
+    }
+  }
+  keys_.push_back(std::move(key));
+  return *keys_.back();
+}
+
+StoredDeliveryText DeliverySealer::seal(const DeliveryRecord& delivery,
+                                        const DeliveryEvent& event) {
+  EventKey& key = keyOf(event);
+  if (key.keyId.empty()) {
+    return StoredDeliveryText{delivery.responseExcerpt, delivery.location, false};
+  }
+  // TODO(#6): count the reports stored without their values in /metrics as well; the store
+  // has no way to the edge's counters yet, so only this warning tells.
+  if (!key.failure.empty()) {
+    if (!key.warned && (!delivery.responseExcerpt.empty() || !delivery.location.empty())) {
+      key.warned = true;
+      Poco::Logger::get("anm.store")
+          .warning(
+              "could not seal delivery values, stored the report without them event_id=%?d "
+              "key_id=%s error=\"%s\"",
+              event.id, key.keyId, key.failure);
+    }
+    return StoredDeliveryText{};
+  }
+  return sealDeliveryWith(dataKeyOf(key.dataKey.bytes), event.hookId, event.id, delivery);
+}
+
+void DeliverySealer::open(DeliveryRecord& delivery, const DeliveryEvent& event,
+                          const StoredDeliveryText& stored) {
+  delivery.responseExcerpt.clear();
+  delivery.location.clear();
+  if (!stored.sealed) {
+    delivery.responseExcerpt = stored.responseExcerpt;
+    delivery.location = stored.location;
+    return;
+  }
+
+  EventKey& key = keyOf(event);
+  std::string why = key.failure;
+  if (key.keyId.empty()) why = "its event is stored in the clear";
+  if (why.empty()) {
+    try {
+      if (!key.opener) key.opener = std::make_unique<crypto::Opener>(dataKeyOf(key.dataKey.bytes));
+      delivery.responseExcerpt =
+          key.opener->open(stored.responseExcerpt,
+                           deliveryAad(event.hookId, event.id, delivery, kResponseExcerptField));
+      delivery.location = key.opener->open(
+          stored.location, deliveryAad(event.hookId, event.id, delivery, kLocationField));
+      return;
+    } catch (const crypto::IntegrityError&) {
+      why =
+          "its response excerpt and location failed their integrity check (changed bytes, "
+          "another key or another record)";
+    }
+  }
+
+  // Never half a delivery's values: what opened goes along with what did not.
+  delivery.responseExcerpt.clear();
+  delivery.location.clear();
+  delivery.integrityError = "could not open the delivery of event " + std::to_string(event.id) +
+                            " reported_at_ms=" + std::to_string(delivery.reportedAtMs) +
+                            " key_id=" + (key.keyId.empty() ? std::string("(none)") : key.keyId) +
+                            ": " + why;
+  reportDeliveryIntegrity(event.id, key.keyId, delivery.integrityError);
+}
+
+std::vector<int64_t> eventIdsOf(const std::vector<DeliveryRecord>& deliveries) {
+  std::vector<int64_t> ids;
+  ids.reserve(deliveries.size());
+  for (const auto& delivery : deliveries) ids.push_back(delivery.eventId);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+StoredDeliveryText sealDeliveryText(std::string_view dataKey, std::string_view hookId,
+                                    int64_t eventId, const DeliveryRecord& delivery) {
+  return sealDeliveryWith(dataKeyOf(dataKey), hookId, eventId, delivery);
 }
 
 WrappedKey sealField(const crypto::KeyRing& ring, std::string_view plaintext,

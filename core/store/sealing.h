@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "core/crypto/keys.h"
 #include "core/store/store.h"
@@ -110,6 +112,66 @@ class SummarySealing {
 /// from before encryption at rest, or a store opened without keys): the stored form is then the
 /// plaintext itself.
 void openContents(const crypto::KeyRing& ring, const StoredContents& stored, EventRecord& event);
+
+/// The values of a delivery report that came from the developer's local server (the start of
+/// its answer and a redirect's Location), as a backend stores them: sealed under the event's
+/// data key, or in the clear for an event stored in the clear.
+struct StoredDeliveryText {
+  std::string responseExcerpt;
+  std::string location;
+  bool sealed = false;
+};
+
+/// The event of a delivery, as a backend reads it beside the delivery: its hook (named in the
+/// AAD) and the wrap of its data key (keyId "" for an event stored in the clear).
+struct DeliveryEvent {
+  int64_t id = 0;
+  std::string hookId;
+  WrappedKey wrapped;
+};
+
+/// Seals and opens deliveries' responseExcerpt and location under their events' own data keys,
+/// with AAD "delivery|<hook id>|<event id>|<reported_at_ms>|<relay id length>|<relay id>|
+/// <field>" (the length first, so that no relay id can pass for another's and a field): a value
+/// moved to another field, delivery or event fails to open. Values sealed under a data key need
+/// no work when the key ring rotates: only the data key's wrap changes.
+///
+/// Each event's data key is unwrapped once however many of its deliveries pass through, so a
+/// backend uses one DeliverySealer per report batch or per read. Not for concurrent use.
+class DeliverySealer {
+ public:
+  /// `ring` null: a store without keys, whose events are all in the clear.
+  explicit DeliverySealer(const crypto::KeyRing* ring);
+  ~DeliverySealer();
+  DeliverySealer(const DeliverySealer&) = delete;
+  DeliverySealer& operator=(const DeliverySealer&) = delete;
+
+  /// What to store for `delivery` of `event`. When the event's data key does not open (the ring
+  /// lacks its key, or the wrap was changed), the two values are dropped with a warning, and
+  /// the rest of the report is stored without them (in the clear, empty). Never throws
+  /// crypto::IntegrityError.
+  StoredDeliveryText seal(const DeliveryRecord& delivery, const DeliveryEvent& event);
+
+  /// Fills delivery.responseExcerpt and location from what was stored. When they do not open,
+  /// leaves both empty and sets delivery.integrityError to a message naming the event, the
+  /// report time and the key id, never the contents (logged once per event at error level).
+  void open(DeliveryRecord& delivery, const DeliveryEvent& event, const StoredDeliveryText& stored);
+
+ private:
+  struct EventKey;
+  EventKey& keyOf(const DeliveryEvent& event);
+
+  const crypto::KeyRing* ring_;
+  std::vector<std::unique_ptr<EventKey>> keys_;  ///< one per event met, few per batch or read
+};
+
+/// The events `deliveries` report on, each once, ascending: what a backend reads the keys of.
+std::vector<int64_t> eventIdsOf(const std::vector<DeliveryRecord>& deliveries);
+
+/// The delivery values sealed under `dataKey`, a data key in memory: re-encryption seals an
+/// event stored in the clear under a new data key, and its deliveries with it.
+StoredDeliveryText sealDeliveryText(std::string_view dataKey, std::string_view hookId,
+                                    int64_t eventId, const DeliveryRecord& delivery);
 
 /// A single secret field of a row (a hook's secret, a setting's value): sealed under the active
 /// key with AAD "<table>|<row id>|<field>". `what` names the field in messages.

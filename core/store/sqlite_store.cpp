@@ -2,7 +2,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/store/sqlite_store.h"
 
-#include <Poco/Data/LOB.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
@@ -40,7 +39,6 @@
 
 namespace anm::store {
 
-using Poco::Data::BLOB;
 using Poco::Data::Session;
 using Poco::Data::Statement;
 using Poco::Data::Keywords::into;
@@ -50,11 +48,6 @@ using Poco::Data::Keywords::use;
 namespace {
 
 Poco::Logger& logger() { return Poco::Logger::get("anm.store"); }
-
-std::string fromBlob(const BLOB& blob) {
-  if (blob.size() == 0) return std::string();
-  return std::string(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
-}
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -208,6 +201,27 @@ const std::vector<Migration>& migrations() {
            "CREATE INDEX event_keys_clear_summary ON event_keys(event_id) WHERE seal_version < 2",
        },
        RowWork::kSealSummaryFields},
+      {4,
+       "what relays report of each delivery, and edited replays",
+       {
+           // The facts a relay reports beside the status (docs/diagnosis.md). response_excerpt
+           // and location come from the developer's server: sealed (sealed = 1) under the data
+           // key of their event when it is sealed, else in the clear. Reports from before this
+           // step have none of them.
+           "ALTER TABLE deliveries ADD COLUMN phase INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE deliveries ADD COLUMN timeout_ms INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE deliveries ADD COLUMN target_https INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE deliveries ADD COLUMN started_at_ms INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE deliveries ADD COLUMN response_excerpt BLOB NOT NULL DEFAULT x''",
+           "ALTER TABLE deliveries ADD COLUMN location BLOB NOT NULL DEFAULT x''",
+           "ALTER TABLE deliveries ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0",
+
+           // Edited replays, a row each, rather than a column of events: a column added to
+           // events would come after the body, and reading it would walk the body's overflow
+           // pages in every list.
+           "CREATE TABLE modified_events ("
+           " event_id INTEGER PRIMARY KEY NOT NULL REFERENCES events(id) ON DELETE CASCADE)",
+       }},
   };
   return kMigrations;
 }
@@ -340,9 +354,11 @@ constexpr const char* kEventSelect =
     "SELECT e.id, e.hook_id, e.received_at_ms, e.method, e.path_suffix, e.raw_query, e.headers, "
     "e.body_size, e.verdict, e.reason, e.reason_message, e.event_type, e.delivery_id, "
     "e.replay_of, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x''), "
-    "COALESCE(k.seal_version, 2)";
-constexpr const char* kEventFrom = " FROM events e LEFT JOIN event_keys k ON k.event_id = e.id";
-constexpr int kEventBodyColumn = 17;
+    "COALESCE(k.seal_version, 2), m.event_id IS NOT NULL";
+constexpr const char* kEventFrom =
+    " FROM events e LEFT JOIN event_keys k ON k.event_id = e.id"
+    " LEFT JOIN modified_events m ON m.event_id = e.id";
+constexpr int kEventBodyColumn = 18;
 
 Verdict verdictFromDb(int64_t value, int64_t eventId) {
   switch (value) {
@@ -367,6 +383,7 @@ EventRecord eventFromRow(const Sql& q) {
   e.verdict = verdictFromDb(q.int64At(8), e.id);
   e.reason = static_cast<int32_t>(q.int64At(9));
   e.replayOf = q.int64At(13);
+  e.modified = q.int64At(17) != 0;
   return e;
 }
 
@@ -417,6 +434,68 @@ void sealSummaryRow(sqlite3* db, const crypto::KeyRing& ring, const SealedEventR
       .run();
   Sql key(db, "UPDATE event_keys SET seal_version = ? WHERE event_id = ?");
   key.int64(kSealVersionSummary).int64(row.id).run();
+}
+
+/// The delivery columns every read takes, with what opening their sealed values needs of their
+/// event: its hook and the wrap of its data key (empty for an event stored in the clear).
+constexpr const char* kDeliverySelect =
+    "SELECT d.event_id, d.relay_id, d.status, d.duration_ms, d.error, d.reported_at_ms, "
+    "d.phase, d.timeout_ms, d.target_https, d.started_at_ms, d.response_excerpt, d.location, "
+    "d.sealed, e.hook_id, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x'') "
+    "FROM deliveries d JOIN events e ON e.id = d.event_id "
+    "LEFT JOIN event_keys k ON k.event_id = d.event_id";
+
+/// A delivery row read with kDeliverySelect, its sealed values opened through `sealer`.
+DeliveryRecord deliveryFromRow(const Sql& q, DeliverySealer& sealer) {
+  DeliveryRecord d;
+  d.eventId = q.int64At(0);
+  d.relayId = q.bytesAt(1);
+  d.status = static_cast<int32_t>(q.int64At(2));
+  d.durationMs = q.int64At(3);
+  d.error = q.bytesAt(4);
+  d.reportedAtMs = q.int64At(5);
+  d.phase = deliveryPhaseOf(q.int64At(6));
+  d.timeoutMs = q.int64At(7);
+  d.targetHttps = q.int64At(8) != 0;
+  d.startedAtMs = q.int64At(9);
+  const StoredDeliveryText stored{q.bytesAt(10), q.bytesAt(11), q.int64At(12) != 0};
+  sealer.open(d, DeliveryEvent{d.eventId, q.bytesAt(13), {q.bytesAt(14), q.bytesAt(15)}}, stored);
+  return d;
+}
+
+/// A delivery report on its way to the writer, its values sealed on the caller's thread.
+struct PendingDelivery {
+  DeliveryRecord record;
+  StoredDeliveryText text;
+  /// Its event had no data key when the values were sealed (stored in the clear, or not found):
+  /// the writer seals them if a re-encryption sealed the event meanwhile.
+  bool recheck = false;
+};
+
+/// Seals the values of every delivery of event `eventId` stored in the clear, under the data
+/// key its contents were just sealed with (re-encryption of an event stored in the clear).
+void sealClearDeliveries(sqlite3* db, std::string_view dataKey, const std::string& hookId,
+                         int64_t eventId) {
+  Sql q(db,
+        "SELECT id, relay_id, reported_at_ms, response_excerpt, location FROM deliveries "
+        "WHERE event_id = ? AND sealed = 0");
+  q.int64(eventId);
+  std::vector<std::pair<int64_t, DeliveryRecord>> rows;
+  while (q.step()) {
+    DeliveryRecord d;
+    d.eventId = eventId;
+    d.relayId = q.bytesAt(1);
+    d.reportedAtMs = q.int64At(2);
+    d.responseExcerpt = q.bytesAt(3);
+    d.location = q.bytesAt(4);
+    rows.emplace_back(q.int64At(0), std::move(d));
+  }
+  for (const auto& [id, d] : rows) {
+    const StoredDeliveryText sealed = sealDeliveryText(dataKey, hookId, eventId, d);
+    Sql update(db,
+               "UPDATE deliveries SET response_excerpt = ?, location = ?, sealed = 1 WHERE id = ?");
+    update.blob(sealed.responseExcerpt).blob(sealed.location).int64(id).run();
+  }
 }
 
 constexpr const char* kHookColumns =
@@ -687,7 +766,7 @@ class SqliteStore::Impl {
     EventRecord event;  ///< in the clear, for the commit listener
     /// The event's contents sealed on the caller's thread; absent in a store without keys.
     std::optional<SealedContents> sealed;
-    std::vector<DeliveryRecord> deliveries;
+    std::vector<PendingDelivery> deliveries;
     /// kCall: runs on the writer inside the open transaction, within a savepoint of its own.
     /// Throwing Refused, Constraint, ConflictError or LimitError fails this job alone (its
     /// changes are undone); anything else fails the whole batch.
@@ -845,6 +924,52 @@ class SqliteStore::Impl {
     } catch (const Poco::Exception& e) {
       throw StoreError(std::string("could not read ") + what + ": " + e.displayText());
     }
+  }
+
+  /// The reports with their values sealed under their events' data keys, on the caller's
+  /// thread: one read of the events' keys per kDeliveryBatchIds events and one unwrap per event,
+  /// however many reports name it.
+  std::vector<PendingDelivery> sealDeliveries(const std::vector<DeliveryRecord>& deliveries) {
+    std::vector<PendingDelivery> pending;
+    pending.reserve(deliveries.size());
+    const auto ring = this->ring();
+    if (!ring) {
+      for (const auto& d : deliveries) {
+        pending.push_back({d, {d.responseExcerpt, d.location, false}, false});
+      }
+      return pending;
+    }
+
+    const std::vector<int64_t> ids = eventIdsOf(deliveries);
+    std::unordered_map<int64_t, DeliveryEvent> events;
+    for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
+      const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
+      read("events of deliveries", [&](Session& s) {
+        std::string sql =
+            "SELECT e.id, e.hook_id, COALESCE(k.key_id, ''), COALESCE(k.wrapped_key, x'') "
+            "FROM events e LEFT JOIN event_keys k ON k.event_id = e.id WHERE e.id IN (?";
+        for (size_t i = 1; i < count; ++i) sql += ",?";
+        sql += ")";
+        Sql q(handleOf(s), sql);
+        for (size_t i = 0; i < count; ++i) q.int64(ids[from + i]);
+        while (q.step()) {
+          events[q.int64At(0)] =
+              DeliveryEvent{q.int64At(0), q.bytesAt(1), {q.bytesAt(2), q.bytesAt(3)}};
+        }
+        return 0;
+      });
+    }
+
+    DeliverySealer sealer(ring.get());
+    for (const auto& d : deliveries) {
+      const auto found = events.find(d.eventId);
+      if (found == events.end() || found->second.wrapped.keyId.empty()) {
+        pending.push_back({d, {d.responseExcerpt, d.location, false}, true});
+        continue;
+      }
+      pending.push_back({d, sealer.seal(d, found->second), false});
+    }
+    return pending;
   }
 
  private:
@@ -1012,6 +1137,8 @@ class SqliteStore::Impl {
     insertEventKey_.reset();
     lastEventId_.reset();
     insertDelivery_.reset();
+    insertModified_.reset();
+    eventKeyOf_.reset();
     callSavepoint_.reset();
     releaseCall_.reset();
     rollbackCall_.reset();
@@ -1045,7 +1172,14 @@ class SqliteStore::Impl {
     insertDelivery_ = std::make_unique<RawStatement>(
         db_,
         "INSERT INTO deliveries (event_id, relay_id, status, duration_ms, error, "
-        "reported_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        "reported_at_ms, phase, timeout_ms, target_https, started_at_ms, response_excerpt, "
+        "location, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    insertModified_ =
+        std::make_unique<RawStatement>(db_, "INSERT INTO modified_events (event_id) VALUES (?1)");
+    eventKeyOf_ =
+        std::make_unique<RawStatement>(db_,
+                                       "SELECT e.hook_id, k.key_id, k.wrapped_key FROM events e "
+                                       "JOIN event_keys k ON k.event_id = e.id WHERE e.id = ?1");
     savepoint_ = std::make_unique<RawStatement>(db_, "SAVEPOINT deliveries");
     releaseSavepoint_ = std::make_unique<RawStatement>(db_, "RELEASE deliveries");
     rollbackSavepoint_ = std::make_unique<RawStatement>(db_, "ROLLBACK TO deliveries");
@@ -1461,6 +1595,10 @@ class SqliteStore::Impl {
       sqlite3_bind_int64(k, 4, kSealVersionSummary);
       stepOrThrow(*insertEventKey_);
     }
+    if (e.modified) {
+      sqlite3_bind_int64(insertModified_->get(), 1, id);
+      stepOrThrow(*insertModified_);
+    }
 
     batchLastEventId_ = id;
     job.id = id;
@@ -1470,9 +1608,13 @@ class SqliteStore::Impl {
 
   /// All reports of one request or none: a savepoint undoes the ones already written when a
   /// later one fails.
-  std::string writeDeliveries(const std::vector<DeliveryRecord>& deliveries) {
+  std::string writeDeliveries(std::vector<PendingDelivery>& deliveries) {
     stepOrThrow(*savepoint_);
-    for (const auto& d : deliveries) {
+    std::unique_ptr<DeliverySealer> lateSealer;
+    std::shared_ptr<const crypto::KeyRing> ring;
+    for (auto& pending : deliveries) {
+      if (pending.recheck) sealIfEventSealed(pending, lateSealer, ring);
+      const DeliveryRecord& d = pending.record;
       sqlite3_stmt* st = insertDelivery_->get();
       sqlite3_bind_int64(st, 1, d.eventId);
       bindBlob(st, 2, d.relayId);
@@ -1480,6 +1622,13 @@ class SqliteStore::Impl {
       sqlite3_bind_int64(st, 4, d.durationMs);
       bindBlob(st, 5, d.error);
       sqlite3_bind_int64(st, 6, d.reportedAtMs);
+      sqlite3_bind_int(st, 7, static_cast<int32_t>(d.phase));
+      sqlite3_bind_int64(st, 8, d.timeoutMs);
+      sqlite3_bind_int(st, 9, d.targetHttps ? 1 : 0);
+      sqlite3_bind_int64(st, 10, d.startedAtMs);
+      bindBlob(st, 11, pending.text.responseExcerpt);
+      bindBlob(st, 12, pending.text.location);
+      sqlite3_bind_int(st, 13, pending.text.sealed ? 1 : 0);
       if (stepWrite(*insertDelivery_) == SQLITE_OK) continue;
 
       // Keep the message of the failed insert: the savepoint statements replace it.
@@ -1490,6 +1639,35 @@ class SqliteStore::Impl {
     }
     stepOrThrow(*releaseSavepoint_);
     return std::string();
+  }
+
+  /// Seals the values of a report whose event had no data key when they were sealed, if a
+  /// re-encryption (which runs on this writer) has sealed the event since. `sealer` and `ring`
+  /// are made at the first such event of the job.
+  void sealIfEventSealed(PendingDelivery& pending, std::unique_ptr<DeliverySealer>& sealer,
+                         std::shared_ptr<const crypto::KeyRing>& ring) {
+    sqlite3_stmt* st = eventKeyOf_->get();
+    sqlite3_bind_int64(st, 1, pending.record.eventId);
+    const int rc = sqlite3_step(st);
+    std::optional<DeliveryEvent> event;
+    if (rc == SQLITE_ROW) {
+      const auto bytes = [st](int column) {
+        const void* data = sqlite3_column_blob(st, column);
+        const int size = sqlite3_column_bytes(st, column);
+        if (data == nullptr || size <= 0) return std::string();
+        return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
+      };
+      event = DeliveryEvent{pending.record.eventId, bytes(0), {bytes(1), bytes(2)}};
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      throw StoreError(std::string("could not read the key of an event: ") + sqlite3_errmsg(db_));
+    }
+    if (!event) return;
+    if (!ring) ring = this->ring();
+    if (!sealer) sealer = std::make_unique<DeliverySealer>(ring.get());
+    pending.text = sealer->seal(pending.record, *event);
   }
 
   void rollbackQuietly() {
@@ -1512,6 +1690,7 @@ class SqliteStore::Impl {
   sqlite3* db_ = nullptr;  // the writer session's own handle
   std::unique_ptr<RawStatement> begin_, commit_, insertEvent_, insertEventKey_, lastEventId_;
   std::unique_ptr<RawStatement> insertDelivery_, callSavepoint_, releaseCall_, rollbackCall_;
+  std::unique_ptr<RawStatement> insertModified_, eventKeyOf_;
   std::unique_ptr<RawStatement> savepoint_, releaseSavepoint_, rollbackSavepoint_;
   std::string headersBuffer_;
   int64_t batchLastEventId_ = -1;  // the last id used in the open transaction; -1: not read
@@ -1747,6 +1926,10 @@ size_t SqliteStore::deleteExpiredHooks(int64_t nowMs) {
       Sql keys(
           db, "DELETE FROM event_keys WHERE event_id IN (SELECT id FROM events WHERE hook_id = ?)");
       keys.text(id).run();
+      Sql modified(db,
+                   "DELETE FROM modified_events WHERE event_id IN "
+                   "(SELECT id FROM events WHERE hook_id = ?)");
+      modified.text(id).run();
       Sql events(db, "DELETE FROM events WHERE hook_id = ?");
       events.text(id).run();
       Sql hook(db, "DELETE FROM hooks WHERE id = ?");
@@ -2208,6 +2391,7 @@ size_t SqliteStore::reencryptBatch(size_t limit) {
         bytes += event.body.size();
         SealedContents sealed = sealContents(event);
         const WrappedKey wrapped = wrapDataKey(*ring, sealed.dataKey, event.hookId, event.id);
+        sealClearDeliveries(db, sealed.dataKey, event.hookId, event.id);
         OPENSSL_cleanse(sealed.dataKey.data(), sealed.dataKey.size());
         Sql update(db,
                    "UPDATE events SET raw_query = ?, headers = ?, body = ?, path_suffix = ?, "
@@ -2353,7 +2537,7 @@ void SqliteStore::addDeliveries(const std::vector<DeliveryRecord>& deliveries) {
   if (deliveries.empty()) return;
   auto job = std::make_unique<Impl::Job>();
   job->kind = Impl::Job::Kind::kDeliveries;
-  job->deliveries = deliveries;
+  job->deliveries = impl_->sealDeliveries(deliveries);
   impl_->submit(std::move(job));
 }
 
@@ -2426,27 +2610,13 @@ std::optional<EventRecord> SqliteStore::getEvent(const std::string& hookId, int6
 }
 
 std::vector<DeliveryRecord> SqliteStore::listDeliveries(int64_t eventId) {
+  auto ring = impl_->ring();
   return impl_->read("deliveries", [&](Session& s) {
-    Poco::Int64 event = eventId;
-    std::vector<BLOB> relayId, error;
-    std::vector<Poco::Int32> status;
-    std::vector<Poco::Int64> durationMs, reportedAtMs;
-    s << "SELECT relay_id, status, duration_ms, error, reported_at_ms FROM deliveries "
-         "WHERE event_id = ? ORDER BY id",
-        use(event), into(relayId), into(status), into(durationMs), into(error), into(reportedAtMs),
-        now;
-
+    Sql q(handleOf(s), std::string(kDeliverySelect) + " WHERE d.event_id = ? ORDER BY d.id");
+    q.int64(eventId);
+    DeliverySealer sealer(ring.get());
     std::vector<DeliveryRecord> deliveries;
-    for (size_t i = 0; i < relayId.size(); ++i) {
-      DeliveryRecord d;
-      d.eventId = eventId;
-      d.relayId = fromBlob(relayId[i]);
-      d.status = status[i];
-      d.durationMs = durationMs[i];
-      d.error = fromBlob(error[i]);
-      d.reportedAtMs = reportedAtMs[i];
-      deliveries.push_back(std::move(d));
-    }
+    while (q.step()) deliveries.push_back(deliveryFromRow(q, sealer));
     return deliveries;
   });
 }
@@ -2479,26 +2649,17 @@ std::vector<DeliveryRecord> SqliteStore::listDeliveriesOf(const std::vector<int6
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   std::vector<DeliveryRecord> out;
+  auto ring = impl_->ring();
+  DeliverySealer sealer(ring.get());
   for (size_t from = 0; from < ids.size(); from += kDeliveryBatchIds) {
     const size_t count = std::min(kDeliveryBatchIds, ids.size() - from);
     impl_->read("deliveries", [&](Session& s) {
-      std::string sql =
-          "SELECT event_id, relay_id, status, duration_ms, error, reported_at_ms FROM deliveries"
-          " WHERE event_id IN (?";
+      std::string sql = std::string(kDeliverySelect) + " WHERE d.event_id IN (?";
       for (size_t i = 1; i < count; ++i) sql += ",?";
-      sql += ") ORDER BY event_id, id";
+      sql += ") ORDER BY d.event_id, d.id";
       Sql q(handleOf(s), sql);
       for (size_t i = 0; i < count; ++i) q.int64(ids[from + i]);
-      while (q.step()) {
-        DeliveryRecord d;
-        d.eventId = q.int64At(0);
-        d.relayId = q.bytesAt(1);
-        d.status = static_cast<int32_t>(q.int64At(2));
-        d.durationMs = q.int64At(3);
-        d.error = q.bytesAt(4);
-        d.reportedAtMs = q.int64At(5);
-        out.push_back(std::move(d));
-      }
+      while (q.step()) out.push_back(deliveryFromRow(q, sealer));
       return 0;
     });
   }

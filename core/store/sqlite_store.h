@@ -107,7 +107,7 @@ struct ReadStats {
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 3;
+  static constexpr int64_t kSchemaVersion = 4;
 
   /// Opens or creates the database in `path` and brings its schema up to kSchemaVersion.
   /// Throws StoreError when the file cannot be opened or its schema is newer than this build.

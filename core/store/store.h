@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -149,12 +150,37 @@ struct EventRecord {
   std::string eventType;
   std::string deliveryId;
   int64_t replayOf = 0;  ///< id of the original event when this one is a replay, else 0
+  /// An edited replay: a replay whose method, path, query, headers or body were changed on
+  /// purpose (docs/dashboard.md, "Replay"), so that the provider's signature no longer covers
+  /// it. Since schema 4; kept in the clear like replayOf.
+  bool modified = false;
   /// Set instead of the encrypted values (query, headers, body, path suffix, reason message,
   /// event type and delivery id left empty) when the stored ciphertext failed its integrity
   /// check or its key is not in the key ring: the event exists, but what it held cannot be
   /// returned. Never set by a caller.
   std::string integrityError;
 };
+
+/// Where a delivery was when its connection failed, as the relay saw it. Stored as these
+/// numbers.
+enum class DeliveryPhase : int32_t { kUnknown = 0, kConnecting = 1, kSending = 2, kReceiving = 3 };
+
+/// The phase stored as `value`; kUnknown for a number this build does not know.
+inline DeliveryPhase deliveryPhaseOf(int64_t value) {
+  switch (value) {
+    case static_cast<int32_t>(DeliveryPhase::kConnecting):
+    case static_cast<int32_t>(DeliveryPhase::kSending):
+    case static_cast<int32_t>(DeliveryPhase::kReceiving):
+      return static_cast<DeliveryPhase>(value);
+    default:
+      return DeliveryPhase::kUnknown;
+  }
+}
+
+/// Most bytes of the local server's answer a delivery keeps (responseExcerpt), and of a
+/// redirect's Location.
+inline constexpr size_t kMaxResponseExcerptBytes = 512;
+inline constexpr size_t kMaxLocationBytes = 2048;
 
 /// What a relay reports after forwarding an event to its local target.
 struct DeliveryRecord {
@@ -164,6 +190,23 @@ struct DeliveryRecord {
   int64_t durationMs = 0;
   std::string error;  ///< "" on success; "timeout", "connection refused", ...
   int64_t reportedAtMs = 0;
+
+  // Since schema 4 (docs/diagnosis.md, "What a relay reports"); reports stored before, and
+  // relays that do not report them, leave the defaults.
+  DeliveryPhase phase = DeliveryPhase::kUnknown;  ///< where a connection error happened
+  int64_t timeoutMs = 0;                          ///< the relay's limit per delivery; 0 unknown
+  bool targetHttps = false;                       ///< the local target's URL is https
+  int64_t startedAtMs = 0;  ///< the relay's wall clock when the delivery began; 0 unknown
+  /// The first bytes (at most kMaxResponseExcerptBytes) of the local server's answer body, and
+  /// the Location of a 3xx answer. They come from the developer's server and may echo the
+  /// request, so the backend seals them under the event's data key, as the event's contents.
+  /// (The empty initialisers let reports written as {event, relay, status, ...} leave them out.)
+  std::string responseExcerpt{};
+  std::string location{};
+  /// Set instead of responseExcerpt and location (both left empty) when their stored
+  /// ciphertext failed its integrity check or the event's key is not in the key ring; the
+  /// other fields are as reported. Never set by a caller.
+  std::string integrityError{};
 };
 
 /// What happened to one hook in one slice of time (Store::activity).
@@ -235,7 +278,10 @@ class Store {
   /// One event of a hook with its body, or nothing if the hook has no such event.
   virtual std::optional<EventRecord> getEvent(const std::string& hookId, int64_t eventId) = 0;
 
-  /// Stores one delivery report. Throws StoreError if the event does not exist.
+  /// Stores one delivery report. Throws StoreError if the event does not exist. A sealed
+  /// event's report has its responseExcerpt and location sealed under the event's data key;
+  /// when that key does not open (the ring lacks it), the two are dropped, with a warning, and
+  /// the rest is stored. integrityError is ignored.
   virtual void addDelivery(const DeliveryRecord& delivery) = 0;
 
   /// Stores several delivery reports atomically: all of them or, on any error, none (the bulk
@@ -245,7 +291,8 @@ class Store {
     for (const auto& delivery : deliveries) addDelivery(delivery);
   }
 
-  /// Deliveries of one event, in the order they were reported.
+  /// Deliveries of one event, in the order they were reported. One whose sealed
+  /// responseExcerpt and location do not open comes with integrityError set instead of them.
   virtual std::vector<DeliveryRecord> listDeliveries(int64_t eventId) = 0;
 
   /// Called with every event right after it was committed and made durable, in id order, once

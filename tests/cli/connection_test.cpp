@@ -167,5 +167,63 @@ TEST(ForwarderTest, ResponseWrittenInTwoPiecesWithNagleOnIsReadWhole) {
   serve.join();
 }
 
+TEST(ForwarderTest, TheAnswersFirstBytesAreKeptAsTextAndTheRestIsReadAndDropped) {
+  // A redirect with a large body that starts with a byte that is not UTF-8.
+  test::RawTarget target;
+  const std::string body = "\xff" + std::string(600, 'a') + std::string(200000, 'b');
+  target.setResponse("HTTP/1.1 302 Found\r\nLocation: /login?next=%2F\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+  Forwarder forwarder(loopbackUrl(target.port()), 10s);
+  ForwardRequest request;
+  request.method = "POST";
+  request.body = "{}";
+  const DeliveryResult result = forwarder.forward(request);
+  EXPECT_EQ(result.status, 302);
+  EXPECT_EQ(result.location, "/login?next=%2F");
+  EXPECT_EQ(result.phase, NetPhase::kUnknown);
+  EXPECT_GT(result.startedAtMs, 1700000000000);
+
+  // U+FFFD for the bad byte, then 'a's up to 512 bytes in all.
+  EXPECT_EQ(result.responseExcerpt, "\xEF\xBF\xBD" + std::string(509, 'a'));
+
+  // The whole body was read: the connection serves the next delivery.
+  target.setResponse("HTTP/1.1 204 No Content\r\n\r\n");
+  const DeliveryResult next = forwarder.forward(request);
+  EXPECT_EQ(next.status, 204);
+  EXPECT_EQ(next.responseExcerpt, "");
+  EXPECT_EQ(next.location, "");
+  EXPECT_EQ(forwarder.connectionsOpened(), 1u);
+}
+
+TEST(ForwarderTest, AFailureSaysWhereItHappenedAndKeepsItsWord) {
+  ForwardRequest request;
+  request.method = "POST";
+
+  // Nothing listens: refused while connecting.
+  uint16_t closedPort = 0;
+  {
+    Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0), 1);
+    closedPort = probe.address().port();
+  }
+  DeliveryResult result = Forwarder(loopbackUrl(closedPort), 5s).forward(request);
+  EXPECT_EQ(result.error, "connection refused");
+  EXPECT_EQ(result.phase, NetPhase::kConnecting);
+
+  // A target that takes the request and never answers: a timeout while receiving.
+  test::RawTarget hanging;
+  hanging.setMode(test::RawTarget::Mode::kHang);
+  result = Forwarder(loopbackUrl(hanging.port()), 300ms).forward(request);
+  EXPECT_EQ(result.error, "timeout");
+  EXPECT_EQ(result.phase, NetPhase::kReceiving);
+
+  // A target that accepts and reads nothing: a body too large for the socket buffers times
+  // out while it is still being sent.
+  Poco::Net::ServerSocket deaf(Poco::Net::SocketAddress("127.0.0.1", 0), 1);
+  request.body = std::string(64 << 20, 'x');
+  result = Forwarder(loopbackUrl(deaf.address().port()), 500ms).forward(request);
+  EXPECT_EQ(result.error, "timeout");
+  EXPECT_EQ(result.phase, NetPhase::kSending);
+}
+
 }  // namespace
 }  // namespace anm::cli

@@ -69,10 +69,22 @@ TEST(DeliveryReporterTest, AFullBatchGoesOutWithoutWaitingForTheGatherDelay) {
 }
 
 TEST(DeliveryReporterTest, BatchJsonFollowsTheProtocol) {
-  const std::deque<DeliveryReport> batch = {{17, 200, 3, ""}, {18, 0, 1000, "timeout"}};
+  std::deque<DeliveryReport> batch = {{17, 302, 3, ""}, {18, 0, 1000, "timeout"}};
+  batch[0].timeoutMs = 1000;
+  batch[0].startedAtMs = 1764800000000;
+  batch[0].responseExcerpt = "<a href=\"/login\">\n";
+  batch[0].location = "/login";
+  batch[1].phase = NetPhase::kReceiving;
+  batch[1].timeoutMs = 1000;
+  batch[1].targetHttps = true;
   EXPECT_EQ(DeliveryReporter::batchJson("r1", batch),
-            R"({"deliveries":[{"event":17,"relay":"r1","status":200,"duration_ms":3,"error":""},)"
-            R"({"event":18,"relay":"r1","status":0,"duration_ms":1000,"error":"timeout"}]})");
+            R"({"deliveries":[{"event":17,"relay":"r1","status":302,"duration_ms":3,"error":"",)"
+            R"("phase":"unknown","timeout_ms":1000,"target_https":false,)"
+            R"("started_at_ms":1764800000000,"response_excerpt":"<a href=\"/login\">\u000a",)"
+            R"("location":"/login"},)"
+            R"({"event":18,"relay":"r1","status":0,"duration_ms":1000,"error":"timeout",)"
+            R"("phase":"receiving","timeout_ms":1000,"target_https":true,"started_at_ms":0,)"
+            R"("response_excerpt":"","location":""}]})");
 }
 
 }  // namespace

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "cli/src/config_store.h"
+#include "cli/src/stream_event.h"
 #include "support/cli_process.h"
 #include "support/fake_edge.h"
 #include "support/temp_dir.h"
@@ -131,6 +133,174 @@ TEST_F(EventsTest, ReplayPrintsTheNewEventId) {
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[2].replayOf, 1);
   EXPECT_EQ(events[2].body, events[0].body);
+}
+
+TEST_F(EventsTest, ShowPrintsWhatEachDeliveryReportedAndMarksAnEditedReplay) {
+  ReportedDelivery redirect{1, "laptop", 302, 12, ""};
+  redirect.timeoutMs = 30000;
+  redirect.startedAtMs = 1764800000000;
+  redirect.location = "/login?next=%2F";
+  redirect.responseExcerpt = "<a href=\"/login\">\n";
+  edge_.addDelivery(redirect);
+  ReportedDelivery timeout{1, "laptop", 0, 1000, "timeout"};
+  timeout.phase = "receiving";
+  timeout.timeoutMs = 1000;
+  timeout.targetHttps = true;
+  edge_.addDelivery(timeout);
+
+  const CliResult result = runCli(withToken({"events", "show", "1"}), env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const std::string& out = result.out;
+  EXPECT_NE(
+      out.find("delivered  relay=laptop status=302 duration_ms=12 timeout_ms=30000 started=\""),
+      std::string::npos)
+      << out;
+  EXPECT_NE(out.find("location=/login?next=%2F\n           answer: <a href=\"/login\">\\x0a\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("delivered  relay=laptop status=0 duration_ms=1000 error=\"timeout\" "
+                     "phase=receiving timeout_ms=1000 target_https=true\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("edited"), std::string::npos);
+
+  FakeEvent edited;
+  edited.replayOf = 1;
+  edited.modified = true;
+  const int64_t id = edge_.addEvent(edited);
+  const CliResult copy = runCli(withToken({"events", "show", std::to_string(id)}), env());
+  ASSERT_EQ(copy.exitCode, 0) << copy.err;
+  EXPECT_NE(copy.out.find("edited     yes"), std::string::npos) << copy.out;
+}
+
+TEST_F(EventsTest, ReplayOptionsSendOnlyTheirEditsAndTheWarningIsPrinted) {
+  const CliResult result =
+      runCli(withToken({"events", "replay", "1", "--method", "PUT", "--query", "", "--header",
+                        "X-A: 1", "--header", "x-b:two words"}),
+             env());
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(result.out, "3\n");
+  EXPECT_NE(result.err.find("warning: the provider's signature covers the original request"),
+            std::string::npos)
+      << result.err;
+  ASSERT_EQ(edge_.replayBodies().size(), 1u);
+  EXPECT_EQ(edge_.replayBodies()[0],
+            R"({"method":"PUT","query":"","headers":[["X-A","1"],["x-b","two words"]]})");
+
+  // The copy the edge stored has the edits and the rest of the original.
+  const FakeEvent copy = edge_.events().at(2);
+  EXPECT_TRUE(copy.modified);
+  EXPECT_EQ(copy.method, "PUT");
+  EXPECT_EQ(copy.path, "/stripe");
+  EXPECT_EQ(copy.query, "");
+  EXPECT_EQ(copy.body, edge_.events()[0].body);
+
+  // Without an edit option the replay sends no body and warns of nothing.
+  const CliResult plain = runCli(withToken({"events", "replay", "1"}), env());
+  ASSERT_EQ(plain.exitCode, 0) << plain.err;
+  EXPECT_EQ(edge_.replayBodies().back(), "");
+  EXPECT_EQ(plain.err.find("warning"), std::string::npos);
+}
+
+TEST_F(EventsTest, ReplayBodyComesFromAFileOrStdinByteForByte) {
+  const std::string bytes("\0\xff body\n", 8);
+  const std::string file = config_.path() + "/body.bin";
+  std::ofstream(file, std::ios::binary) << bytes;
+  ASSERT_EQ(runCli(withToken({"events", "replay", "1", "--body-file", file}), env()).exitCode, 0);
+  EXPECT_EQ(edge_.events().back().body, bytes);
+
+  const CliResult piped =
+      runCli(withToken({"events", "replay", "1", "--body-file", "-"}), env(), std::string("stdin"));
+  ASSERT_EQ(piped.exitCode, 0) << piped.err;
+  EXPECT_EQ(edge_.events().back().body, "stdin");
+
+  const CliResult missing =
+      runCli(withToken({"events", "replay", "1", "--body-file", config_.path() + "/none"}), env());
+  EXPECT_EQ(missing.exitCode, 2);
+  EXPECT_NE(missing.err.find("could not read --body-file"), std::string::npos) << missing.err;
+  EXPECT_EQ(edge_.replayBodies().size(), 2u);
+}
+
+class EditorTest : public EventsTest {
+ protected:
+  /// An $EDITOR: a script in the test's directory that runs `body` with the file as $1.
+  std::string editor(const std::string& body) {
+    const std::string path = scripts_.path() + "/editor-" + std::to_string(++editors_);
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+    ::chmod(path.c_str(), 0700);
+    return path;
+  }
+
+  CliResult replayWith(const std::string& editorCommand, std::vector<std::string> extra = {}) {
+    auto environment = env();
+    environment["EDITOR"] = editorCommand;
+    environment["TMPDIR"] = files_.path();
+    std::vector<std::string> args = {"events", "replay", "1", "--edit"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return runCli(withToken(args), environment);
+  }
+
+  /// Files the editor was given that are still there.
+  size_t leftOver() const {
+    size_t count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(files_.path())) {
+      (void)entry;
+      ++count;
+    }
+    return count;
+  }
+
+  TempDir scripts_;
+  TempDir files_;
+  int editors_ = 0;
+};
+
+TEST_F(EditorTest, WhatIsSavedIsSentAndOnlyWhatChanged) {
+  // The editor sees the event as an HTTP request without a version, and changes two things.
+  const std::string seen = scripts_.path() + "/seen";
+  const CliResult result = replayWith(
+      editor("cp \"$1\" " + seen + " && sed -i -e 's/^POST /PATCH /' -e 's/world/there/' \"$1\""));
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  std::ifstream in(seen, std::ios::binary);
+  std::ostringstream shown;
+  shown << in.rdbuf();
+  EXPECT_EQ(shown.str(),
+            "POST /stripe?a=1\nContent-Type: application/json\nX-B: 2\nx-a: 1\n\n"
+            "{\"hello\":\"world\"}\n");
+
+  ASSERT_EQ(edge_.replayBodies().size(), 1u);
+  EXPECT_EQ(edge_.replayBodies()[0],
+            R"({"method":"PATCH","body_base64":")" + encodeBase64("{\"hello\":\"there\"}") + "\"}");
+  EXPECT_EQ(edge_.events().back().body, "{\"hello\":\"there\"}");
+  EXPECT_NE(result.err.find("warning: "), std::string::npos);
+  EXPECT_EQ(leftOver(), 0u) << "the file with the event's contents was left behind";
+}
+
+TEST_F(EditorTest, AFileThatDoesNotParseIsRefusedWithItsLineAndNothingIsReplayed) {
+  const CliResult result =
+      replayWith(editor("printf 'POST /x\\nNot a header\\n\\nbody\\n' > \"$1\""));
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(result.err.find("line 2: a header line must be 'Name: value'"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("nothing was replayed"), std::string::npos) << result.err;
+  EXPECT_TRUE(edge_.replayBodies().empty());
+  EXPECT_EQ(leftOver(), 0u);
+}
+
+TEST_F(EditorTest, NoChangeAFailingEditorOrAnotherEditOptionReplaysNothing) {
+  const CliResult unchanged = replayWith("true");
+  EXPECT_EQ(unchanged.exitCode, 1);
+  EXPECT_NE(unchanged.err.find("nothing was changed"), std::string::npos) << unchanged.err;
+
+  const CliResult failed = replayWith("false");
+  EXPECT_EQ(failed.exitCode, 1);
+  EXPECT_NE(failed.err.find("the editor (false) exited with 1"), std::string::npos) << failed.err;
+
+  const CliResult mixed = replayWith("true", {"--method", "PUT"});
+  EXPECT_EQ(mixed.exitCode, 2);
+  EXPECT_NE(mixed.err.find("--edit takes no --method"), std::string::npos) << mixed.err;
+  EXPECT_TRUE(edge_.replayBodies().empty());
+  EXPECT_EQ(leftOver(), 0u);
 }
 
 TEST_F(EventsTest, UnknownEventOrWrongTokenFailsWithExitOne) {

@@ -299,8 +299,17 @@ TEST_F(RelayTest, RedirectIsReportedNotFollowed) {
   EXPECT_EQ(line->getValue<int>("status"), 302);
   EXPECT_EQ(line->getValue<std::string>("location"), "http://127.0.0.1:1/elsewhere");
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return !edge_.deliveries().empty(); }));
-  EXPECT_EQ(edge_.deliveries()[0].event, id);
-  EXPECT_EQ(edge_.deliveries()[0].status, 302);
+  const ReportedDelivery report = edge_.deliveries()[0];
+  EXPECT_EQ(report.event, id);
+  EXPECT_EQ(report.status, 302);
+
+  // The report says where it pointed and what came with it, and the relay's own facts.
+  EXPECT_EQ(report.location, "http://127.0.0.1:1/elsewhere");
+  EXPECT_EQ(report.responseExcerpt, "bye");
+  EXPECT_EQ(report.phase, "unknown");
+  EXPECT_EQ(report.timeoutMs, 30000);
+  EXPECT_FALSE(report.targetHttps);
+  EXPECT_GT(report.startedAtMs, 1700000000000);
 
   // Exactly the one request: nothing went to the Location.
   EXPECT_EQ(target_.requests().size(), 1u);
@@ -328,6 +337,12 @@ TEST_F(RelayTest, SilentTargetTimesOutAndTheNextEventStillGoes) {
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return edge_.deliveries().size() >= 2; }));
   EXPECT_EQ(edge_.deliveries()[0].status, 0);
   EXPECT_EQ(edge_.deliveries()[0].error, "timeout");
+
+  // Where it timed out, and after how long the relay gave up.
+  EXPECT_EQ(edge_.deliveries()[0].phase, "receiving");
+  EXPECT_EQ(edge_.deliveries()[0].timeoutMs, 1000);
+  EXPECT_EQ(edge_.deliveries()[1].phase, "unknown");
+  EXPECT_EQ(edge_.deliveries()[1].responseExcerpt, "ok");
 }
 
 TEST_F(RelayTest, RefusedConnectionIsReported) {
@@ -347,6 +362,7 @@ TEST_F(RelayTest, RefusedConnectionIsReported) {
   ASSERT_TRUE(FakeEdge::waitUntil([&] { return !edge_.deliveries().empty(); }));
   EXPECT_EQ(edge_.deliveries()[0].event, id);
   EXPECT_EQ(edge_.deliveries()[0].error, "connection refused");
+  EXPECT_EQ(edge_.deliveries()[0].phase, "connecting");
 }
 
 TEST_F(RelayTest, HeadAnswerHasNoBodyEvenWithContentLength) {

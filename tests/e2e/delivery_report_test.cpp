@@ -121,5 +121,76 @@ TEST_F(DeliveryReportTest, UnreachableTargetIsReportedAsConnectionRefused) {
   EXPECT_EQ(jsonText(delivery, "error"), "connection refused");
 }
 
+TEST_F(DeliveryReportTest, RedirectAndRefusalShowTheirLocationAndAnswerAtTheEdge) {
+  RelayEnvOptions options;
+  options.responder = [](const RecordedRequest& received) {
+    TargetServer::Reply reply;
+    if (received.target == "/redirect") {
+      reply.status = 302;
+      reply.location = "/login?next=%2Forders";
+      reply.body = "moved";
+    } else {
+      reply.status = 401;
+      reply.body = "{\"error\":\"No signatures found matching the expected signature\"}";
+    }
+    return reply;
+  };
+  ASSERT_NO_FATAL_FAILURE(start(std::move(options)));
+
+  const int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  std::vector<int64_t> ids;
+  for (const char* suffix : {"/redirect", "/auth"}) {
+    WireResponse answer = env_->ingest(request("POST", suffix, "", {}, "{}"));
+    ASSERT_EQ(answer.status, 200) << answer.message.body;
+    ids.push_back(jsonInt(parseObject(answer.message.body), "id"));
+  }
+
+  // The redirect: its Location and the start of its body, and the relay's own facts.
+  auto detail = waitForDelivery(*env_, ids[0]);
+  ASSERT_TRUE(detail) << env_->describe();
+  auto delivery = detail->getArray("deliveries")->getObject(0);
+  EXPECT_EQ(jsonInt(delivery, "status"), 302);
+  EXPECT_EQ(jsonText(delivery, "location"), "/login?next=%2Forders");
+  EXPECT_EQ(jsonText(delivery, "response_excerpt"), "moved");
+  EXPECT_EQ(jsonText(delivery, "phase"), "unknown");
+  EXPECT_EQ(jsonInt(delivery, "timeout_ms"), 30000);
+  EXPECT_FALSE(delivery->getValue<bool>("target_https"));
+  EXPECT_GE(jsonInt(delivery, "started_at_ms"), before);
+  EXPECT_LE(jsonInt(delivery, "started_at_ms"), jsonInt(delivery, "reported_at_ms"));
+
+  // The refusal: what the local handler said, and no Location.
+  detail = waitForDelivery(*env_, ids[1]);
+  ASSERT_TRUE(detail) << env_->describe();
+  delivery = detail->getArray("deliveries")->getObject(0);
+  EXPECT_EQ(jsonInt(delivery, "status"), 401);
+  EXPECT_EQ(jsonText(delivery, "response_excerpt"),
+            "{\"error\":\"No signatures found matching the expected signature\"}");
+  EXPECT_EQ(jsonText(delivery, "location"), "");
+}
+
+TEST_F(DeliveryReportTest, TimeoutReportsTheRelaysLimitAndWhereItHappened) {
+  RelayEnvOptions options;
+  options.relayArgs = {"--timeout", "1"};
+  options.responder = [](const RecordedRequest&) {
+    TargetServer::Reply reply;
+    reply.delay = std::chrono::milliseconds(3000);
+    return reply;
+  };
+  ASSERT_NO_FATAL_FAILURE(start(std::move(options)));
+
+  WireResponse answer = env_->ingest(request("POST", "/slow", "", {}, "{}"));
+  ASSERT_EQ(answer.status, 200) << answer.message.body;
+  auto detail = waitForDelivery(*env_, jsonInt(parseObject(answer.message.body), "id"));
+  ASSERT_TRUE(detail) << env_->describe();
+  auto delivery = detail->getArray("deliveries")->getObject(0);
+  EXPECT_EQ(jsonInt(delivery, "status"), 0);
+  EXPECT_EQ(jsonText(delivery, "error"), "timeout");
+  EXPECT_EQ(jsonText(delivery, "phase"), "receiving");
+  EXPECT_EQ(jsonInt(delivery, "timeout_ms"), 1000);
+  EXPECT_GE(jsonInt(delivery, "duration_ms"), 1000);
+}
+
 }  // namespace
 }  // namespace anm::e2e

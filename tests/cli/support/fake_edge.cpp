@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli/src/event_output.h"
+#include "cli/src/stream_event.h"
 
 namespace anm::cli::test {
 
@@ -197,11 +198,22 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
         return send(response, 200, event.body, "application/octet-stream");
       }
       if (segments.size() == 7 && segments[6] == "replay" && method == "POST") {
+        {
+          std::lock_guard<std::mutex> relock(edge_.mutex_);
+          edge_.replayBodies_.push_back(body);
+        }
         FakeEvent copy = event;
         copy.replayOf = event.id;
+        if (!body.empty()) applyEdit(body, copy);
         copy.id = edge_.addEvent(copy);
         std::lock_guard<std::mutex> relock(edge_.mutex_);
-        return send(response, 201, edge_.summary(copy, false));
+        std::string answer = edge_.summary(copy, false);
+        if (copy.modified) {
+          answer.insert(answer.size() - 1,
+                        R"(,"warning":"the provider's signature covers the original request; )"
+                        R"(the local handler's check will fail for an edited one")");
+        }
+        return send(response, 201, answer);
       }
     }
     send(response, 404, R"({"error":"no such route"})");
@@ -301,6 +313,28 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     send(response, 201, hookJson(true));
   }
 
+  // An edited replay's members, applied as the edge would (without its checks).
+  static void applyEdit(const std::string& body, FakeEvent& copy) {
+    Poco::JSON::Parser parser;
+    const auto edit = parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+    if (edit->has("method")) copy.method = edit->getValue<std::string>("method");
+    if (edit->has("path")) copy.path = edit->getValue<std::string>("path");
+    if (edit->has("query")) copy.query = edit->getValue<std::string>("query");
+    if (edit->has("headers")) {
+      copy.headers.clear();
+      const auto headers = edit->getArray("headers");
+      for (size_t i = 0; i < headers->size(); ++i) {
+        HeaderField field;
+        decodeHeaderField(headers->getArray(static_cast<unsigned>(i)), field);
+        copy.headers.emplace_back(field.name, field.value);
+      }
+    }
+    if (edit->has("body_base64")) {
+      decodeBase64(edit->getValue<std::string>("body_base64"), copy.body);
+    }
+    copy.modified = true;
+  }
+
   void deliveries(Poco::Net::HTTPServerResponse& response, const std::string& body) {
     Poco::JSON::Parser parser;
     const auto root = parser.parse(body).extract<Poco::JSON::Object::Ptr>();
@@ -308,9 +342,16 @@ class FakeEdge::Handler : public Poco::Net::HTTPRequestHandler {
     std::vector<ReportedDelivery> parsed;
     for (size_t i = 0; i < list->size(); ++i) {
       const auto d = list->getObject(static_cast<unsigned>(i));
-      parsed.push_back({d->getValue<int64_t>("event"), d->getValue<std::string>("relay"),
-                        d->getValue<int>("status"), d->getValue<int64_t>("duration_ms"),
-                        d->getValue<std::string>("error")});
+      ReportedDelivery report{d->getValue<int64_t>("event"), d->getValue<std::string>("relay"),
+                              d->getValue<int>("status"), d->getValue<int64_t>("duration_ms"),
+                              d->getValue<std::string>("error")};
+      report.phase = d->optValue<std::string>("phase", "unknown");
+      report.timeoutMs = d->optValue<int64_t>("timeout_ms", 0);
+      report.targetHttps = d->optValue<bool>("target_https", false);
+      report.startedAtMs = d->optValue<int64_t>("started_at_ms", 0);
+      report.responseExcerpt = d->optValue<std::string>("response_excerpt", "");
+      report.location = d->optValue<std::string>("location", "");
+      parsed.push_back(std::move(report));
     }
     {
       std::lock_guard<std::mutex> lock(edge_.mutex_);
@@ -455,6 +496,7 @@ std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
   object.set("event_type", event.eventType);
   object.set("size", static_cast<Poco::Int64>(event.body.size()));
   object.set("replay_of", event.replayOf);
+  object.set("modified", event.modified);
   Poco::JSON::Array deliveries;
   for (const ReportedDelivery& d : deliveries_) {
     if (d.event != event.id) continue;
@@ -463,6 +505,12 @@ std::string FakeEdge::summary(const FakeEvent& event, bool detail) const {
     item.set("status", d.status);
     item.set("duration_ms", d.durationMs);
     item.set("error", d.error);
+    item.set("phase", d.phase);
+    item.set("timeout_ms", d.timeoutMs);
+    item.set("target_https", d.targetHttps);
+    item.set("started_at_ms", d.startedAtMs);
+    item.set("response_excerpt", d.responseExcerpt);
+    item.set("location", d.location);
     deliveries.add(item);
   }
   object.set("deliveries", deliveries);
@@ -489,6 +537,7 @@ std::string FakeEdge::envelope(const FakeEvent& event) const {
   object.set("event_type", event.eventType);
   object.set("delivery_id", "");
   object.set("replay_of", event.replayOf);
+  object.set("modified", event.modified);
   return json(object);
 }
 
@@ -545,6 +594,16 @@ std::vector<std::string> FakeEdge::authorizations() const {
 std::vector<FakeEvent> FakeEdge::events() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return events_;
+}
+
+std::vector<std::string> FakeEdge::replayBodies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return replayBodies_;
+}
+
+void FakeEdge::addDelivery(ReportedDelivery delivery) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deliveries_.push_back(std::move(delivery));
 }
 
 void FakeEdge::setJwtTtlSeconds(int64_t seconds) {

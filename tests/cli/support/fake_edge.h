@@ -27,6 +27,7 @@ struct FakeEvent {
   int64_t replayOf = 0;
   /// Set: the edge cannot open the stored contents; listed with "integrity_error".
   std::string integrityError;
+  bool modified = false;  ///< an edited replay
 };
 
 struct ReportedDelivery {
@@ -35,6 +36,13 @@ struct ReportedDelivery {
   int status = 0;
   int64_t durationMs = 0;
   std::string error;
+  // The facts of docs/protocol.md; a report without them leaves these.
+  std::string phase = "unknown";
+  int64_t timeoutMs = 0;
+  bool targetHttps = false;
+  int64_t startedAtMs = 0;
+  std::string responseExcerpt{};
+  std::string location{};
 };
 
 class FakeEdge {
@@ -67,6 +75,11 @@ class FakeEdge {
   std::vector<std::string> createBodies() const;    ///< bodies of POST /api/v1/hooks
   std::vector<std::string> authorizations() const;  ///< Authorization of every API request
   std::vector<FakeEvent> events() const;
+  /// Bodies of POST .../replay, in order ("" for a replay without edits).
+  std::vector<std::string> replayBodies() const;
+
+  /// Adds a delivery report to event `event`, as if a relay had sent it.
+  void addDelivery(ReportedDelivery delivery);
 
   // ---- accounts (spec: JWT exchange, named hooks, live-relay rule) --------------------------
 
@@ -118,6 +131,7 @@ class FakeEdge {
   std::vector<std::string> lastEventIds_;
   std::vector<ReportedDelivery> deliveries_;
   std::vector<std::string> createBodies_;
+  std::vector<std::string> replayBodies_;
   std::vector<std::string> authorizations_;
   int64_t jwtTtlS_ = 900;
   bool patRevoked_ = false;

@@ -123,6 +123,7 @@ void TargetServer::serve(Poco::Net::StreamSocket socket) {
       if (reply.delay.count() > 0) std::this_thread::sleep_for(reply.delay);
       std::string answer = "HTTP/1.1 " + std::to_string(reply.status) + " " +
                            reasonFor(reply.status) + "\r\nContent-Type: text/plain\r\n" +
+                           (reply.location.empty() ? "" : "Location: " + reply.location + "\r\n") +
                            "Content-Length: " + std::to_string(reply.body.size()) + "\r\n" +
                            (close ? "Connection: close\r\n" : "") + "\r\n" +
                            (head ? "" : reply.body);

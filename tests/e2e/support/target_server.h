@@ -39,6 +39,7 @@ class TargetServer {
     int status = 200;
     std::string body = "ok\n";
     std::chrono::milliseconds delay{0};  ///< wait before answering
+    std::string location;                ///< sent as Location when not empty (a redirect's)
   };
   using Responder = std::function<Reply(const RecordedRequest&)>;
 

@@ -418,6 +418,24 @@ TEST(StoredRecordsTest, FactsComeFromTheStoredRecords) {
   EXPECT_EQ(delivered.durationMs, 7);
   EXPECT_EQ(delivered.reportedAtMs, 99);
   EXPECT_EQ(delivered.phase, DeliveryPhase::kUnknown);
+
+  // What schema 4 stores of a report and of an edited replay reaches the rules.
+  event.modified = true;
+  EXPECT_TRUE(eventFacts(event).modified);
+  store::DeliveryRecord report{4, "relay", 0, 30001, "timeout", 99};
+  report.phase = store::DeliveryPhase::kSending;
+  report.timeoutMs = 30000;
+  report.targetHttps = true;
+  report.startedAtMs = 60;
+  report.responseExcerpt = "busy";
+  report.location = "/elsewhere";
+  const DeliveryFacts timedOut = deliveryFacts(report);
+  EXPECT_EQ(timedOut.phase, DeliveryPhase::kSending);
+  EXPECT_EQ(timedOut.timeoutMs, 30000);
+  EXPECT_TRUE(timedOut.targetHttps);
+  EXPECT_EQ(timedOut.startedAtMs, 60);
+  EXPECT_EQ(timedOut.responseExcerpt, "busy");
+  EXPECT_EQ(timedOut.location, "/elsewhere");
 }
 
 }  // namespace

@@ -99,10 +99,10 @@ TEST(EventJson, EnvelopeCarriesTheDocumentedFields) {
   const auto event = sampleEvent();
   const auto object = parseObject(eventEnvelopeJson(event));
 
-  const std::set<std::string> expected = {"id",       "hook",   "received_at_ms", "method",
-                                          "path",     "query",  "headers",        "body_base64",
-                                          "verdict",  "reason", "event_type",     "delivery_id",
-                                          "replay_of"};
+  const std::set<std::string> expected = {"id",        "hook",    "received_at_ms", "method",
+                                          "path",      "query",   "headers",        "body_base64",
+                                          "verdict",   "reason",  "event_type",     "delivery_id",
+                                          "replay_of", "modified"};
   EXPECT_EQ(keysOf(object), expected);
   EXPECT_EQ(object->getValue<int64_t>("id"), 17);
   EXPECT_EQ(object->getValue<std::string>("hook"), "hk_abc");
@@ -115,6 +115,7 @@ TEST(EventJson, EnvelopeCarriesTheDocumentedFields) {
   EXPECT_EQ(object->getValue<std::string>("event_type"), "charge.succeeded");
   EXPECT_EQ(object->getValue<std::string>("delivery_id"), "evt_1");
   EXPECT_EQ(object->getValue<int64_t>("replay_of"), 0);
+  EXPECT_FALSE(object->getValue<bool>("modified"));
   EXPECT_EQ(decodeBase64(object->getValue<std::string>("body_base64")), event.body);
 }
 
@@ -141,9 +142,10 @@ TEST(EventJson, SummaryCarriesTheDocumentedFieldsAndDeliveries) {
   store::DeliveryRecord second{17, "relay-b", 0, 5000, "timeout", 1700000005300};
   const auto object = parseObject(eventSummaryJson(event, {first, second}));
 
-  const std::set<std::string> expected = {
-      "id",     "hook",    "received_at_ms", "method",      "path", "query",     "verdict",
-      "reason", "message", "event_type",     "delivery_id", "size", "replay_of", "deliveries"};
+  const std::set<std::string> expected = {"id",        "hook",       "received_at_ms", "method",
+                                          "path",      "query",      "verdict",        "reason",
+                                          "message",   "event_type", "delivery_id",    "size",
+                                          "replay_of", "modified",   "deliveries"};
   EXPECT_EQ(keysOf(object), expected);
   EXPECT_EQ(object->getValue<std::string>("verdict"), "invalid");
   EXPECT_EQ(object->getValue<std::string>("reason"), "timestamp_outside");
@@ -163,6 +165,64 @@ TEST(EventJson, SummaryCarriesTheDocumentedFieldsAndDeliveries) {
   EXPECT_EQ(d1->getValue<std::string>("relay"), "relay-b");
   EXPECT_EQ(d1->getValue<int>("status"), 0);
   EXPECT_EQ(d1->getValue<std::string>("error"), "timeout");
+  EXPECT_FALSE(object->getValue<bool>("modified"));
+}
+
+TEST(EventJson, DeliveryCarriesEveryReportedFact) {
+  store::DeliveryRecord delivery{17, "relay-a", 302, 12, "", 1700000000200};
+  delivery.phase = store::DeliveryPhase::kReceiving;
+  delivery.timeoutMs = 30000;
+  delivery.targetHttps = true;
+  delivery.startedAtMs = 1700000000150;
+  delivery.responseExcerpt = std::string("{\"a\":\"\x01\"}\n\xff", 11);
+  delivery.location = "https://localhost:3000/login?next=%2F";
+  const auto object = parseObject(deliveryJson(delivery));
+
+  const std::set<std::string> expected = {"relay",        "status",        "duration_ms",
+                                          "error",        "phase",         "timeout_ms",
+                                          "target_https", "started_at_ms", "response_excerpt",
+                                          "location",     "reported_at_ms"};
+  EXPECT_EQ(keysOf(object), expected);
+  EXPECT_EQ(object->getValue<std::string>("phase"), "receiving");
+  EXPECT_EQ(object->getValue<int64_t>("timeout_ms"), 30000);
+  EXPECT_TRUE(object->getValue<bool>("target_https"));
+  EXPECT_EQ(object->getValue<int64_t>("started_at_ms"), 1700000000150);
+  EXPECT_EQ(object->getValue<std::string>("location"), delivery.location);
+
+  // The excerpt is display text: control bytes escaped, a byte that is not UTF-8 as U+FFFD.
+  EXPECT_EQ(object->getValue<std::string>("response_excerpt"), "{\"a\":\"\x01\"}\n\xEF\xBF\xBD");
+
+  // A report of no answer reads "unknown" where the relay did not say; a delivery whose sealed
+  // values did not open says so, with both empty.
+  store::DeliveryRecord unreadable{17, "relay-b", 0, 5000, "timeout", 1700000005300};
+  unreadable.integrityError = "could not open the delivery of event 17";
+  const auto bad = parseObject(deliveryJson(unreadable));
+  EXPECT_EQ(bad->getValue<std::string>("phase"), "unknown");
+  EXPECT_FALSE(bad->getValue<bool>("target_https"));
+  EXPECT_EQ(bad->getValue<std::string>("response_excerpt"), "");
+  EXPECT_EQ(bad->getValue<std::string>("integrity_error"), unreadable.integrityError);
+  EXPECT_EQ(deliveryFrame(delivery).rfind("event: delivery\ndata: {\"event\":17,\"relay\"", 0), 0u);
+}
+
+TEST(EventJson, EditedReplayIsMarkedModifiedInEveryForm) {
+  auto event = sampleEvent();
+  event.replayOf = 3;
+  event.modified = true;
+  EXPECT_TRUE(parseObject(eventSummaryJson(event, {}))->getValue<bool>("modified"));
+  EXPECT_TRUE(parseObject(eventDetailJson(event, {}))->getValue<bool>("modified"));
+  EXPECT_TRUE(parseObject(eventEnvelopeJson(event))->getValue<bool>("modified"));
+}
+
+TEST(EventJson, Base64DecodesExactlyWhatAppendBase64Writes) {
+  for (size_t size = 0; size < 8; ++size) {
+    const std::string bytes = allBytes().substr(250 - size, size);
+    std::string text;
+    appendBase64(text, bytes);
+    EXPECT_EQ(anm::edge::decodeBase64(text), bytes) << text;
+  }
+  for (const char* bad : {"QQ", "QQ=", "Q===", "QQ=A", "QQ==QQ==", "QQ Q", "QQ\nQ", "QUJD!A=="}) {
+    EXPECT_FALSE(anm::edge::decodeBase64(bad).has_value()) << bad;
+  }
 }
 
 TEST(EventJson, DetailIsSummaryPlusHeadersAndBody) {

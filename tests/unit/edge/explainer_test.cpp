@@ -239,6 +239,27 @@ TEST_F(ExplainerTest, ABodyExcerptLeavesOnlyWhenTheHookAllowsIt) {
   EXPECT_NE(scrubbed.find("[redacted]"), std::string::npos) << scrubbed;
 }
 
+TEST_F(ExplainerTest, WhatTheLocalServerAnsweredLeavesOnlyAsTheBodyDoes) {
+  Subject subject;
+  auto& delivery = subject.deliveries.at(0);
+  delivery.status = 302;
+  delivery.responseExcerpt = "ANSWERMARKER signature mismatch";
+  delivery.location = "http://localhost:3000/LOCATIONMARKER";
+  delivery.phase = store::DeliveryPhase::kReceiving;
+  delivery.timeoutMs = 10000;
+
+  // The relay's own facts always help and carry nothing of the request.
+  const std::string without = Explainer::redactedSummary(subject.view(false));
+  EXPECT_EQ(without.find("ANSWERMARKER"), std::string::npos) << without;
+  EXPECT_EQ(without.find("LOCATIONMARKER"), std::string::npos) << without;
+  EXPECT_NE(without.find("\"phase\":\"receiving\""), std::string::npos) << without;
+  EXPECT_NE(without.find("\"timeout_ms\":10000"), std::string::npos) << without;
+
+  const std::string with = Explainer::redactedSummary(subject.view(true));
+  EXPECT_NE(with.find("ANSWERMARKER"), std::string::npos) << with;
+  EXPECT_NE(with.find("LOCATIONMARKER"), std::string::npos) << with;
+}
+
 TEST_F(ExplainerTest, TheSameEventIsAnsweredFromTheCacheWithoutAskingAgain) {
   Explainer explainer(config());
   Subject subject;

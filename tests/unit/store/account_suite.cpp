@@ -570,12 +570,19 @@ TEST_P(AccountSuite, MarkerInContentsAndSecretsNeverReachesStorageInTheClear) {
   hook.signingSecret = "whsec_" + marker;
   hook.previousSigningSecret = "whsec_prev_" + marker;
   int64_t id = 0;
+  std::vector<DeliveryRecord> deliveries;
   {
     auto store = open();
     store->createHook(hook);
     id = store->appendEvent(event);
     store->setSetting("auth.jwt_key", marker);
     ASSERT_GT(id, 0);
+
+    // A local server's answer that echoes the request, reported alone and in bulk.
+    deliveries = {makeDelivery(id, "relay-1", 1700000000900, marker),
+                  makeDelivery(id, "relay-2", 1700000000901, marker)};
+    store->addDelivery(deliveries[0]);
+    store->addDeliveries({deliveries[1]});
   }
 
   const std::string raw = GetParam().rawBytes(dir_);
@@ -600,6 +607,10 @@ TEST_P(AccountSuite, MarkerInContentsAndSecretsNeverReachesStorageInTheClear) {
   EXPECT_EQ(listed[0].deliveryId, event.deliveryId);
   expectSameHook(hook, *store->findHook("hook-1"));
   EXPECT_EQ(store->getSetting("auth.jwt_key"), marker);
+  auto reported = store->listDeliveries(id);
+  ASSERT_EQ(reported.size(), 2u);
+  expectSameDelivery(deliveries[0], reported[0]);
+  expectSameDelivery(deliveries[1], reported[1]);
 }
 
 TEST_P(AccountSuite, FlippedByteInEachSealedColumnIsAnIntegrityErrorAndNeverData) {
@@ -676,6 +687,147 @@ TEST_P(AccountSuite, AnEventThatFailsItsIntegrityCheckIsLoggedOnceAsAnError) {
   EXPECT_EQ(log.count(Poco::Message::PRIO_ERROR, "event_id=" + std::to_string(good)), 0u);
 }
 
+TEST_P(AccountSuite, DeliveryFactsRoundTripWithTheirValuesSealed) {
+  auto store = open();
+  expectDeliveryFactsAndModifiedRoundTrip(*store);
+}
+
+TEST_P(AccountSuite, FlippedByteInASealedDeliveryValueIsAnIntegrityErrorAndNeverData) {
+  const std::string marker = "MARKER-0d5e71";
+  auto store = open();
+  store->createHook(makeHook("h"));
+  for (const auto& column : kSealedDeliveryColumns) {
+    SCOPED_TRACE("column " + column);
+    const int64_t id = store->appendEvent(makeEvent("h"));
+    const int64_t other = store->appendEvent(makeEvent("h"));
+    const DeliveryRecord changed = makeDelivery(id, "relay-a", 2000, marker);
+    const DeliveryRecord intact = makeDelivery(id, "relay-a", 2001, "intact");
+    const DeliveryRecord elsewhere = makeDelivery(other, "relay-a", 2002, "elsewhere");
+    store->addDeliveries({changed, intact, elsewhere});
+    GetParam().corruptDeliveryCiphertext(dir_, id, column);
+
+    const auto ofBoth = store->listDeliveriesOf({id, other});
+    for (const auto& listed : {store->listDeliveries(id), ofBoth}) {
+      ASSERT_GE(listed.size(), 2u);
+
+      // Reported, without either value; what the relay told in the clear is still there.
+      const DeliveryRecord& bad = listed[0];
+      EXPECT_NE(bad.integrityError.find(std::to_string(id)), std::string::npos)
+          << bad.integrityError;
+      EXPECT_NE(bad.integrityError.find("k1"), std::string::npos) << bad.integrityError;
+      EXPECT_EQ(bad.integrityError.find(marker), std::string::npos) << bad.integrityError;
+      EXPECT_EQ(bad.responseExcerpt, "");
+      EXPECT_EQ(bad.location, "");
+      EXPECT_EQ(bad.relayId, changed.relayId);
+      EXPECT_EQ(bad.status, changed.status);
+      EXPECT_EQ(bad.reportedAtMs, changed.reportedAtMs);
+      EXPECT_EQ(bad.phase, changed.phase);
+      EXPECT_EQ(bad.timeoutMs, changed.timeoutMs);
+      expectSameDelivery(intact, listed[1]);
+    }
+    ASSERT_EQ(ofBoth.size(), 3u);
+    expectSameDelivery(elsewhere, ofBoth[2]);
+
+    // The event itself still opens.
+    EXPECT_EQ(store->getEvent("h", id)->integrityError, "");
+  }
+}
+
+TEST_P(AccountSuite, ReportOfAnEventWhoseKeyTheRingLacksIsStoredWithoutItsValues) {
+  const std::string marker = "MARKER-6a2b90";
+  int64_t id = 0;
+  {
+    auto store = open();
+    store->createHook(makeHook("h"));
+    id = store->appendEvent(makeEvent("h"));
+  }
+
+  // The values cannot be sealed under the event's key: the rest of the report is kept.
+  auto store =
+      GetParam().openWithKeys(dir_, std::make_shared<crypto::KeyHolder>(makeKeyRing({"k2"})));
+  const DeliveryRecord report = makeDelivery(id, "relay", 3000, marker);
+  store->addDelivery(report);
+  auto listed = store->listDeliveries(id);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].integrityError, "");
+  EXPECT_EQ(listed[0].responseExcerpt, "");
+  EXPECT_EQ(listed[0].location, "");
+  EXPECT_EQ(listed[0].status, report.status);
+  EXPECT_EQ(listed[0].phase, report.phase);
+  EXPECT_EQ(listed[0].startedAtMs, report.startedAtMs);
+  store.reset();
+  EXPECT_EQ(GetParam().rawBytes(dir_).find(marker), std::string::npos);
+}
+
+TEST_P(AccountSuite, RowsOfSchemaThreeReadAfterTheMigrationAndTakeNewFacts) {
+  int64_t id = 0;
+  int64_t replay = 0;
+  const EventRecord original = makeEvent("h", "stored by schema 3");
+  {
+    auto store = open();
+    store->createHook(makeHook("h"));
+    id = store->appendEvent(original);
+    EventRecord copy = original;
+    copy.replayOf = id;
+    replay = store->appendEvent(copy);
+    store->addDelivery({id, "relay-a", 200, 3, "", 1000});
+    store->addDelivery({replay, "relay-a", 0, 30000, "timeout", 1001});
+  }
+  GetParam().revertToSchema3(dir_);
+
+  auto store = open();
+  auto event = store->getEvent("h", replay);
+  ASSERT_TRUE(event.has_value());
+  expectSameContents(original, *event);
+  EXPECT_EQ(event->replayOf, id);
+  EXPECT_FALSE(event->modified);
+  EXPECT_FALSE(store->listEvents("h", 0, 10, false, false)[0].modified);
+
+  // What a schema 3 relay could not report reads as unknown.
+  auto old = store->listDeliveriesOf({id, replay});
+  ASSERT_EQ(old.size(), 2u);
+  expectSameDelivery(DeliveryRecord{id, "relay-a", 200, 3, "", 1000}, old[0]);
+  expectSameDelivery(DeliveryRecord{replay, "relay-a", 0, 30000, "timeout", 1001}, old[1]);
+
+  // Events stored before take reports with every fact, sealed.
+  const DeliveryRecord fresh = makeDelivery(id, "relay-b", 2000);
+  store->addDelivery(fresh);
+  auto now = store->listDeliveries(id);
+  ASSERT_EQ(now.size(), 2u);
+  expectSameDelivery(fresh, now[1]);
+}
+
+TEST_P(AccountSuite, ReencryptionSealsTheDeliveryValuesOfAnEventStoredInTheClear) {
+  const std::string marker = "MARKER-5f0c2d";
+  int64_t id = 0;
+  DeliveryRecord before;
+  {
+    auto store = GetParam().open(dir_);
+    store->createHook(makeHook("h"));
+    id = store->appendEvent(makeEvent("h"));
+    before = makeDelivery(id, "relay", 4000, marker);
+    store->addDelivery(before);
+  }
+  ASSERT_NE(GetParam().rawBytes(dir_).find(marker), std::string::npos)
+      << "the scan cannot see the marker";
+
+  {
+    auto store = open();
+    expectSameDelivery(before, store->listDeliveries(id).at(0));
+    for (int batches = 0; store->reencryptBatch(10) > 0; ++batches) {
+      ASSERT_LT(batches, 10) << "reencryptBatch does not come to an end";
+    }
+    expectSameDelivery(before, store->listDeliveries(id).at(0));
+
+    // A report after the event was sealed is sealed under the same key.
+    const DeliveryRecord after = makeDelivery(id, "relay", 4001, marker);
+    store->addDelivery(after);
+    expectSameDelivery(after, store->listDeliveries(id).at(1));
+  }
+  EXPECT_EQ(GetParam().rawBytes(dir_).find(marker), std::string::npos)
+      << "a delivery value is left in the clear";
+}
+
 TEST_P(AccountSuite, EventsUnderAKeyTheRingLacksReportIntegrityErrors) {
   int64_t id = 0;
   {
@@ -713,10 +865,13 @@ TEST_P(AccountSuite, ReencryptBatchMovesEveryRecordToTheNewKeyAndAllReadsBack) {
   store->createAccount(makeAccount("acc_1", "alpha"));
   store->createHook(named);
   store->createHook(anonymous);
+  std::vector<DeliveryRecord> deliveries;
   for (int i = 0; i < 7; ++i) {
     EventRecord event = makeEvent(i % 2 == 0 ? "hook-1" : "anon", "body " + std::to_string(i));
     event.id = store->appendEvent(event);
     events.push_back(event);
+    deliveries.push_back(makeDelivery(event.id, "relay", 5000 + i, "answer " + std::to_string(i)));
+    store->addDelivery(deliveries.back());
   }
   store->setSetting("auth.jwt_key", "jwt-secret");
   store->setSetting("encryption.active_key", "k1");
@@ -761,6 +916,13 @@ TEST_P(AccountSuite, ReencryptBatchMovesEveryRecordToTheNewKeyAndAllReadsBack) {
   expectSameHook(anonymous, *store->findHook("anon"));
   EXPECT_EQ(store->getSetting("auth.jwt_key"), "jwt-secret");
   EXPECT_EQ(store->getSetting("encryption.active_key"), "k1");
+
+  // The deliveries' values are under the events' data keys, which rotation did not change.
+  for (const auto& delivery : deliveries) {
+    auto read = store->listDeliveries(delivery.eventId);
+    ASSERT_EQ(read.size(), 1u) << delivery.eventId;
+    expectSameDelivery(delivery, read[0]);
+  }
 }
 
 TEST_P(AccountSuite, RotationPassesOverAWrappedKeyThatFailsAuthenticationAndCountsIt) {

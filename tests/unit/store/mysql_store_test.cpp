@@ -135,11 +135,32 @@ std::string everyStoredByte(SqlConnection& raw) {
   return bytes;
 }
 
-/// Flips one byte of the ciphertext event `eventId` stores in `column`, past the 12-byte nonce.
+/// The assignment that flips one byte of the ciphertext in `column`, past the 12-byte nonce.
+std::string flippedByte(const std::string& column) {
+  return column + " = CONCAT(LEFT(" + column + ", 12), CHAR(ASCII(SUBSTRING(" + column +
+         ", 13, 1)) ^ 1), SUBSTRING(" + column + ", 14))";
+}
+
+/// Flips one byte of the ciphertext event `eventId` stores in `column`.
 void flipCiphertextByte(SqlConnection& raw, int64_t eventId, const std::string& column = "body") {
-  raw.execute("UPDATE events SET " + column + " = CONCAT(LEFT(" + column +
-              ", 12), CHAR(ASCII(SUBSTRING(" + column + ", 13, 1)) ^ 1), SUBSTRING(" + column +
-              ", 14)) WHERE id = " + std::to_string(eventId));
+  raw.execute("UPDATE events SET " + flippedByte(column) +
+              " WHERE id = " + std::to_string(eventId));
+}
+
+/// The same in the first delivery reported for event `eventId`.
+void flipDeliveryCiphertextByte(SqlConnection& raw, int64_t eventId, const std::string& column) {
+  raw.execute("UPDATE deliveries SET " + flippedByte(column) +
+              " WHERE event_id = " + std::to_string(eventId) + " ORDER BY id LIMIT 1");
+}
+
+/// Drops what schema 4 added and its record, as a build of schema 3 left the database.
+void revertToSchemaThree(SqlConnection& raw) {
+  raw.execute(
+      "ALTER TABLE deliveries DROP COLUMN phase, DROP COLUMN timeout_ms, DROP COLUMN "
+      "target_https, DROP COLUMN started_at_ms, DROP COLUMN response_excerpt, DROP COLUMN "
+      "location, DROP COLUMN sealed");
+  raw.execute("ALTER TABLE events DROP COLUMN modified");
+  raw.execute("DELETE FROM schema_migrations WHERE version = 4");
 }
 
 /// Changes one byte of event `eventId`'s wrapped data key, past its 12-byte nonce.
@@ -179,6 +200,10 @@ StoreBackend mysqlBackend() {
   backend.corruptEventWrappedKey = [](TempDir& dir, int64_t eventId) {
     flipWrappedKeyByte(*rawConnectionOf(dir), eventId);
   };
+  backend.corruptDeliveryCiphertext = [](TempDir& dir, int64_t eventId, const std::string& column) {
+    flipDeliveryCiphertextByte(*rawConnectionOf(dir), eventId, column);
+  };
+  backend.revertToSchema3 = [](TempDir& dir) { revertToSchemaThree(*rawConnectionOf(dir)); };
   // NOTE: no auditRefusesChanges: on MySQL the audit log is append-only because the edge never
   // changes it, not because the server refuses (triggers would need SUPER on servers that
   // write a binary log).
@@ -1574,6 +1599,10 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
     event.eventType = marker + "-type";
     event.deliveryId = marker + "-delivery";
     const int64_t id = store.appendEvent(event);
+    DeliveryRecord delivery = makeDelivery(id, "relay", 1700000000999);
+    delivery.responseExcerpt = "{\"echo\":\"" + marker + "-excerpt\"}";
+    delivery.location = "/login?" + marker + "-location";
+    store.addDelivery(delivery);
     store.setSetting("auth.jwt_key", marker + "-setting");
     EXPECT_EQ(store.putSettingIfAbsent("other", marker + "-absent"), marker + "-absent");
 
@@ -1587,6 +1616,8 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
     EXPECT_EQ(stored->reasonMessage, event.reasonMessage);
     EXPECT_EQ(stored->eventType, event.eventType);
     EXPECT_EQ(stored->deliveryId, event.deliveryId);
+    EXPECT_EQ(store.listDeliveries(id).at(0).responseExcerpt, delivery.responseExcerpt);
+    EXPECT_EQ(store.listDeliveries(id).at(0).location, delivery.location);
     EXPECT_EQ(store.findHook("h")->signingSecret, marker + "-rotated");
     EXPECT_EQ(*store.getSetting("auth.jwt_key"), marker + "-setting");
   };
@@ -1601,8 +1632,9 @@ TEST_F(MySqlAccountTest, NoRowOfAnyTableHoldsAMarkerPutInEveryEncryptedField) {
   clearOptions.endpoint = clear.endpoint();
   { fill(*MySqlStore::open(clearOptions)); }
   const std::string plain = everyStoredByte(*clear.connect());
-  for (const char* field : {"-secret", "-rotated", "-previous", "-body", "-query", "-header",
-                            "-path", "-message", "-type", "-delivery", "-setting", "-absent"}) {
+  for (const char* field :
+       {"-secret", "-rotated", "-previous", "-body", "-query", "-header", "-path", "-message",
+        "-type", "-delivery", "-setting", "-absent", "-excerpt", "-location"}) {
     EXPECT_NE(plain.find(marker + field), std::string::npos) << field;
   }
 }
@@ -1862,6 +1894,7 @@ TEST_F(MySqlAccountTest, SchemaTwoDatabaseHasItsSummaryFieldsSealedByTheMigratio
 
   // As a schema 2 build left it: contents sealed, summary fields in the clear, no seal version.
   auto raw = database_->connect();
+  revertToSchemaThree(*raw);
   raw->execute("ALTER TABLE events DROP COLUMN seal_version");
   raw->execute("DELETE FROM schema_migrations WHERE version = 3");
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -66,19 +66,47 @@ std::string rawBytesOf(TempDir& dir) {
   return readFile(dbPath(dir)) + readFile(dbPath(dir) + "-wal") + readFile(dbPath(dir) + "-shm");
 }
 
-void flipCiphertextByte(TempDir& dir, int64_t eventId, const std::string& column) {
+/// Flips a byte of the ciphertext in `column` of the row of `table` whose `key` is `rowId`.
+void flipCiphertextByte(TempDir& dir, const std::string& table, const std::string& key,
+                        int64_t rowId, const std::string& column) {
   Session session = rawSession(dir);
   session << "PRAGMA busy_timeout = 5000", now;
   Poco::Data::BLOB stored;
-  Poco::Int64 id = eventId;
-  session << "SELECT " + column + " FROM events WHERE id = ?", use(id), into(stored), now;
+  Poco::Int64 id = rowId;
+  session << "SELECT " + column + " FROM " + table + " WHERE " + key + " = ?", use(id),
+      into(stored), now;
   std::vector<unsigned char> bytes(stored.content());
   if (bytes.size() <= 12) throw std::runtime_error("no ciphertext to corrupt in " + column);
 
   // Past the 12-byte nonce: in the ciphertext proper, or in the tag of an empty value.
   bytes[12 + (bytes.size() - 12) / 2] ^= 0x20;
   Poco::Data::BLOB changed(bytes);
-  session << "UPDATE events SET " + column + " = ? WHERE id = ?", use(changed), use(id), now;
+  session << "UPDATE " + table + " SET " + column + " = ? WHERE " + key + " = ?", use(changed),
+      use(id), now;
+}
+
+void flipEventCiphertextByte(TempDir& dir, int64_t eventId, const std::string& column) {
+  flipCiphertextByte(dir, "events", "id", eventId, column);
+}
+
+void flipDeliveryCiphertextByte(TempDir& dir, int64_t eventId, const std::string& column) {
+  Poco::Int64 first = 0;
+  {
+    Session session = rawSession(dir);
+    Poco::Int64 event = eventId;
+    session << "SELECT MIN(id) FROM deliveries WHERE event_id = ?", use(event), into(first), now;
+  }
+  flipCiphertextByte(dir, "deliveries", "id", first, column);
+}
+
+/// Drops what schema 4 added and its record, as a build of schema 3 left the file.
+void revertToSchemaThree(Session& session) {
+  session << "DROP TABLE modified_events", now;
+  for (const char* column : {"phase", "timeout_ms", "target_https", "started_at_ms",
+                             "response_excerpt", "location", "sealed"}) {
+    session << std::string("ALTER TABLE deliveries DROP COLUMN ") + column, now;
+  }
+  session << "DELETE FROM schema_migrations WHERE version = 4", now;
 }
 
 void flipWrappedKeyByte(TempDir& dir, int64_t eventId) {
@@ -129,8 +157,13 @@ StoreBackend sqliteBackend(const std::string& name, SqliteOptions::Sync sync) {
     return SqliteStore::open(dbPath(dir), options);
   };
   backend.rawBytes = rawBytesOf;
-  backend.corruptEventCiphertext = flipCiphertextByte;
+  backend.corruptEventCiphertext = flipEventCiphertextByte;
   backend.corruptEventWrappedKey = flipWrappedKeyByte;
+  backend.corruptDeliveryCiphertext = flipDeliveryCiphertextByte;
+  backend.revertToSchema3 = [](TempDir& dir) {
+    Session session = rawSession(dir);
+    revertToSchemaThree(session);
+  };
   backend.auditRefusesChanges = auditRefuses;
   backend.schemaVersion = SqliteStore::kSchemaVersion;
   backend.markSchemaVersion = [](TempDir& dir, int64_t version) {
@@ -706,6 +739,7 @@ TEST(SqliteStore, SchemaTwoDatabaseHasItsSummaryFieldsSealedByTheMigration) {
   // As a schema 2 build left it: contents sealed, summary fields in the clear, no seal version.
   {
     Session session = rawSession(dir);
+    revertToSchemaThree(session);
     session << "DROP INDEX event_keys_clear_summary", now;
     session << "ALTER TABLE event_keys DROP COLUMN seal_version", now;
     session << "DELETE FROM schema_migrations WHERE version = 3", now;

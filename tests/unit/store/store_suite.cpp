@@ -79,6 +79,95 @@ void expectSameContents(const EventRecord& expected, const EventRecord& actual) 
   EXPECT_EQ(expected.deliveryId, actual.deliveryId);
 }
 
+DeliveryRecord makeDelivery(int64_t eventId, const std::string& relayId, int64_t reportedAtMs,
+                            const std::string& marker) {
+  DeliveryRecord delivery;
+  delivery.eventId = eventId;
+  delivery.relayId = relayId;
+  delivery.status = 302;
+  delivery.durationMs = 17;
+  delivery.error = "";
+  delivery.reportedAtMs = reportedAtMs;
+  delivery.phase = DeliveryPhase::kReceiving;
+  delivery.timeoutMs = 30000;
+  delivery.targetHttps = true;
+  delivery.startedAtMs = reportedAtMs - 40;
+  delivery.responseExcerpt = std::string("{\"error\":\"") + marker + "\"}\0\xff";
+  delivery.location = "https://localhost:3000/login?next=" + marker;
+  return delivery;
+}
+
+void expectSameDelivery(const DeliveryRecord& expected, const DeliveryRecord& actual) {
+  EXPECT_EQ(actual.integrityError, "");
+  EXPECT_EQ(expected.eventId, actual.eventId);
+  EXPECT_EQ(expected.relayId, actual.relayId);
+  EXPECT_EQ(expected.status, actual.status);
+  EXPECT_EQ(expected.durationMs, actual.durationMs);
+  EXPECT_EQ(expected.error, actual.error);
+  EXPECT_EQ(expected.reportedAtMs, actual.reportedAtMs);
+  EXPECT_EQ(expected.phase, actual.phase);
+  EXPECT_EQ(expected.timeoutMs, actual.timeoutMs);
+  EXPECT_EQ(expected.targetHttps, actual.targetHttps);
+  EXPECT_EQ(expected.startedAtMs, actual.startedAtMs);
+  EXPECT_TRUE(expected.responseExcerpt == actual.responseExcerpt)
+      << "excerpts differ: " << actual.responseExcerpt;
+  EXPECT_EQ(expected.location, actual.location);
+}
+
+void expectDeliveryFactsAndModifiedRoundTrip(Store& store) {
+  store.createHook(makeHook("h"));
+  const int64_t first = store.appendEvent(makeEvent("h"));
+  EventRecord edited = makeEvent("h", "edited body");
+  edited.replayOf = first;
+  edited.modified = true;
+  const int64_t second = store.appendEvent(edited);
+
+  // Every fact through each write: no answer at all, and the longest values, of every byte.
+  std::vector<DeliveryRecord> reports = {makeDelivery(first, "relay-a", 1000),
+                                         makeDelivery(second, "relay-a", 1001),
+                                         makeDelivery(first, "relay-b", 1002)};
+  reports[1].status = 0;
+  reports[1].error = "timeout";
+  reports[1].phase = DeliveryPhase::kConnecting;
+  reports[1].targetHttps = false;
+  reports[1].responseExcerpt.clear();
+  reports[1].location.clear();
+  reports[2].phase = DeliveryPhase::kSending;
+  reports[2].responseExcerpt.clear();
+  for (size_t i = 0; i < kMaxResponseExcerptBytes; ++i) {
+    reports[2].responseExcerpt.push_back(static_cast<char>(i & 0xff));
+  }
+  reports[2].location = std::string(kMaxLocationBytes, 'l');
+  store.addDelivery(reports[0]);
+  store.addDeliveries({reports[1], reports[2]});
+
+  auto ofFirst = store.listDeliveries(first);
+  ASSERT_EQ(ofFirst.size(), 2u);
+  expectSameDelivery(reports[0], ofFirst[0]);
+  expectSameDelivery(reports[2], ofFirst[1]);
+  auto ofSecond = store.listDeliveries(second);
+  ASSERT_EQ(ofSecond.size(), 1u);
+  expectSameDelivery(reports[1], ofSecond[0]);
+  auto ofBoth = store.listDeliveriesOf({second, first});
+  ASSERT_EQ(ofBoth.size(), 3u);
+  expectSameDelivery(reports[0], ofBoth[0]);
+  expectSameDelivery(reports[2], ofBoth[1]);
+  expectSameDelivery(reports[1], ofBoth[2]);
+
+  // The edited replay is marked in every read; the original is not.
+  EXPECT_FALSE(store.getEvent("h", first)->modified);
+  EXPECT_TRUE(store.getEvent("h", second)->modified);
+  auto listed = store.listEvents("h", 0, 10, false, true);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_FALSE(listed[0].modified);
+  EXPECT_TRUE(listed[1].modified);
+  auto newestFirst = store.listEventsBefore("h", 0, 10, true);
+  ASSERT_EQ(newestFirst.size(), 2u);
+  EXPECT_TRUE(newestFirst[0].modified);
+  EXPECT_EQ(newestFirst[0].body, "edited body");
+  EXPECT_FALSE(newestFirst[1].modified);
+}
+
 /// What an event that did not open must look like: reported, with none of its sealed values.
 void expectUnreadable(const EventRecord& event, int64_t id) {
   EXPECT_NE(event.integrityError, "") << "event " << id << " was returned as data";
@@ -492,6 +581,11 @@ TEST_P(StoreSuite, DeliveriesComeBackInReportOrder) {
   }
   EXPECT_EQ(store->listDeliveries(second).size(), 1u);
   EXPECT_TRUE(store->listDeliveries(second + 100).empty());
+}
+
+TEST_P(StoreSuite, DeliveryFactsAndTheModifiedFlagRoundTrip) {
+  auto store = open();
+  expectDeliveryFactsAndModifiedRoundTrip(*store);
 }
 
 TEST_P(StoreSuite, DeliveryForUnknownEventThrowsAndBulkReportsAreAllOrNothing) {

@@ -97,6 +97,15 @@ struct StoreBackend {
   /// Like corruptEventCiphertext, for the event's wrapped data key: the contents stay intact,
   /// but the key that opens them no longer opens under the ring.
   std::function<void(TempDir& dir, int64_t eventId)> corruptEventWrappedKey;
+  /// Flips one byte of the ciphertext that the first delivery reported for `eventId` stores in
+  /// `column` (one of kSealedDeliveryColumns), past its 12-byte nonce, directly in storage, as
+  /// corruptEventCiphertext does for an event.
+  std::function<void(TempDir& dir, int64_t eventId, const std::string& column)>
+      corruptDeliveryCiphertext;
+
+  /// Makes the store of `dir` (closed before) look as a build of schema 3 left it: what step 4
+  /// added dropped, and the step unrecorded, so that the next open migrates it again.
+  std::function<void(TempDir& dir)> revertToSchema3;
 
   /// Optional. Tries to UPDATE and then to DELETE a row of the audit log directly in storage
   /// (the log holds at least one entry); returns true when the backend refused both and the
@@ -109,6 +118,9 @@ struct StoreBackend {
 /// backends name them.
 inline const std::vector<std::string> kSealedEventColumns = {
     "raw_query", "headers", "body", "path_suffix", "reason_message", "event_type", "delivery_id"};
+
+/// The columns of a delivery that hold ciphertext when its event is sealed.
+inline const std::vector<std::string> kSealedDeliveryColumns = {"response_excerpt", "location"};
 
 inline std::ostream& operator<<(std::ostream& out, const StoreBackend& backend) {
   return out << backend.name;
@@ -162,6 +174,19 @@ HookRecord makeHook(const std::string& id);
 
 /// An event of `hookId` with every field set and a short body.
 EventRecord makeEvent(const std::string& hookId, const std::string& body = "{\"ok\":true}");
+
+/// A delivery report of `eventId` with every fact set, its answer excerpt holding `marker`.
+DeliveryRecord makeDelivery(int64_t eventId, const std::string& relayId, int64_t reportedAtMs,
+                            const std::string& marker = "excerpt");
+
+/// Expects `actual` to hold every field `expected` was stored with, none failing to open.
+void expectSameDelivery(const DeliveryRecord& expected, const DeliveryRecord& actual);
+
+/// Stores events, one of them an edited replay, and deliveries with every fact through
+/// addDelivery and addDeliveries, and expects every read (listDeliveries, listDeliveriesOf,
+/// getEvent, listEvents, listEventsBefore) to give back each field as it was. `store` is open
+/// and empty.
+void expectDeliveryFactsAndModifiedRoundTrip(Store& store);
 
 /// Expects `actual` to hold what `expected` was stored with, none of it failing to open.
 void expectSameContents(const EventRecord& expected, const EventRecord& actual);
