@@ -904,9 +904,15 @@ class GetEventHandler : public HookApiHandler {
       sendBody(resp, 200, "application/octet-stream", event->body);
       return;
     }
-    // The detail carries what the rules make of the event (docs/diagnosis.md).
+    // The detail carries the event's replays and what the rules make of it (docs/diagnosis.md).
     const auto deliveries = services_.store->listDeliveries(event->id);
     std::string out = withLatestDeliveries(*event, deliveries, true);
+    std::string replays = "[";
+    for (int64_t id : services_.store->listReplayIds(hookId_, event->id, kMaxListedReplayIds)) {
+      if (replays.size() > 1) replays += ',';
+      replays += std::to_string(id);
+    }
+    out.insert(out.size() - 1, ",\"replays\":" + replays + "]");
     const auto findings = diagnoseEvent(*services_.store, hook, *event, deliveries);
     out.insert(out.size() - 1, ",\"diagnosis\":" + diagnosis::findingsJson(findings));
     sendJson(resp, 200, out);

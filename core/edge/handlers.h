@@ -21,6 +21,9 @@ namespace anm::edge {
 
 /// Largest JSON body the REST API reads (hook settings, delivery reports): 1 MiB.
 inline constexpr size_t kMaxApiBodyBytes = 1u << 20;
+
+/// Most replay ids an event's detail lists ("replays"), the oldest first.
+inline constexpr size_t kMaxListedReplayIds = 100;
 /// Most delivery reports in one bulk request (docs/protocol.md).
 inline constexpr size_t kMaxBulkDeliveries = 1000;
 /// Page size bounds of GET .../events.

@@ -290,6 +290,12 @@ const std::vector<Migration>& migrations() {
            // An edited replay (store.h); in the clear like replay_of.
            "ALTER TABLE events ADD COLUMN modified TINYINT NOT NULL DEFAULT 0",
        }},
+      {5,
+       "the replays of an event",
+       {
+           // An event's detail lists its replays.
+           "ALTER TABLE events ADD KEY events_by_replay_of (hook_id, replay_of)",
+       }},
   };
   return kMigrations;
 }
@@ -1661,6 +1667,28 @@ class MySqlStore::Impl {
     return out;
   }
 
+  std::vector<int64_t> listReplayIds(const std::string& hookId, int64_t eventId, size_t limit) {
+    int64_t upTo = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      upTo = visibleThrough_;
+    }
+    if (limit == 0 || eventId <= 0 || upTo <= 0) return {};
+    return withConnection("list the replays of an event", true, [&](Connection& c) {
+      auto& statement = c.prepare(
+          "SELECT id FROM events WHERE hook_id = ? AND replay_of = ? AND id <= ? AND erased = 0"
+          " ORDER BY id LIMIT ?");
+      statement.setString(1, hookId);
+      statement.setInt64(2, eventId);
+      statement.setInt64(3, upTo);
+      statement.setInt64(4, static_cast<int64_t>(std::min<size_t>(limit, INT32_MAX)));
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      std::vector<int64_t> ids;
+      while (rs->next()) ids.push_back(rs->getInt64(1));
+      return ids;
+    });
+  }
+
   int64_t countEvents(const std::string& hookId) {
     int64_t upTo = 0;
     {
@@ -3011,9 +3039,9 @@ class MySqlStore::Impl {
   /// Where reencryptBatch goes on from while the active key stays the same.
   struct RotateCursor {
     std::string activeKey;
-    std::string setting;  ///< last name done
-    std::string hook;     ///< last id done
-    int64_t event = 0;    ///< last id done of the events under another key
+    std::string setting;       ///< last name done
+    std::string hook;          ///< last id done
+    int64_t event = 0;         ///< last id done of the events under another key
     int64_t clearSummary = 0;  ///< last id done of the events whose summary is in the clear
   };
   std::mutex rotateMu_;  ///< one rotation at a time; guards the cursor and the failures
@@ -3190,6 +3218,11 @@ std::vector<EventRecord> MySqlStore::listEventsBefore(const std::string& hookId,
 
 std::vector<DeliveryRecord> MySqlStore::listDeliveriesOf(const std::vector<int64_t>& eventIds) {
   return impl_->listDeliveriesOf(eventIds);
+}
+
+std::vector<int64_t> MySqlStore::listReplayIds(const std::string& hookId, int64_t eventId,
+                                               size_t limit) {
+  return impl_->listReplayIds(hookId, eventId, limit);
 }
 
 int64_t MySqlStore::countEvents(const std::string& hookId) { return impl_->countEvents(hookId); }

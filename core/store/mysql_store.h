@@ -112,7 +112,7 @@ struct MySqlStats {
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 4;
+  static constexpr int64_t kSchemaVersion = 5;
 
   /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
   /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.
@@ -194,6 +194,8 @@ class MySqlStore : public Store {
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
                                             size_t limit, bool withBodies) override;
   std::vector<DeliveryRecord> listDeliveriesOf(const std::vector<int64_t>& eventIds) override;
+  std::vector<int64_t> listReplayIds(const std::string& hookId, int64_t eventId,
+                                     size_t limit) override;
   int64_t countEvents(const std::string& hookId) override;
   std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
                                        size_t buckets) override;

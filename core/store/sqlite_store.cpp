@@ -222,6 +222,12 @@ const std::vector<Migration>& migrations() {
            "CREATE TABLE modified_events ("
            " event_id INTEGER PRIMARY KEY NOT NULL REFERENCES events(id) ON DELETE CASCADE)",
        }},
+      {5,
+       "the replays of an event",
+       {
+           // An event's detail lists its replays; only replays are in the index.
+           "CREATE INDEX events_by_replay_of ON events(hook_id, replay_of) WHERE replay_of <> 0",
+       }},
   };
   return kMigrations;
 }
@@ -2664,6 +2670,22 @@ std::vector<DeliveryRecord> SqliteStore::listDeliveriesOf(const std::vector<int6
     });
   }
   return out;
+}
+
+std::vector<int64_t> SqliteStore::listReplayIds(const std::string& hookId, int64_t eventId,
+                                                size_t limit) {
+  if (limit == 0 || eventId <= 0) return {};
+  return impl_->read("replays of an event", [&](Session& s) {
+    Sql q(handleOf(s),
+          "SELECT id FROM events WHERE hook_id = ? AND replay_of = ? AND id <= ?"
+          " ORDER BY id LIMIT ?");
+    const auto max = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+    q.text(hookId).int64(eventId).int64(impl_->durableId());
+    q.int64(static_cast<int64_t>(std::min(limit, max)));
+    std::vector<int64_t> ids;
+    while (q.step()) ids.push_back(q.int64At(0));
+    return ids;
+  });
 }
 
 int64_t SqliteStore::countEvents(const std::string& hookId) {

@@ -107,7 +107,7 @@ struct ReadStats {
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 4;
+  static constexpr int64_t kSchemaVersion = 5;
 
   /// Opens or creates the database in `path` and brings its schema up to kSchemaVersion.
   /// Throws StoreError when the file cannot be opened or its schema is newer than this build.
@@ -181,6 +181,8 @@ class SqliteStore : public Store {
   std::vector<EventRecord> listEventsBefore(const std::string& hookId, int64_t beforeId,
                                             size_t limit, bool withBodies) override;
   std::vector<DeliveryRecord> listDeliveriesOf(const std::vector<int64_t>& eventIds) override;
+  std::vector<int64_t> listReplayIds(const std::string& hookId, int64_t eventId,
+                                     size_t limit) override;
   int64_t countEvents(const std::string& hookId) override;
   std::vector<ActivityBucket> activity(const std::string& hookId, int64_t fromMs, int64_t bucketMs,
                                        size_t buckets) override;

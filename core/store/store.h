@@ -534,6 +534,14 @@ class Store {
     return out;
   }
 
+  /// The ids of the hook's events that replay `eventId` (edited or not), oldest first, at
+  /// most `limit`.
+  virtual std::vector<int64_t> listReplayIds(const std::string& hookId, int64_t eventId,
+                                             size_t limit) {
+    (void)hookId, (void)eventId, (void)limit;
+    throw StoreError("listing the replays of an event is not supported by this store");
+  }
+
   /// How many events the hook has (replays and invalid ones included).
   virtual int64_t countEvents(const std::string& hookId) {
     (void)hookId;

@@ -405,12 +405,15 @@ TEST_F(DiagnosisApiTest, BulkReplayShowsTheCountFirstAndRefusesACountThatChanged
   EXPECT_EQ(job->getValue<int64_t>("total"), 4);
   EXPECT_EQ(job->getValue<int64_t>("failed"), 0);
 
-  // Each replay is an event of its own, linked to its original, oldest original first.
+  // Each replay is an event of its own, linked to its original both ways, oldest original
+  // first.
   const auto replays = idsOf(job->getArray("replays"));
   ASSERT_EQ(replays.size(), paid.size());
   for (size_t i = 0; i < replays.size(); ++i) {
     EXPECT_EQ(jsonField(api("GET", "/events/" + std::to_string(replays[i])).body, "replay_of"),
               std::to_string(paid[i]));
+    const auto original = parse(api("GET", "/events/" + std::to_string(paid[i])).body);
+    EXPECT_EQ(idsOf(original->getArray("replays")), std::vector<int64_t>{replays[i]});
   }
 
   // Bad requests are refused before anything is replayed.

@@ -159,8 +159,8 @@ void revertToSchemaThree(SqlConnection& raw) {
       "ALTER TABLE deliveries DROP COLUMN phase, DROP COLUMN timeout_ms, DROP COLUMN "
       "target_https, DROP COLUMN started_at_ms, DROP COLUMN response_excerpt, DROP COLUMN "
       "location, DROP COLUMN sealed");
-  raw.execute("ALTER TABLE events DROP COLUMN modified");
-  raw.execute("DELETE FROM schema_migrations WHERE version = 4");
+  raw.execute("ALTER TABLE events DROP COLUMN modified, DROP KEY events_by_replay_of");
+  raw.execute("DELETE FROM schema_migrations WHERE version >= 4");
 }
 
 /// Changes one byte of event `eventId`'s wrapped data key, past its 12-byte nonce.

@@ -796,6 +796,33 @@ TEST_P(StoreSuite, CountsEveryEventOfAHookInvalidOnesAndReplaysIncluded) {
   EXPECT_EQ(store->countEvents("other"), 1);
 }
 
+TEST_P(StoreSuite, ListsTheReplaysOfAnEventOldestFirstAndOnlyItsOwn) {
+  auto store = open();
+  store->createHook(makeHook("h"));
+  store->createHook(makeHook("other"));
+  const int64_t original = store->appendEvent(makeEvent("h"));
+  const int64_t unrelated = store->appendEvent(makeEvent("h"));
+  EXPECT_TRUE(store->listReplayIds("h", original, 10).empty());
+
+  std::vector<int64_t> replays;
+  for (int i = 0; i < 3; ++i) {
+    EventRecord replay = makeEvent("h");
+    replay.replayOf = original;
+    replay.modified = i == 1;  // an edited replay is a replay too
+    replays.push_back(store->appendEvent(replay));
+    EventRecord other = makeEvent("h");
+    other.replayOf = unrelated;
+    store->appendEvent(other);
+  }
+
+  EXPECT_EQ(store->listReplayIds("h", original, 10), replays);
+  EXPECT_EQ(store->listReplayIds("h", original, 2),
+            std::vector<int64_t>(replays.begin(), replays.begin() + 2));
+  EXPECT_TRUE(store->listReplayIds("other", original, 10).empty());
+  EXPECT_TRUE(store->listReplayIds("h", replays[0], 10).empty());
+  EXPECT_TRUE(store->listReplayIds("h", original, 0).empty());
+}
+
 TEST_P(StoreSuite, ActivityCountsEventsByVerdictAndReportsByOutcomePerBucket) {
   auto store = open();
   store->createHook(makeHook("h"));

@@ -103,8 +103,8 @@ struct StoreBackend {
   std::function<void(TempDir& dir, int64_t eventId, const std::string& column)>
       corruptDeliveryCiphertext;
 
-  /// Makes the store of `dir` (closed before) look as a build of schema 3 left it: what step 4
-  /// added dropped, and the step unrecorded, so that the next open migrates it again.
+  /// Makes the store of `dir` (closed before) look as a build of schema 3 left it: what steps 4
+  /// and later added dropped, and the steps unrecorded, so that the next open migrates again.
   std::function<void(TempDir& dir)> revertToSchema3;
 
   /// Optional. Tries to UPDATE and then to DELETE a row of the audit log directly in storage
