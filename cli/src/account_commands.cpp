@@ -113,22 +113,6 @@ int openMember(const Args& args, const std::string& command, MemberContext& cont
   return kExitOk;
 }
 
-// Runs a command body, turning what it throws into one line and exit 1.
-template <typename Body>
-int guarded(Body&& body) {
-  try {
-    return body();
-  } catch (const SessionError& e) {
-    return failure(e.what());
-  } catch (const NetError& e) {
-    return failure(std::string("could not reach the edge: ") + e.what());
-  } catch (const Poco::Exception& e) {
-    return failure("could not read the edge's answer: " + e.displayText());
-  } catch (const std::exception& e) {
-    return failure(e.what());
-  }
-}
-
 int refused(const ApiResponse& response, const std::string& doing) {
   if (!isJsonObject(response.body)) return failure(notJsonMessage(response.status));
   return failure(doing + ": edge answered " + std::to_string(response.status) + ": " +

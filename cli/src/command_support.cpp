@@ -2,11 +2,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/src/command_support.h"
 
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/Exception.h>
+#include <Poco/FormattingChannel.h>
 #include <Poco/JSON/ParseHandler.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/LocalDateTime.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
 #include <Poco/Timestamp.h>
 
 #include <algorithm>
@@ -156,6 +161,20 @@ std::string formatTable(const std::vector<std::vector<std::string>>& rows) {
     out += "\n";
   }
   return out;
+}
+
+void setUpLogging(bool quiet) {
+  Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
+  // Local wall time to the millisecond, like the relay's per-event lines, so that a log line
+  // can be placed among them.
+  Poco::AutoPtr<Poco::PatternFormatter> pattern(new Poco::PatternFormatter("%H:%M:%S.%i %q %t"));
+  pattern->setProperty(Poco::PatternFormatter::PROP_TIMES, "local");
+  Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(pattern, console));
+  Poco::Logger::root().setChannel(channel);
+  Poco::Logger::root().setLevel(quiet ? Poco::Message::PRIO_WARNING
+                                      : Poco::Message::PRIO_INFORMATION);
+  Poco::Logger::get("anm.cli").setLevel(quiet ? Poco::Message::PRIO_WARNING
+                                              : Poco::Message::PRIO_INFORMATION);
 }
 
 }  // namespace anm::cli

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "cli/src/api_client.h"
 #include "cli/src/args.h"
+#include "cli/src/connection.h"
 #include "cli/src/session.h"
 #include "cli/src/url.h"
 
@@ -71,7 +73,26 @@ int applyCaFile(const Args& args, const std::string& command);
 /// Named hooks take names of 1..64 of a-z, 0-9, '-' and '_'.
 bool isValidHookName(const std::string& name);
 
+/// Logs to stderr with the local time to the millisecond; `quiet` keeps warnings and worse.
+void setUpLogging(bool quiet);
+
 /// Renders rows as columns two spaces apart, each as wide as its widest cell.
 std::string formatTable(const std::vector<std::vector<std::string>>& rows);
+
+/// Runs a command body, turning what it throws into one line on stderr and exit 1.
+template <typename Body>
+int guarded(Body&& body) {
+  try {
+    return body();
+  } catch (const SessionError& e) {
+    return failure(e.what());
+  } catch (const NetError& e) {
+    return failure(std::string("could not reach the edge: ") + e.what());
+  } catch (const Poco::Exception& e) {
+    return failure("could not read the edge's answer: " + e.displayText());
+  } catch (const std::exception& e) {
+    return failure(e.what());
+  }
+}
 
 }  // namespace anm::cli

@@ -2,8 +2,6 @@
 // the edge, where the developer can read it through the REST API.
 // SPDX-License-Identifier: Apache-2.0
 #include <Poco/Base64Decoder.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/SocketAddress.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -97,14 +95,8 @@ TEST_F(DeliveryReportTest, EventDetailShowsTargetStatus) {
 }
 
 TEST_F(DeliveryReportTest, UnreachableTargetIsReportedAsConnectionRefused) {
-  // A loopback port that was just free: nothing listens there once the socket is closed.
-  uint16_t deadPort = 0;
-  {
-    Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
-    deadPort = probe.address().port();
-  }
   RelayEnvOptions options;
-  options.targetUrl = "http://127.0.0.1:" + std::to_string(deadPort);
+  options.targetUrl = deadTargetUrl();
   ASSERT_NO_FATAL_FAILURE(start(std::move(options)));
 
   SentRequest sent = request("POST", "/nobody-home", "", {{"Content-Type", "text/plain"}}, "x");

@@ -2,6 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tests/e2e/relay_env.h"
 
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+
 #include <iostream>
 #include <map>
 
@@ -108,6 +111,11 @@ void E2eTest::sendAndExpectDelivered(const std::vector<SentRequest>& requests) {
     for (const auto& report : reports) reported |= jsonInt(report, "id") == id;
     EXPECT_TRUE(reported) << "no report for event " << id << " (seq " << seq << ")";
   }
+}
+
+std::string deadTargetUrl() {
+  Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+  return "http://127.0.0.1:" + std::to_string(probe.address().port());
 }
 
 }  // namespace anm::e2e

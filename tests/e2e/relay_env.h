@@ -53,6 +53,10 @@ class RelayEnv {
   std::string describe();
 };
 
+/// The URL of a loopback port that was free a moment ago: nothing listens there, so a relay
+/// forwarding to it has its connection refused.
+std::string deadTargetUrl();
+
 /// The fixture: each test starts its own RelayEnv; on failure the programs' output is printed.
 class E2eTest : public ::testing::Test {
  protected:
