@@ -65,7 +65,8 @@ const char kEventsHelp[] =
     "  an event the edge stores but cannot read ends its line with UNREADABLE: <reason>\n"
     "search: the events matching QUERY, newest first, e.g. 'verdict:invalid time:[now-2h TO\n"
     "  now]' or 'status:5xx body:\"order 42\"' (the query language: docs/search.md). The edge\n"
-    "  reads at most 5000 events per request; the line on stderr says where to go on.\n"
+    "  reads at most 5000 events per request; the line on stderr says where to go on. A query\n"
+    "  that starts with '-' goes last, after '--': events search --hook ID -- '-type:ping'\n"
     "  --before N    only events with an id below N (to go on from an earlier page)\n"
     "  --limit N     at most N events, 1..1000 (default 100)\n"
     "  --json        one JSON object per event\n"
@@ -103,13 +104,6 @@ const char kDiagnoseHelp[] =
     "  --edge URL    the edge (default $ANONYMILY_EDGE or http://127.0.0.1:8080)\n"
     "  --token T     relay token (default: the saved token file, else the login)\n"
     "  --ca-file F   trust this CA (PEM) for an https edge\n";
-
-bool isUtf8Text(const std::string& bytes) {
-  for (unsigned char c : bytes) {
-    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
-  }
-  return isValidUtf8(bytes);
-}
 
 struct EventsContext {
   std::optional<Url> edge;
@@ -306,16 +300,19 @@ int eventsShow(const Args& args, const std::string& eventId) {
   std::ostringstream out;
   out << "event      " << getInt(*event, "id") << "\n";
   out << "received   " << localTime(getInt(*event, "received_at_ms")) << "\n";
-  out << "request    " << getString(*event, "method") << " " << path << "\n";
-  out << "verdict    " << getString(*event, "verdict") << " (" << getString(*event, "reason")
-      << ")";
-  if (!getString(*event, "message").empty()) out << " " << getString(*event, "message");
+  out << "request    " << printableText(getString(*event, "method")) << " " << printableText(path)
+      << "\n";
+  out << "verdict    " << printableText(getString(*event, "verdict")) << " ("
+      << printableText(getString(*event, "reason")) << ")";
+  if (!getString(*event, "message").empty()) {
+    out << " " << printableText(getString(*event, "message"));
+  }
   out << "\n";
   if (!getString(*event, "event_type").empty()) {
-    out << "type       " << getString(*event, "event_type") << "\n";
+    out << "type       " << printableText(getString(*event, "event_type")) << "\n";
   }
   if (!getString(*event, "delivery_id").empty()) {
-    out << "delivery   " << getString(*event, "delivery_id") << "\n";
+    out << "delivery   " << printableText(getString(*event, "delivery_id")) << "\n";
   }
   if (getInt(*event, "replay_of") != 0) out << "replay of  " << getInt(*event, "replay_of") << "\n";
   if (event->optValue<bool>("modified", false)) {
@@ -343,8 +340,8 @@ int eventsShow(const Args& args, const std::string& eventId) {
   if (!decodeBase64(getString(*event, "body_base64"), body)) {
     return failure("could not read event " + eventId + ": body_base64 is not valid base64");
   }
-  if (isUtf8Text(body)) {
-    out << body;
+  if (isValidUtf8(body)) {
+    out << printableBody(body);
     if (!body.empty() && body.back() != '\n') out << "\n";
   } else {
     out << "(binary body, " << body.size() << " bytes; use --raw to write it out)\n";
@@ -562,15 +559,10 @@ bool confirmed(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
-// Reads the job until it ends, showing its progress; Ctrl-C cancels what is left of it.
+// Reads the job until it ends, showing its progress; a Ctrl-C (gCancelJob) cancels what is
+// left of it.
 int followReplayJob(EventsContext& context, ApiClient& api, const std::string& jobPath,
                     const Poco::JSON::Object::Ptr& started) {
-  struct sigaction action {};
-  action.sa_handler = onCancelSignal;
-  sigemptyset(&action.sa_mask);
-  struct sigaction previous {};
-  sigaction(SIGINT, &action, &previous);
-
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
   Poco::JSON::Object::Ptr job = started;
   bool cancelSent = false;
@@ -579,34 +571,45 @@ int followReplayJob(EventsContext& context, ApiClient& api, const std::string& j
       std::cerr << "\rreplayed " << getInt(*job, "done") << " of " << getInt(*job, "total")
                 << std::flush;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (!gCancelJob.load()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
     const bool cancel = gCancelJob.load() && !cancelSent;
     const ApiResponse read = context.send(api, cancel ? "DELETE" : "GET", jobPath);
     if (read.status != 200) {
-      sigaction(SIGINT, &previous, nullptr);
       return apiFailure(read, "could not follow replay job " + getString(*started, "id"));
     }
     cancelSent = cancelSent || cancel;
     job = parseObject(read);
   }
-  sigaction(SIGINT, &previous, nullptr);
-  if (terminal) std::cerr << "\r";
+  // The progress line is blanked, not left for the ids to be written over.
+  if (terminal) std::cerr << "\r" << std::string(40, ' ') << "\r" << std::flush;
 
-  if (const Poco::JSON::Array::Ptr replays = job->getArray("replays")) {
-    for (size_t i = 0; i < replays->size(); ++i) {
-      std::cout << replays->getElement<int64_t>(static_cast<unsigned>(i)) << "\n";
-    }
+  const Poco::JSON::Array::Ptr replays = job->getArray("replays");
+  const size_t listed = replays ? replays->size() : 0;
+  for (size_t i = 0; i < listed; ++i) {
+    std::cout << replays->getElement<int64_t>(static_cast<unsigned>(i)) << "\n";
   }
   const int64_t done = getInt(*job, "done");
   const int64_t failed = getInt(*job, "failed");
+  const bool cancelled = getString(*job, "state") == "cancelled";
   std::cerr << "replayed " << done << " of " << getInt(*job, "total") << " events";
   if (failed > 0) std::cerr << ", " << failed << " could not be replayed";
-  if (getString(*job, "state") == "cancelled") std::cerr << "; cancelled";
-  if (done > static_cast<int64_t>(job->getArray("replays")->size())) {
-    std::cerr << "; the ids above are the first " << job->getArray("replays")->size();
-  }
+  if (cancelled) std::cerr << "; cancelled";
+  if (done > static_cast<int64_t>(listed)) std::cerr << "; the ids above are the first " << listed;
   std::cerr << "\n";
-  return failed > 0 || getString(*job, "state") == "cancelled" ? kExitFailure : kExitOk;
+  return failed > 0 || cancelled ? kExitFailure : kExitOk;
+}
+
+// Starts the job `json` asks for (with the count the user confirmed) and follows it.
+int startReplayJob(EventsContext& context, ApiClient& api, const std::string& base,
+                   const std::string& json) {
+  const ApiResponse started = context.send(api, "POST", base, json);
+  if (started.status == 409 && isJsonObject(started.body)) {
+    return failure(printableText(getString(*parseObject(started), "error")) +
+                   "; run it again to see them");
+  }
+  if (started.status != 202) return apiFailure(started, "could not start the replay");
+  const Poco::JSON::Object::Ptr job = parseObject(started);
+  return followReplayJob(context, api, base + "/" + getString(*job, "id"), job);
 }
 
 // `events replay --matching QUERY`: the count first, a confirmation, then the job.
@@ -641,8 +644,8 @@ int eventsReplayMatching(const Args& args, const std::string& query) {
     std::cerr << "no events match; nothing was replayed\n";
     return kExitOk;
   }
-  if (ask && !confirmed("replay " + std::to_string(matching) + " events of hook " + context.hookId +
-                        " to its relays?")) {
+  std::cerr << matching << (matching == 1 ? " event matches" : " events match") << "\n";
+  if (ask && !confirmed("replay them to the relays of hook " + context.hookId + "?")) {
     std::cerr << "nothing was replayed\n";
     return kExitFailure;
   }
@@ -654,14 +657,18 @@ int eventsReplayMatching(const Args& args, const std::string& query) {
   start.set("expect", static_cast<Poco::Int64>(matching));
   std::ostringstream startText;
   start.stringify(startText);
-  const ApiResponse started = context.send(api, "POST", base, startText.str());
-  if (started.status == 409 && isJsonObject(started.body)) {
-    return failure(printableText(getString(*parseObject(started), "error")) +
-                   "; run it again to see them");
-  }
-  if (started.status != 202) return apiFailure(started, "could not start the replay");
-  const Poco::JSON::Object::Ptr job = parseObject(started);
-  return followReplayJob(context, api, base + "/" + getString(*job, "id"), job);
+
+  // From the start on, Ctrl-C cancels the job rather than ending this command: a job the edge
+  // ran on after the command died would replay what the user meant to stop.
+  struct sigaction action {};
+  action.sa_handler = onCancelSignal;
+  action.sa_flags = SA_RESTART;  // a request in flight goes on; the loop sees the flag after
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous {};
+  sigaction(SIGINT, &action, &previous);
+  const int rc = startReplayJob(context, api, base, startText.str());
+  sigaction(SIGINT, &previous, nullptr);
+  return rc;
 }
 
 // ---- diagnose --------------------------------------------------------------------------------
@@ -790,7 +797,13 @@ int eventsCommand(const std::vector<std::string>& argv) {
   }
   Args args;
   std::string error;
-  if (!args.parse(rest, specs, error)) return usageError(error, "events");
+  if (!args.parse(rest, specs, error)) {
+    // A query such as -type:ping reads as an option unless '--' ends the options before it.
+    if (sub == "search" && error.rfind("unknown option -", 0) == 0) {
+      error += " (a query that starts with '-' goes last, after '--')";
+    }
+    return usageError(error, "events");
+  }
   if (args.has("help")) {
     std::cout << kEventsHelp;
     return kExitOk;

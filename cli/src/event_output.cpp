@@ -70,25 +70,60 @@ std::string localClock(const Poco::Timestamp& when) {
   return text;
 }
 
-// Control bytes would let a sender draw on the developer's terminal; show them escaped.
-std::string printable(const std::string& text) {
+// The code point of the valid UTF-8 sequence of `n` bytes at s[i].
+uint32_t codePointAt(const std::string& s, size_t i, size_t n) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  uint32_t cp = n == 1 ? byte(i) : byte(i) & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (byte(i + k) & 0x3F);
+  return cp;
+}
+
+// Characters that steer a terminal or the order text is shown in: C0 and C1 controls, DEL,
+// and the bidirectional marks, embeddings, overrides and isolates.
+bool steersDisplay(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// Control bytes would let a sender draw on the developer's terminal, and bidirectional
+// controls would let it reorder what is shown; both are shown escaped, as are bytes that are
+// not UTF-8. `keepLines` leaves tabs, line feeds and the CR of a CRLF as they are, for bodies.
+std::string printable(const std::string& text, bool keepLines) {
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8Length(text, i);
+    if (n == 0) {
       char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
+      std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned char>(text[i]));
       out += buffer;
+      ++i;
       continue;
     }
-    out.push_back(static_cast<char>(c));
+    const uint32_t cp = codePointAt(text, i, n);
+    const bool lineBreak =
+        cp == '\n' || cp == '\t' || (cp == '\r' && i + 1 < text.size() && text[i + 1] == '\n');
+    if (steersDisplay(cp) && !(keepLines && lineBreak)) {
+      char buffer[12];
+      if (cp < 0x80) {
+        std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned>(cp));
+      } else {
+        std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(cp));
+      }
+      out += buffer;
+    } else {
+      out.append(text, i, n);
+    }
+    i += n;
   }
   return out;
 }
 
 }  // namespace
 
-std::string printableText(const std::string& text) { return printable(text); }
+std::string printableText(const std::string& text) { return printable(text, false); }
+
+std::string printableBody(const std::string& text) { return printable(text, true); }
 
 bool isValidUtf8(const std::string& text) {
   for (size_t i = 0; i < text.size();) {
@@ -165,9 +200,10 @@ std::string formatEventLine(const StreamEvent& event, const DeliveryResult& resu
     if (!result.location.empty()) outcome += " Location: " + result.location;
   }
   const std::string time = localClock(when);
-  return time + "  " + printable(event.request.method) + " " + printable(displayPath(event)) +
-         "  " + (event.eventType.empty() ? "-" : printable(event.eventType)) + "  -> " +
-         printable(outcome) + "  " + std::to_string(result.durationMs) + " ms";
+  return time + "  " + printableText(event.request.method) + " " +
+         printableText(displayPath(event)) + "  " +
+         (event.eventType.empty() ? "-" : printableText(event.eventType)) + "  -> " +
+         printableText(outcome) + "  " + std::to_string(result.durationMs) + " ms";
 }
 
 std::string formatEventJson(const StreamEvent& event, const DeliveryResult& result,

@@ -15,8 +15,12 @@ namespace anm::cli {
 
 bool isValidUtf8(const std::string& text);
 
-/// `text` with control bytes shown as \xNN, so that stored input cannot drive the terminal.
+/// `text` with what could drive the terminal or reorder the line shown escaped: C0 controls,
+/// DEL and bytes that are not UTF-8 as \xNN, C1 controls and bidirectional controls as \uNNNN.
 std::string printableText(const std::string& text);
+
+/// The same for a body shown as text: tabs, line feeds and the CR of a CRLF stay as they are.
+std::string printableBody(const std::string& text);
 
 /// `bytes` as text that the edge keeps as given: each byte that is not part of valid UTF-8
 /// becomes U+FFFD, and the result is cut to at most `maxBytes` at a character's end. A character

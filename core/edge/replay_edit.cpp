@@ -3,6 +3,7 @@
 #include "core/edge/replay_edit.h"
 
 #include <Poco/JSON/Array.h>
+#include <Poco/String.h>
 
 #include <iterator>
 #include <optional>
@@ -126,6 +127,19 @@ void applyReplayEdit(const Poco::JSON::Object& request, size_t maxBodyBytes,
     }
     edited.body = std::move(*body);
     edited.bodySize = static_cast<int64_t>(edited.body.size());
+  }
+
+  // The stored headers must describe the stored body, or a copy of the request (the
+  // dashboard's curl) would send a length that lies. Headers kept from the original follow a
+  // new body; headers given with the edit must already agree with it.
+  const std::string length = std::to_string(edited.body.size());
+  for (auto& header : edited.headers) {
+    if (Poco::icompare(header.name, "Content-Length") != 0 || header.value == length) continue;
+    if (request.has("headers")) {
+      throw BadRequest("headers: Content-Length says " + header.value + " but the body has " +
+                       length + " bytes; leave it out or make it match");
+    }
+    header.value = length;
   }
 
   // The provider's signature covered the original request, not this one.

@@ -43,5 +43,27 @@ TEST(TextExcerpt, ACharacterCutByTheEndOfTheBytesIsLeftOut) {
             "a");
 }
 
+TEST(PrintableText, EscapesWhatCouldDriveTheTerminalOrReorderTheLine) {
+  // C0, DEL and bytes that are not UTF-8 as \xNN.
+  EXPECT_EQ(printableText("a\x1b[2Jb\x07\x7f"), "a\\x1b[2Jb\\x07\\x7f");
+  EXPECT_EQ(printableText("tab\there\r\n"), "tab\\x09here\\x0d\\x0a");
+  EXPECT_EQ(printableText("bad \xff\xc3"), "bad \\xff\\xc3");
+
+  // C1 controls and bidirectional controls as \uNNNN; other characters as they are.
+  EXPECT_EQ(printableText("c1\xc2\x9b" "2J"), "c1\\u009b2J");
+  EXPECT_EQ(printableText("\xe2\x80\xae" "evil\xe2\x81\xa6" "x\xe2\x80\x8f"),
+            "\\u202eevil\\u2066x\\u200f");
+  EXPECT_EQ(printableText("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST(PrintableBody, KeepsLinesAndTabsButNotABareCarriageReturn) {
+  EXPECT_EQ(printableBody("a=1\r\nb=2\n\tc"), "a=1\r\nb=2\n\tc");
+  // A CR not followed by LF would send the cursor back over what was printed.
+  EXPECT_EQ(printableBody("visible\rHIDDEN"), "visible\\x0dHIDDEN");
+  EXPECT_EQ(printableBody("end\r"), "end\\x0d");
+  EXPECT_EQ(printableBody("\x1b]0;title\x07\xc2\x9b"), "\\x1b]0;title\\x07\\u009b");
+}
+
 }  // namespace
 }  // namespace anm::cli

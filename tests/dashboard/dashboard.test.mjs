@@ -496,6 +496,8 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
     await page.keyboard.type(env.ownerPat);
     await page.keyboard.press('Enter');
     await signedIn(page);
+    // The hooks load after the heading shows; a Tab pressed before would leave the page.
+    await page.getByRole('link', {name: 'dash', exact: true}).waitFor();
 
     // Tab to the hook's link; every stop on the way shows where the focus is.
     let reached = false;

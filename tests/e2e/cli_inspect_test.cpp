@@ -159,6 +159,33 @@ TEST_F(CliInspectTest, DiagnoseSaysALocalHandlerRefusedAWebhookTheEdgeVerified) 
   EXPECT_TRUE(run.outHas("No signatures found")) << run.all();
 }
 
+TEST_F(CliInspectTest, ShowAndSearchEscapeWhatCouldDriveTheTerminal) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  // Escape sequences, a bare CR that would hide the line's start, a C1 control and a
+  // right-to-left override, in a body the sender chose.
+  const std::string body =
+      "visible\rHIDDEN \x1b]0;title\x07 \x1b[2J \xc2\x9b"
+      "31m \xe2\x80\xae"
+      "evil\r\nnext line\n";
+  const int64_t id = ingest("/hostile", body);
+
+  const CliRun shown = cli({"events", "show", std::to_string(id)});
+  ASSERT_EQ(shown.exitCode, 0) << shown.all();
+  std::string out;
+  for (const auto& line : shown.out) out += line + "\n";
+  for (const char* raw : {"\x1b", "\x07", "\xc2\x9b", "\xe2\x80\xae", "visible\rHIDDEN"}) {
+    EXPECT_EQ(out.find(raw), std::string::npos) << "raw bytes reached the terminal:\n" << out;
+  }
+  EXPECT_NE(out.find("visible\\x0dHIDDEN \\x1b]0;title\\x07 \\x1b[2J \\u009b31m \\u202eevil"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("next line"), std::string::npos) << out;
+
+  const CliRun found = cli({"events", "search", "body:HIDDEN"});
+  ASSERT_EQ(found.exitCode, 0) << found.all();
+  EXPECT_EQ(listedIds(found), std::vector<std::string>{std::to_string(id)});
+}
+
 TEST_F(CliInspectTest, ReplayMatchingConfirmsTheCountThenReplaysEachMatchToTheRelay) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::vector<int64_t> paid;

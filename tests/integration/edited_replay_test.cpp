@@ -119,6 +119,37 @@ TEST_F(EditedReplayTest, EachEditReplacesOnlyItsPartOfTheOriginal) {
   EXPECT_EQ(detail(original_)->getValue<std::string>("verdict"), "valid");
 }
 
+TEST_F(EditedReplayTest, TheStoredLengthFollowsANewBodyAndAGivenOneMustAgree) {
+  const auto contentLength = [](const Poco::JSON::Object& event) {
+    std::vector<std::string> values;
+    const auto headers = event.getArray("headers");
+    for (size_t i = 0; i < headers->size(); ++i) {
+      const auto field = headers->getArray(static_cast<unsigned>(i));
+      if (Poco::icompare(field->getElement<std::string>(0), "content-length") == 0) {
+        values.push_back(field->getElement<std::string>(1));
+      }
+    }
+    return values;
+  };
+  ASSERT_EQ(contentLength(*originalDetail_), std::vector<std::string>{"11"});
+
+  // A longer body kept with the original's headers: their length is the new body's.
+  const std::string longer = "{\"order\":1,\"note\":\"longer than before\"}";
+  const auto r = replay(R"({"body_base64":")" + base64Encode(longer) + "\"}");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const auto copy = detail(jsonField(r.body, "id"));
+  EXPECT_EQ(contentLength(*copy), std::vector<std::string>{std::to_string(longer.size())});
+
+  // Headers given with the edit are the user's: a length that lies is refused, not fixed.
+  const int64_t before = eventCount();
+  const auto lying = replay(R"({"headers":[["Content-Length","5"]]})");
+  EXPECT_EQ(lying.status, 400) << lying.body;
+  EXPECT_NE(lying.body.find("Content-Length says 5 but the body has 11 bytes"), std::string::npos)
+      << lying.body;
+  EXPECT_EQ(eventCount(), before);
+  EXPECT_EQ(replay(R"({"headers":[["Content-Length","11"]]})").status, 201);
+}
+
 TEST_F(EditedReplayTest, TheRelayGetsTheEditedBytesAndEveryFormShowsTheFlag) {
   StreamReader relay(port_, hookId_, owner_.jwt, {{"Last-Event-ID", original_}});
   ASSERT_EQ(relay.status(), 200) << relay.body();
