@@ -65,6 +65,23 @@ class ReloadTest : public ::testing::Test {
     out << in.rdbuf();
   }
 
+  // Writes the first `bytes` bytes of a fixture to `name` in place, as a copy that has not
+  // finished yet leaves it.
+  void copyHead(const std::string& fixtureName, const std::string& name, size_t bytes) {
+    std::ifstream in(fixture(fixtureName), std::ios::binary);
+    std::string head(bytes, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(bytes));
+    ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(bytes)) << fixtureName << " is shorter";
+    std::ofstream(dir_ / name, std::ios::binary | std::ios::trunc) << head;
+  }
+
+  // Appends the rest of a fixture to `name`, as the writer of copyHead finishing its copy.
+  void copyRest(const std::string& fixtureName, const std::string& name, size_t from) {
+    std::ifstream in(fixture(fixtureName), std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(from));
+    std::ofstream(dir_ / name, std::ios::binary | std::ios::app) << in.rdbuf();
+  }
+
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   static store::HookRecord hook(const std::string& provider) {
@@ -194,6 +211,66 @@ TEST_F(ReloadTest, BrokenNewVersionIsRefusedOnceAndThePreviousVersionStays) {
   EXPECT_TRUE(registry.sync(dir_.string()).refused.empty());
   EXPECT_EQ(countWarningsAbout(logs, path("anm-gamma.so")), 1u);
   EXPECT_EQ(registry.loadFailures(), 1u);
+}
+
+// The loader maps segments straight from the file: handed a copy that ends inside one, it
+// touched pages with nothing behind them and the process died of SIGBUS (#5). Such a copy is
+// refused by name before the loader sees it, and the version before it stays offered.
+TEST_F(ReloadTest, TruncatedCopiesAreRefusedBeforeTheLoaderSeesThem) {
+  test::LogCapture logs;
+  Registry registry;
+  copyIn("anm-gamma-v1.so", "anm-gamma.so");
+  registry.sync(dir_.string());
+  ASSERT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+
+  for (const size_t bytes : {100, 1000, 4096, 6000, 10000}) {
+    SCOPED_TRACE("first " + std::to_string(bytes) + " bytes");
+    copyHead("anm-gamma-v2.so", "anm-gamma.so", bytes);
+    const SyncResult result = registry.sync(dir_.string());
+
+    ASSERT_EQ(result.refused.size(), 1u);
+    const std::string& reason = result.refused[0].reason;
+    EXPECT_EQ(reason.rfind("truncated: ", 0), 0u) << reason;
+    EXPECT_NE(reason.find(", the file has " + std::to_string(bytes)), std::string::npos) << reason;
+    EXPECT_FALSE(result.changed());
+    EXPECT_EQ(verify(registry, "gamma").message, "gamma 1.0.0");
+  }
+  EXPECT_EQ(countWarningsAbout(logs, path("anm-gamma.so")), 5u);
+
+  // A fresh registry (the edge's start) refuses the same way and loads nothing.
+  Registry atStart;
+  const std::vector<LoadFailure> failures = atStart.loadDirectory(dir_.string());
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].reason.rfind("truncated: segment ", 0), 0u) << failures[0].reason;
+  EXPECT_TRUE(atStart.list().empty());
+}
+
+// The promise of docs/operations.md: a copy caught half-written is refused, keeping the version
+// before it, and loaded once the writer has finished.
+TEST_F(ReloadTest, HalfWrittenCopyIsRefusedThenLoadedWhenTheWriterFinishes) {
+  test::LogCapture logs;
+  Registry registry;
+  copyIn("anm-gamma-v1.so", "anm-gamma.so");
+  registry.sync(dir_.string());
+
+  const size_t half = static_cast<size_t>(fs::file_size(fixture("anm-gamma-v2.so")) / 4);
+  copyHead("anm-gamma-v2.so", "anm-gamma.so", half);
+  SyncResult result = registry.sync(dir_.string());
+  ASSERT_EQ(result.refused.size(), 1u);
+  EXPECT_EQ(result.refused[0].reason.rfind("truncated: ", 0), 0u) << result.refused[0].reason;
+  EXPECT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+  const auto warnings = logs.at(Poco::Message::PRIO_WARNING);
+  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(), [](const auto& w) {
+    return w.text.find("keeping_version=1.0.0") != std::string::npos;
+  }));
+
+  copyRest("anm-gamma-v2.so", "anm-gamma.so", half);
+  result = registry.sync(dir_.string());
+  EXPECT_TRUE(result.refused.empty());
+  ASSERT_EQ(result.loaded.size(), 1u);
+  EXPECT_EQ(result.loaded[0].version, "2.0.0");
+  EXPECT_EQ(verify(registry, "gamma").message, "gamma 2.0.0");
+  EXPECT_EQ(countWarningsAbout(logs, path("anm-gamma.so")), 1u);
 }
 
 TEST_F(ReloadTest, RemovedFileStopsBeingOfferedAndItsHooksAreUnavailable) {

@@ -136,14 +136,9 @@ TEST_F(EdgeProcessTest, VersionAndHelpExitZero) {
 TEST_F(EdgeProcessTest, ServesOnPortFromPortFileAndExitsZeroOnSigterm) {
   const std::string portFile = dir_ + "/port";
   spawn({"--listen", "127.0.0.1:0", "--port-file", portFile, "--plugin-dir", ANM_TEST_PLUGIN_DIR});
-  int port = 0;
-  for (int i = 0; i < 1000 && port == 0; ++i) {
-    std::ifstream in(portFile);
-    in >> port;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const uint16_t port = waitForPortFile(portFile);
   ASSERT_GT(port, 0);
-  EXPECT_EQ(request(static_cast<uint16_t>(port), "GET", "/healthz").body, "ok");
+  EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
 
   // With no data_dir the store lands in ./anonymily-data, created for the owner only.
   const auto perms = std::filesystem::status(dir_ + "/anonymily-data").permissions();
@@ -155,6 +150,37 @@ TEST_F(EdgeProcessTest, ServesOnPortFromPortFileAndExitsZeroOnSigterm) {
   EXPECT_NE(run.err.find("edge ready listen=127.0.0.1:" + std::to_string(port)), std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("edge stopped"), std::string::npos) << run.err;
+}
+
+// A plugin file cut short (a copy that had not finished when the edge started) is refused with
+// one line saying where it ends; the edge starts and offers the other plugins (#5).
+TEST_F(EdgeProcessTest, StartsWithATruncatedPluginFileAndSaysWhereItEnds) {
+  const std::string plugins = dir_ + "/plugins";
+  std::filesystem::create_directories(plugins);
+  const std::string fixture = std::string(ANM_TEST_PLUGIN_DIR) + "/hmac_fixture.so";
+  std::filesystem::copy_file(fixture, plugins + "/hmac_fixture.so");
+  {
+    std::ifstream in(fixture, std::ios::binary);
+    std::string head(6000, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    std::ofstream(plugins + "/half.so", std::ios::binary) << head;
+  }
+
+  const std::string portFile = dir_ + "/port";
+  spawn({"--listen", "127.0.0.1:0", "--port-file", portFile, "--plugin-dir", plugins, "--data-dir",
+         dir_ + "/data"});
+  const uint16_t port = waitForPortFile(portFile);
+  ASSERT_GT(port, 0) << wait().err;
+  EXPECT_NE(request(port, "GET", "/api/v1/providers").body.find("\"hmacfix\""), std::string::npos);
+
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  const ProcessResult run = wait();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("could not load plugin file=" + plugins +
+                         "/half.so reason=\"truncated: segment "),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find(", the file has 6000\""), std::string::npos) << run.err;
 }
 
 }  // namespace
