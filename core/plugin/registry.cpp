@@ -481,8 +481,12 @@ std::shared_ptr<Registry::Loaded> loadPlugin(const std::string& path, FileStamp&
     loaded->library.load(loaded->image.path(),
                          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    reason =
-        "not a loadable library: " + replaceAll(dlerrorText(e.what()), loaded->image.path(), path);
+    // The loader's text starts with the name it was given, the in-memory copy's; the log line
+    // names the file already, so only what follows is kept.
+    std::string text = dlerrorText(e.what());
+    const std::string copyName = loaded->image.path() + ": ";
+    if (text.rfind(copyName, 0) == 0) text.erase(0, copyName.size());
+    reason = "not a loadable library: " + replaceAll(text, loaded->image.path(), path);
     return nullptr;
   }
   if (!loaded->library.has(ANM_PLUGIN_ENTRY_SYMBOL)) {
