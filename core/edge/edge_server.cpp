@@ -137,7 +137,6 @@ struct EdgeServer::Parts {
   std::unique_ptr<KeyWatcher> keyWatcher;
   std::unique_ptr<plugin::Registry> registry;
   std::unique_ptr<plugin::DirectoryWatcher> pluginWatcher;
-  bool pluginDirPresent = false;
   std::unique_ptr<StreamHub> hub;       ///< relays' streams
   std::unique_ptr<StreamHub> watchHub;  ///< dashboards' streams of summaries
   std::unique_ptr<Authenticator> auth;
@@ -230,12 +229,12 @@ void EdgeServer::start() {
                      Poco::Util::Application::EXIT_IOERR);
   }
 
-  // Plugins: a missing default directory means a bare edge, a missing chosen one a mistake.
+  // Plugins: a missing default directory means a bare edge until it appears, a missing chosen
+  // one a mistake.
   p.registry = std::make_unique<plugin::Registry>();
   std::error_code ec;
   if (std::filesystem::is_directory(config_.pluginDir, ec)) {
     p.registry->loadDirectory(config_.pluginDir);
-    p.pluginDirPresent = true;
   } else if (config_.pluginDirGiven) {
     throw ConfigError("plugin_dir " + config_.pluginDir + " is not a directory");
   } else {
@@ -319,8 +318,9 @@ void EdgeServer::start() {
   p.replayJobs = std::make_unique<ReplayJobs>(*p.store);
   p.explainer = std::make_unique<Explainer>(config_.explain);
 
-  // Plugin files copied in, replaced or removed later take effect without a restart.
-  if (p.pluginDirPresent && config_.watchPlugins) {
+  // Plugin files copied in, replaced or removed later take effect without a restart, and so
+  // does a directory that appears later.
+  if (config_.watchPlugins) {
     p.pluginWatcher = std::make_unique<plugin::DirectoryWatcher>(
         *p.registry, config_.pluginDir, plugin::DirectoryWatcher::Options{});
     p.pluginWatcher->start();
@@ -420,7 +420,16 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
 
 plugin::SyncResult EdgeServer::reloadPlugins() {
   auto& p = *parts_;
-  if (!p.running || !p.pluginDirPresent) return {};
+  if (!p.running) return {};
+
+  // Read whenever it is there, also when it was missing at start (#5); a directory that is
+  // gone leaves the plugins as they are, as the watcher does.
+  std::error_code ec;
+  if (!std::filesystem::is_directory(config_.pluginDir, ec)) {
+    edgeLog().warning("plugin directory missing, plugins unchanged dir=%s plugins=%z",
+                      config_.pluginDir, p.registry->list().size());
+    return {};
+  }
   return p.registry->sync(config_.pluginDir);
 }
 

@@ -48,7 +48,8 @@ class EdgeServer {
   void stop(std::chrono::milliseconds within);
 
   /// Reads the plugin directory again (SIGHUP): new files load, changed ones replace their
-  /// plugin for new requests, removed ones stop being offered. Returns what changed.
+  /// plugin for new requests, removed ones stop being offered; a directory that was missing at
+  /// start is read once it is there. Returns what changed (nothing while it is missing).
   plugin::SyncResult reloadPlugins();
 
   uint16_t port() const;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -344,6 +345,61 @@ TEST_F(ReloadTest, WatcherLoadsAFileCopiedIntoTheDirectoryWithoutAnExplicitSync)
     std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_FALSE(registry.has("gamma"));
+  watcher.stop();
+}
+
+// Waits until `done` holds, at most kPatience; true when it did.
+bool eventually(const std::function<bool()>& done) {
+  const auto giveUpAt = std::chrono::steady_clock::now() + kPatience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > giveUpAt) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+// A watch follows its directory: after the directory was moved away and made again, the watcher
+// still watched the old one and never saw the new files (#5).
+TEST_F(ReloadTest, WatcherResumesWhenTheDirectoryIsMovedAwayAndMadeAgain) {
+  test::LogCapture logs;
+  const fs::path plugins = dir_ / "plugins";
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v1.so"), plugins / "anm-gamma.so");
+  Registry registry;
+  registry.sync(plugins.string());
+  DirectoryWatcher::Options options{milliseconds(50)};
+  options.lookForDirectoryEvery = milliseconds(50);
+  DirectoryWatcher watcher(registry, plugins.string(), options);
+  ASSERT_TRUE(watcher.start());
+
+  // Gone: what was loaded stays offered.
+  fs::rename(plugins, dir_ / "plugins.old");
+  ASSERT_TRUE(eventually([&] { return !logs.at(Poco::Message::PRIO_WARNING).empty(); }))
+      << "the watcher did not notice the move";
+  EXPECT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+
+  // Back, with a new release in it: watched and read.
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v2.so"), plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return offeredVersion(registry, "gamma") == "2.0.0"; }));
+
+  // And the watch is live again: a removal is seen without any help.
+  fs::remove(plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return !registry.has("gamma"); }));
+  watcher.stop();
+}
+
+TEST_F(ReloadTest, WatcherStartedOnAMissingDirectoryReadsItOnceItAppears) {
+  const fs::path plugins = dir_ / "later";
+  Registry registry;
+  DirectoryWatcher::Options options{milliseconds(50)};
+  options.lookForDirectoryEvery = milliseconds(50);
+  DirectoryWatcher watcher(registry, plugins.string(), options);
+  ASSERT_TRUE(watcher.start());
+
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v1.so"), plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return registry.has("gamma"); }));
   watcher.stop();
 }
 

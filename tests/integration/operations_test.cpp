@@ -176,6 +176,36 @@ TEST_F(OperationsTest, MetricsCountWhatTheEdgeDidByProviderVerdictAndReason) {
   EXPECT_EQ(m.at("anonymily_ready"), 1);
 }
 
+// The default plugin directory may be missing at start; SIGHUP (reloadPlugins) reads it once
+// it is there instead of reporting nothing loaded until a restart (#5).
+TEST(PluginDirectoryTest, ReloadReadsADirectoryThatWasMissingAtStart) {
+  char pattern[] = "/tmp/anm-plugin-dir-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  EdgeConfig config = loopbackEdgeConfig(dir + "/data");
+  config.pluginDir = dir + "/plugins";
+  config.pluginDirGiven = false;
+  config.watchPlugins = false;
+  {
+    EdgeServer server(config);
+    server.start();
+    EXPECT_EQ(server.pluginCount(), 0u);
+    EXPECT_FALSE(server.reloadPlugins().changed());
+
+    std::filesystem::create_directory(config.pluginDir);
+    std::filesystem::copy_file(ANM_TEST_PLUGIN_DIR "/hmac_fixture.so",
+                               config.pluginDir + "/hmac_fixture.so");
+    const plugin::SyncResult result = server.reloadPlugins();
+    ASSERT_EQ(result.loaded.size(), 1u);
+    EXPECT_EQ(result.loaded[0].name, "hmacfix");
+    EXPECT_EQ(server.pluginCount(), 1u);
+    EXPECT_NE(request(server.port(), "GET", "/api/v1/providers").body.find("\"hmacfix\""),
+              std::string::npos);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST_F(OperationsTest, EveryDiagnosisCodeHasAPageWithoutScriptAndAJsonForm) {
   const auto index = request(port_, "GET", "/diagnosis/");
   ASSERT_EQ(index.status, 200) << index.body;
