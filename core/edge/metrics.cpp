@@ -169,7 +169,8 @@ std::string Metrics::render(const MetricsReadings& readings) const {
   }
 
   family(out, "anonymily_webhooks_refused_total", "counter",
-         "Webhooks answered without being stored, by reason.");
+         "Webhooks answered without being stored, by reason; malformed counts malformed "
+         "requests on every route.");
   for (size_t i = 0; i < kIngestRefusalNames.size(); ++i) {
     out << "anonymily_webhooks_refused_total{reason=\"" << kIngestRefusalNames[i] << "\"} "
         << refusals_[i].load(std::memory_order_relaxed) << '\n';
