@@ -11,9 +11,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_http.h"
@@ -23,6 +25,7 @@ namespace {
 
 struct ProcessResult {
   int exitCode = -1;
+  std::string out;
   std::string err;
 };
 
@@ -50,6 +53,8 @@ class EdgeProcessTest : public ::testing::Test {
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
       if (chdir(dir_.c_str()) != 0) _exit(127);
+      const int out = open((dir_ + "/stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(out, 1);
       const int fd = open((dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(fd, 2);
       std::vector<char*> argv;
@@ -72,11 +77,16 @@ class EdgeProcessTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::ifstream in(dir_ + "/stderr.log");
+    run.out = readAll(dir_ + "/stdout.log");
+    run.err = readAll(dir_ + "/stderr.log");
+    return run;
+  }
+
+  static std::string readAll(const std::string& path) {
+    std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
-    run.err = text.str();
-    return run;
+    return text.str();
   }
 
   ProcessResult runToEnd(const std::vector<std::string>& args) {
@@ -131,6 +141,46 @@ TEST_F(EdgeProcessTest, VersionAndHelpExitZero) {
   EXPECT_EQ(run.exitCode, 0);
   run = runToEnd({"--help"});
   EXPECT_EQ(run.exitCode, 0);
+}
+
+// Every command line the edge cannot take ends the same way: exit 64 and one line in the edge's
+// log format. That includes POCO's --daemon, which forked away with stderr on /dev/null and lost
+// every log line; --umask and --pidfile went with it (#5). A bad listen address comes after
+// each option, so that a --daemon that was still taken ends in its child, not in a stray edge.
+TEST_F(EdgeProcessTest, UnknownOptionsAndArgumentsAreUsageErrorsOfOneLine) {
+  const std::regex line(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} Error anm\.edge: [^\n]*\n$)");
+  const std::vector<std::string> badListen = {"--listen", "nonsense", "--data-dir", dir_ + "/d"};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), badListen.begin(), badListen.end());
+    return args;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {with({"--frobnicate"}), "unknown option --frobnicate (see --help)"},
+      {with({"--daemon"}), "unknown option --daemon (see --help)"},
+      {with({"--umask=022"}), "unknown option --umask (see --help)"},
+      {with({"--pidfile", dir_ + "/pid"}), "unknown option --pidfile (see --help)"},
+      {with({"surplus"}), "unexpected argument surplus (see --help)"},
+      {badListen, ""},
+      {{"--listen=127.0.0.1:0", "--listen=127.0.0.1:1"}, "option --listen is given twice"},
+  };
+  for (const auto& [args, message] : cases) {
+    const ProcessResult run = runToEnd(args);
+    if (message.empty()) {
+      // The bad address alone is a configuration error, not a usage error.
+      EXPECT_EQ(run.exitCode, 78) << run.err;
+      continue;
+    }
+    EXPECT_EQ(run.exitCode, 64) << args[0] << "\n" << run.err;
+    EXPECT_TRUE(std::regex_match(run.err, line)) << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/pid"));
+
+  const ProcessResult help = runToEnd({"--help"});
+  EXPECT_NE(help.out.find("--plugin-dir"), std::string::npos) << help.out;
+  for (const char* gone : {"daemon", "umask", "pidfile"}) {
+    EXPECT_EQ(help.out.find(gone), std::string::npos) << help.out;
+  }
 }
 
 TEST_F(EdgeProcessTest, ServesOnPortFromPortFileAndExitsZeroOnSigterm) {
