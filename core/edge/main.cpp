@@ -49,7 +49,8 @@ bool writePortFile(const std::string& path, uint16_t port) {
   return std::rename(temp.c_str(), path.c_str()) == 0;
 }
 
-// The signals the edge acts on; blocked in every thread and taken by serveUntilStopped.
+// The signals the edge acts on; blocked in every thread from the start of main and taken by
+// serveUntilStopped.
 sigset_t handledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -181,10 +182,9 @@ class EdgeApp : public Poco::Util::Application {
     }
     setUpLogging(config.logLevel);
 
-    // The signals are taken by serveUntilStopped; threads started from now on inherit the
-    // mask, so a signal cannot land on one of them and kill the process.
-    const sigset_t signals = handledSignals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // The signals the edge acts on have been blocked since main began (see there); every
+    // thread inherits that mask, so serveUntilStopped takes each one, also one that arrived
+    // before it ran.
     ServiceNotifier notifier;
 
     EdgeServer server(config);
@@ -292,9 +292,18 @@ class EdgeApp : public Poco::Util::Application {
 }  // namespace anm::edge
 
 int main(int argc, char** argv) {
+  // A service manager may ask for a reload as soon as the process exists, and SIGHUP's default
+  // action ends it: from the first instruction on, the signals the edge acts on wait, pending,
+  // until serveUntilStopped takes them, so an early SIGHUP is a reload once the edge serves
+  // (#5).
+  const sigset_t handled = anm::edge::handledSignals();
+  sigset_t before;
+  pthread_sigmask(SIG_BLOCK, &handled, &before);
+
   // `anonymily-edge admin ...` is a command of its own with its own options, so it is taken
-  // before POCO's option parsing would refuse them.
+  // before POCO's option parsing would refuse them. It keeps the signals' usual meaning.
   if (argc >= 2 && std::string(argv[1]) == "admin") {
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
     return anm::edge::runAdmin(std::vector<std::string>(argv + 2, argv + argc));
   }
   anm::edge::EdgeApp app;

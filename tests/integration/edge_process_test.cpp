@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,6 +232,40 @@ TEST_F(EdgeProcessTest, StartsWithATruncatedPluginFileAndSaysWhereItEnds) {
             std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find(", the file has 6000\""), std::string::npos) << run.err;
+}
+
+// A service manager may send SIGHUP right after it started the edge. One that arrives while the
+// edge still reads its configuration (here a FIFO that the test holds open) must not kill it
+// (SIGHUP's default, exit 129): it is taken as a reload once the edge serves (#5).
+TEST_F(EdgeProcessTest, SighupWhileStartingIsAReloadNotTheEnd) {
+  const std::string config = dir_ + "/edge.conf";
+  ASSERT_EQ(mkfifo(config.c_str(), 0600), 0);
+  const std::string portFile = dir_ + "/port";
+  spawn({"--config", config, "--port-file", portFile, "--plugin-dir", ANM_TEST_PLUGIN_DIR,
+         "--data-dir", dir_ + "/data"});
+
+  // A writer can open the FIFO once the edge has it open for reading: main is running then.
+  int writer = -1;
+  for (int i = 0; i < 1000 && writer < 0; ++i) {
+    writer = open(config.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(writer, 0) << "the edge never opened its configuration: " << wait().err;
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string text = "listen = 127.0.0.1:0\n";
+  EXPECT_EQ(write(writer, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(writer);
+
+  const uint16_t port = waitForPortFile(portFile);
+  ASSERT_GT(port, 0) << wait().err;
+  EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  const ProcessResult run = wait();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("plugins reloaded loaded=0 removed=0 refused=0 plugins=1"),
+            std::string::npos)
+      << run.err;
 }
 
 }  // namespace
