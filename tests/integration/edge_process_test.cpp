@@ -3,8 +3,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -266,6 +268,41 @@ TEST_F(EdgeProcessTest, SighupWhileStartingIsAReloadNotTheEnd) {
   EXPECT_NE(run.err.find("plugins reloaded loaded=0 removed=0 refused=0 plugins=1"),
             std::string::npos)
       << run.err;
+}
+
+// A start that fails on its settings or its port leaves no trace in the data directory: no
+// owner token, no generated key, no store for a first start that never served (#5).
+TEST_F(EdgeProcessTest, AStartThatFailsBeforeServingCreatesNothingInTheDataDirectory) {
+  const std::string data = dir_ + "/data";
+
+  // The port is held by a socket of the test's own.
+  const int holder = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  ProcessResult run = runToEnd(
+      {"--listen", taken, "--plugin-dir", ANM_TEST_PLUGIN_DIR, "--data-dir", data});
+  close(holder);
+  EXPECT_EQ(run.exitCode, 69) << run.err;
+  EXPECT_NE(run.err.find("could not listen on " + taken), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
+
+  run = runToEnd({"--listen", "127.0.0.1:0", "--tls-cert", dir_ + "/none.pem", "--tls-key",
+                  dir_ + "/none.key", "--data-dir", data});
+  EXPECT_EQ(run.exitCode, 78) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
+
+  run = runToEnd({"--listen", "127.0.0.1:0", "--plugin-dir", dir_ + "/no-plugins", "--data-dir",
+                  data});
+  EXPECT_EQ(run.exitCode, 78) << run.err;
+  EXPECT_NE(run.err.find("is not a directory"), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
 }
 
 }  // namespace
