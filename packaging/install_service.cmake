@@ -5,6 +5,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Set by the caller: ANM_TEMPLATE_DIR, ANM_GENERATED_DIR, ANM_DOCS (files to install as docs),
+# ANM_DOC_PAGES_DIR (its *.md go to docs/ beside them),
 # ANM_BINDIR, ANM_PLUGIN_SUBDIR, ANM_DOCDIR (relative to the prefix), ANM_SYSCONF_DIR and
 # ANM_STATE_DIR (absolute: they are the unit's ConfigurationDirectory= and StateDirectory=,
 # which systemd always places in /etc and /var/lib, whatever the prefix).
@@ -42,6 +43,12 @@ endif()
 file(INSTALL "${_anm_out}/edge.conf" DESTINATION "${ANM_SYSCONF_DIR}"
   RENAME "${_anm_conf_name}" FILE_PERMISSIONS ${_anm_public_file})
 file(INSTALL ${ANM_DOCS} DESTINATION "${ANM_DOC_DIR}" FILE_PERMISSIONS ${_anm_public_file})
+# The README links to the pages under docs/, which keep that place beside it.
+file(INSTALL "${ANM_DOC_PAGES_DIR}/" DESTINATION "${ANM_DOC_DIR}/docs"
+  FILE_PERMISSIONS ${_anm_public_file}
+  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+    WORLD_READ WORLD_EXECUTE
+  FILES_MATCHING PATTERN "*.md")
 
 # The state directory: owned by root and closed to everyone else until systemd moves it to
 # /var/lib/private/anonymily and hands it to the dynamic user on the first start.

@@ -96,7 +96,6 @@ class AccountHandler : public EdgeHandler {
   explicit AccountHandler(const EdgeServices& services) : services_(services) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     try {
       handle(req, resp);
     } catch (const store::StoreError& e) {

@@ -18,7 +18,6 @@ bool expired(const store::HookRecord& hook, int64_t now) {
 }
 
 void ApiHandler::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
-  if (refuseBadTarget(req, resp)) return;
   try {
     handle(req, resp);
   } catch (const store::StoreError& e) {

@@ -489,9 +489,9 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session, HeadRecorde
     return After::kClose;
   } catch (const Poco::SyntaxException&) {
     // The only number POCO parses while reading a request is its Content-Length.
-    refuse(session, 400,
-           errorJson("content-length must be 1 to " + std::to_string(kMaxContentLengthDigits) +
-                     " digits"));
+    refuseMalformed(session, 400,
+                    errorJson("content-length must be 1 to " +
+                              std::to_string(kMaxContentLengthDigits) + " digits"));
     return After::kClose;
   }
 
@@ -509,7 +509,17 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session, HeadRecorde
       httpLog().debug("request framing refused status=%s error=\"%s\"",
                       std::to_string(framing.status), framing.error);
     }
-    refuse(session, framing.status, errorJson(framing.error));
+    refuseMalformed(session, framing.status, errorJson(framing.error));
+    return After::kClose;
+  }
+
+  // A method or target that could not be relayed byte for byte is refused whatever route it
+  // names.
+  const std::string lineProblem = requestLineRefusal(context.rawHead, request->getMethod(),
+                                                     request->getURI(), request->getVersion());
+  if (!lineProblem.empty()) {
+    if (httpLog().debug()) httpLog().debug("request line refused error=\"%s\"", lineProblem);
+    refuseMalformed(session, 400, errorJson(lineProblem));
     return After::kClose;
   }
 
@@ -593,7 +603,7 @@ void EdgeConnection::refuseHead(EdgeSession& session, const Poco::Exception& err
   if (recorder != nullptr) {
     const std::string fieldProblem = headFieldRefusal(recorder->head());
     if (!fieldProblem.empty()) {
-      refuse(session, 400, errorJson(fieldProblem));
+      refuseMalformed(session, 400, errorJson(fieldProblem));
       return;
     }
   }
@@ -608,6 +618,11 @@ void EdgeConnection::refuseHead(EdgeSession& session, const Poco::Exception& err
                         "names of 256 bytes, values of 8192 bytes)\"}"
       : status == 414 ? "{\"error\":\"request target too long\"}"
                       : "{\"error\":\"malformed request head\"}";
+  refuseMalformed(session, status, body);
+}
+
+void EdgeConnection::refuseMalformed(EdgeSession& session, int status, const std::string& body) {
+  router_.countMalformed();
   refuse(session, status, body);
 }
 

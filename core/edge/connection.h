@@ -127,6 +127,9 @@ class EdgeConnection : public Poco::Net::TCPServerConnection {
   /// gracefully (the rest of what the client sends is read and dropped for a moment).
   void refuse(EdgeSession& session, int status, const std::string& body);
 
+  /// The same for a request whose HTTP message is malformed, counted as such in the metrics.
+  void refuseMalformed(EdgeSession& session, int status, const std::string& body);
+
   /// Stops sending and reads what the client still sends, for a moment, before the close.
   void lingerClose();
 

@@ -42,7 +42,6 @@ class DashboardAssetHandler : public EdgeHandler {
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
 
     // The page's own rules, on every file: a script or style sheet opened on its own is a
@@ -74,7 +73,6 @@ class UnknownAssetHandler : public EdgeHandler {
  public:
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     resp.set("X-Content-Type-Options", "nosniff");
     sendError(resp, 404, "not found");

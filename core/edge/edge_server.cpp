@@ -137,7 +137,6 @@ struct EdgeServer::Parts {
   std::unique_ptr<KeyWatcher> keyWatcher;
   std::unique_ptr<plugin::Registry> registry;
   std::unique_ptr<plugin::DirectoryWatcher> pluginWatcher;
-  bool pluginDirPresent = false;
   std::unique_ptr<StreamHub> hub;       ///< relays' streams
   std::unique_ptr<StreamHub> watchHub;  ///< dashboards' streams of summaries
   std::unique_ptr<Authenticator> auth;
@@ -175,6 +174,42 @@ void EdgeServer::start() {
   // A relay that hangs up mid-write must cost an error code, not the process.
   ::signal(SIGPIPE, SIG_IGN);
 
+  // Everything that can be checked without the store is checked before anything is created in
+  // the data directory, so that a start that fails on its settings or its port leaves that
+  // directory as it was (#5). First the plugin directory: a missing default one means a bare
+  // edge until it appears, a missing chosen one a mistake.
+  std::error_code ec;
+  const bool pluginDirPresent = std::filesystem::is_directory(config_.pluginDir, ec);
+  if (!pluginDirPresent && config_.pluginDirGiven) {
+    throw ConfigError("plugin_dir " + config_.pluginDir + " is not a directory");
+  }
+
+  // A key ring from a file or a variable is read now; only the generated one lives in the data
+  // directory.
+  if (keySource(config_).kind != KeySource::Kind::kGenerated) p.keys = loadKeys(config_);
+
+  // With a certificate every connection speaks TLS 1.3; files that do not load are a
+  // configuration error.
+  const bool tls = !config_.tlsCert.empty();
+  Poco::Net::Context::Ptr tlsContext;
+  if (tls) tlsContext = serverTlsContext(config_.tlsCert, config_.tlsKey);
+
+  // The port is taken now and listened on once the edge can answer. SO_REUSEADDR lets a
+  // restarted edge bind past old TIME_WAIT connections; SO_REUSEPORT (which POCO's two-argument
+  // bind also sets) would let a second edge share the port and take half the traffic, so it
+  // stays off and the second one fails "already in use".
+  const auto cannotListen = [this](const Poco::Exception& e) {
+    return StartError("could not listen on " + config_.listenHost + ":" +
+                          std::to_string(config_.listenPort) + ": " + e.displayText(),
+                      Poco::Util::Application::EXIT_UNAVAILABLE);
+  };
+  RecordingServerSocket socket(tlsContext);
+  try {
+    socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true, false);
+  } catch (const Poco::Exception& e) {
+    throw cannotListen(e);
+  }
+
   // The data directory exists with either store: later features keep files in it.
   createDataDir(config_.dataDir);
 
@@ -185,7 +220,7 @@ void EdgeServer::start() {
 
   // Contents are encrypted at rest under the ring, which must be there before the store opens.
   try {
-    p.keys = loadKeys(config_);
+    if (!p.keys) p.keys = loadKeys(config_);
   } catch (...) {
     p.lock.reset();
     throw;
@@ -230,14 +265,9 @@ void EdgeServer::start() {
                      Poco::Util::Application::EXIT_IOERR);
   }
 
-  // Plugins: a missing default directory means a bare edge, a missing chosen one a mistake.
   p.registry = std::make_unique<plugin::Registry>();
-  std::error_code ec;
-  if (std::filesystem::is_directory(config_.pluginDir, ec)) {
+  if (pluginDirPresent) {
     p.registry->loadDirectory(config_.pluginDir);
-    p.pluginDirPresent = true;
-  } else if (config_.pluginDirGiven) {
-    throw ConfigError("plugin_dir " + config_.pluginDir + " is not a directory");
   } else {
     edgeLog().warning("plugin directory missing, no provider will verify signatures dir=%s",
                       config_.pluginDir);
@@ -273,36 +303,16 @@ void EdgeServer::start() {
   }
 
   // Listen before anything can announce the address, so that port 0 resolves to the real one.
-  // With a certificate every connection speaks TLS 1.3; files that do not load are a
-  // configuration error.
-  auto unwind = [&p] {
+  try {
+    socket.listen(kListenBacklog);
+  } catch (const Poco::Exception& e) {
     p.store->setCommitListener({});
     p.store->setNoticeListener({});
     p.hub->stop();
     p.watchHub->stop();
     p.store.reset();
     p.lock.reset();
-  };
-  const bool tls = !config_.tlsCert.empty();
-  Poco::Net::Context::Ptr tlsContext;
-  try {
-    if (tls) tlsContext = serverTlsContext(config_.tlsCert, config_.tlsKey);
-  } catch (const ConfigError&) {
-    unwind();
-    throw;
-  }
-  RecordingServerSocket socket(tlsContext);
-  try {
-    // SO_REUSEADDR lets a restarted edge bind past old TIME_WAIT connections; SO_REUSEPORT
-    // (which POCO's two-argument bind also sets) would let a second edge share the port and
-    // take half the traffic, so it stays off and the second one fails "already in use".
-    socket.bind(Poco::Net::SocketAddress(config_.listenHost, config_.listenPort), true, false);
-    socket.listen(kListenBacklog);
-  } catch (const Poco::Exception& e) {
-    unwind();
-    throw StartError("could not listen on " + config_.listenHost + ":" +
-                         std::to_string(config_.listenPort) + ": " + e.displayText(),
-                     Poco::Util::Application::EXIT_UNAVAILABLE);
+    throw cannotListen(e);
   }
   p.port = socket.address().port();
   if (tls) edgeLog().information("tls enabled protocol=TLSv1.3 cert=%s", config_.tlsCert);
@@ -319,8 +329,9 @@ void EdgeServer::start() {
   p.replayJobs = std::make_unique<ReplayJobs>(*p.store);
   p.explainer = std::make_unique<Explainer>(config_.explain);
 
-  // Plugin files copied in, replaced or removed later take effect without a restart.
-  if (p.pluginDirPresent && config_.watchPlugins) {
+  // Plugin files copied in, replaced or removed later take effect without a restart, and so
+  // does a directory that appears later.
+  if (config_.watchPlugins) {
     p.pluginWatcher = std::make_unique<plugin::DirectoryWatcher>(
         *p.registry, config_.pluginDir, plugin::DirectoryWatcher::Options{});
     p.pluginWatcher->start();
@@ -420,7 +431,16 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
 
 plugin::SyncResult EdgeServer::reloadPlugins() {
   auto& p = *parts_;
-  if (!p.running || !p.pluginDirPresent) return {};
+  if (!p.running) return {};
+
+  // Read whenever it is there, also when it was missing at start (#5); a directory that is
+  // gone leaves the plugins as they are, as the watcher does.
+  std::error_code ec;
+  if (!std::filesystem::is_directory(config_.pluginDir, ec)) {
+    edgeLog().warning("plugin directory missing, plugins unchanged dir=%s plugins=%z",
+                      config_.pluginDir, p.registry->list().size());
+    return {};
+  }
   return p.registry->sync(config_.pluginDir);
 }
 

@@ -33,9 +33,10 @@ class EdgeServer {
   EdgeServer(const EdgeServer&) = delete;
   EdgeServer& operator=(const EdgeServer&) = delete;
 
-  /// Creates the data directory, opens the store, loads the plugins, starts the stream hub
-  /// and listens. Throws ConfigError for settings that turn out unusable and StartError for
-  /// everything else.
+  /// Checks what it can without the store (plugin directory, a key ring from a file or a
+  /// variable, TLS files) and takes the listen port; only then creates the data directory,
+  /// opens the store, loads the plugins, starts the stream hub and listens. Throws ConfigError
+  /// for settings that turn out unusable and StartError for everything else.
   void start();
 
   /// Stops the edge within config().shutdownTimeout: see stop(within).
@@ -48,7 +49,8 @@ class EdgeServer {
   void stop(std::chrono::milliseconds within);
 
   /// Reads the plugin directory again (SIGHUP): new files load, changed ones replace their
-  /// plugin for new requests, removed ones stop being offered. Returns what changed.
+  /// plugin for new requests, removed ones stop being offered; a directory that was missing at
+  /// start is read once it is there. Returns what changed (nothing while it is missing).
   plugin::SyncResult reloadPlugins();
 
   uint16_t port() const;

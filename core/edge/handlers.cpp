@@ -182,7 +182,6 @@ class NotFoundHandler : public EdgeHandler {
  public:
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     sendError(resp, 404, "not found");
   }
@@ -220,9 +219,6 @@ class IngestHandler : public EdgeHandler {
 
  private:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
-    // A target that cannot be relayed byte for byte is refused whichever hook it names.
-    if (refuseBadTarget(req, resp)) return;
-
     // The hook comes first: a request to nowhere is refused before its body is read.
     const auto hook = services_.store->findHook(hookId_);
     if (!hook || expired(*hook, nowMs())) {
@@ -1251,25 +1247,7 @@ std::optional<std::vector<std::string>> segments(std::string_view path) {
 
 bool EdgeHandler::wantsBody(const HTTPServerRequest&) const { return true; }
 
-bool EdgeHandler::refuseBadTarget(const HTTPServerRequest& req, HTTPServerResponse& resp) const {
-  // A method that is not a token could be stored but never relayed, so it is refused here.
-  if (!isToken(req.getMethod())) {
-    if (httpLog().debug()) httpLog().debug("request refused reason=method_not_token");
-    closeIfBodyUnread(req, resp);
-    sendError(resp, 400, "the method must be an RFC 9110 token, e.g. POST");
-    return true;
-  }
-
-  const std::string requestLine = req.getMethod() + " " + req.getURI() + " " + req.getVersion();
-  if (targetAcceptable(context_.rawHead, requestLine, req.getURI())) return false;
-  if (httpLog().debug()) httpLog().debug("request refused reason=non_ascii_target");
-  closeIfBodyUnread(req, resp);
-  sendError(resp, 400, kTargetRefusal);
-  return true;
-}
-
 void MethodNotAllowedHandler::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
-  if (refuseBadTarget(req, resp)) return;
   closeIfBodyUnread(req, resp);
   resp.set("Allow", allow_);
   sendError(resp, 405, "method not allowed");
@@ -1282,6 +1260,10 @@ int64_t nowMs() {
 }
 
 Router::Router(const EdgeServices& services) : services_(services) {}
+
+void Router::countMalformed() const {
+  if (services_.metrics != nullptr) services_.metrics->webhookRefused(IngestRefusal::kMalformed);
+}
 
 EdgeHandler* Router::createRequestHandler(const HTTPServerRequest& request) {
   // The target as sent; an absolute-form target ("http://host/h/...") loses its authority.

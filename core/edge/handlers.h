@@ -93,12 +93,6 @@ class EdgeHandler : public Poco::Net::HTTPRequestHandler {
   virtual bool wantsBody(const Poco::Net::HTTPServerRequest& request) const;
 
  protected:
-  /// Answers 400 and returns true when the request target holds a byte outside visible ASCII
-  /// (RFC 9112 section 3.2), checked on the raw request line where it was recorded: such a
-  /// target cannot be relayed byte for byte. Every handler calls it before doing anything else.
-  bool refuseBadTarget(const Poco::Net::HTTPServerRequest& request,
-                       Poco::Net::HTTPServerResponse& response) const;
-
   RequestContext context_;
 };
 
@@ -121,6 +115,10 @@ class Router : public Poco::Net::HTTPRequestHandlerFactory {
   explicit Router(const EdgeServices& services);
 
   EdgeHandler* createRequestHandler(const Poco::Net::HTTPServerRequest& request) override;
+
+  /// Counts a request the connection refused as malformed before any route saw it (the
+  /// `malformed` refusal of the metrics; a head that does not parse names no route).
+  void countMalformed() const;
 
  private:
   const EdgeServices& services_;

@@ -2,16 +2,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <Poco/Logger.h>
 #include <Poco/NullChannel.h>
+#include <Poco/Util/Application.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionCallback.h>
+#include <Poco/Util/OptionException.h>
 #include <Poco/Util/OptionSet.h>
-#include <Poco/Util/ServerApplication.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -47,7 +49,8 @@ bool writePortFile(const std::string& path, uint16_t port) {
   return std::rename(temp.c_str(), path.c_str()) == 0;
 }
 
-// The signals the edge acts on; blocked in every thread and taken by serveUntilStopped.
+// The signals the edge acts on; blocked in every thread from the start of main and taken by
+// serveUntilStopped.
 sigset_t handledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -91,10 +94,35 @@ void serveUntilStopped(EdgeServer& server, ServiceNotifier& notifier, Poco::Logg
   }
 }
 
-class EdgeApp : public Poco::Util::ServerApplication {
+/// The edge as a POCO application. Not a ServerApplication: on Unix that one adds --daemon,
+/// --umask and --pidfile, and forks away with stderr on /dev/null whenever "--daemon" is among
+/// the arguments, defined or not, so every log line would be lost (#5). The edge runs in the
+/// foreground under its service manager and speaks the notify protocol itself.
+class EdgeApp : public Poco::Util::Application {
+ public:
+  /// Reads the command line and runs the edge; a command line that cannot be read is a usage
+  /// error, said in one log line like every other.
+  int runCommandLine(int argc, char** argv) {
+    setUpLogging("information");
+    Poco::Logger& log = Poco::Logger::get("anm.edge");
+    try {
+      init(argc, argv);
+    } catch (const Poco::Util::UnknownOptionException& e) {
+      log.error("unknown option %s (see --help)", asTyped(argc, argv, e.message()));
+      return EXIT_USAGE;
+    } catch (const Poco::Util::DuplicateOptionException& e) {
+      log.error("option --%s is given twice (see --help)", e.message());
+      return EXIT_USAGE;
+    } catch (const Poco::Util::OptionException& e) {
+      log.error("invalid command line: %s (see --help)", e.message());
+      return EXIT_USAGE;
+    }
+    return run();
+  }
+
  protected:
   void defineOptions(Poco::Util::OptionSet& options) override {
-    ServerApplication::defineOptions(options);
+    Application::defineOptions(options);
     auto valued = [this, &options](const char* name, const char* arg, const char* help) {
       options.addOption(Option(name, "", help)
                             .required(false)
@@ -120,11 +148,21 @@ class EdgeApp : public Poco::Util::ServerApplication {
 
   int main(const std::vector<std::string>& args) override {
     if (exitEarly_) return Application::EXIT_OK;
-    setUpLogging("information");
 
     // POCO's application framework logs its own subsystem steps through a console channel of
-    // its own (unformatted, e.g. at shutdown); the edge's output is only its own lines.
+    // its own (unformatted, e.g. at shutdown); the edge's output is only its own lines, so what
+    // it did not expect is said here rather than in POCO's silenced channel.
     logger().setChannel(new Poco::NullChannel);
+    try {
+      return serve(args);
+    } catch (const std::exception& e) {
+      Poco::Logger::get("anm.edge").critical("edge failed error=\"%s\"", std::string(e.what()));
+      return Application::EXIT_SOFTWARE;
+    }
+  }
+
+ private:
+  int serve(const std::vector<std::string>& args) {
     Poco::Logger& log = Poco::Logger::get("anm.edge");
     if (!args.empty()) {
       log.error("unexpected argument %s (see --help)", args.front());
@@ -144,10 +182,9 @@ class EdgeApp : public Poco::Util::ServerApplication {
     }
     setUpLogging(config.logLevel);
 
-    // The signals are taken by serveUntilStopped; threads started from now on inherit the
-    // mask, so a signal cannot land on one of them and kill the process.
-    const sigset_t signals = handledSignals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // The signals the edge acts on have been blocked since main began (see there); every
+    // thread inherits that mask, so serveUntilStopped takes each one, also one that arrived
+    // before it ran.
     ServiceNotifier notifier;
 
     EdgeServer server(config);
@@ -180,7 +217,6 @@ class EdgeApp : public Poco::Util::ServerApplication {
     return Application::EXIT_OK;
   }
 
- private:
   void onValue(const std::string& name, const std::string& value) {
     static const std::map<std::string, std::string> kKeys = {
         {"listen", "listen"},         {"data-dir", "data_dir"}, {"plugin-dir", "plugin_dir"},
@@ -224,6 +260,21 @@ class EdgeApp : public Poco::Util::ServerApplication {
     stopOptionsProcessing();
   }
 
+  // POCO names an unknown option without its dashes and with any value; the argument as it was
+  // typed is clearer, without the value (which may be a secret).
+  static std::string asTyped(int argc, char** argv, const std::string& stripped) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      const size_t dashes = arg.find_first_not_of('-');
+      if (dashes == 0 || dashes == std::string::npos ||
+          arg.compare(dashes, std::string::npos, stripped) != 0) {
+        continue;
+      }
+      return arg.substr(0, arg.find('='));
+    }
+    return stripped;
+  }
+
   std::string exeDir() const {
     std::error_code ec;
     const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -241,11 +292,20 @@ class EdgeApp : public Poco::Util::ServerApplication {
 }  // namespace anm::edge
 
 int main(int argc, char** argv) {
+  // A service manager may ask for a reload as soon as the process exists, and SIGHUP's default
+  // action ends it: from the first instruction on, the signals the edge acts on wait, pending,
+  // until serveUntilStopped takes them, so an early SIGHUP is a reload once the edge serves
+  // (#5).
+  const sigset_t handled = anm::edge::handledSignals();
+  sigset_t before;
+  pthread_sigmask(SIG_BLOCK, &handled, &before);
+
   // `anonymily-edge admin ...` is a command of its own with its own options, so it is taken
-  // before POCO's option parsing would refuse them.
+  // before POCO's option parsing would refuse them. It keeps the signals' usual meaning.
   if (argc >= 2 && std::string(argv[1]) == "admin") {
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
     return anm::edge::runAdmin(std::vector<std::string>(argv + 2, argv + argc));
   }
   anm::edge::EdgeApp app;
-  return app.run(argc, argv);
+  return app.runCommandLine(argc, argv);
 }

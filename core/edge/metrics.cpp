@@ -15,10 +15,6 @@
 namespace anm::edge {
 namespace {
 
-constexpr std::array<std::string_view, 7> kRefusalNames = {
-    "unknown_hook",      "rate_limited",         "too_large",    "malformed",
-    "store_unavailable", "provider_unavailable", "shutting_down"};
-
 constexpr std::array<std::string_view, 5> kDeliveryOutcomes = {"2xx", "3xx", "4xx", "5xx",
                                                                "no_response"};
 
@@ -173,9 +169,10 @@ std::string Metrics::render(const MetricsReadings& readings) const {
   }
 
   family(out, "anonymily_webhooks_refused_total", "counter",
-         "Webhooks answered without being stored, by reason.");
-  for (size_t i = 0; i < kRefusalNames.size(); ++i) {
-    out << "anonymily_webhooks_refused_total{reason=\"" << kRefusalNames[i] << "\"} "
+         "Webhooks answered without being stored, by reason; malformed counts malformed "
+         "requests on every route.");
+  for (size_t i = 0; i < kIngestRefusalNames.size(); ++i) {
+    out << "anonymily_webhooks_refused_total{reason=\"" << kIngestRefusalNames[i] << "\"} "
         << refusals_[i].load(std::memory_order_relaxed) << '\n';
   }
 

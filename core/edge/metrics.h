@@ -15,15 +15,25 @@
 
 namespace anm::edge {
 
-/// Why ingest answered without storing the webhook. Values index a fixed table.
+/// Why ingest answered without storing the webhook. Values index kIngestRefusalNames.
 enum class IngestRefusal {
   kUnknownHook,
   kRateLimited,
   kTooLarge,
   kMalformed,
   kStoreUnavailable,
-  kProviderUnavailable,
+  kProviderUnavailable,  ///< the last one: kIngestRefusalCount counts up to it
 };
+
+/// How many reasons there are; the names and the counters are both sized from it (#5).
+inline constexpr size_t kIngestRefusalCount =
+    static_cast<size_t>(IngestRefusal::kProviderUnavailable) + 1;
+
+/// The `reason` label of each IngestRefusal, in the enum's order.
+inline constexpr std::array<std::string_view, kIngestRefusalCount> kIngestRefusalNames = {
+    "unknown_hook", "rate_limited",      "too_large",
+    "malformed",    "store_unavailable", "provider_unavailable"};
+static_assert(!kIngestRefusalNames.back().empty(), "every IngestRefusal needs its name");
 
 /// Readings taken from the edge's parts when /metrics is asked for, rather than counted.
 struct MetricsReadings {
@@ -75,7 +85,7 @@ class Metrics {
   std::array<std::atomic<uint64_t>, kLatencyBuckets.size()> latencyBuckets_{};
   std::atomic<uint64_t> latencyCount_{0};
   std::atomic<uint64_t> latencySumMicros_{0};
-  std::array<std::atomic<uint64_t>, 6> refusals_{};
+  std::array<std::atomic<uint64_t>, kIngestRefusalCount> refusals_{};
   std::atomic<uint64_t> storeErrors_{0};
   std::array<std::atomic<uint64_t>, 5> deliveries_{};  ///< 2xx 3xx 4xx 5xx no-answer
 };

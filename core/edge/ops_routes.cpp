@@ -34,7 +34,6 @@ class HealthHandler : public EdgeHandler {
  public:
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     resp.set("Cache-Control", "no-store");
     sendBody(resp, 200, "text/plain", "ok");
@@ -47,7 +46,6 @@ class ReadyHandler : public EdgeHandler {
   explicit ReadyHandler(EdgeStatus& status) : status_(status) {}
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
 
     const EdgeStatus::Readiness readiness = status_.readiness();
@@ -73,7 +71,6 @@ class MetricsHandler : public EdgeHandler {
   MetricsHandler(const Metrics& metrics, EdgeStatus& status) : metrics_(metrics), status_(status) {}
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     resp.set("Cache-Control", "no-store");
     sendBody(resp, 200, kMetricsContentType, metrics_.render(status_.readings()));
@@ -91,7 +88,6 @@ class ProvidersHandler : public EdgeHandler {
   explicit ProvidersHandler(const plugin::Registry& registry) : registry_(registry) {}
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
 
     Poco::JSON::Array::Ptr providers = new Poco::JSON::Array;
@@ -122,7 +118,6 @@ class DiagnosisPageHandler : public EdgeHandler {
   explicit DiagnosisPageHandler(std::string name) : name_(std::move(name)) {}
   bool wantsBody(const HTTPServerRequest&) const override { return false; }
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
-    if (refuseBadTarget(req, resp)) return;
     closeIfBodyUnread(req, resp);
     resp.set("X-Content-Type-Options", "nosniff");
     resp.set("Referrer-Policy", "no-referrer");

@@ -157,6 +157,13 @@ bool targetAcceptable(std::string_view head, std::string_view requestLine, std::
                      [](char c) { return (c >= 0x21 && c <= 0x7E) || isBlank(c); });
 }
 
+std::string requestLineRefusal(std::string_view head, const std::string& method,
+                               const std::string& uri, const std::string& version) {
+  if (!isToken(method)) return kMethodRefusal;
+  if (!targetAcceptable(head, method + " " + uri + " " + version, uri)) return kTargetRefusal;
+  return {};
+}
+
 bool isToken(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), isTokenChar);
 }

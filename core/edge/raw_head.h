@@ -52,6 +52,15 @@ bool isToken(std::string_view text);
 /// 0xFF bytes while parsing (and one right before the line end makes it end the head early).
 bool targetAcceptable(std::string_view head, std::string_view requestLine, std::string_view uri);
 
+/// The answer to a method that is not an RFC 9110 token: it could be stored but never relayed.
+inline constexpr const char* kMethodRefusal = "the method must be an RFC 9110 token, e.g. POST";
+
+/// "" when the request line (POCO's `method`, `uri` and `version`, with the raw `head` as in
+/// targetAcceptable) may be stored and relayed as received, else the refusal to answer with 400:
+/// kMethodRefusal or kTargetRefusal.
+std::string requestLineRefusal(std::string_view head, const std::string& method,
+                               const std::string& uri, const std::string& version);
+
 /// "" when every field can be relayed exactly, else a message naming the first one that cannot:
 /// a name that is not an RFC 9110 token, or a value holding a control character other than HTAB
 /// (NUL, CR, LF, DEL, ...). Bytes 0x80..0xFF in values (obs-text) are accepted.

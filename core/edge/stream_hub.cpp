@@ -157,7 +157,10 @@ class StreamHub::Impl {
       releaseSocket(*stream);
       tellClosed(*stream);
     }
-    logger().information(Poco::format("stream hub stopped closed=%z", remaining.size()));
+    // Relays and dashboards each have a hub; the line says which one stopped.
+    logger().information(Poco::format("stream hub stopped streams=%s closed=%z",
+                                      std::string(options_.summaries ? "dashboards" : "relays"),
+                                      remaining.size()));
   }
 
   size_t drain(std::chrono::milliseconds within) {

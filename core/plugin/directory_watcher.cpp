@@ -37,19 +37,25 @@ struct DirectoryWatcher::Impl {
   bool start() {
     inotifyFd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (inotifyFd < 0) return refuse(std::strerror(errno));
-    if (::inotify_add_watch(inotifyFd, dir.c_str(), kWatchMask) < 0) {
-      const std::string reason = std::strerror(errno);
-      closeFds();
-      return refuse(reason);
-    }
     stopFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (stopFd < 0) {
       const std::string reason = std::strerror(errno);
       closeFds();
       return refuse(reason);
     }
+
+    // A directory that is not there yet is waited for; any other failure is final.
+    const int error = arm();
+    if (error != 0 && !missing(error)) {
+      closeFds();
+      return refuse(std::strerror(error));
+    }
     thread = std::thread([this] { run(); });
-    watchLog().information("watching plugin directory dir=%s", dir);
+    if (error == 0) {
+      watchLog().information("watching plugin directory dir=%s", dir);
+    } else {
+      watchLog().information("plugin directory missing, watching for it dir=%s", dir);
+    }
     return true;
   }
 
@@ -75,15 +81,26 @@ struct DirectoryWatcher::Impl {
     if (stopFd >= 0) ::close(stopFd);
     inotifyFd = -1;
     stopFd = -1;
+    watch = -1;
+  }
+
+  static bool missing(int error) { return error == ENOENT || error == ENOTDIR; }
+
+  // Watches the directory at `dir` now; 0, or the errno that prevented it.
+  int arm() {
+    watch = ::inotify_add_watch(inotifyFd, dir.c_str(), kWatchMask);
+    return watch < 0 ? errno : 0;
   }
 
   void run() {
     std::optional<Clock::time_point> syncAt;
     Clock::time_point collectAt = Clock::now() + options.collectEvery;
+    Clock::time_point lookAt = Clock::now() + options.lookForDirectoryEvery;
     for (;;) {
       const Clock::time_point now = Clock::now();
       Clock::time_point wakeAt = collectAt;
       if (syncAt && *syncAt < wakeAt) wakeAt = *syncAt;
+      if (watch < 0 && lookAt < wakeAt) wakeAt = lookAt;
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wakeAt - now);
 
       pollfd fds[2] = {{inotifyFd, POLLIN, 0}, {stopFd, POLLIN, 0}};
@@ -100,9 +117,19 @@ struct DirectoryWatcher::Impl {
         syncAt = Clock::now() + options.settle;
       }
 
+      // A directory that came back (or appeared) is watched again, then read once it settled.
+      if (watch < 0 && Clock::now() >= lookAt) {
+        lookAt = Clock::now() + options.lookForDirectoryEvery;
+        if (arm() == 0) {
+          watchLog().information("plugin directory found, watching it dir=%s", dir);
+          syncAt = Clock::now() + options.settle;
+        }
+      }
+
+      // While the directory is missing there is nothing to read: the plugins stay as they are.
       if (syncAt && Clock::now() >= *syncAt) {
         syncAt.reset();
-        registry.sync(dir);
+        if (watch >= 0) registry.sync(dir);
       }
       if (Clock::now() >= collectAt) {
         registry.collectRetired();
@@ -120,11 +147,18 @@ struct DirectoryWatcher::Impl {
       if (got <= 0) break;
       for (ssize_t at = 0; at < got;) {
         const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
-        if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
-          watchLog().warning("plugin directory removed, plugins change on reload only dir=%s", dir);
-        }
-        any = true;
         at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        any = true;
+        if (event->wd != watch || watch < 0) continue;
+
+        // A watch follows its directory's inode: one moved away is dropped, so that the path
+        // is watched again once a directory is back at it. The kernel drops a deleted one.
+        if ((event->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0) {
+          watchLog().warning(
+              "plugin directory removed, plugins stay as they are until it is back dir=%s", dir);
+          if ((event->mask & IN_MOVE_SELF) != 0) ::inotify_rm_watch(inotifyFd, watch);
+          watch = -1;
+        }
       }
     }
     return any;
@@ -135,6 +169,7 @@ struct DirectoryWatcher::Impl {
   Options options;
   int inotifyFd = -1;
   int stopFd = -1;
+  int watch = -1;  ///< the directory's watch descriptor, -1 while it is missing
   std::thread thread;
 };
 

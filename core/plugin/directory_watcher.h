@@ -15,6 +15,10 @@ namespace anm::plugin {
 /// copy is done rather than half-way. Between changes it releases replaced plugins whose last
 /// calls have ended.
 ///
+/// A directory that is missing (at start, or removed or moved away later) is looked for again
+/// now and then; while it is missing the plugins stay as they are, and once it is there it is
+/// watched and read (#5).
+///
 /// Threads: one thread of its own; start and stop from the thread that owns the watcher.
 class DirectoryWatcher {
  public:
@@ -24,6 +28,8 @@ class DirectoryWatcher {
     std::chrono::milliseconds settle{300};
     /// How often replaced plugins are checked for calls still in flight.
     std::chrono::milliseconds collectEvery{1000};
+    /// How often a missing directory is looked for.
+    std::chrono::milliseconds lookForDirectoryEvery{1000};
   };
 
   DirectoryWatcher(Registry& registry, std::string dir, Options options);
@@ -31,7 +37,8 @@ class DirectoryWatcher {
   DirectoryWatcher(const DirectoryWatcher&) = delete;
   DirectoryWatcher& operator=(const DirectoryWatcher&) = delete;
 
-  /// Starts watching. Returns false (and logs why) when the directory cannot be watched; the
+  /// Starts watching, or looking for the directory when it is missing. Returns false (and logs
+  /// why) when it cannot be watched for another reason (no inotify, too many watches); the
   /// plugins then change only on an explicit reload.
   bool start();
 

@@ -4,7 +4,9 @@
 
 #include <Poco/Logger.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -191,6 +193,94 @@ bool statFile(const std::string& path, FileStamp& stamp) {
   return true;
 }
 
+/// The ELF class, byte order and machine of this process, which a library must share.
+constexpr unsigned char kElfClass = sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32;
+constexpr unsigned char kElfData =
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+#if defined(__x86_64__)
+constexpr unsigned kElfMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr unsigned kElfMachine = EM_AARCH64;
+#elif defined(__i386__)
+constexpr unsigned kElfMachine = EM_386;
+#elif defined(__arm__)
+constexpr unsigned kElfMachine = EM_ARM;
+#elif defined(__riscv)
+constexpr unsigned kElfMachine = EM_RISCV;
+#elif defined(__powerpc64__)
+constexpr unsigned kElfMachine = EM_PPC64;
+#elif defined(__s390x__)
+constexpr unsigned kElfMachine = EM_S390;
+#else
+constexpr unsigned kElfMachine = EM_NONE;  // unknown here: the dynamic loader checks it
+#endif
+
+/// `offset + length`, or the largest value when that does not fit.
+uint64_t endOf(uint64_t offset, uint64_t length) {
+  return length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
+}
+
+std::string truncatedAt(const std::string& what, uint64_t end, uint64_t size) {
+  return "truncated: " + what + " ends at byte " + std::to_string(end) + ", the file has " +
+         std::to_string(size);
+}
+
+/// Why the dynamic loader must not be given the ELF image in `fd` (`size` bytes), or "" when
+/// everything it reads from the file is there. The loader maps each segment straight from the
+/// file; a segment that ends past the end of a half-written copy maps pages with no bytes
+/// behind them, and its first touch of them raises SIGBUS inside dlopen, which kills the edge
+/// rather than failing the load (#5). Only what the loader reads is checked: the header, the
+/// program header table and the file part of every segment (the loadable ones and those it
+/// reads through them, such as the dynamic section).
+std::string elfImageProblem(int fd, uint64_t size) {
+  ElfW(Ehdr) header{};
+  const size_t headerBytes = static_cast<size_t>(std::min<uint64_t>(size, sizeof(header)));
+  if (::pread(fd, &header, headerBytes, 0) != static_cast<ssize_t>(headerBytes)) {
+    return std::string("could not read the in-memory copy: ") + std::strerror(errno);
+  }
+  if (headerBytes < SELFMAG || std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0) {
+    return "not a loadable library: invalid ELF header";
+  }
+  if (size < sizeof(header)) return truncatedAt("the ELF header", sizeof(header), size);
+  if (header.e_ident[EI_CLASS] != kElfClass) {
+    return std::string("not a loadable library: ") +
+           (header.e_ident[EI_CLASS] == ELFCLASS32 ? "32" : "64") + "-bit ELF, this edge is " +
+           (kElfClass == ELFCLASS32 ? "32" : "64") + "-bit";
+  }
+  if (header.e_ident[EI_DATA] != kElfData) {
+    return "not a loadable library: the byte order is not this machine's";
+  }
+  if (header.e_type != ET_DYN) {
+    return "not a loadable library: ELF type " + std::to_string(header.e_type) +
+           " is not a shared object";
+  }
+  if (kElfMachine != EM_NONE && header.e_machine != kElfMachine) {
+    return "not a loadable library: built for ELF machine " + std::to_string(header.e_machine) +
+           ", this edge runs on " + std::to_string(kElfMachine);
+  }
+  if (header.e_phentsize != sizeof(ElfW(Phdr)) || header.e_phnum == 0 ||
+      header.e_phnum == PN_XNUM) {
+    return "not a loadable library: malformed program header table (" +
+           std::to_string(header.e_phnum) + " entries of " + std::to_string(header.e_phentsize) +
+           " bytes)";
+  }
+
+  // The program header table, then the file part of each segment it lists.
+  const uint64_t tableEnd = endOf(header.e_phoff, uint64_t{header.e_phnum} * header.e_phentsize);
+  if (tableEnd > size) return truncatedAt("the program header table", tableEnd, size);
+  std::vector<ElfW(Phdr)> segments(header.e_phnum);
+  const size_t tableBytes = segments.size() * sizeof(ElfW(Phdr));
+  if (::pread(fd, segments.data(), tableBytes, static_cast<off_t>(header.e_phoff)) !=
+      static_cast<ssize_t>(tableBytes)) {
+    return std::string("could not read the in-memory copy: ") + std::strerror(errno);
+  }
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const uint64_t end = endOf(segments[i].p_offset, segments[i].p_filesz);
+    if (end > size) return truncatedAt("segment " + std::to_string(i), end, size);
+  }
+  return {};
+}
+
 /// A sealed in-memory copy of a plugin file (memfd), loaded through /proc/self/fd/N.
 ///
 /// The dynamic loader knows a library by the name it was opened with. The descriptor stays
@@ -276,6 +366,15 @@ class MemoryImage {
 
   bool valid() const { return fd_ >= 0; }
   std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+  /// Why the copy must not be handed to the dynamic loader, or "" (see elfImageProblem).
+  std::string loaderProblem() const {
+    struct stat info {};
+    if (::fstat(fd_, &info) != 0) {
+      return std::string("could not read the in-memory copy: ") + std::strerror(errno);
+    }
+    return elfImageProblem(fd_, static_cast<uint64_t>(info.st_size));
+  }
 
   /// Called once the library was released: closes the copy unless the loader still holds it.
   void release() {
@@ -371,14 +470,23 @@ std::shared_ptr<Registry::Loaded> loadPlugin(const std::string& path, FileStamp&
     return nullptr;
   }
 
+  // A copy caught half-written is refused here, before the loader maps it; the writer's next
+  // change gives the file a new stamp, and the finished file is loaded then.
+  reason = loaded->image.loaderProblem();
+  if (!reason.empty()) return nullptr;
+
   // RTLD_NOW reports a missing dependency here rather than at the first webhook; RTLD_LOCAL
   // keeps one plugin's symbols from resolving another's.
   try {
     loaded->library.load(loaded->image.path(),
                          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    reason =
-        "not a loadable library: " + replaceAll(dlerrorText(e.what()), loaded->image.path(), path);
+    // The loader's text starts with the name it was given, the in-memory copy's; the log line
+    // names the file already, so only what follows is kept.
+    std::string text = dlerrorText(e.what());
+    const std::string copyName = loaded->image.path() + ": ";
+    if (text.rfind(copyName, 0) == 0) text.erase(0, copyName.size());
+    reason = "not a loadable library: " + replaceAll(text, loaded->image.path(), path);
     return nullptr;
   }
   if (!loaded->library.has(ANM_PLUGIN_ENTRY_SYMBOL)) {

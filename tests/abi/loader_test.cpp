@@ -101,6 +101,7 @@ TEST_F(LoaderTest, RefusesEachFaultyFileWithAReasonNamingTheFault) {
       {"anm-small.so", {"struct_size 16", "smaller than the 64 bytes"}},
       {"anm-text.so", {"not a loadable library", "invalid ELF header"}},
       {"anm-unterminated.so", {"init failed with status 4: " + std::string(511, 'x')}},
+      {"anm-unresolved.so", {"not a loadable library: undefined symbol: anm_fixture_missing"}},
       {"anm-zz-alpha-copy.so", {"provider alpha is already loaded from", path("anm-alpha.so")}},
   };
   ASSERT_EQ(failures.size(), expected.size());
@@ -112,6 +113,8 @@ TEST_F(LoaderTest, RefusesEachFaultyFileWithAReasonNamingTheFault) {
     for (const auto& part : it->second) {
       EXPECT_TRUE(contains(failure.reason, part)) << name << ": " << failure.reason;
     }
+    // The log line names the file already; the reason does not repeat it (#5).
+    EXPECT_FALSE(contains(failure.reason, failure.file)) << failure.reason;
   }
 
   // An error text without its terminator is cut at the buffer size, not read beyond it.
@@ -227,8 +230,8 @@ TEST_F(LoaderTest, GoodPluginsVerifyThroughTheHostServices) {
   EXPECT_EQ(echoed.verdict, store::Verdict::kValid);
   EXPECT_EQ(echoed.message, "tolerance=300 options=2 hook=hook-7 path=/orders/1");
 
-  // None of these outcomes is a plugin failure: the only warnings are the 14 load refusals.
-  EXPECT_EQ(logs.at(Poco::Message::PRIO_WARNING).size(), 14u);
+  // None of these outcomes is a plugin failure: the only warnings are the 15 load refusals.
+  EXPECT_EQ(logs.at(Poco::Message::PRIO_WARNING).size(), 15u);
 }
 
 TEST_F(LoaderTest, AThrowingPluginIsContainedAndTheEdgeKeepsWorking) {

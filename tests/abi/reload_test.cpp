@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -63,6 +64,23 @@ class ReloadTest : public ::testing::Test {
     std::ifstream in(fixture(fixtureName), std::ios::binary);
     std::ofstream out(dir_ / name, std::ios::binary | std::ios::trunc);
     out << in.rdbuf();
+  }
+
+  // Writes the first `bytes` bytes of a fixture to `name` in place, as a copy that has not
+  // finished yet leaves it.
+  void copyHead(const std::string& fixtureName, const std::string& name, size_t bytes) {
+    std::ifstream in(fixture(fixtureName), std::ios::binary);
+    std::string head(bytes, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(bytes));
+    ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(bytes)) << fixtureName << " is shorter";
+    std::ofstream(dir_ / name, std::ios::binary | std::ios::trunc) << head;
+  }
+
+  // Appends the rest of a fixture to `name`, as the writer of copyHead finishing its copy.
+  void copyRest(const std::string& fixtureName, const std::string& name, size_t from) {
+    std::ifstream in(fixture(fixtureName), std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(from));
+    std::ofstream(dir_ / name, std::ios::binary | std::ios::app) << in.rdbuf();
   }
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
@@ -196,6 +214,66 @@ TEST_F(ReloadTest, BrokenNewVersionIsRefusedOnceAndThePreviousVersionStays) {
   EXPECT_EQ(registry.loadFailures(), 1u);
 }
 
+// The loader maps segments straight from the file: handed a copy that ends inside one, it
+// touched pages with nothing behind them and the process died of SIGBUS (#5). Such a copy is
+// refused by name before the loader sees it, and the version before it stays offered.
+TEST_F(ReloadTest, TruncatedCopiesAreRefusedBeforeTheLoaderSeesThem) {
+  test::LogCapture logs;
+  Registry registry;
+  copyIn("anm-gamma-v1.so", "anm-gamma.so");
+  registry.sync(dir_.string());
+  ASSERT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+
+  for (const size_t bytes : {100, 1000, 4096, 6000, 10000}) {
+    SCOPED_TRACE("first " + std::to_string(bytes) + " bytes");
+    copyHead("anm-gamma-v2.so", "anm-gamma.so", bytes);
+    const SyncResult result = registry.sync(dir_.string());
+
+    ASSERT_EQ(result.refused.size(), 1u);
+    const std::string& reason = result.refused[0].reason;
+    EXPECT_EQ(reason.rfind("truncated: ", 0), 0u) << reason;
+    EXPECT_NE(reason.find(", the file has " + std::to_string(bytes)), std::string::npos) << reason;
+    EXPECT_FALSE(result.changed());
+    EXPECT_EQ(verify(registry, "gamma").message, "gamma 1.0.0");
+  }
+  EXPECT_EQ(countWarningsAbout(logs, path("anm-gamma.so")), 5u);
+
+  // A fresh registry (the edge's start) refuses the same way and loads nothing.
+  Registry atStart;
+  const std::vector<LoadFailure> failures = atStart.loadDirectory(dir_.string());
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].reason.rfind("truncated: segment ", 0), 0u) << failures[0].reason;
+  EXPECT_TRUE(atStart.list().empty());
+}
+
+// The promise of docs/operations.md: a copy caught half-written is refused, keeping the version
+// before it, and loaded once the writer has finished.
+TEST_F(ReloadTest, HalfWrittenCopyIsRefusedThenLoadedWhenTheWriterFinishes) {
+  test::LogCapture logs;
+  Registry registry;
+  copyIn("anm-gamma-v1.so", "anm-gamma.so");
+  registry.sync(dir_.string());
+
+  const size_t half = static_cast<size_t>(fs::file_size(fixture("anm-gamma-v2.so")) / 4);
+  copyHead("anm-gamma-v2.so", "anm-gamma.so", half);
+  SyncResult result = registry.sync(dir_.string());
+  ASSERT_EQ(result.refused.size(), 1u);
+  EXPECT_EQ(result.refused[0].reason.rfind("truncated: ", 0), 0u) << result.refused[0].reason;
+  EXPECT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+  const auto warnings = logs.at(Poco::Message::PRIO_WARNING);
+  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(), [](const auto& w) {
+    return w.text.find("keeping_version=1.0.0") != std::string::npos;
+  }));
+
+  copyRest("anm-gamma-v2.so", "anm-gamma.so", half);
+  result = registry.sync(dir_.string());
+  EXPECT_TRUE(result.refused.empty());
+  ASSERT_EQ(result.loaded.size(), 1u);
+  EXPECT_EQ(result.loaded[0].version, "2.0.0");
+  EXPECT_EQ(verify(registry, "gamma").message, "gamma 2.0.0");
+  EXPECT_EQ(countWarningsAbout(logs, path("anm-gamma.so")), 1u);
+}
+
 TEST_F(ReloadTest, RemovedFileStopsBeingOfferedAndItsHooksAreUnavailable) {
   test::LogCapture logs;
   Registry registry;
@@ -267,6 +345,61 @@ TEST_F(ReloadTest, WatcherLoadsAFileCopiedIntoTheDirectoryWithoutAnExplicitSync)
     std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_FALSE(registry.has("gamma"));
+  watcher.stop();
+}
+
+// Waits until `done` holds, at most kPatience; true when it did.
+bool eventually(const std::function<bool()>& done) {
+  const auto giveUpAt = std::chrono::steady_clock::now() + kPatience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > giveUpAt) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+// A watch follows its directory: after the directory was moved away and made again, the watcher
+// still watched the old one and never saw the new files (#5).
+TEST_F(ReloadTest, WatcherResumesWhenTheDirectoryIsMovedAwayAndMadeAgain) {
+  test::LogCapture logs;
+  const fs::path plugins = dir_ / "plugins";
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v1.so"), plugins / "anm-gamma.so");
+  Registry registry;
+  registry.sync(plugins.string());
+  DirectoryWatcher::Options options{milliseconds(50)};
+  options.lookForDirectoryEvery = milliseconds(50);
+  DirectoryWatcher watcher(registry, plugins.string(), options);
+  ASSERT_TRUE(watcher.start());
+
+  // Gone: what was loaded stays offered.
+  fs::rename(plugins, dir_ / "plugins.old");
+  ASSERT_TRUE(eventually([&] { return !logs.at(Poco::Message::PRIO_WARNING).empty(); }))
+      << "the watcher did not notice the move";
+  EXPECT_EQ(offeredVersion(registry, "gamma"), "1.0.0");
+
+  // Back, with a new release in it: watched and read.
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v2.so"), plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return offeredVersion(registry, "gamma") == "2.0.0"; }));
+
+  // And the watch is live again: a removal is seen without any help.
+  fs::remove(plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return !registry.has("gamma"); }));
+  watcher.stop();
+}
+
+TEST_F(ReloadTest, WatcherStartedOnAMissingDirectoryReadsItOnceItAppears) {
+  const fs::path plugins = dir_ / "later";
+  Registry registry;
+  DirectoryWatcher::Options options{milliseconds(50)};
+  options.lookForDirectoryEvery = milliseconds(50);
+  DirectoryWatcher watcher(registry, plugins.string(), options);
+  ASSERT_TRUE(watcher.start());
+
+  fs::create_directory(plugins);
+  fs::copy_file(fixture("anm-gamma-v1.so"), plugins / "anm-gamma.so");
+  EXPECT_TRUE(eventually([&] { return registry.has("gamma"); }));
   watcher.stop();
 }
 

@@ -3,17 +3,22 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_http.h"
@@ -23,6 +28,7 @@ namespace {
 
 struct ProcessResult {
   int exitCode = -1;
+  std::string out;
   std::string err;
 };
 
@@ -50,6 +56,8 @@ class EdgeProcessTest : public ::testing::Test {
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
       if (chdir(dir_.c_str()) != 0) _exit(127);
+      const int out = open((dir_ + "/stdout.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(out, 1);
       const int fd = open((dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(fd, 2);
       std::vector<char*> argv;
@@ -72,11 +80,16 @@ class EdgeProcessTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::ifstream in(dir_ + "/stderr.log");
+    run.out = readAll(dir_ + "/stdout.log");
+    run.err = readAll(dir_ + "/stderr.log");
+    return run;
+  }
+
+  static std::string readAll(const std::string& path) {
+    std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
-    run.err = text.str();
-    return run;
+    return text.str();
   }
 
   ProcessResult runToEnd(const std::vector<std::string>& args) {
@@ -133,17 +146,52 @@ TEST_F(EdgeProcessTest, VersionAndHelpExitZero) {
   EXPECT_EQ(run.exitCode, 0);
 }
 
+// Every command line the edge cannot take ends the same way: exit 64 and one line in the edge's
+// log format. That includes POCO's --daemon, which forked away with stderr on /dev/null and lost
+// every log line; --umask and --pidfile went with it (#5). A bad listen address comes after
+// each option, so that a --daemon that was still taken ends in its child, not in a stray edge.
+TEST_F(EdgeProcessTest, UnknownOptionsAndArgumentsAreUsageErrorsOfOneLine) {
+  const std::regex line(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} Error anm\.edge: [^\n]*\n$)");
+  const std::vector<std::string> badListen = {"--listen", "nonsense", "--data-dir", dir_ + "/d"};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), badListen.begin(), badListen.end());
+    return args;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {with({"--frobnicate"}), "unknown option --frobnicate (see --help)"},
+      {with({"--daemon"}), "unknown option --daemon (see --help)"},
+      {with({"--umask=022"}), "unknown option --umask (see --help)"},
+      {with({"--pidfile", dir_ + "/pid"}), "unknown option --pidfile (see --help)"},
+      {with({"surplus"}), "unexpected argument surplus (see --help)"},
+      {badListen, ""},
+      {{"--listen=127.0.0.1:0", "--listen=127.0.0.1:1"}, "option --listen is given twice"},
+  };
+  for (const auto& [args, message] : cases) {
+    const ProcessResult run = runToEnd(args);
+    if (message.empty()) {
+      // The bad address alone is a configuration error, not a usage error.
+      EXPECT_EQ(run.exitCode, 78) << run.err;
+      continue;
+    }
+    EXPECT_EQ(run.exitCode, 64) << args[0] << "\n" << run.err;
+    EXPECT_TRUE(std::regex_match(run.err, line)) << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/pid"));
+
+  const ProcessResult help = runToEnd({"--help"});
+  EXPECT_NE(help.out.find("--plugin-dir"), std::string::npos) << help.out;
+  for (const char* gone : {"daemon", "umask", "pidfile"}) {
+    EXPECT_EQ(help.out.find(gone), std::string::npos) << help.out;
+  }
+}
+
 TEST_F(EdgeProcessTest, ServesOnPortFromPortFileAndExitsZeroOnSigterm) {
   const std::string portFile = dir_ + "/port";
   spawn({"--listen", "127.0.0.1:0", "--port-file", portFile, "--plugin-dir", ANM_TEST_PLUGIN_DIR});
-  int port = 0;
-  for (int i = 0; i < 1000 && port == 0; ++i) {
-    std::ifstream in(portFile);
-    in >> port;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const uint16_t port = waitForPortFile(portFile);
   ASSERT_GT(port, 0);
-  EXPECT_EQ(request(static_cast<uint16_t>(port), "GET", "/healthz").body, "ok");
+  EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
 
   // With no data_dir the store lands in ./anonymily-data, created for the owner only.
   const auto perms = std::filesystem::status(dir_ + "/anonymily-data").permissions();
@@ -155,6 +203,106 @@ TEST_F(EdgeProcessTest, ServesOnPortFromPortFileAndExitsZeroOnSigterm) {
   EXPECT_NE(run.err.find("edge ready listen=127.0.0.1:" + std::to_string(port)), std::string::npos)
       << run.err;
   EXPECT_NE(run.err.find("edge stopped"), std::string::npos) << run.err;
+}
+
+// A plugin file cut short (a copy that had not finished when the edge started) is refused with
+// one line saying where it ends; the edge starts and offers the other plugins (#5).
+TEST_F(EdgeProcessTest, StartsWithATruncatedPluginFileAndSaysWhereItEnds) {
+  const std::string plugins = dir_ + "/plugins";
+  std::filesystem::create_directories(plugins);
+  const std::string fixture = std::string(ANM_TEST_PLUGIN_DIR) + "/hmac_fixture.so";
+  std::filesystem::copy_file(fixture, plugins + "/hmac_fixture.so");
+  {
+    std::ifstream in(fixture, std::ios::binary);
+    std::string head(6000, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    std::ofstream(plugins + "/half.so", std::ios::binary) << head;
+  }
+
+  const std::string portFile = dir_ + "/port";
+  spawn({"--listen", "127.0.0.1:0", "--port-file", portFile, "--plugin-dir", plugins, "--data-dir",
+         dir_ + "/data"});
+  const uint16_t port = waitForPortFile(portFile);
+  ASSERT_GT(port, 0) << wait().err;
+  EXPECT_NE(request(port, "GET", "/api/v1/providers").body.find("\"hmacfix\""), std::string::npos);
+
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  const ProcessResult run = wait();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("could not load plugin file=" + plugins +
+                         "/half.so reason=\"truncated: segment "),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find(", the file has 6000\""), std::string::npos) << run.err;
+}
+
+// A service manager may send SIGHUP right after it started the edge. One that arrives while the
+// edge still reads its configuration (here a FIFO that the test holds open) must not kill it
+// (SIGHUP's default, exit 129): it is taken as a reload once the edge serves (#5).
+TEST_F(EdgeProcessTest, SighupWhileStartingIsAReloadNotTheEnd) {
+  const std::string config = dir_ + "/edge.conf";
+  ASSERT_EQ(mkfifo(config.c_str(), 0600), 0);
+  const std::string portFile = dir_ + "/port";
+  spawn({"--config", config, "--port-file", portFile, "--plugin-dir", ANM_TEST_PLUGIN_DIR,
+         "--data-dir", dir_ + "/data"});
+
+  // A writer can open the FIFO once the edge has it open for reading: main is running then.
+  int writer = -1;
+  for (int i = 0; i < 1000 && writer < 0; ++i) {
+    writer = open(config.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(writer, 0) << "the edge never opened its configuration: " << wait().err;
+  ASSERT_EQ(kill(pid_, SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string text = "listen = 127.0.0.1:0\n";
+  EXPECT_EQ(write(writer, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(writer);
+
+  const uint16_t port = waitForPortFile(portFile);
+  ASSERT_GT(port, 0) << wait().err;
+  EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  const ProcessResult run = wait();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_NE(run.err.find("plugins reloaded loaded=0 removed=0 refused=0 plugins=1"),
+            std::string::npos)
+      << run.err;
+}
+
+// A start that fails on its settings or its port leaves no trace in the data directory: no
+// owner token, no generated key, no store for a first start that never served (#5).
+TEST_F(EdgeProcessTest, AStartThatFailsBeforeServingCreatesNothingInTheDataDirectory) {
+  const std::string data = dir_ + "/data";
+
+  // The port is held by a socket of the test's own.
+  const int holder = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  ProcessResult run = runToEnd(
+      {"--listen", taken, "--plugin-dir", ANM_TEST_PLUGIN_DIR, "--data-dir", data});
+  close(holder);
+  EXPECT_EQ(run.exitCode, 69) << run.err;
+  EXPECT_NE(run.err.find("could not listen on " + taken), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
+
+  run = runToEnd({"--listen", "127.0.0.1:0", "--tls-cert", dir_ + "/none.pem", "--tls-key",
+                  dir_ + "/none.key", "--data-dir", data});
+  EXPECT_EQ(run.exitCode, 78) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
+
+  run = runToEnd({"--listen", "127.0.0.1:0", "--plugin-dir", dir_ + "/no-plugins", "--data-dir",
+                  data});
+  EXPECT_EQ(run.exitCode, 78) << run.err;
+  EXPECT_NE(run.err.find("is not a directory"), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
 }
 
 }  // namespace

@@ -254,16 +254,6 @@ class EdgeProcess {
   pid_t pid_ = -1;
 };
 
-uint16_t waitForPortFile(const std::string& path) {
-  int port = 0;
-  for (int i = 0; i < 1000 && port == 0; ++i) {
-    std::ifstream in(path);
-    in >> port;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return static_cast<uint16_t>(port);
-}
-
 TEST_F(FramingTest, SecondEdgeProcessExits69OnTakenPortAnd75OnLockedDataDir) {
   EdgeProcess first(dir_, {"--listen", "127.0.0.1:0", "--data-dir", dir_ + "/d1", "--port-file",
                            dir_ + "/port", "--plugin-dir", ANM_TEST_PLUGIN_DIR});

@@ -12,6 +12,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/edge/edge_server.h"
 #include "edge_fixture.h"
@@ -174,6 +176,63 @@ TEST_F(OperationsTest, MetricsCountWhatTheEdgeDidByProviderVerdictAndReason) {
   EXPECT_EQ(m.at("anonymily_plugin_load_failures_total"), 0);
   EXPECT_EQ(m.at(R"(anonymily_store_errors_total{path="request"})"), 0);
   EXPECT_EQ(m.at("anonymily_ready"), 1);
+}
+
+// Whatever part of a request is malformed, and whichever layer refuses it, the refusal is
+// counted once as `malformed` (#5): before, the ones refused before routing were not.
+TEST_F(OperationsTest, EveryMalformedRequestIsCountedOnce) {
+  const Hook hook = createHook("{}");
+  const std::string line = "POST /h/" + hook.id;
+  const std::vector<std::pair<std::string, int>> cases = {
+      {line + " HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400},
+      {line + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {line + "/caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 400},
+      {"PO(ST /h/" + hook.id + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", 400},
+      {line + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi", 400},
+      {line + " HTTP/1.1\r\nHost: x\r\nX(Bad): 1\r\nContent-Length: 2\r\n\r\nhi", 400},
+      {line + " HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400},
+      {line + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400},
+  };
+  const std::string malformed = R"(anonymily_webhooks_refused_total{reason="malformed"})";
+  double counted = metrics().at(malformed);
+  for (const auto& [bytes, status] : cases) {
+    EXPECT_EQ(rawExchange(port_, bytes).status, status) << bytes;
+    const double now = metrics().at(malformed);
+    EXPECT_EQ(now, counted + 1) << bytes;
+    counted = now;
+  }
+  EXPECT_EQ(request(port_, "POST", "/h/" + hook.id, "fine").status, 200);
+  EXPECT_EQ(metrics().at(malformed), counted);
+}
+
+// The default plugin directory may be missing at start; SIGHUP (reloadPlugins) reads it once
+// it is there instead of reporting nothing loaded until a restart (#5).
+TEST(PluginDirectoryTest, ReloadReadsADirectoryThatWasMissingAtStart) {
+  char pattern[] = "/tmp/anm-plugin-dir-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  EdgeConfig config = loopbackEdgeConfig(dir + "/data");
+  config.pluginDir = dir + "/plugins";
+  config.pluginDirGiven = false;
+  config.watchPlugins = false;
+  {
+    EdgeServer server(config);
+    server.start();
+    EXPECT_EQ(server.pluginCount(), 0u);
+    EXPECT_FALSE(server.reloadPlugins().changed());
+
+    std::filesystem::create_directory(config.pluginDir);
+    std::filesystem::copy_file(ANM_TEST_PLUGIN_DIR "/hmac_fixture.so",
+                               config.pluginDir + "/hmac_fixture.so");
+    const plugin::SyncResult result = server.reloadPlugins();
+    ASSERT_EQ(result.loaded.size(), 1u);
+    EXPECT_EQ(result.loaded[0].name, "hmacfix");
+    EXPECT_EQ(server.pluginCount(), 1u);
+    EXPECT_NE(request(server.port(), "GET", "/api/v1/providers").body.find("\"hmacfix\""),
+              std::string::npos);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST_F(OperationsTest, EveryDiagnosisCodeHasAPageWithoutScriptAndAJsonForm) {

@@ -13,7 +13,9 @@
 #include <openssl/hmac.h>
 
 #include <chrono>
+#include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace anm::test {
 namespace {
@@ -271,6 +273,16 @@ std::vector<int64_t> newestFirstIds(const std::function<Response(const std::stri
     before = "&before=" + std::to_string(next);
   }
   return ids;
+}
+
+uint16_t waitForPortFile(const std::string& path) {
+  int port = 0;
+  for (int i = 0; i < 1000 && port == 0; ++i) {
+    std::ifstream in(path);
+    in >> port;
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return static_cast<uint16_t>(port);
 }
 
 }  // namespace anm::test

@@ -32,6 +32,9 @@ Response request(uint16_t port, const std::string& method, const std::string& ta
                  const std::string& body = "",
                  const std::vector<std::pair<std::string, std::string>>& headers = {});
 
+/// The port an edge wrote to its --port-file `path`, waiting up to 10 s; 0 when it never did.
+uint16_t waitForPortFile(const std::string& path);
+
 /// The same with a bearer token.
 Response apiRequest(uint16_t port, const std::string& method, const std::string& target,
                     const std::string& token, const std::string& body = "");

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -313,6 +314,25 @@ TEST(ExamplePluginTest, RunningEdgeTakesThePluginDroppedInReplacedBrokenAndRemov
   EXPECT_EQ(log.find(refusal, line + 1), std::string::npos) << "refused more than once:\n" << log;
   EXPECT_NE(log.find("keeping_version=2.0.0", line), std::string::npos) << log;
   EXPECT_EQ(offeredVersion(port, "example"), "2.0.0");
+  EXPECT_EQ(send("dropped-in").status, 200);
+
+  // A copy that stops half-way (the writer paused past the settle time) is refused for what it
+  // lacks, and loaded once the writer finishes; the release before it serves meanwhile (#5).
+  std::string release;
+  {
+    std::ifstream in(env("ANM_EXAMPLE_V1"), std::ios::binary);
+    release.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t half = release.size() / 2;
+  { std::ofstream(installed, std::ios::binary | std::ios::trunc) << release.substr(0, half); }
+  const std::string truncated = refusal + "\"truncated: ";
+  ASSERT_TRUE(eventually([&] { return process.log().find(truncated) != std::string::npos; }))
+      << process.log();
+  EXPECT_EQ(offeredVersion(port, "example"), "2.0.0");
+  EXPECT_EQ(send("dropped-in").status, 200);
+  { std::ofstream(installed, std::ios::binary | std::ios::app) << release.substr(half); }
+  ASSERT_TRUE(eventually([&] { return offeredVersion(port, "example") == "1.0.0"; }))
+      << process.log();
   EXPECT_EQ(send("dropped-in").status, 200);
 
   // Removed: no longer offered; its hooks' webhooks are asked to come back, not judged.

@@ -153,6 +153,34 @@ TEST(MetricsTest, CountsWebhooksByProviderAndVerdictAndRefusalsByReason) {
   EXPECT_EQ(samples.at("anonymily_store_errors_total{path=\"request\"}"), 1);
 }
 
+// Each reason has a counter of its own, and the family lists exactly the reasons the edge has:
+// a name past the end of the counters would read whatever memory follows them (#5).
+TEST(MetricsTest, EachRefusalReasonCountsOnlyItself) {
+  const std::vector<std::pair<IngestRefusal, std::string>> reasons = {
+      {IngestRefusal::kUnknownHook, "unknown_hook"},
+      {IngestRefusal::kRateLimited, "rate_limited"},
+      {IngestRefusal::kTooLarge, "too_large"},
+      {IngestRefusal::kMalformed, "malformed"},
+      {IngestRefusal::kStoreUnavailable, "store_unavailable"},
+      {IngestRefusal::kProviderUnavailable, "provider_unavailable"}};
+  const std::string prefix = "anonymily_webhooks_refused_total{reason=\"";
+  for (const auto& [why, name] : reasons) {
+    Metrics metrics("1");
+    metrics.webhookRefused(why);
+    // Store errors and deliveries are counted beside the refusals, never in them.
+    metrics.storeError();
+    metrics.deliveryReported(500);
+
+    size_t listed = 0;
+    for (const auto& [sample, value] : parse(metrics.render({})).samples) {
+      if (sample.rfind(prefix, 0) != 0) continue;
+      ++listed;
+      EXPECT_EQ(value, sample == prefix + name + "\"}" ? 1 : 0) << sample << " after " << name;
+    }
+    EXPECT_EQ(listed, reasons.size()) << "reasons listed after " << name;
+  }
+}
+
 TEST(MetricsTest, HistogramBucketsAreCumulativeAndEndWithAllObservations) {
   Metrics metrics("1");
   metrics.webhookStored("p", store::Verdict::kValid, 0.0003);  // first bucket
