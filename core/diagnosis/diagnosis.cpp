@@ -893,7 +893,7 @@ HookFacts hookFacts(const store::HookRecord& hook) {
   facts.standardWebhooks = hook.standardWebhooks;
   facts.toleranceS = hook.toleranceS;
 
-  // TODO(#6): a provider hook keeps no secret from before its secret was replaced, so
+  // Known limit: a provider hook keeps no secret from before its secret was replaced, so
   // signature.previous_secret can fire only for Standard Webhooks hooks until the store keeps one.
   if (hook.provider.empty() && hook.standardWebhooks) {
     facts.previousSecret = hook.previousSigningSecret;

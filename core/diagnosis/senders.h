@@ -28,8 +28,9 @@ enum class Scheme {
   kStandardWebhooks,  ///< core/edge/standard_webhooks.cpp, with the hook's signing secret
   /// A plugin this table does not know: only its verdict is known, so no skew, no other
   /// sender's header and no recomputed signature.
-  /// TODO(#6): let plugins describe their signature and timestamp headers and default window
-  /// through the SDK, so that third-party providers get the same findings as built-in ones.
+  /// Known limit: plugins cannot yet describe their signature and timestamp headers and their
+  /// default window through the SDK, so third-party providers get fewer findings than built-in
+  /// ones.
   kOtherPlugin,
 };
 

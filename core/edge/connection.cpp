@@ -383,7 +383,7 @@ bool EdgeConnection::startTls() {
   if (!awaitBytes(limit, true)) return false;
   if (refusePlainHttp(socket())) return false;
 
-  // TODO(#4): a client that sends its hello a byte at a time still holds this thread until the
+  // Known limit: a client that sends its hello a byte at a time still holds this thread until the
   // timeout, as a trickled request head does until http.request_timeout_ms: only a reader that
   // does not block a thread per connection would free it.
   return completeServerHandshake(socket(), limit - Poco::Timespan(accepted.elapsed()));

@@ -199,7 +199,7 @@ class HookLifecycle::Impl {
 
   // An account disabled or moved to another plan by another process (the admin command) shows
   // only in the store. Only the accounts with a stream open here are looked up, one read each.
-  // TODO(#4): that is a read per such account and second; a change counter the store bumps with
+  // Known limit: that is a read per such account and second; a change counter the store bumps with
   // every account update would make it one read per second however many accounts stream here.
   void enforceAccounts() {
     // Relays' streams and dashboards' watches, by account.
@@ -334,7 +334,7 @@ class HookLifecycle::Impl {
   // A stream whose lease another stream took (a newer one of the same relay, on any edge, or
   // any relay after the store was away for the lease's whole length) is no longer the hook's
   // live relay: it ends with a frame that says so.
-  // TODO(#4): a stream that lost its lease to another edge runs on until this edge's next
+  // Known limit: a stream that lost its lease to another edge runs on until this edge's next
   // renewal, up to kRelayLeaseRenewMs; asking the store for the holder every second would end
   // it sooner for one more read per leased stream and second.
   void renewLeases() {

@@ -363,7 +363,7 @@ Constraint constraintOf(const Node& node, bool negate) {
   return Constraint{};
 }
 
-// TODO(#6): type and path are in the clear as well; handing their whole-value patterns on (as
+// Known limit: type and path are in the clear as well; handing their whole-value patterns on (as
 // exact values or LIKE prefixes) would let a store narrow a scan by event type too. The stores
 // keep both as BLOBs compared byte for byte, while the language ignores ASCII case, so this
 // waits for a case-folded column or index.

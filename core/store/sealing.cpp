@@ -331,7 +331,7 @@ StoredDeliveryText DeliverySealer::seal(const DeliveryRecord& delivery,
   if (key.keyId.empty()) {
     return StoredDeliveryText{delivery.responseExcerpt, delivery.location, false};
   }
-  // TODO(#6): count the reports stored without their values in /metrics as well; the store
+  // Known limit: reports stored without their values are not counted in /metrics; the store
   // has no way to the edge's counters yet, so only this warning tells.
   if (!key.failure.empty()) {
     if (!key.warned && (!delivery.responseExcerpt.empty() || !delivery.location.empty())) {

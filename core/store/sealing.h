@@ -31,7 +31,7 @@ struct SummaryFields {
 /// hold their summary fields in the clear until the schema 3 migration or a re-encryption seals
 /// them, and must be read that way until then.
 ///
-/// TODO(#4): rows an edge of an older build writes after the migration (a rolling upgrade of
+/// Known limit: rows an edge of an older build writes after the migration (a rolling upgrade of
 /// edges sharing MySQL) keep their summary fields in the clear until `keys rotate` reaches
 /// them; a sweep at each start would seal them without the operator.
 inline constexpr int64_t kSealVersionContents = 1;  ///< query, headers and body

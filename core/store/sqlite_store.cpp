@@ -1053,7 +1053,7 @@ class SqliteStore::Impl {
   /// be read either way; re-encryption tries it again. Without a key ring nothing can be sealed,
   /// and the store would be refused right after: it is refused here, before any change.
   ///
-  /// TODO(#4): every sealed event row is rewritten in this one transaction before the edge
+  /// Known limit: every sealed event row is rewritten in this one transaction before the edge
   /// serves (on MySQL, one UPDATE each, also before), so the first start after the upgrade takes
   /// longer the larger the database; sealing in batches once the edge runs, as re-encryption
   /// does, would not hold it up.
