@@ -113,6 +113,41 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+/// An exclusive flock on the SQLite database file itself, for two edges whose data directories
+/// differ but whose `store` names the same file. flock and the POSIX locks SQLite takes do not
+/// touch each other on Linux; the descriptor stays open until the store has closed, since
+/// closing any descriptor of the file would drop SQLite's own locks.
+class StoreFileLock {
+ public:
+  explicit StoreFileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      throw StartError("could not open store file " + path + ": " + std::strerror(errno),
+                       Poco::Util::Application::EXIT_IOERR);
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(fd_);
+      fd_ = -1;
+      if (error != EWOULDBLOCK) {
+        throw StartError("could not lock " + path + ": " + std::strerror(error),
+                         Poco::Util::Application::EXIT_IOERR);
+      }
+      throw StartError("store " + path +
+                           " is in use by another edge; stop it or give this one its own store",
+                       kExitDataDirBusy);
+    }
+  }
+  ~StoreFileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StoreFileLock(const StoreFileLock&) = delete;
+  StoreFileLock& operator=(const StoreFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Bytes a body may need beyond its own size in one packet to the server.
 constexpr int64_t kPacketOverheadBytes = 64 << 10;
 
@@ -131,7 +166,9 @@ void requirePacketRoom(const store::MySqlStore& store, size_t maxBodyBytes) {
 }  // namespace
 
 struct EdgeServer::Parts {
+  // Declared first, so destroyed last: the locks outlive the store.
   std::unique_ptr<DataDirLock> lock;
+  std::unique_ptr<StoreFileLock> storeLock;
   std::shared_ptr<crypto::KeyHolder> keys;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<KeyWatcher> keyWatcher;
@@ -216,12 +253,16 @@ void EdgeServer::start() {
   // config_.store names the store without its password, and the backends' messages never
   // hold one.
   const bool mysql = config_.storeKind == StoreKind::kMySql;
-  if (!mysql) p.lock = std::make_unique<DataDirLock>(config_.dataDir);
+  if (!mysql) {
+    p.lock = std::make_unique<DataDirLock>(config_.dataDir);
+    p.storeLock = std::make_unique<StoreFileLock>(config_.sqlitePath);
+  }
 
   // Contents are encrypted at rest under the ring, which must be there before the store opens.
   try {
     if (!p.keys) p.keys = loadKeys(config_);
   } catch (...) {
+    p.storeLock.reset();
     p.lock.reset();
     throw;
   }
@@ -236,9 +277,11 @@ void EdgeServer::start() {
       p.store = store::openSqliteStore(config_.sqlitePath, p.keys);
     }
   } catch (const ConfigError&) {
+    p.storeLock.reset();
     p.lock.reset();
     throw;
   } catch (const std::exception& e) {
+    p.storeLock.reset();
     p.lock.reset();
 
     // The backends' messages already say what could not be opened; name the store once.
@@ -256,10 +299,12 @@ void EdgeServer::start() {
     p.auth = std::make_unique<Authenticator>(*p.store, config_);
   } catch (const ConfigError&) {
     p.store.reset();
+    p.storeLock.reset();
     p.lock.reset();
     throw;
   } catch (const std::exception& e) {
     p.store.reset();
+    p.storeLock.reset();
     p.lock.reset();
     throw StartError("could not prepare store " + config_.store + ": " + e.what(),
                      Poco::Util::Application::EXIT_IOERR);
@@ -311,6 +356,7 @@ void EdgeServer::start() {
     p.hub->stop();
     p.watchHub->stop();
     p.store.reset();
+    p.storeLock.reset();
     p.lock.reset();
     throw cannotListen(e);
   }
@@ -425,6 +471,7 @@ void EdgeServer::stop(std::chrono::milliseconds within) {
   p.auth.reset();
   p.store.reset();
   p.keys.reset();
+  p.storeLock.reset();
   p.lock.reset();
   edgeLog().information("edge stopped streams_cut=%z", streamsLeft);
 }

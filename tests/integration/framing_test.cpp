@@ -274,6 +274,26 @@ TEST_F(FramingTest, SecondEdgeProcessExits69OnTakenPortAnd75OnLockedDataDir) {
   EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
 }
 
+// Two data directories naming one SQLite file would hand out the same event ids twice; the
+// second edge is refused on the file itself and the first goes on serving.
+TEST_F(FramingTest, SecondEdgeOnTheSameSqliteFileExits75) {
+  const std::string config = dir_ + "/shared.properties";
+  std::ofstream(config) << "store = sqlite:" << dir_ << "/shared.db\n";
+  EdgeProcess first(dir_, {"--config", config, "--listen", "127.0.0.1:0", "--data-dir",
+                           dir_ + "/d1", "--port-file", dir_ + "/port", "--plugin-dir",
+                           ANM_TEST_PLUGIN_DIR});
+  const uint16_t port = waitForPortFile(dir_ + "/port");
+  ASSERT_GT(port, 0) << first.err();
+
+  EdgeProcess second(dir_, {"--config", config, "--listen", "127.0.0.1:0", "--data-dir",
+                            dir_ + "/d2", "--plugin-dir", ANM_TEST_PLUGIN_DIR});
+  EXPECT_EQ(second.wait(), 75) << second.err();
+  EXPECT_NE(second.err().find("store " + dir_ + "/shared.db is in use by another edge"),
+            std::string::npos)
+      << second.err();
+  EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
+}
+
 TEST_F(FramingTest, ShutdownPrintsOnlyTheEdgesOwnLogLines) {
   EdgeProcess edge(
       dir_, {"--listen", "127.0.0.1:0", "--data-dir", dir_ + "/d", "--port-file", dir_ + "/port",
