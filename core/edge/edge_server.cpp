@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <system_error>
 
@@ -68,85 +69,83 @@ void createDataDir(const std::string& dir) {
 // EX_TEMPFAIL: another edge holds the data directory; trying later (after it stopped) works.
 constexpr int kExitDataDirBusy = 75;
 
-/// An exclusive flock on <data_dir>/edge.lock, held while an edge on a SQLite store runs: two
-/// edges writing one SQLite file would each hand out event ids and streams the other never
-/// sees. A MySQL store takes no lock: its ids come from the database and every edge hears of
-/// every event through the store's notices, so sharing it is the point. The lock file
-/// holds the owner's PID so that the refusal can name it. The kernel drops the lock when the
-/// process dies, so a crash never leaves a stale lock behind.
-class DataDirLock {
+/// An exclusive flock held for as long as the edge runs on a SQLite store. The kernel drops it
+/// when the process dies, so a crash never leaves a stale lock behind.
+class ExclusiveLock {
  public:
-  explicit DataDirLock(const std::string& dir) {
-    const std::string path = dir + "/edge.lock";
+  /// Opens (creating) and locks `path`; a lock another process holds is refused with
+  /// `whenBusy(holder's PID or "")` and exit 75, anything else with the system's reason.
+  ExclusiveLock(const std::string& path,
+                const std::function<std::string(const std::string&)>& whenBusy) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) {
-      throw StartError("could not open lock file " + path + ": " + std::strerror(errno),
+      throw StartError("could not open " + path + ": " + std::strerror(errno),
                        Poco::Util::Application::EXIT_IOERR);
     }
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      const int error = errno;
-      std::string holder;
-      std::ifstream(path) >> holder;
-      ::close(fd_);
-      fd_ = -1;
-      if (error != EWOULDBLOCK) {
-        throw StartError("could not lock " + path + ": " + std::strerror(error),
-                         Poco::Util::Application::EXIT_IOERR);
-      }
-      throw StartError("data_dir " + dir + " is in use by another edge" +
-                           (holder.empty() ? std::string() : " (pid " + holder + ")") +
-                           "; stop it or choose another data_dir",
-                       kExitDataDirBusy);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+
+    const int error = errno;
+    std::string holder;
+    if (error == EWOULDBLOCK) holder = readHolder(path);
+    ::close(fd_);
+    fd_ = -1;
+    if (error != EWOULDBLOCK) {
+      throw StartError("could not lock " + path + ": " + std::strerror(error),
+                       Poco::Util::Application::EXIT_IOERR);
     }
+    throw StartError(whenBusy(holder), kExitDataDirBusy);
+  }
+  ~ExclusiveLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+
+  /// Writes this process's PID into the file, for a lock file of its own only.
+  void recordPid(const std::string& path) {
     const std::string pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
       edgeLog().warning("could not write the pid to the lock file path=%s", path);
     }
   }
-  ~DataDirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
 
  private:
+  // The first line of a lock file when it is a PID; a database file yields nothing.
+  static std::string readHolder(const std::string& path) {
+    std::string holder;
+    std::ifstream(path) >> holder;
+    const bool digits = !holder.empty() && holder.size() <= 10 &&
+                        holder.find_first_not_of("0123456789") == std::string::npos;
+    return digits ? holder : std::string();
+  }
+
   int fd_ = -1;
 };
 
-/// An exclusive flock on the SQLite database file itself, for two edges whose data directories
-/// differ but whose `store` names the same file. flock and the POSIX locks SQLite takes do not
-/// touch each other on Linux; the descriptor stays open until the store has closed, since
-/// closing any descriptor of the file would drop SQLite's own locks.
-class StoreFileLock {
- public:
-  explicit StoreFileLock(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      throw StartError("could not open store file " + path + ": " + std::strerror(errno),
-                       Poco::Util::Application::EXIT_IOERR);
-    }
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      const int error = errno;
-      ::close(fd_);
-      fd_ = -1;
-      if (error != EWOULDBLOCK) {
-        throw StartError("could not lock " + path + ": " + std::strerror(error),
-                         Poco::Util::Application::EXIT_IOERR);
-      }
-      throw StartError("store " + path +
-                           " is in use by another edge; stop it or give this one its own store",
-                       kExitDataDirBusy);
-    }
-  }
-  ~StoreFileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  StoreFileLock(const StoreFileLock&) = delete;
-  StoreFileLock& operator=(const StoreFileLock&) = delete;
+/// <data_dir>/edge.lock, naming its holder's PID: two edges writing one SQLite file would each
+/// hand out event ids and streams the other never sees. A MySQL store takes no lock: its ids
+/// come from the database and every edge hears of every event through the store's notices, so
+/// sharing it is the point.
+std::unique_ptr<ExclusiveLock> lockDataDir(const std::string& dir) {
+  const std::string path = dir + "/edge.lock";
+  auto lock = std::make_unique<ExclusiveLock>(path, [&dir](const std::string& holder) {
+    return "data_dir " + dir + " is in use by another edge" +
+           (holder.empty() ? std::string() : " (pid " + holder + ")") +
+           "; stop it or choose another data_dir";
+  });
+  lock->recordPid(path);
+  return lock;
+}
 
- private:
-  int fd_ = -1;
-};
+/// The SQLite database file itself, for two edges whose data directories differ but whose
+/// `store` names the same file. flock and the POSIX locks SQLite takes do not touch each other
+/// on Linux; the descriptor stays open until the store has closed, since closing any descriptor
+/// of the file would drop SQLite's own locks.
+std::unique_ptr<ExclusiveLock> lockStoreFile(const std::string& path) {
+  return std::make_unique<ExclusiveLock>(path, [&path](const std::string&) {
+    return "store " + path + " is in use by another edge; stop it or give this one its own store";
+  });
+}
 
 // Bytes a body may need beyond its own size in one packet to the server.
 constexpr int64_t kPacketOverheadBytes = 64 << 10;
@@ -167,8 +166,8 @@ void requirePacketRoom(const store::MySqlStore& store, size_t maxBodyBytes) {
 
 struct EdgeServer::Parts {
   // Declared first, so destroyed last: the locks outlive the store.
-  std::unique_ptr<DataDirLock> lock;
-  std::unique_ptr<StoreFileLock> storeLock;
+  std::unique_ptr<ExclusiveLock> lock;
+  std::unique_ptr<ExclusiveLock> storeLock;
   std::shared_ptr<crypto::KeyHolder> keys;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<KeyWatcher> keyWatcher;
@@ -254,8 +253,8 @@ void EdgeServer::start() {
   // hold one.
   const bool mysql = config_.storeKind == StoreKind::kMySql;
   if (!mysql) {
-    p.lock = std::make_unique<DataDirLock>(config_.dataDir);
-    p.storeLock = std::make_unique<StoreFileLock>(config_.sqlitePath);
+    p.lock = lockDataDir(config_.dataDir);
+    p.storeLock = lockStoreFile(config_.sqlitePath);
   }
 
   // Contents are encrypted at rest under the ring, which must be there before the store opens.
