@@ -101,6 +101,34 @@ async function relayedHook(env, respond) {
   return {target, hookId};
 }
 
+/** Signs the CLI in and makes the named hook with no relay connected: nothing delivers to it. */
+async function quietHook(env, name) {
+  env.login();
+  const target = await env.target();
+  const {hookId, relay} = await env.relay(name, target.url);
+  await relay.stop();
+  return hookId;
+}
+
+/**
+ * Sends `count` webhooks, `event(n)` the n-th, `workers` at a time on kept-alive connections;
+ * resolves to their ids.
+ */
+async function ingestMany(env, hookId, count, workers, event) {
+  const agent = new http.Agent({keepAlive: true, maxSockets: workers});
+  const ids = [];
+  let next = 0;
+  await Promise.all(Array.from({length: workers}, async () => {
+    while (next < count) {
+      const answer = await env.ingest(hookId, event(next++), agent);
+      assert.equal(answer.status, 200);
+      ids.push(JSON.parse(answer.body).id);
+    }
+  }));
+  agent.destroy();
+  return ids;
+}
+
 async function openHook(page, name) {
   await page.getByRole('link', {name, exact: true}).click();
   await page.getByRole('grid', {name: 'Events'}).waitFor();
@@ -544,29 +572,13 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
 
 test('many: a hook with 100 000 events scrolls without the document growing', async () => {
   await withEdge('many', async (env, page) => {
-    env.login();
-    const target = await env.target();
-    const {hookId, relay} = await env.relay('many', target.url);
-    await relay.stop();
+    const hookId = await quietHook(env, 'many');
 
-    // Seeded through ingest, 32 requests at a time on kept-alive connections.
-    const total = 100_000;
-    const agent = new http.Agent({keepAlive: true, maxSockets: 32});
-    let next = 0;
-    let firstId = Infinity;
-    let lastId = 0;
-    const worker = async () => {
-      while (next < total) {
-        const n = next++;
-        const answer = await env.ingest(hookId, {suffix: `/e${n}`, body: `{"n":${n}}`}, agent);
-        assert.equal(answer.status, 200);
-        const id = JSON.parse(answer.body).id;
-        firstId = Math.min(firstId, id);
-        lastId = Math.max(lastId, id);
-      }
-    };
-    await Promise.all(Array.from({length: 32}, worker));
-    agent.destroy();
+    // Seeded through ingest, 32 requests at a time.
+    const ids = await ingestMany(
+        env, hookId, 100_000, 32, (n) => ({suffix: `/e${n}`, body: `{"n":${n}}`}));
+    const firstId = ids.reduce((a, b) => Math.min(a, b));
+    const lastId = ids.reduce((a, b) => Math.max(a, b));
 
     await signIn(page, env);
     await openHook(page, 'many');
@@ -708,14 +720,8 @@ test(
     async () => {
       await withEdge('bulk', async (env, page) => {
         const {target, hookId} = await relayedHook(env);
-        const agent = new http.Agent({keepAlive: true, maxSockets: 16});
         const count = 3000;
-        await Promise.all(Array.from({length: 16}, async (_, worker) => {
-          for (let n = worker; n < count; n += 16) {
-            await env.ingest(hookId, {suffix: '/bulk', body: `{"n":${n}}`}, agent);
-          }
-        }));
-        agent.destroy();
+        await ingestMany(env, hookId, count, 16, (n) => ({suffix: '/bulk', body: `{"n":${n}}`}));
 
         await signIn(page, env);
         await page.goto(
