@@ -247,6 +247,8 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
         ['Content-Type', 'application/octet-stream'],
         ['X-Repeated', 'one'],
         ['X-Repeated', 'two'],
+        // A header with an empty value, which curl drops unless it is written "Name;".
+        ['X-Empty', ''],
         ['Content-Length', String(body.length)],
       ],
     };
@@ -277,6 +279,7 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
       ['Content-Type', 'application/octet-stream'],
       ['X-Repeated', 'one'],
       ['X-Repeated', 'two'],
+      ['X-Empty', ''],
       ['Content-Length', String(body.length)],
     ];
     assert.deepEqual(got.headers, expectedHeaders, 'every header, in order, and nothing else');
