@@ -785,6 +785,28 @@ test('issues: issues group failures, resolve, reopen and replay them', async () 
   });
 });
 
+test('live-count: the count of events follows live events on a hook without a relay', async () => {
+  await withEdge('live-count', async (env, page) => {
+    const hookId = await quietHook(env, 'quiet');
+    await env.ingest(hookId, {body: '{"n":0}'});
+
+    await signIn(page, env);
+    await openHook(page, 'quiet');
+    const status = page.locator('[role="status"][data-live="live"]');
+    await status.waitFor();
+    assert.match(await status.textContent(), /^1 event ·/);
+
+    // No delivery report follows these: only their arrival can change the count.
+    const ids = [];
+    for (let n = 1; n <= 2; n++) {
+      ids.push(JSON.parse((await env.ingest(hookId, {body: `{"n":${n}}`})).body).id);
+    }
+    await waitFor('the count of three', async () => /^3 events ·/.test(await status.textContent()));
+    await page.locator(`.vlist-row[data-event="${ids[1]}"]`).waitFor();
+    await page.locator(`.vlist-row[data-event="${ids[0]}"]`).waitFor();
+  });
+});
+
 test('signout: sign out ends the session, and a reload asks to sign in again', async () => {
   await withEdge('signout', async (env, page, context) => {
     await signIn(page, env);
