@@ -807,6 +807,53 @@ test('live-count: the count of events follows live events on a hook without a re
   });
 });
 
+test('contents: webhook text cannot reorder or hide what the page shows', async () => {
+  await withEdge('contents', async (env, page) => {
+    const {hookId} = await relayedHook(env);
+    // A right-to-left override in a header, another and a C1 control in the body. The header
+    // goes out as its UTF-8 bytes.
+    const sent = await env.ingest(hookId, {
+      suffix: '/invoice-1',
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['X-Name', Buffer.from('abc\u202Edef').toString('latin1')],
+      ],
+      body: '{"name":"a\u202Eb\u0085c"}',
+    });
+    assert.equal(sent.status, 200, sent.body.toString());
+    const eventId = JSON.parse(sent.body).id;
+
+    await signIn(page, env);
+    await openHook(page, 'dash');
+    const row = page.locator(`.vlist-row[data-event="${eventId}"]`);
+    await row.waitFor();
+    await row.click();
+    const request = page.locator('.facts dd', {hasText: 'POST /invoice-'});
+    await request.waitFor();
+    assert.equal(await request.textContent(), 'POST /invoice-1');
+    // The escapes are the only characters of the page that stand for the webhook's ones.
+    const shown = await page.locator('#main').textContent();
+    assert.doesNotMatch(shown, /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u0080-\u009F\uFEFF]/);
+    assert.equal(
+        await request.locator('code').evaluate((code) => getComputedStyle(code).unicodeBidi),
+        'isolate');
+
+    // The body, pretty and raw, marks the controls.
+    const pretty = page.locator('.pretty-body');
+    await pretty.waitFor();
+    const printed = await pretty.textContent();
+    assert.ok(printed.includes('"a\\u202Eb\\u0085c"'), printed);
+    await page.getByRole('radio', {name: 'Raw'}).check();
+    assert.equal(await page.locator('.raw-body').textContent(), '{"name":"a\\u202Eb\\u0085c"}');
+    await screenshot(page, 'contents-raw');
+
+    await page.getByRole('tab', {name: /Headers/}).click();
+    const header = page.locator('.headers tr', {hasText: 'X-Name'});
+    assert.equal(await header.locator('code').textContent(), 'abc\\u202Edef');
+    await screenshot(page, 'contents-headers');
+  });
+});
+
 test('signout: sign out ends the session, and a reload asks to sign in again', async () => {
   await withEdge('signout', async (env, page, context) => {
     await signIn(page, env);

@@ -7,6 +7,7 @@ import {el, replaceChildren} from './dom.js';
 import {hexRow, hexRowCount} from './hexdump.js';
 import {prettyPrint} from './pretty.js';
 import {VirtualList} from './virtual_list.js';
+import {visibleText} from './visible.js';
 
 // Past this size a pretty layout would cost more than it helps; raw and hex still work.
 const kMaxPrettyBytes = 2 << 20;
@@ -61,7 +62,8 @@ export function bodyView(bytes, contentType) {
       replaceChildren(output, prettyBlock(printed.lines));
     } else if (mode === 'raw') {
       replaceChildren(
-          output, el('pre', {class: 'code raw-body', tabindex: 0}, lenientUtf8Text(bytes)));
+          output,
+          el('pre', {class: 'code raw-body', tabindex: 0}, visibleText(lenientUtf8Text(bytes))));
     } else {
       hexList = hexView(bytes);
       replaceChildren(output, hexList.element);
@@ -82,7 +84,7 @@ function prettyBlock(lines) {
       if (piece.kind === 'indent' || piece.kind === 'punct') {
         fragment.appendChild(document.createTextNode(piece.text));
       } else {
-        fragment.appendChild(el('span', {class: `tok-${piece.kind}`}, piece.text));
+        fragment.appendChild(el('span', {class: `tok-${piece.kind}`}, visibleText(piece.text)));
       }
     }
   });

@@ -11,6 +11,7 @@ import {announce, el, replaceChildren} from './dom.js';
 import {dateTime, deliveryClass, deliveryLabel, size} from './format.js';
 import {openEditReplay} from './replay.js';
 import {tabs} from './tabs.js';
+import {visibleText} from './visible.js';
 
 // Set once the edge said model explanations are off; the button stays hidden from then on.
 let explainOff = false;
@@ -162,15 +163,16 @@ function summaryList(event, eventHash) {
   const target = (event.path || '/') + (event.query ? `?${event.query}` : '');
   const verdict = event.integrity_error ? 'unreadable' : event.verdict;
   fact('Received', dateTime(event.received_at_ms));
-  fact('Request', el('code', {}, `${event.method} ${target}`));
+  fact('Request', el('code', {class: 'long-value'}, visibleText(`${event.method} ${target}`)));
   fact(
       'Verdict', el('span', {class: `verdict verdict-${verdict}`}, verdict),
-      event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : '');
+      event.reason ? ` ${event.reason}` : '',
+      event.message ? [' — ', el('bdi', {}, visibleText(event.message))] : '');
   if (event.integrity_error) {
     fact('Contents', el('span', {class: 'error'}, event.integrity_error));
   }
-  if (event.event_type) fact('Type', event.event_type);
-  if (event.delivery_id) fact('Delivery id', el('code', {}, event.delivery_id));
+  if (event.event_type) fact('Type', el('bdi', {}, visibleText(event.event_type)));
+  if (event.delivery_id) fact('Delivery id', el('code', {}, visibleText(event.delivery_id)));
   fact('Size', `${event.size} bytes`);
   if (event.replay_of) fact('Replay of', eventLink(event.replay_of, 'data-original'));
   if (event.modified) {
@@ -204,8 +206,9 @@ function headersTable(fields) {
       'headers', 'Header fields in the order they arrived', ['#', 'Name', 'Value'], fields,
       (field, i) =>
           el('tr', {}, el('td', {class: 'number'}, String(i + 1)),
-             el('th', {scope: 'row'}, field.name),
-             el('td', {}, el('code', {}, field.value), field.exact ? null : notUtf8())));
+             el('th', {scope: 'row'}, el('bdi', {}, visibleText(field.name))),
+             el('td', {}, el('code', {class: 'long-value'}, visibleText(field.value)),
+                field.exact ? null : notUtf8())));
 }
 
 function deliveriesTable(event) {
@@ -222,15 +225,18 @@ function deliveriesTable(event) {
     const reported = delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : '';
     const answer = el('td', {});
     if (delivery.location) {
-      answer.append(el('p', {}, 'Location: ', el('code', {}, delivery.location)));
+      answer.append(
+          el('p', {},
+             'Location: ', el('code', {class: 'long-value'}, visibleText(delivery.location))));
     }
     if (delivery.response_excerpt) {
-      answer.append(el('pre', {class: 'code excerpt'}, delivery.response_excerpt));
+      answer.append(el('pre', {class: 'code excerpt'}, visibleText(delivery.response_excerpt)));
     }
     return el(
-        'tr', {}, el('td', {}, el('code', {}, delivery.relay)), el('td', {}, status),
+        'tr', {}, el('td', {}, el('code', {}, visibleText(delivery.relay))), el('td', {}, status),
         el('td', {class: 'number'}, `${delivery.duration_ms} ms`, limit),
-        el('td', {}, delivery.error || ''), el('td', {}, reported), answer);
+        el('td', {}, el('bdi', {}, visibleText(delivery.error || ''))), el('td', {}, reported),
+        answer);
   };
   return el(
       'div', {}, total > deliveries.length ? el('p', {class: 'hint'}, latest) : null,
