@@ -807,13 +807,15 @@ test('live-count: the count of events follows live events on a hook without a re
   });
 });
 
-test('contents: webhook text cannot reorder or hide what the page shows', async () => {
+test('contents: webhook text cannot reorder, hide or widen what the page shows', async () => {
   await withEdge('contents', async (env, page) => {
     const {hookId} = await relayedHook(env);
     // A right-to-left override in a header, another and a C1 control in a body that starts with
-    // a byte order mark. The header goes out as its UTF-8 bytes.
+    // a byte order mark, and a path far longer than the window is wide (paths are ASCII:
+    // docs/protocol.md). The header goes out as its UTF-8 bytes.
+    const longPath = `/invoice-${'segment'.repeat(60)}`;
     const sent = await env.ingest(hookId, {
-      suffix: '/invoice-1',
+      suffix: longPath,
       headers: [
         ['Content-Type', 'application/json'],
         ['X-Name', Buffer.from('abc\u202Edef').toString('latin1')],
@@ -823,20 +825,28 @@ test('contents: webhook text cannot reorder or hide what the page shows', async 
     assert.equal(sent.status, 200, sent.body.toString());
     const eventId = JSON.parse(sent.body).id;
 
+    // Long values wrap in their place: nothing pushes the page wider than the window.
+    const pageFits = async (what) => {
+      const widths = await page.evaluate(
+          () => ({page: document.documentElement.scrollWidth, window: window.innerWidth}));
+      assert.ok(widths.page <= widths.window, `${what}: ${widths.page} px in ${widths.window} px`);
+    };
     await signIn(page, env);
+    await page.setViewportSize({width: 560, height: 860});
     await openHook(page, 'dash');
     const row = page.locator(`.vlist-row[data-event="${eventId}"]`);
     await row.waitFor();
     await row.click();
     const request = page.locator('.facts dd', {hasText: 'POST /invoice-'});
     await request.waitFor();
-    assert.equal(await request.textContent(), 'POST /invoice-1');
+    assert.equal(await request.textContent(), `POST ${longPath}`);
     // The escapes are the only characters of the page that stand for the webhook's ones.
     const shown = await page.locator('#main').textContent();
     assert.doesNotMatch(shown, /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u0080-\u009F\uFEFF]/);
     assert.equal(
         await request.locator('code').evaluate((code) => getComputedStyle(code).unicodeBidi),
         'isolate');
+    await pageFits('the event with its long path');
 
     // The body, pretty and raw, keeps its byte order mark and marks the controls.
     const pretty = page.locator('.pretty-body');
@@ -850,6 +860,7 @@ test('contents: webhook text cannot reorder or hide what the page shows', async 
     await page.getByRole('tab', {name: /Headers/}).click();
     const header = page.locator('.headers tr', {hasText: 'X-Name'});
     assert.equal(await header.locator('code').textContent(), 'abc\\u202Edef');
+    await pageFits('the headers');
     await screenshot(page, 'contents-headers');
   });
 });
