@@ -785,6 +785,47 @@ test('issues: issues group failures, resolve, reopen and replay them', async () 
   });
 });
 
+test('line-ends: an edited replay keeps the CRLF line ends and the byte order mark', async () => {
+  await withEdge('line-ends', async (env, page) => {
+    const {target, hookId} = await relayedHook(env);
+    const original = Buffer.from('\ufeffline 1\r\nline 2\r\n');
+    const sent = await env.ingest(
+        hookId, {body: original, headers: [['Content-Type', 'text/plain; charset=utf-8']]});
+    const eventId = JSON.parse(sent.body).id;
+    await target.waitForCount(1);
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+    const dialog = page.getByRole('dialog', {name: /Edit and replay/});
+    const replayEdited = async () => {
+      await dialog.getByRole('button', {name: 'Replay edited copy'}).click();
+      await dialog.waitFor({state: 'detached'});
+    };
+
+    // Only the path edited: the body goes as it came, though the textarea shows LF.
+    await page.getByRole('button', {name: 'Edit and replay…'}).click();
+    await dialog.getByLabel('Path after the hook').fill('/path-only');
+    await replayEdited();
+    await target.waitForCount(2);
+    assert.deepEqual(
+        [...target.requests[1].body], [...original], 'the body of a copy with its path edited');
+
+    // The body edited: its line ends and its byte order mark as the original had them.
+    await page.getByRole('button', {name: 'Edit and replay…'}).click();
+    const body = dialog.getByLabel('Body');
+    assert.match(await dialog.locator('#edit-body-help').textContent(), /byte order mark/);
+    await body.fill((await body.inputValue()) + 'line 3\n');
+    const edited = Buffer.from('\ufeffline 1\r\nline 2\r\nline 3\r\n');
+    assert.match(
+        await dialog.getByLabel(/Headers/).inputValue(),
+        new RegExp(`^Content-Length: ${edited.length}$`, 'm'));
+    await screenshot(page, 'edit-replay-line-ends');
+    await replayEdited();
+    await target.waitForCount(3);
+    assert.deepEqual([...target.requests[2].body], [...edited], 'the edited body');
+  });
+});
+
 test('live-count: the count of events follows live events on a hook without a relay', async () => {
   await withEdge('live-count', async (env, page) => {
     const hookId = await quietHook(env, 'quiet');
