@@ -430,6 +430,13 @@ test('refused: a target that is not listening is diagnosed as such', async () =>
     assert.equal(
         await finding.locator('a.finding-code').getAttribute('href'),
         `/diagnosis/${kDiagnosisRefused}`);
+    // Its time as a date a reader can take in, not milliseconds since 1970, and its evidence.
+    const at = finding.locator('time');
+    assert.equal(await at.count(), 1, 'the time of the finding');
+    assert.match(await at.getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
+    assert.doesNotMatch(await at.textContent(), /^\d+$/);
+    const evidence = await finding.locator('dl.evidence dt').allTextContents();
+    assert.ok(evidence.includes('relay'), `evidence shown: ${evidence.join(', ')}`);
     await screenshot(page, 'diagnosis-refused');
   });
 });

@@ -245,28 +245,63 @@ function deliveriesTable(event) {
           ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'], deliveries, row));
 }
 
+// Parts of a finding drawn in their own way: the code as the link to its page, the title, the
+// time and the evidence; status and relay only where a delivery gives them.
+const kFindingOwnParts = new Set(['code', 'title', 'page', 'at_ms', 'evidence']);
+
 /**
- * The findings, each linked to its page. A finding's other text fields are shown as they come,
- * so that a field added to the diagnosis later is not lost here.
+ * The findings, each linked to its page, with its time and its evidence (docs/diagnosis.md,
+ * "Findings as JSON"). A finding's other text fields are shown as they come, so that a field
+ * added to the diagnosis later is not lost here.
  */
 function diagnosisList(findings) {
   if (findings.length === 0) {
     return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
   }
   return el('ul', {class: 'findings'}, findings.map((finding) => {
-    const extra = Object.entries(finding).filter(
-        ([key, value]) => key !== 'code' && key !== 'title' &&
-            (typeof value === 'string' || typeof value === 'number') && value !== '');
+    const facts = [];
+    const fact = (term, ...detail) => facts.push(el('dt', {}, term), el('dd', {}, detail));
+    if (Number(finding.at_ms) > 0) fact('at', timeOf(Number(finding.at_ms)));
+    for (const [key, value] of Object.entries(finding)) {
+      if (kFindingOwnParts.has(key) || value === '' || (key === 'status' && value === 0)) continue;
+      if (typeof value === 'string' || typeof value === 'number') {
+        fact(key, el('bdi', {}, visibleText(String(value))));
+      }
+    }
+    const evidence = finding.evidence && typeof finding.evidence === 'object' ?
+        Object.entries(finding.evidence) :
+        [];
+    if (evidence.length > 0) {
+      fact(
+          'evidence',
+          el('dl', {class: 'evidence'},
+             evidence.map(
+                 ([key, value]) => [el('dt', {}, key), el('dd', {}, evidenceValue(key, value))])));
+    }
     return el(
         'li', {class: 'finding', 'data-code': finding.code},
         el('a', {href: `/diagnosis/${encodeURIComponent(finding.code)}`, class: 'finding-code'},
            el('code', {}, finding.code)),
         finding.title ? el('strong', {}, ` ${finding.title}`) : null,
-        extra.length > 0 ?
-            el('dl', {},
-               extra.map(([key, value]) => [el('dt', {}, key), el('dd', {}, String(value))])) :
-            null);
+        facts.length > 0 ? el('dl', {}, facts) : null);
   }));
+}
+
+/** A time as the page writes it, with the machine-readable form in a <time> element. */
+function timeOf(ms) {
+  return el('time', {datetime: new Date(ms).toISOString()}, dateTime(ms));
+}
+
+/**
+ * One evidence value as text: a time in Unix seconds (the names ending in _at_s) also as a date,
+ * anything that is not a string or a number as JSON.
+ */
+function evidenceValue(key, value) {
+  if (typeof value === 'number' && key.endsWith('_at_s') && value > 0) {
+    return [`${value} (`, timeOf(value * 1000), ')'];
+  }
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return el('bdi', {class: 'long-value'}, visibleText(text));
 }
 
 /** The curl snippet in a dialog, with a button that copies it. */
