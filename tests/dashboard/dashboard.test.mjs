@@ -759,6 +759,26 @@ test(
       }, {settings: kNoRateLimits});
     });
 
+test('over-limit: a bulk replay of more events than a job takes cannot start', async () => {
+  await withEdge('over-limit', async (env, page) => {
+    const hookId = await quietHook(env, 'over');
+    // One more than the 10 000 events a job replays at most (docs/dashboard.md).
+    await ingestMany(env, hookId, 10_001, 16, () => ({suffix: '/over', body: '{}'}));
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(kPathQuery('/over'))}`);
+    await page.getByRole('button', {name: 'Replay matching…'}).click();
+    const ask = page.locator('dialog[data-dialog="bulk-replay"]');
+    const status = ask.locator('[role="status"][data-count]');
+    await status.waitFor({timeout: 60_000});
+    assert.equal(await status.getAttribute('data-over-limit'), 'true');
+    assert.match(await status.textContent(), /^More than 10000 events match/);
+    const confirm = ask.getByRole('button', {name: 'Replay them'});
+    assert.equal(await confirm.isDisabled(), true, 'the job cannot be started');
+    await screenshot(page, 'bulk-over-limit');
+  }, {settings: kNoRateLimits});
+});
+
 test('issues: issues group failures, resolve, reopen and replay them', async () => {
   await withEdge('issues', async (env, page) => {
     const {target, hookId} = await relayedHook(env, () => ({status: 502, body: 'bad gateway'}));

@@ -199,7 +199,9 @@ function parseHeaderLines(text) {
  */
 export async function openBulkReplay(hookId, query) {
   const status = el('p', {role: 'status'}, 'Counting the events that match…');
-  const confirm = el('button', {type: 'button', disabled: true}, 'Replay them');
+  // The status says why the button is off when it stays off.
+  const confirm = el(
+      'button', {type: 'button', disabled: true, 'aria-describedby': 'bulk-status'}, 'Replay them');
   const close = el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel');
   const box = dialog(
       'bulk-title', 'Replay every matching event', el('p', {}, 'Query: ', el('code', {}, query)),
@@ -211,8 +213,18 @@ export async function openBulkReplay(hookId, query) {
   const count = async () => {
     const answer = await api('POST', path, {q: query, dry_run: true});
     expected = answer.count;
-    status.textContent = expected === 1 ? '1 event matches.' : `${expected} events match.`;
     status.dataset.count = String(expected);
+    if (answer.over_limit) {
+      // The edge would refuse the job: it counts one past its limit and stops there.
+      status.dataset.overLimit = 'true';
+      status.textContent = `More than ${expected - 1} events match, and one job replays at ` +
+          `most ${expected - 1}. Narrow the query, e.g. with a time:[… TO …] range, to ` +
+          'replay them in parts.';
+      confirm.disabled = true;
+      close.focus();
+      return;
+    }
+    status.textContent = expected === 1 ? '1 event matches.' : `${expected} events match.`;
     confirm.disabled = expected === 0;
     confirm.focus();
   };
