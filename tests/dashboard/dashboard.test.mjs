@@ -933,6 +933,37 @@ test('contents: webhook text cannot reorder, hide or widen what the page shows',
   });
 });
 
+test('tab-keys: ← and → switch an event\'s tabs from outside the tab bar', async () => {
+  await withEdge('tab-keys', async (env, page) => {
+    const {hookId} = await relayedHook(env);
+    const sent = await env.ingest(
+        hookId, {body: '{"n":1}', headers: [['Content-Type', 'application/json']]});
+    const eventId = JSON.parse(sent.body).id;
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+    const selected = page.locator('[role="tab"][aria-selected="true"]');
+    await selected.waitFor();
+    const first = await selected.textContent();
+
+    // The focus on the body's text, away from the tab bar.
+    await page.locator('.pretty-body').focus();
+    await page.keyboard.press('ArrowRight');
+    const second = await selected.textContent();
+    assert.notEqual(second, first, 'ArrowRight chose the next tab');
+    assert.equal(await selected.evaluate((tab) => tab === document.activeElement), true);
+    await page.locator('#main').focus();
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await selected.textContent(), first, 'ArrowLeft came back');
+
+    // On the body's radio buttons the arrows choose among them and leave the tabs alone.
+    await page.getByRole('radio', {name: 'Raw'}).check();
+    await page.getByRole('radio', {name: 'Raw'}).press('ArrowRight');
+    assert.equal(await page.getByRole('radio', {name: 'Hex'}).isChecked(), true, 'ArrowRight chose Hex');
+    assert.equal(await selected.textContent(), first, 'the tab stayed');
+  });
+});
+
 test('signout: sign out ends the session, and a reload asks to sign in again', async () => {
   await withEdge('signout', async (env, page, context) => {
     await signIn(page, env);
