@@ -19,11 +19,13 @@ const kCsp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src '
     `connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 
 // The codes docs/diagnosis.md gives a refused connection and a 401 from a handler whose secret
-// differs, and a path search and an unclosed range in the syntax of docs/search.md.
+// differs, and a path search, an unclosed range and a misspelt field after text that is not
+// ASCII in the syntax of docs/search.md.
 const kDiagnosisRefused = 'delivery.nothing_listening';
 const kDiagnosisUnauthorized = 'delivery.local_verification_failed';
 const kPathQuery = (suffix) => `path:"${suffix}"`;
 const kBrokenQuery = 'status:[500 TO';
+const kWideBrokenQuery = 'path:"/é€😀" AND stauts:500';
 
 // Seeding thousands of events from one address is what the ingest rate limits are there to stop.
 const kNoRateLimits = {
@@ -406,6 +408,25 @@ test('query-error: a query the edge cannot read is shown with the bad span marke
     assert.equal(await mark.textContent(), bad);
     assert.equal(await page.locator('#search').getAttribute('aria-invalid'), 'true');
     await screenshot(page, 'search-error');
+
+    // Before the fault, characters of two, three and four UTF-8 bytes, one of them two UTF-16
+    // units: the edge's byte offset is shown as the reader counts, in code points.
+    const wide = kWideBrokenQuery;
+    const wideRefusal = await request(
+        env.port, 'GET', `/api/v1/hooks/${hookId}/events?order=desc&q=${encodeURIComponent(wide)}`,
+        '', [['Authorization', `Bearer ${token}`]]);
+    const wideError = JSON.parse(wideRefusal.body);
+    const before = Buffer.from(wide).subarray(0, wideError.position).toString();
+    const marked = Buffer.from(wide)
+                       .subarray(wideError.position, wideError.position + wideError.length)
+                       .toString();
+    await page.goto(`${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(wide)}`);
+    await page.locator('#search-error mark.query-bad', {hasText: marked}).waitFor();
+    assert.equal(await page.locator('#search-error mark.query-bad').textContent(), marked);
+    assert.match(
+        await page.locator('#search-error .error').textContent(),
+        new RegExp(`\\(at character ${[...before].length + 1}\\)$`));
+    await screenshot(page, 'search-error-wide');
   });
 });
 

@@ -200,7 +200,10 @@ function queryErrorFigure(query, {error, position, length}) {
       'div', {class: 'query-error'},
       el('pre', {class: 'query-echo', 'aria-hidden': 'true'}, query.slice(0, start),
          el('mark', {class: 'query-bad'}, bad), query.slice(end)),
-      el('p', {class: 'error'}, `${error} (at character ${start + 1})`));
+      // Characters as a reader counts them: code points, as the terminal's ^ marks do, not the
+      // UTF-16 units of the string index (an emoji is one character, not two).
+      el('p', {class: 'error'},
+         `${error} (at character ${[...query.slice(0, start)].length + 1})`));
 }
 
 function renderRow(summary, cells, row) {
