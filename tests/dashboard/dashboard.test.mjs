@@ -823,13 +823,27 @@ test('issues: issues group failures, resolve, reopen and replay them', async () 
     await row.getByRole('button', {name: 'Reopen'}).click();
     await page.getByLabel('open', {exact: true}).check();
     await row.waitFor();
+    assert.equal(await row.locator('.issue-state').textContent(), 'open');
+
+    // Resolved, then failing again: open as "reopened", not as an issue nobody looked at.
+    await row.getByRole('button', {name: 'Resolve'}).click();
+    await waitFor('the issue to leave the open list', async () => (await row.count()) === 0);
+    await env.ingest(hookId, {body: '{"n":3}'});
+    await target.waitForCount(4);
+    await waitFor('the reopened issue', async () => {
+      if (await row.count() === 1) return true;
+      await page.reload();
+      return false;
+    });
+    assert.equal(await row.locator('.issue-state').textContent(), 'reopened');
+    await screenshot(page, 'issues-reopened');
 
     await row.getByRole('button', {name: 'Replay all'}).click();
     const job = page.locator('dialog[data-dialog="replay-job"]');
     await waitFor(
         'the issue replay',
         async () => (await job.locator('[role="status"]').getAttribute('data-state')) === 'done');
-    await target.waitForCount(6);
+    await target.waitForCount(8);
   });
 });
 
