@@ -19,11 +19,13 @@ const kCsp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src '
     `connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`;
 
 // The codes docs/diagnosis.md gives a refused connection and a 401 from a handler whose secret
-// differs, and a path search and an unclosed range in the syntax of docs/search.md.
+// differs, and a path search, an unclosed range and a misspelt field after text that is not
+// ASCII in the syntax of docs/search.md.
 const kDiagnosisRefused = 'delivery.nothing_listening';
 const kDiagnosisUnauthorized = 'delivery.local_verification_failed';
 const kPathQuery = (suffix) => `path:"${suffix}"`;
 const kBrokenQuery = 'status:[500 TO';
+const kWideBrokenQuery = 'path:"/é€😀" AND stauts:500';
 
 // Seeding thousands of events from one address is what the ingest rate limits are there to stop.
 const kNoRateLimits = {
@@ -99,6 +101,34 @@ async function relayedHook(env, respond) {
   const target = await env.target(respond);
   const {hookId} = await env.relay('dash', target.url);
   return {target, hookId};
+}
+
+/** Signs the CLI in and makes the named hook with no relay connected: nothing delivers to it. */
+async function quietHook(env, name) {
+  env.login();
+  const target = await env.target();
+  const {hookId, relay} = await env.relay(name, target.url);
+  await relay.stop();
+  return hookId;
+}
+
+/**
+ * Sends `count` webhooks, `event(n)` the n-th, `workers` at a time on kept-alive connections;
+ * resolves to their ids.
+ */
+async function ingestMany(env, hookId, count, workers, event) {
+  const agent = new http.Agent({keepAlive: true, maxSockets: workers});
+  const ids = [];
+  let next = 0;
+  await Promise.all(Array.from({length: workers}, async () => {
+    while (next < count) {
+      const answer = await env.ingest(hookId, event(next++), agent);
+      assert.equal(answer.status, 200);
+      ids.push(JSON.parse(answer.body).id);
+    }
+  }));
+  agent.destroy();
+  return ids;
 }
 
 async function openHook(page, name) {
@@ -219,6 +249,8 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
         ['Content-Type', 'application/octet-stream'],
         ['X-Repeated', 'one'],
         ['X-Repeated', 'two'],
+        // A header with an empty value, which curl drops unless it is written "Name;".
+        ['X-Empty', ''],
         ['Content-Length', String(body.length)],
       ],
     };
@@ -249,6 +281,7 @@ test('curl: "copy as curl" run by a POSIX shell sends the exact request again', 
       ['Content-Type', 'application/octet-stream'],
       ['X-Repeated', 'one'],
       ['X-Repeated', 'two'],
+      ['X-Empty', ''],
       ['Content-Length', String(body.length)],
     ];
     assert.deepEqual(got.headers, expectedHeaders, 'every header, in order, and nothing else');
@@ -375,6 +408,25 @@ test('query-error: a query the edge cannot read is shown with the bad span marke
     assert.equal(await mark.textContent(), bad);
     assert.equal(await page.locator('#search').getAttribute('aria-invalid'), 'true');
     await screenshot(page, 'search-error');
+
+    // Before the fault, characters of two, three and four UTF-8 bytes, one of them two UTF-16
+    // units: the edge's byte offset is shown as the reader counts, in code points.
+    const wide = kWideBrokenQuery;
+    const wideRefusal = await request(
+        env.port, 'GET', `/api/v1/hooks/${hookId}/events?order=desc&q=${encodeURIComponent(wide)}`,
+        '', [['Authorization', `Bearer ${token}`]]);
+    const wideError = JSON.parse(wideRefusal.body);
+    const before = Buffer.from(wide).subarray(0, wideError.position).toString();
+    const marked = Buffer.from(wide)
+                       .subarray(wideError.position, wideError.position + wideError.length)
+                       .toString();
+    await page.goto(`${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(wide)}`);
+    await page.locator('#search-error mark.query-bad', {hasText: marked}).waitFor();
+    assert.equal(await page.locator('#search-error mark.query-bad').textContent(), marked);
+    assert.match(
+        await page.locator('#search-error .error').textContent(),
+        new RegExp(`\\(at character ${[...before].length + 1}\\)$`));
+    await screenshot(page, 'search-error-wide');
   });
 });
 
@@ -399,6 +451,13 @@ test('refused: a target that is not listening is diagnosed as such', async () =>
     assert.equal(
         await finding.locator('a.finding-code').getAttribute('href'),
         `/diagnosis/${kDiagnosisRefused}`);
+    // Its time as a date a reader can take in, not milliseconds since 1970, and its evidence.
+    const at = finding.locator('time');
+    assert.equal(await at.count(), 1, 'the time of the finding');
+    assert.match(await at.getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
+    assert.doesNotMatch(await at.textContent(), /^\d+$/);
+    const evidence = await finding.locator('dl.evidence dt').allTextContents();
+    assert.ok(evidence.includes('relay'), `evidence shown: ${evidence.join(', ')}`);
     await screenshot(page, 'diagnosis-refused');
   });
 });
@@ -546,29 +605,13 @@ test('keyboard: the keyboard alone reaches a hook, an event, its tabs and back',
 
 test('many: a hook with 100 000 events scrolls without the document growing', async () => {
   await withEdge('many', async (env, page) => {
-    env.login();
-    const target = await env.target();
-    const {hookId, relay} = await env.relay('many', target.url);
-    await relay.stop();
+    const hookId = await quietHook(env, 'many');
 
-    // Seeded through ingest, 32 requests at a time on kept-alive connections.
-    const total = 100_000;
-    const agent = new http.Agent({keepAlive: true, maxSockets: 32});
-    let next = 0;
-    let firstId = Infinity;
-    let lastId = 0;
-    const worker = async () => {
-      while (next < total) {
-        const n = next++;
-        const answer = await env.ingest(hookId, {suffix: `/e${n}`, body: `{"n":${n}}`}, agent);
-        assert.equal(answer.status, 200);
-        const id = JSON.parse(answer.body).id;
-        firstId = Math.min(firstId, id);
-        lastId = Math.max(lastId, id);
-      }
-    };
-    await Promise.all(Array.from({length: 32}, worker));
-    agent.destroy();
+    // Seeded through ingest, 32 requests at a time.
+    const ids = await ingestMany(
+        env, hookId, 100_000, 32, (n) => ({suffix: `/e${n}`, body: `{"n":${n}}`}));
+    const firstId = ids.reduce((a, b) => Math.min(a, b));
+    const lastId = ids.reduce((a, b) => Math.max(a, b));
 
     await signIn(page, env);
     await openHook(page, 'many');
@@ -710,14 +753,8 @@ test(
     async () => {
       await withEdge('bulk', async (env, page) => {
         const {target, hookId} = await relayedHook(env);
-        const agent = new http.Agent({keepAlive: true, maxSockets: 16});
         const count = 3000;
-        await Promise.all(Array.from({length: 16}, async (_, worker) => {
-          for (let n = worker; n < count; n += 16) {
-            await env.ingest(hookId, {suffix: '/bulk', body: `{"n":${n}}`}, agent);
-          }
-        }));
-        agent.destroy();
+        await ingestMany(env, hookId, count, 16, (n) => ({suffix: '/bulk', body: `{"n":${n}}`}));
 
         await signIn(page, env);
         await page.goto(
@@ -745,6 +782,26 @@ test(
       }, {settings: kNoRateLimits});
     });
 
+test('over-limit: a bulk replay of more events than a job takes cannot start', async () => {
+  await withEdge('over-limit', async (env, page) => {
+    const hookId = await quietHook(env, 'over');
+    // One more than the 10 000 events a job replays at most (docs/dashboard.md).
+    await ingestMany(env, hookId, 10_001, 16, () => ({suffix: '/over', body: '{}'}));
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}?q=${encodeURIComponent(kPathQuery('/over'))}`);
+    await page.getByRole('button', {name: 'Replay matching…'}).click();
+    const ask = page.locator('dialog[data-dialog="bulk-replay"]');
+    const status = ask.locator('[role="status"][data-count]');
+    await status.waitFor({timeout: 60_000});
+    assert.equal(await status.getAttribute('data-over-limit'), 'true');
+    assert.match(await status.textContent(), /^More than 10000 events match/);
+    const confirm = ask.getByRole('button', {name: 'Replay them'});
+    assert.equal(await confirm.isDisabled(), true, 'the job cannot be started');
+    await screenshot(page, 'bulk-over-limit');
+  }, {settings: kNoRateLimits});
+});
+
 test('issues: issues group failures, resolve, reopen and replay them', async () => {
   await withEdge('issues', async (env, page) => {
     const {target, hookId} = await relayedHook(env, () => ({status: 502, body: 'bad gateway'}));
@@ -768,13 +825,179 @@ test('issues: issues group failures, resolve, reopen and replay them', async () 
     await row.getByRole('button', {name: 'Reopen'}).click();
     await page.getByLabel('open', {exact: true}).check();
     await row.waitFor();
+    assert.equal(await row.locator('.issue-state').textContent(), 'open');
+
+    // Resolved, then failing again: open as "reopened", not as an issue nobody looked at.
+    await row.getByRole('button', {name: 'Resolve'}).click();
+    await waitFor('the issue to leave the open list', async () => (await row.count()) === 0);
+    await env.ingest(hookId, {body: '{"n":3}'});
+    await target.waitForCount(4);
+    await waitFor('the reopened issue', async () => {
+      if (await row.count() === 1) return true;
+      await page.reload();
+      return false;
+    });
+    assert.equal(await row.locator('.issue-state').textContent(), 'reopened');
+    await screenshot(page, 'issues-reopened');
 
     await row.getByRole('button', {name: 'Replay all'}).click();
     const job = page.locator('dialog[data-dialog="replay-job"]');
     await waitFor(
         'the issue replay',
         async () => (await job.locator('[role="status"]').getAttribute('data-state')) === 'done');
-    await target.waitForCount(6);
+    await target.waitForCount(8);
+  });
+});
+
+test('line-ends: an edited replay keeps the CRLF line ends and the byte order mark', async () => {
+  await withEdge('line-ends', async (env, page) => {
+    const {target, hookId} = await relayedHook(env);
+    const original = Buffer.from('\ufeffline 1\r\nline 2\r\n');
+    const sent = await env.ingest(
+        hookId, {body: original, headers: [['Content-Type', 'text/plain; charset=utf-8']]});
+    const eventId = JSON.parse(sent.body).id;
+    await target.waitForCount(1);
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+    const dialog = page.getByRole('dialog', {name: /Edit and replay/});
+    const replayEdited = async () => {
+      await dialog.getByRole('button', {name: 'Replay edited copy'}).click();
+      await dialog.waitFor({state: 'detached'});
+    };
+
+    // Only the path edited: the body goes as it came, though the textarea shows LF.
+    await page.getByRole('button', {name: 'Edit and replay…'}).click();
+    await dialog.getByLabel('Path after the hook').fill('/path-only');
+    await replayEdited();
+    await target.waitForCount(2);
+    assert.deepEqual(
+        [...target.requests[1].body], [...original], 'the body of a copy with its path edited');
+
+    // The body edited: its line ends and its byte order mark as the original had them.
+    await page.getByRole('button', {name: 'Edit and replay…'}).click();
+    const body = dialog.getByLabel('Body');
+    assert.match(await dialog.locator('#edit-body-help').textContent(), /byte order mark/);
+    await body.fill((await body.inputValue()) + 'line 3\n');
+    const edited = Buffer.from('\ufeffline 1\r\nline 2\r\nline 3\r\n');
+    assert.match(
+        await dialog.getByLabel(/Headers/).inputValue(),
+        new RegExp(`^Content-Length: ${edited.length}$`, 'm'));
+    await screenshot(page, 'edit-replay-line-ends');
+    await replayEdited();
+    await target.waitForCount(3);
+    assert.deepEqual([...target.requests[2].body], [...edited], 'the edited body');
+  });
+});
+
+test('live-count: the count of events follows live events on a hook without a relay', async () => {
+  await withEdge('live-count', async (env, page) => {
+    const hookId = await quietHook(env, 'quiet');
+    await env.ingest(hookId, {body: '{"n":0}'});
+
+    await signIn(page, env);
+    await openHook(page, 'quiet');
+    const status = page.locator('[role="status"][data-live="live"]');
+    await status.waitFor();
+    assert.match(await status.textContent(), /^1 event ·/);
+
+    // No delivery report follows these: only their arrival can change the count.
+    const ids = [];
+    for (let n = 1; n <= 2; n++) {
+      ids.push(JSON.parse((await env.ingest(hookId, {body: `{"n":${n}}`})).body).id);
+    }
+    await waitFor('the count of three', async () => /^3 events ·/.test(await status.textContent()));
+    await page.locator(`.vlist-row[data-event="${ids[1]}"]`).waitFor();
+    await page.locator(`.vlist-row[data-event="${ids[0]}"]`).waitFor();
+  });
+});
+
+test('contents: webhook text cannot reorder, hide or widen what the page shows', async () => {
+  await withEdge('contents', async (env, page) => {
+    const {hookId} = await relayedHook(env);
+    // A right-to-left override in a header, another and a C1 control in a body that starts with
+    // a byte order mark, and a path far longer than the window is wide (paths are ASCII:
+    // docs/protocol.md). The header goes out as its UTF-8 bytes.
+    const longPath = `/invoice-${'segment'.repeat(60)}`;
+    const sent = await env.ingest(hookId, {
+      suffix: longPath,
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['X-Name', Buffer.from('abc\u202Edef').toString('latin1')],
+      ],
+      body: '\ufeff{"name":"a\u202Eb\u0085c"}',
+    });
+    assert.equal(sent.status, 200, sent.body.toString());
+    const eventId = JSON.parse(sent.body).id;
+
+    // Long values wrap in their place: nothing pushes the page wider than the window.
+    const pageFits = async (what) => {
+      const widths = await page.evaluate(
+          () => ({page: document.documentElement.scrollWidth, window: window.innerWidth}));
+      assert.ok(widths.page <= widths.window, `${what}: ${widths.page} px in ${widths.window} px`);
+    };
+    await signIn(page, env);
+    await page.setViewportSize({width: 560, height: 860});
+    await openHook(page, 'dash');
+    const row = page.locator(`.vlist-row[data-event="${eventId}"]`);
+    await row.waitFor();
+    await row.click();
+    const request = page.locator('.facts dd', {hasText: 'POST /invoice-'});
+    await request.waitFor();
+    assert.equal(await request.textContent(), `POST ${longPath}`);
+    // The escapes are the only characters of the page that stand for the webhook's ones.
+    const shown = await page.locator('#main').textContent();
+    assert.doesNotMatch(shown, /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u0080-\u009F\uFEFF]/);
+    assert.equal(
+        await request.locator('code').evaluate((code) => getComputedStyle(code).unicodeBidi),
+        'isolate');
+    await pageFits('the event with its long path');
+
+    // The body, pretty and raw, keeps its byte order mark and marks the controls.
+    const pretty = page.locator('.pretty-body');
+    await pretty.waitFor();
+    assert.ok((await pretty.textContent()).startsWith('\\uFEFF{'), await pretty.textContent());
+    await page.getByRole('radio', {name: 'Raw'}).check();
+    assert.equal(
+        await page.locator('.raw-body').textContent(), '\\uFEFF{"name":"a\\u202Eb\\u0085c"}');
+    await screenshot(page, 'contents-raw');
+
+    await page.getByRole('tab', {name: /Headers/}).click();
+    const header = page.locator('.headers tr', {hasText: 'X-Name'});
+    assert.equal(await header.locator('code').textContent(), 'abc\\u202Edef');
+    await pageFits('the headers');
+    await screenshot(page, 'contents-headers');
+  });
+});
+
+test('tab-keys: ← and → switch an event\'s tabs from outside the tab bar', async () => {
+  await withEdge('tab-keys', async (env, page) => {
+    const {hookId} = await relayedHook(env);
+    const sent = await env.ingest(
+        hookId, {body: '{"n":1}', headers: [['Content-Type', 'application/json']]});
+    const eventId = JSON.parse(sent.body).id;
+
+    await signIn(page, env);
+    await page.goto(`${env.url}/#/hooks/${hookId}/events/${eventId}`);
+    const selected = page.locator('[role="tab"][aria-selected="true"]');
+    await selected.waitFor();
+    const first = await selected.textContent();
+
+    // The focus on the body's text, away from the tab bar.
+    await page.locator('.pretty-body').focus();
+    await page.keyboard.press('ArrowRight');
+    const second = await selected.textContent();
+    assert.notEqual(second, first, 'ArrowRight chose the next tab');
+    assert.equal(await selected.evaluate((tab) => tab === document.activeElement), true);
+    await page.locator('#main').focus();
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await selected.textContent(), first, 'ArrowLeft came back');
+
+    // On the body's radio buttons the arrows choose among them and leave the tabs alone.
+    await page.getByRole('radio', {name: 'Raw'}).check();
+    await page.getByRole('radio', {name: 'Raw'}).press('ArrowRight');
+    assert.equal(await page.getByRole('radio', {name: 'Hex'}).isChecked(), true, 'ArrowRight chose Hex');
+    assert.equal(await selected.textContent(), first, 'the tab stayed');
   });
 });
 

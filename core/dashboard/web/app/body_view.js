@@ -3,10 +3,11 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import {lenientUtf8Text, looksLikeText, strictUtf8Text} from './bytes.js';
-import {el, replaceChildren} from './dom.js';
+import {append, el, replaceChildren} from './dom.js';
 import {hexRow, hexRowCount} from './hexdump.js';
 import {prettyPrint} from './pretty.js';
 import {VirtualList} from './virtual_list.js';
+import {visibleText} from './visible.js';
 
 // Past this size a pretty layout would cost more than it helps; raw and hex still work.
 const kMaxPrettyBytes = 2 << 20;
@@ -14,8 +15,12 @@ const kMaxPrettyBytes = 2 << 20;
 /** The body panel of an event: `bytes` with the Content-Type `contentType`. */
 export function bodyView(bytes, contentType) {
   const text = strictUtf8Text(bytes);
-  const printed =
-      text !== null && bytes.length <= kMaxPrettyBytes ? prettyPrint(text, contentType) : null;
+  // A leading byte order mark is no part of the JSON or XML after it: the printers read past it
+  // and the pretty view shows it in front, as raw does.
+  const bom = text !== null && text.startsWith('\ufeff');
+  const printed = text !== null && bytes.length <= kMaxPrettyBytes ?
+      prettyPrint(bom ? text.slice(1) : text, contentType) :
+      null;
   const modes = [
     {
       id: 'pretty',
@@ -58,10 +63,11 @@ export function bodyView(bytes, contentType) {
       return;
     }
     if (mode === 'pretty') {
-      replaceChildren(output, prettyBlock(printed.lines));
+      replaceChildren(output, prettyBlock(printed.lines, bom));
     } else if (mode === 'raw') {
       replaceChildren(
-          output, el('pre', {class: 'code raw-body', tabindex: 0}, lenientUtf8Text(bytes)));
+          output,
+          el('pre', {class: 'code raw-body', tabindex: 0}, visibleText(lenientUtf8Text(bytes))));
     } else {
       hexList = hexView(bytes);
       replaceChildren(output, hexList.element);
@@ -72,17 +78,21 @@ export function bodyView(bytes, contentType) {
   return el('div', {class: 'body-view'}, el('div', {class: 'body-bar'}, picker, summary), output);
 }
 
-/** Printed lines as a <pre>, each piece a span whose class says what it is. */
-function prettyBlock(lines) {
+/**
+ * Printed lines as a <pre>, each piece a span whose class says what it is, after the escape of
+ * a byte order mark when the body starts with one.
+ */
+function prettyBlock(lines, bom) {
   const pre = el('pre', {class: 'code pretty-body', tabindex: 0});
   const fragment = document.createDocumentFragment();
+  if (bom) append(fragment, visibleText('\ufeff'));
   lines.forEach((line, i) => {
     if (i > 0) fragment.appendChild(document.createTextNode('\n'));
     for (const piece of line) {
       if (piece.kind === 'indent' || piece.kind === 'punct') {
         fragment.appendChild(document.createTextNode(piece.text));
       } else {
-        fragment.appendChild(el('span', {class: `tok-${piece.kind}`}, piece.text));
+        fragment.appendChild(el('span', {class: `tok-${piece.kind}`}, visibleText(piece.text)));
       }
     }
   });

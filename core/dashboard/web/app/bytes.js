@@ -2,8 +2,11 @@
 // "b64" header forms of docs/protocol.md), and how to show bytes that may not be text.
 // SPDX-License-Identifier: Apache-2.0
 
-const strictUtf8 = new TextDecoder('utf-8', {fatal: true});
-const lenientUtf8 = new TextDecoder('utf-8');
+// ignoreBOM keeps a leading byte order mark in the text: by default a decoder drops it, and then
+// a body or a header value that starts with EF BB BF would be shown, edited and copied without
+// the three bytes that may be why its signature failed.
+const strictUtf8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true});
+const lenientUtf8 = new TextDecoder('utf-8', {ignoreBOM: true});
 const utf8Encoder = new TextEncoder();
 
 /** Standard base64 (with padding) to bytes. */

@@ -31,7 +31,12 @@ export function curlCommand(event, body, base) {
       event.method === 'HEAD' ? '--head' : `-X ${quote(new TextEncoder().encode(event.method))}`;
   const words = [`curl --http1.1 --globoff --path-as-is ${method}`];
   for (const field of fields) {
-    words.push(`-H ${quote(concat(field.nameBytes, asciiBytes(': '), field.valueBytes))}`);
+    // curl reads "Name:" with nothing after it as "remove this header"; "Name;" is its way of
+    // sending one with an empty value.
+    const line = field.valueBytes.length === 0 ?
+        concat(field.nameBytes, asciiBytes(';')) :
+        concat(field.nameBytes, asciiBytes(': '), field.valueBytes);
+    words.push(`-H ${quote(line)}`);
   }
   const present = new Set(fields.map((field) => lowerText(field.nameBytes)));
   for (const name of kCurlDefaults) {

@@ -11,6 +11,7 @@ import {announce, el, replaceChildren} from './dom.js';
 import {dateTime, deliveryClass, deliveryLabel, size} from './format.js';
 import {openEditReplay} from './replay.js';
 import {tabs} from './tabs.js';
+import {visibleText} from './visible.js';
 
 // Set once the edge said model explanations are off; the button stays hidden from then on.
 let explainOff = false;
@@ -162,15 +163,16 @@ function summaryList(event, eventHash) {
   const target = (event.path || '/') + (event.query ? `?${event.query}` : '');
   const verdict = event.integrity_error ? 'unreadable' : event.verdict;
   fact('Received', dateTime(event.received_at_ms));
-  fact('Request', el('code', {}, `${event.method} ${target}`));
+  fact('Request', el('code', {class: 'long-value'}, visibleText(`${event.method} ${target}`)));
   fact(
       'Verdict', el('span', {class: `verdict verdict-${verdict}`}, verdict),
-      event.reason ? ` ${event.reason}` : '', event.message ? ` — ${event.message}` : '');
+      event.reason ? ` ${event.reason}` : '',
+      event.message ? [' — ', el('bdi', {}, visibleText(event.message))] : '');
   if (event.integrity_error) {
     fact('Contents', el('span', {class: 'error'}, event.integrity_error));
   }
-  if (event.event_type) fact('Type', event.event_type);
-  if (event.delivery_id) fact('Delivery id', el('code', {}, event.delivery_id));
+  if (event.event_type) fact('Type', el('bdi', {}, visibleText(event.event_type)));
+  if (event.delivery_id) fact('Delivery id', el('code', {}, visibleText(event.delivery_id)));
   fact('Size', `${event.size} bytes`);
   if (event.replay_of) fact('Replay of', eventLink(event.replay_of, 'data-original'));
   if (event.modified) {
@@ -204,8 +206,9 @@ function headersTable(fields) {
       'headers', 'Header fields in the order they arrived', ['#', 'Name', 'Value'], fields,
       (field, i) =>
           el('tr', {}, el('td', {class: 'number'}, String(i + 1)),
-             el('th', {scope: 'row'}, field.name),
-             el('td', {}, el('code', {}, field.value), field.exact ? null : notUtf8())));
+             el('th', {scope: 'row'}, el('bdi', {}, visibleText(field.name))),
+             el('td', {}, el('code', {class: 'long-value'}, visibleText(field.value)),
+                field.exact ? null : notUtf8())));
 }
 
 function deliveriesTable(event) {
@@ -222,15 +225,18 @@ function deliveriesTable(event) {
     const reported = delivery.reported_at_ms ? dateTime(delivery.reported_at_ms) : '';
     const answer = el('td', {});
     if (delivery.location) {
-      answer.append(el('p', {}, 'Location: ', el('code', {}, delivery.location)));
+      answer.append(
+          el('p', {},
+             'Location: ', el('code', {class: 'long-value'}, visibleText(delivery.location))));
     }
     if (delivery.response_excerpt) {
-      answer.append(el('pre', {class: 'code excerpt'}, delivery.response_excerpt));
+      answer.append(el('pre', {class: 'code excerpt'}, visibleText(delivery.response_excerpt)));
     }
     return el(
-        'tr', {}, el('td', {}, el('code', {}, delivery.relay)), el('td', {}, status),
+        'tr', {}, el('td', {}, el('code', {}, visibleText(delivery.relay))), el('td', {}, status),
         el('td', {class: 'number'}, `${delivery.duration_ms} ms`, limit),
-        el('td', {}, delivery.error || ''), el('td', {}, reported), answer);
+        el('td', {}, el('bdi', {}, visibleText(delivery.error || ''))), el('td', {}, reported),
+        answer);
   };
   return el(
       'div', {}, total > deliveries.length ? el('p', {class: 'hint'}, latest) : null,
@@ -239,28 +245,63 @@ function deliveriesTable(event) {
           ['Relay', 'Status', 'Duration', 'Error', 'Reported', 'Answer'], deliveries, row));
 }
 
+// Parts of a finding drawn in their own way: the code as the link to its page, the title, the
+// time and the evidence; status and relay only where a delivery gives them.
+const kFindingOwnParts = new Set(['code', 'title', 'page', 'at_ms', 'evidence']);
+
 /**
- * The findings, each linked to its page. A finding's other text fields are shown as they come,
- * so that a field added to the diagnosis later is not lost here.
+ * The findings, each linked to its page, with its time and its evidence (docs/diagnosis.md,
+ * "Findings as JSON"). A finding's other text fields are shown as they come, so that a field
+ * added to the diagnosis later is not lost here.
  */
 function diagnosisList(findings) {
   if (findings.length === 0) {
     return el('p', {class: 'hint'}, 'No findings: nothing looks wrong with this event.');
   }
   return el('ul', {class: 'findings'}, findings.map((finding) => {
-    const extra = Object.entries(finding).filter(
-        ([key, value]) => key !== 'code' && key !== 'title' &&
-            (typeof value === 'string' || typeof value === 'number') && value !== '');
+    const facts = [];
+    const fact = (term, ...detail) => facts.push(el('dt', {}, term), el('dd', {}, detail));
+    if (Number(finding.at_ms) > 0) fact('at', timeOf(Number(finding.at_ms)));
+    for (const [key, value] of Object.entries(finding)) {
+      if (kFindingOwnParts.has(key) || value === '' || (key === 'status' && value === 0)) continue;
+      if (typeof value === 'string' || typeof value === 'number') {
+        fact(key, el('bdi', {}, visibleText(String(value))));
+      }
+    }
+    const evidence = finding.evidence && typeof finding.evidence === 'object' ?
+        Object.entries(finding.evidence) :
+        [];
+    if (evidence.length > 0) {
+      fact(
+          'evidence',
+          el('dl', {class: 'evidence'},
+             evidence.map(
+                 ([key, value]) => [el('dt', {}, key), el('dd', {}, evidenceValue(key, value))])));
+    }
     return el(
         'li', {class: 'finding', 'data-code': finding.code},
         el('a', {href: `/diagnosis/${encodeURIComponent(finding.code)}`, class: 'finding-code'},
            el('code', {}, finding.code)),
         finding.title ? el('strong', {}, ` ${finding.title}`) : null,
-        extra.length > 0 ?
-            el('dl', {},
-               extra.map(([key, value]) => [el('dt', {}, key), el('dd', {}, String(value))])) :
-            null);
+        facts.length > 0 ? el('dl', {}, facts) : null);
   }));
+}
+
+/** A time as the page writes it, with the machine-readable form in a <time> element. */
+function timeOf(ms) {
+  return el('time', {datetime: new Date(ms).toISOString()}, dateTime(ms));
+}
+
+/**
+ * One evidence value as text: a time in Unix seconds (the names ending in _at_s) also as a date,
+ * anything that is not a string or a number as JSON.
+ */
+function evidenceValue(key, value) {
+  if (typeof value === 'number' && key.endsWith('_at_s') && value > 0) {
+    return [`${value} (`, timeOf(value * 1000), ')'];
+  }
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return el('bdi', {class: 'long-value'}, visibleText(text));
 }
 
 /** The curl snippet in a dialog, with a button that copies it. */

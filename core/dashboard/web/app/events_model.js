@@ -166,6 +166,8 @@ export class EventsModel {
     this.rows.unshift(...fresh);
     if (this.total !== null) this.total += fresh.length;
     this.onInserted(fresh.length);
+    // The count and the status change too; without a relay no delivery report would redraw them.
+    this.onChange();
   }
 
   /** Set by the view: `count` rows were put in at the top. */

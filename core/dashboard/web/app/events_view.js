@@ -9,6 +9,7 @@ import {EventsModel, latestPerRelay} from './events_model.js';
 import {clockTime, dateTime, deliveryClass, deliveryLabel, size} from './format.js';
 import {openBulkReplay} from './replay.js';
 import {VirtualList} from './virtual_list.js';
+import {visibleString, visibleText} from './visible.js';
 
 // A list left for an event is kept this long, so that Esc comes back to the same place.
 const kKeepListMs = 10 * 60_000;
@@ -199,7 +200,10 @@ function queryErrorFigure(query, {error, position, length}) {
       'div', {class: 'query-error'},
       el('pre', {class: 'query-echo', 'aria-hidden': 'true'}, query.slice(0, start),
          el('mark', {class: 'query-bad'}, bad), query.slice(end)),
-      el('p', {class: 'error'}, `${error} (at character ${start + 1})`));
+      // Characters as a reader counts them: code points, as the terminal's ^ marks do, not the
+      // UTF-16 units of the string index (an emoji is one character, not two).
+      el('p', {class: 'error'},
+         `${error} (at character ${[...query.slice(0, start)].length + 1})`));
 }
 
 function renderRow(summary, cells, row) {
@@ -222,9 +226,9 @@ function renderRow(summary, cells, row) {
           el('span', {class: 'badge', title: `replay of event ${summary.replay_of}`}, 'replay') :
           null,
       summary.modified ? el('span', {class: 'badge badge-modified'}, 'edited') : null,
-      target || '/');
-  path.title = target;
-  type.textContent = summary.event_type || '';
+      el('bdi', {}, visibleText(target || '/')));
+  path.title = visibleString(target);
+  replaceChildren(type, el('bdi', {}, visibleText(summary.event_type || '')));
   const verdictText = summary.integrity_error ? 'unreadable' : summary.verdict;
   replaceChildren(verdict, el('span', {class: `verdict verdict-${verdictText}`}, verdictText));
   replaceChildren(

@@ -95,7 +95,7 @@ export function issuesView(main, {hookId}) {
         el('td', {class: 'number'}, String(issue.count)),
         el('td', {title: dateTime(issue.first_at_ms)}, ago(issue.first_at_ms)),
         el('td', {title: dateTime(issue.last_at_ms)}, ago(issue.last_at_ms)),
-        el('td', {}, el('span', {class: `issue-state issue-${issue.state}`}, issue.state)),
+        el('td', {}, stateBadge(issue)),
         el('td', {class: 'row-actions'},
            issue.state === 'open' ?
                el('button', {type: 'button', on: {click: () => act('resolve')}}, 'Resolve') :
@@ -110,4 +110,17 @@ export function issuesView(main, {hookId}) {
     },
     back: hookHash,
   };
+}
+
+/**
+ * An issue's state; "reopened" for one marked resolved that failed again after the mark, so
+ * that a fix that did not hold is not taken for a failure never looked at.
+ */
+function stateBadge(issue) {
+  const state = issue.reopened ? 'reopened' : issue.state;
+  const badge = el('span', {class: `issue-state issue-${state}`}, state);
+  if (issue.reopened && issue.resolved_at_ms > 0) {
+    badge.title = `failed again after it was resolved on ${dateTime(issue.resolved_at_ms)}`;
+  }
+  return badge;
 }

@@ -124,6 +124,19 @@ function onKey(event) {
       list.focus();
       list.dispatchEvent(new KeyboardEvent('keydown', {key: event.key, bubbles: false}));
     }
+    return;
+  }
+
+  // ← and → switch an event's tabs from anywhere outside a field, as on the tab bar itself. A
+  // radio button keeps them: they choose within its group.
+  if (event.key === 'ArrowLeft' || event.key === 'ArrowRight') {
+    const tabList = main.querySelector('[role="tablist"]');
+    const radio = event.target instanceof HTMLInputElement && event.target.type === 'radio';
+    if (tabList && !radio && !tabList.contains(document.activeElement)) {
+      event.preventDefault();
+      tabList.querySelector('[role="tab"][aria-selected="true"]').focus();
+      tabList.dispatchEvent(new KeyboardEvent('keydown', {key: event.key, bubbles: false}));
+    }
   }
 }
 

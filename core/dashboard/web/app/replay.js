@@ -52,6 +52,9 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
     'aria-describedby': 'edit-headers-help'
   });
   headers.value = headerText;
+  // What the fields give back untouched is the baseline: a textarea turns every CRLF and CR
+  // into LF, so its text differs from the original whenever the original had either.
+  const shownHeaders = headers.value;
   const body = el('textarea', {
     id: 'edit-body',
     rows: 10,
@@ -60,6 +63,8 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
     'aria-describedby': 'edit-body-help'
   });
   body.value = bodyText ?? '';
+  const shownBody = body.value;
+  const lineEnd = bodyText === null ? 'lf' : lineEndsOf(bodyText);
   const error = el('p', {class: 'error', role: 'alert'});
   const modified = el('p', {class: 'badge badge-modified', hidden: true}, 'modified');
 
@@ -82,22 +87,22 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
              'Content-Length follows the body as it is edited.' :
              'Some header bytes are not UTF-8: the headers are replayed as they were.'),
       el('label', {'for': 'edit-body'}, 'Body'), body,
-      el('p', {id: 'edit-body-help', class: 'hint'},
-         bodyText === null ? 'The body is not UTF-8 text: it is replayed as it was.' : ''),
-      modified, error,
+      el('p', {id: 'edit-body-help', class: 'hint'}, bodyHelp(bodyText, lineEnd)), modified, error,
       el('div', {class: 'dialog-actions'}, el('button', {type: 'submit'}, 'Replay edited copy'),
          el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel')));
 
+  // The edited text with the original's line ends back in place of the textarea's LF.
+  const editedBody = () => utf8Bytes(withLineEnds(body.value, lineEnd));
   const changes = () => {
     const out = {};
     if (method.value !== event.method) out.method = method.value;
     if (exactPath && path.value !== (event.path || '')) out.path = path.value;
     if (exactQuery && query.value !== (event.query || '')) out.query = query.value;
-    if (headersEditable && headers.value !== headerText) {
+    if (headersEditable && headers.value !== shownHeaders) {
       out.headers = parseHeaderLines(headers.value);
     }
-    if (bodyText !== null && body.value !== bodyText) {
-      out.body_base64 = bytesToBase64(utf8Bytes(body.value));
+    if (bodyText !== null && body.value !== shownBody) {
+      out.body_base64 = bytesToBase64(editedBody());
     }
     return out;
   };
@@ -105,7 +110,7 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
   // server, and "copy as curl" of the copy would send it so.
   body.addEventListener('input', () => {
     if (!headersEditable) return;
-    const length = utf8Bytes(body.value).length;
+    const length = editedBody().length;
     headers.value = headers.value.replace(/^(content-length:[ \t]*)[0-9]*/gim, `$1${length}`);
   });
   form.addEventListener('input', () => {
@@ -139,6 +144,46 @@ export function openEditReplay(hookId, event, bodyBytes, onReplayed) {
   method.focus();
 }
 
+const kLineEnds = {
+  crlf: '\r\n',
+  cr: '\r',
+  lf: '\n'
+};
+
+/**
+ * How the lines of `text` end: 'crlf' or 'cr' when every line break is that one, 'lf' when
+ * every one is LF or there is none, 'mixed' otherwise.
+ */
+export function lineEndsOf(text) {
+  const crlf = (text.match(/\r\n/g) || []).length;
+  const cr = (text.match(/\r(?!\n)/g) || []).length;
+  const lf = (text.match(/(?<!\r)\n/g) || []).length;
+  if (crlf > 0 && cr === 0 && lf === 0) return 'crlf';
+  if (cr > 0 && crlf === 0 && lf === 0) return 'cr';
+  return crlf + cr === 0 ? 'lf' : 'mixed';
+}
+
+/** Text from a textarea (LF line ends) with the line ends `lineEnd` names; mixed ones as LF. */
+export function withLineEnds(text, lineEnd) {
+  const end = kLineEnds[lineEnd] || '\n';
+  return end === '\n' ? text : text.replace(/\n/g, end);
+}
+
+/** What the dialog says about the body: what is kept of it when it is edited. */
+function bodyHelp(bodyText, lineEnd) {
+  if (bodyText === null) return 'The body is not UTF-8 text: it is replayed as it was.';
+  const notes = ['Left as it is, the body is replayed byte for byte.'];
+  if (bodyText.startsWith('\ufeff')) {
+    notes.push('It starts with a byte order mark (EF BB BF), which an edit keeps.');
+  }
+  if (lineEnd === 'crlf' || lineEnd === 'cr') {
+    notes.push(`Its lines end in ${lineEnd.toUpperCase()}, and an edited body is sent so too.`);
+  } else if (lineEnd === 'mixed') {
+    notes.push('Its lines end in more than one way; an edited body is sent with LF line ends.');
+  }
+  return notes.join(' ');
+}
+
 /** "Name: value" lines as [name, value] pairs; a line without a colon is an error. */
 function parseHeaderLines(text) {
   return text.split('\n').filter((line) => line.trim() !== '').map((line, i) => {
@@ -154,7 +199,9 @@ function parseHeaderLines(text) {
  */
 export async function openBulkReplay(hookId, query) {
   const status = el('p', {role: 'status'}, 'Counting the events that match…');
-  const confirm = el('button', {type: 'button', disabled: true}, 'Replay them');
+  // The status says why the button is off when it stays off.
+  const confirm = el(
+      'button', {type: 'button', disabled: true, 'aria-describedby': 'bulk-status'}, 'Replay them');
   const close = el('button', {type: 'button', on: {click: () => box.close()}}, 'Cancel');
   const box = dialog(
       'bulk-title', 'Replay every matching event', el('p', {}, 'Query: ', el('code', {}, query)),
@@ -166,8 +213,18 @@ export async function openBulkReplay(hookId, query) {
   const count = async () => {
     const answer = await api('POST', path, {q: query, dry_run: true});
     expected = answer.count;
-    status.textContent = expected === 1 ? '1 event matches.' : `${expected} events match.`;
     status.dataset.count = String(expected);
+    if (answer.over_limit) {
+      // The edge would refuse the job: it counts one past its limit and stops there.
+      status.dataset.overLimit = 'true';
+      status.textContent = `More than ${expected - 1} events match, and one job replays at ` +
+          `most ${expected - 1}. Narrow the query, e.g. with a time:[… TO …] range, to ` +
+          'replay them in parts.';
+      confirm.disabled = true;
+      close.focus();
+      return;
+    }
+    status.textContent = expected === 1 ? '1 event matches.' : `${expected} events match.`;
     confirm.disabled = expected === 0;
     confirm.focus();
   };

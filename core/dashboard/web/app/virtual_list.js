@@ -139,6 +139,8 @@ export class VirtualList {
    * events), so that a reader is not pushed down the list.
    */
   insertedAtTop(added) {
+    // The list is longer first: the place kept below is clamped to the list's height.
+    this.setCount(this.count + added);
     if (this.active >= 0) this.active += added;
     if (this.viewport.scrollTop > 0)
       this.scrollToListTop(this.listTop() + added * this.rowHeight());
