@@ -477,6 +477,9 @@ ConfigValues readConfigFile(const std::string& path) {
   size_t number = 0;
   while (std::getline(in, text)) {
     ++number;
+    // Editors on some systems start a UTF-8 file with a byte order mark; it is not part of the
+    // first key.
+    if (number == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
     const std::string_view line = trimBlanks(text);
     if (line.empty() || line.front() == '#' || line.front() == '!') continue;
     const std::string where = path + " line " + std::to_string(number);

@@ -113,6 +113,10 @@ TEST(ConfigTest, ReadsPropertiesFileAndRefusesUnknownKeys) {
   std::ofstream(dir + "/bad.properties") << "http.max_thread = 4\n";
   EXPECT_THROW(readConfigFile(dir + "/bad.properties"), ConfigError);
   EXPECT_THROW(readConfigFile(dir + "/missing.properties"), ConfigError);
+
+  // A byte order mark before the first key is not part of it.
+  std::ofstream(dir + "/bom.properties") << "\xEF\xBB\xBFlisten = 127.0.0.1:9001\n";
+  EXPECT_EQ(readConfigFile(dir + "/bom.properties").at("listen"), "127.0.0.1:9001");
   std::filesystem::remove_all(dir);
 }
 
