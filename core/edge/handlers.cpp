@@ -848,13 +848,16 @@ class ListEventsHandler : public HookApiHandler {
     const auto query = parseQueryOrAnswer(text, resp);
     if (!query) return;
 
-    // Searching reads contents, so it is on the record before anything leaves.
-    audit(req, "event.search", hook.accountId, hook.id, 0,
-          "before=" + std::to_string(before) + " q=" + text);
     SearchScope scope;
     scope.cursor = before;
     scope.limit = limit;
     const SearchPage page = searchEvents(*services_.store, hookId_, *query, scope);
+
+    // Searching reads contents, so it is on the record before anything leaves; the query's
+    // values are not (they quote what bodies hold), only what it looks at.
+    audit(req, "event.search", hook.accountId, hook.id, 0,
+          queryAuditDetail(*query, text.size()) + " before=" + std::to_string(before) +
+              " count=" + std::to_string(page.events.size()));
     std::string out = "{\"events\":[";
     for (size_t i = 0; i < page.events.size(); ++i) {
       if (i > 0) out += ',';

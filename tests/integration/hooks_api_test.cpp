@@ -1,5 +1,6 @@
 // tests/integration/hooks_api_test.cpp: named hooks, plans, relays, custom responses, audit.
 // SPDX-License-Identifier: Apache-2.0
+#include <Poco/URI.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -481,6 +482,46 @@ TEST_F(HooksApiTest, ReplayIsAuditedWithTheOriginalEventAndItsCopy) {
   // A refused replay (no such event) writes nothing.
   EXPECT_EQ(call("POST", "/api/v1/hooks/" + id + "/events/999999/replay", bob.jwt).status, 404);
   EXPECT_EQ(auditEntries(owner)->size(), entries->size());
+}
+
+TEST_F(HooksApiTest, SearchesAndBulkReplaysAreAuditedWithoutTheirQueries) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  const std::string marker = "cardholder4242";
+  ASSERT_EQ(ingest(id, "{\"card\":\"" + marker + "\"}", {{"X-Token", "t-" + marker}}).status, 200);
+
+  // The queries quote what the bodies hold, as queries do.
+  const std::string query = "body:" + marker + " OR header.x-token:t-" + marker;
+  std::string encoded;
+  Poco::URI::encode(query, "+&=#", encoded);
+  const auto found = call("GET", "/api/v1/hooks/" + id + "/events?q=" + encoded, pro.jwt);
+  ASSERT_EQ(found.status, 200) << found.body;
+  const std::string replayQuery = "{\"q\":\"body:" + marker + "\"";
+  ASSERT_EQ(
+      call("POST", "/api/v1/hooks/" + id + "/replays", pro.jwt, replayQuery + ",\"dry_run\":true}")
+          .status,
+      200);
+  const auto started =
+      call("POST", "/api/v1/hooks/" + id + "/replays", pro.jwt, replayQuery + ",\"expect\":1}");
+  ASSERT_EQ(started.status, 202) << started.body;
+
+  // What the query looked at, how long it was and what it found are on the record; no value
+  // it looked for is.
+  std::string search;
+  std::string replay;
+  const auto entries = auditEntries(pro);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    const std::string detail = entry->getValue<std::string>("detail");
+    EXPECT_EQ(detail.find(marker), std::string::npos) << detail;
+    if (entry->getValue<std::string>("action") == "event.search") search = detail;
+    if (entry->getValue<std::string>("action") == "event.replay") replay = detail;
+  }
+  EXPECT_EQ(search,
+            "fields=header,body q_bytes=" + std::to_string(query.size()) + " before=0 count=1");
+  EXPECT_EQ(replay, "job=" + jsonField(started.body, "id") + " count=1 fields=body q_bytes=" +
+                        std::to_string(std::string("body:").size() + marker.size()));
 }
 
 TEST_F(HooksApiTest, ListingEventsIsAuditedOncePerRequest) {
