@@ -4,6 +4,7 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/Logger.h>
+#include <Poco/String.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -156,6 +157,26 @@ std::string disabledRefusal(const store::AccountRecord& account) {
 
 }  // namespace
 
+void refuseRepeatedCredentials(const Poco::Net::HTTPServerRequest& request) {
+  const auto count = [](const Poco::Net::NameValueCollection& fields, const std::string& name) {
+    return std::count_if(fields.begin(), fields.end(), [&name](const auto& field) {
+      return Poco::icompare(field.first, name) == 0;
+    });
+  };
+  const auto headers = count(request, "Authorization");
+  if (headers > 1) {
+    throw AuthError(400, "a request may carry one Authorization header; this one carries " +
+                             std::to_string(headers));
+  }
+  Poco::Net::NameValueCollection cookies;
+  request.getCookies(cookies);
+  const auto sessions = count(cookies, kSessionCookie);
+  if (sessions > 1) {
+    throw AuthError(400, std::string("a request may carry one ") + kSessionCookie +
+                             " cookie; this one carries " + std::to_string(sessions));
+  }
+}
+
 std::string Principal::actor() const {
   switch (kind) {
     case Kind::kMember:
@@ -238,6 +259,8 @@ Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::
 
 Principal Authenticator::authenticateRequest(const Poco::Net::HTTPServerRequest& request,
                                              int64_t nowMs) {
+  refuseRepeatedCredentials(request);
+
   // A header says what the client meant: it wins over a cookie the browser added on its own.
   const std::string& header = request.get("Authorization", "");
   if (header.find_first_not_of(" \t") != std::string::npos) return authenticate(header, nowMs);

@@ -134,6 +134,11 @@ class Authenticator {
   std::chrono::seconds ttl_;
 };
 
+/// Throws AuthError 400 for a request with more than one Authorization header or more than one
+/// session cookie (kSessionCookie): readers of such a request disagree on which one counts (a
+/// proxy may check the last, the edge would take the first), so none is taken (#4).
+void refuseRepeatedCredentials(const Poco::Net::HTTPServerRequest& request);
+
 /// A new PAT: "anm_pat_" + 52 lower-case base32 characters (256 random bits).
 std::string newPersonalToken();
 

@@ -145,6 +145,46 @@ TEST_F(SessionTest, RevokingThePatEndsItsSessionsAtOnce) {
       401);
 }
 
+TEST_F(SessionTest, TwoCredentialsOfOneKindAreRefusedWhicheverComesFirst) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  ASSERT_FALSE(cookie.empty());
+  const Account other = createAccount("other", "pro");
+
+  // Two Authorization headers, valid or not, on account routes and hook routes alike.
+  const Fields twoBearers = {{"Authorization", "Bearer " + acme_.jwt},
+                             {"Authorization", "Bearer " + other.jwt}};
+  for (const std::string target : {"/api/v1/account", "/api/v1/hooks", "/api/v1/tokens"}) {
+    const auto r = request(port_, "GET", target, "", twoBearers);
+    EXPECT_EQ(r.status, 400) << target << ": " << r.body;
+    EXPECT_EQ(jsonField(r.body, "error"),
+              "a request may carry one Authorization header; this one carries 2");
+  }
+  EXPECT_EQ(request(port_, "GET", "/api/v1/account", "",
+                    {{"Authorization", "Bearer " + acme_.jwt}, {"authorization", "Basic eA=="}})
+                .status,
+            400);
+
+  // Two session cookies, in one Cookie header or in two.
+  const auto oneHeader = request(port_, "GET", "/api/v1/account", "",
+                                 {{"Cookie", "anm_session=" + cookie + "; anm_session=x.y.z"}});
+  EXPECT_EQ(oneHeader.status, 400) << oneHeader.body;
+  EXPECT_EQ(jsonField(oneHeader.body, "error"),
+            "a request may carry one anm_session cookie; this one carries 2");
+  const auto twoHeaders = request(port_, "POST", "/api/v1/hooks", "{\"name\":\"twice\"}",
+                                  {{"Cookie", "anm_session=" + cookie},
+                                   {"Cookie", "anm_session=" + cookie},
+                                   {"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(twoHeaders.status, 400) << twoHeaders.body;
+  EXPECT_TRUE(
+      parseObject(call("GET", "/api/v1/hooks", acme_.jwt).body)->getArray("hooks")->size() == 0);
+
+  // One of each is as before.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/account", acme_.jwt).status, 200);
+}
+
 TEST_F(SessionTest, WrongPatAndGarbageCookiesAreRefused) {
   const auto wrong = request(port_, "POST", "/api/v1/auth/session",
                              "{\"token\":\"anm_pat_" + std::string(52, 'a') + "\"}");
