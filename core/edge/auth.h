@@ -139,7 +139,7 @@ class Authenticator {
 /// proxy may check the last, the edge would take the first), so none is taken (#4).
 void refuseRepeatedCredentials(const Poco::Net::HTTPServerRequest& request);
 
-/// A new PAT: "anm_pat_" + 52 lower-case base32 characters (256 random bits).
+/// A new PAT: "anm_pat_" + 52 lower-case base32 characters (260 random bits).
 std::string newPersonalToken();
 
 /// A new random id: prefix + 26 lower-case base32 characters (130 random bits).
