@@ -258,9 +258,12 @@ class IngestHandler : public EdgeHandler {
     // A target that cannot be relayed byte for byte is refused whichever hook it names.
     if (refuseBadTarget(req, resp)) return;
 
-    // The hook comes first: a request to nowhere is refused before its body is read.
+    // The hook comes first: a request to nowhere is refused before its body is read. A hook of
+    // a disabled (or deleted) account is nowhere too, for senders as for its members (#4).
     const auto hook = services_.store->findHook(hookId_);
-    if (!hook || expired(*hook, nowMs())) {
+    const auto account = hook ? accountOf(*hook) : std::nullopt;
+    const bool barred = hook && !hook->accountId.empty() && (!account || account->disabled);
+    if (!hook || expired(*hook, nowMs()) || barred) {
       services_.metrics->webhookRefused(IngestRefusal::kUnknownHook);
       closeIfBodyUnread(req, resp);
       sendError(resp, 404, "unknown hook");
@@ -284,9 +287,9 @@ class IngestHandler : public EdgeHandler {
     }
 
     // A custom response is the pro plan's: a hook whose account moved to free keeps its
-    // setting (for a move back) but answers with the default. Asked before the body is read, so
-    // that a store that cannot answer refuses the webhook rather than leaves it half answered.
-    const bool answersCustom = hook->customResponse && planAllowsCustomResponse(*hook);
+    // setting (for a move back) but answers with the default.
+    const bool answersCustom =
+        hook->customResponse && account && accountLimits(*account).customResponse;
 
     // Request framing the edge cannot relay faithfully is refused rather than guessed at.
     if (req.has("Transfer-Encoding") && !req.getChunkedTransferEncoding()) {
@@ -422,13 +425,13 @@ class IngestHandler : public EdgeHandler {
     sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
   }
 
-  // The account as read at most kAccountCacheTtl ago: one store read per account and second.
-  bool planAllowsCustomResponse(const store::HookRecord& hook) const {
-    if (hook.accountId.empty()) return false;
-    const auto account = services_.accounts != nullptr
-                             ? services_.accounts->find(hook.accountId)
-                             : services_.store->findAccount(hook.accountId);
-    return account && accountLimits(*account).customResponse;
+  // The hook's account as read at most kAccountCacheTtl ago: one store read per account and
+  // second. Read before the body, so that a store that cannot answer refuses the webhook rather
+  // than leaves it half answered. Nothing for an anonymous hook.
+  std::optional<store::AccountRecord> accountOf(const store::HookRecord& hook) const {
+    if (hook.accountId.empty()) return std::nullopt;
+    return services_.accounts != nullptr ? services_.accounts->find(hook.accountId)
+                                         : services_.store->findAccount(hook.accountId);
   }
 
   static std::string providerName(const store::HookRecord& hook) {
