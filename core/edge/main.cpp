@@ -8,6 +8,7 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,6 +242,11 @@ class EdgeApp : public Poco::Util::ServerApplication {
 }  // namespace anm::edge
 
 int main(int argc, char** argv) {
+  // Before any file is made: the store, its journal and the keys hold other people's webhooks,
+  // so everything the edge (or admin) creates is its own user's only, whatever the data
+  // directory's mode (#4).
+  ::umask(077);
+
   // `anonymily-edge admin ...` is a command of its own with its own options, so it is taken
   // before POCO's option parsing would refuse them.
   if (argc >= 2 && std::string(argv[1]) == "admin") {
