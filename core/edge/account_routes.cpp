@@ -236,6 +236,15 @@ class SessionHandler : public AccountHandler {
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const int64_t now = nowMs();
     if (step_ == Step::kEnd) {
+      // The access token ends on every edge, not only in this browser: one copied out of it
+      // must not outlive the sign-out (#4). Without a valid one there is only the cookie to
+      // clear.
+      principal_ = services_.auth->authenticateRequest(req, now);
+      if (principal_.signedIn()) {
+        services_.auth->endSession(principal_, now);
+        audit(req, "session.end", "token=" + principal_.tokenId);
+      }
+      closeIfUnread(req, resp);
       resp.set("Cache-Control", "no-store");
       resp.set("Set-Cookie", cookie("", 0));
       resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NO_CONTENT);

@@ -232,11 +232,18 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
 
 Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t nowMs) {
   if (!principal.signedIn()) throw AuthError(401, kRefusedPat);
+
   auto token = store_.findToken(principal.tokenId);
   if (!token || token->revokedAtMs != 0) throw AuthError(401, kRefusedPat);
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
   return issue(principal.account, principal.member, std::move(*token), nowMs);
+}
+
+void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
+  if (!principal.signedIn()) return;
+  // Kept as long as the token could pass the time checks, leeway included.
+  store_.endSession(principal.sessionId, principal.expiresAtMs + kClockLeewayMs, nowMs);
 }
 
 Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::MemberRecord member,
@@ -316,6 +323,10 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
       token->accountId != claims->accountId) {
     return principal;
   }
+
+  // A token signed out of is refused like a revoked one, on every edge of the store (#4).
+  if (store_.sessionEnded(claims->sessionId, nowMs)) return principal;
+
   auto account = store_.findAccount(claims->accountId);
   if (!account) return principal;
   auto member = store_.findMember(claims->memberId);
@@ -337,6 +348,8 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
   principal.account = std::move(*account);
   principal.member = std::move(*member);
   principal.tokenId = claims->tokenId;
+  principal.sessionId = claims->sessionId;
+  principal.expiresAtMs = claims->expiresAtS * 1000;
   return principal;
 }
 
@@ -381,8 +394,11 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   const auto iat = integerClaim(*payload, "iat");
   const auto nbf = integerClaim(*payload, "nbf");
   const auto exp = integerClaim(*payload, "exp");
-  if (!iss || !sub || !acc || !tid || !iat || !nbf || !exp) return std::nullopt;
-  if (*iss != issuer_ || sub->empty() || acc->empty() || tid->empty()) return std::nullopt;
+  const auto jti = stringClaim(*payload, "jti");
+  if (!iss || !sub || !acc || !tid || !iat || !nbf || !exp || !jti) return std::nullopt;
+  if (*iss != issuer_ || sub->empty() || acc->empty() || tid->empty() || jti->empty()) {
+    return std::nullopt;
+  }
 
   // Times in seconds, with a small leeway for clocks of edges that differ a little. The bounds
   // keep the multiplication from overflowing.
@@ -395,6 +411,7 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   claims.memberId = *sub;
   claims.accountId = *acc;
   claims.tokenId = *tid;
+  claims.sessionId = *jti;
   claims.issuedAtS = *iat;
   claims.expiresAtS = *exp;
   return claims;
@@ -409,7 +426,7 @@ std::string Authenticator::sign(const AccessClaims& claims, std::string_view iss
   payload.set("iat", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("nbf", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("exp", static_cast<Poco::Int64>(claims.expiresAtS));
-  payload.set("jti", randomBase32(kIdChars));
+  payload.set("jti", claims.sessionId.empty() ? randomBase32(kIdChars) : claims.sessionId);
   std::ostringstream text;
   payload.stringify(text);
 

@@ -65,6 +65,8 @@ struct Principal {
   store::AccountRecord account;  ///< kMember only
   store::MemberRecord member;    ///< kMember only
   std::string tokenId;           ///< kMember only: the PAT the JWT was issued from (`tid`)
+  std::string sessionId;         ///< kMember only: the JWT's own id (`jti`), which a sign-out ends
+  int64_t expiresAtMs = 0;       ///< kMember only: when the JWT expires (`exp`)
 
   bool signedIn() const { return kind == Kind::kMember; }
 
@@ -77,6 +79,7 @@ struct AccessClaims {
   std::string memberId;   ///< sub
   std::string accountId;  ///< acc
   std::string tokenId;    ///< tid
+  std::string sessionId;  ///< jti
   int64_t issuedAtS = 0;
   int64_t expiresAtS = 0;
 };
@@ -117,6 +120,10 @@ class Authenticator {
   /// A new access token for a member whose current one is valid (a session renewal): the same
   /// PAT, account and member, checked again. Throws AuthError 401 when they no longer hold.
   Issued renew(const Principal& principal, int64_t nowMs);
+
+  /// Ends the principal's access token on every edge of the store before its time (a
+  /// sign-out): from now on it is refused like a revoked one. Throws StoreError.
+  void endSession(const Principal& principal, int64_t nowMs);
 
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.
   std::optional<AccessClaims> verify(std::string_view jwt, int64_t nowMs) const;

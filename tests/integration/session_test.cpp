@@ -125,6 +125,51 @@ TEST_F(SessionTest, RenewGivesAFreshCookieAndEndClearsIt) {
   EXPECT_NE(ended.header("Set-Cookie").find("Max-Age=0"), std::string::npos);
 }
 
+TEST_F(SessionTest, SigningOutEndsTheAccessTokenItselfNotOnlyTheCookie) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  const auto otherStarted =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string otherCookie = sessionCookie(otherStarted).value;
+  ASSERT_FALSE(cookie.empty());
+  ASSERT_NE(cookie, otherCookie);
+  ASSERT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 200);
+  ASSERT_EQ(call("GET", "/api/v1/account", cookie).status, 200);
+
+  const auto ended =
+      withCookie("DELETE", "/api/v1/auth/session", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  ASSERT_EQ(ended.status, 204) << ended.body;
+
+  // A copy of the token kept anywhere is refused from now on, in the cookie or as a bearer,
+  // and cannot be renewed into a new one.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 401);
+  EXPECT_EQ(call("GET", "/api/v1/account", cookie).status, 401);
+  EXPECT_EQ(call("GET", "/api/v1/hooks", cookie).status, 401);
+  const auto renewed =
+      withCookie("POST", "/api/v1/auth/session/renew", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(renewed.status, 401) << renewed.body;
+  EXPECT_TRUE(sessionCookie(renewed).value.empty());
+
+  // Only that session ended: another of the same PAT, and the PAT itself, go on.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", otherCookie).status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/account", acme_.jwt).status, 200);
+
+  // Signing out again, with the ended token, only clears the cookie.
+  const auto again =
+      withCookie("DELETE", "/api/v1/auth/session", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(again.status, 204);
+  EXPECT_NE(again.header("Set-Cookie").find("Max-Age=0"), std::string::npos);
+
+  size_t endings = 0;
+  const auto entries = auditEntries(acme_);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    endings += entries->getObject(static_cast<unsigned>(i))->getValue<std::string>("action") ==
+               "session.end";
+  }
+  EXPECT_EQ(endings, 1u);
+}
+
 TEST_F(SessionTest, RevokingThePatEndsItsSessionsAtOnce) {
   const auto started =
       request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");

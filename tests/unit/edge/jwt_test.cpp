@@ -66,6 +66,13 @@ class AccountMemoryStore : public store::Store {
     it->second.revokedAtMs = nowMs;
     return true;
   }
+  void endSession(const std::string& id, int64_t untilMs, int64_t) override {
+    endedSessions_[id] = untilMs;
+  }
+  bool sessionEnded(const std::string& id, int64_t nowMs) override {
+    const auto it = endedSessions_.find(id);
+    return it != endedSessions_.end() && nowMs < it->second;
+  }
   void touchToken(const std::string& id, int64_t nowMs) override {
     auto it = tokens_.find(id);
     if (it != tokens_.end()) it->second.lastUsedAtMs = nowMs;
@@ -88,6 +95,7 @@ class AccountMemoryStore : public store::Store {
   std::map<std::string, store::AccountRecord> accounts_;
   std::map<std::string, store::MemberRecord> members_;
   std::map<std::string, store::TokenRecord> tokens_;
+  std::map<std::string, int64_t> endedSessions_;
   std::map<std::string, std::string> settings_;
 };
 
@@ -399,6 +407,10 @@ TEST_F(JwtTest, MalformedTokensAreRefused) {
       {kHeader,
        "{\"iss\":\"anonymily\",\"sub\":\"\",\"acc\":\"a\",\"tid\":\"t\",\"iat\":1,"
        "\"nbf\":1,\"exp\":99999999999}"},  // empty sub
+      {kHeader,
+       "{\"iss\":\"anonymily\",\"sub\":\"m\",\"acc\":\"a\",\"tid\":\"t\",\"iat\":1,"
+       "\"nbf\":1,\"exp\":99999999999}"},  // no jti: a sign-out could not end it
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"jti\":\"\"")},
   };
   for (const auto& [header, payload] : signedBad) {
     EXPECT_FALSE(auth_->verify(forge(header, payload), kNowMs)) << header << " " << payload;
@@ -418,6 +430,24 @@ TEST_F(JwtTest, AuthenticateChecksTheTokenAndAccountOnEveryRequest) {
   ASSERT_TRUE(store_.revokeToken(tokenIds_[pat_], kNowMs + 1000));
   EXPECT_TRUE(auth_->verify(jwt, kNowMs + 2000));
   EXPECT_EQ(auth_->authenticate("Bearer " + jwt, kNowMs + 2000).kind, Principal::Kind::kRefused);
+}
+
+TEST_F(JwtTest, AnEndedTokenIsRefusedWhileTheOthersOfItsPatGoOn) {
+  const std::string ended = auth_->exchange(pat_, kNowMs).jwt;
+  const std::string other = auth_->exchange(pat_, kNowMs).jwt;
+  const Principal principal = auth_->authenticate("Bearer " + ended, kNowMs);
+  ASSERT_TRUE(principal.signedIn());
+  EXPECT_EQ(principal.expiresAtMs, (kNowS + 900) * 1000);
+
+  auth_->endSession(principal, kNowMs + 1000);
+  EXPECT_TRUE(auth_->verify(ended, kNowMs + 2000));
+  EXPECT_EQ(auth_->authenticate("Bearer " + ended, kNowMs + 2000).kind, Principal::Kind::kRefused);
+  EXPECT_TRUE(auth_->authenticate("Bearer " + other, kNowMs + 2000).signedIn());
+
+  // Its record lasts as long as the token passes the time checks, leeway included.
+  const int64_t lastAcceptedMs = (kNowS + 900) * 1000 + kClockLeewayMs - 1;
+  ASSERT_TRUE(auth_->verify(ended, lastAcceptedMs));
+  EXPECT_TRUE(store_.sessionEnded(principal.sessionId, lastAcceptedMs));
 }
 
 TEST_F(JwtTest, ADisabledAccountEndsItsTokensWithAReason) {
