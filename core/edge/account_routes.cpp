@@ -261,7 +261,7 @@ class SessionHandler : public AccountHandler {
         throw BadRequest("token is required: {\"token\":\"anm_pat_...\"}");
       }
       try {
-        issued = services_.auth->exchange(stringMember(*request, "token", ""), now);
+        issued = services_.auth->exchange(stringMember(*request, "token", ""), now, true);
       } catch (const AuthError& e) {
         httpLog().information("session refused status=%s remote=%s", std::to_string(e.status()),
                               remote(req));
@@ -269,6 +269,9 @@ class SessionHandler : public AccountHandler {
       }
     } else {
       if (!signIn(req, resp)) return;
+
+      // Only a session renews itself (#4): a client holding an access token in a header
+      // exchanges its PAT again, so that a copied token cannot be kept alive for ever.
       issued = services_.auth->renew(principal_, now);
     }
 

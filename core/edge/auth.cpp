@@ -150,6 +150,9 @@ std::optional<int64_t> integerClaim(const Poco::JSON::Object& claims, const std:
 }
 
 const std::string kRefusedPat = "invalid or revoked token";
+const std::string kRenewRefusal =
+    "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+    "access token";
 
 std::string disabledRefusal(const store::AccountRecord& account) {
   return "account " + account.name + " is disabled";
@@ -202,7 +205,8 @@ Authenticator::Authenticator(store::Store& store, const EdgeConfig& config)
   key_ = *key;
 }
 
-Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowMs) {
+Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowMs,
+                                              bool browserSession) {
   // Only the hash is looked up, so any text costs one hash and one lookup; a text that cannot
   // be a PAT is refused with the same answer as an unknown one.
   const bool wellFormed = pat.size() == kPatPrefix.size() + kPatChars &&
@@ -227,17 +231,24 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs);
+  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs, browserSession);
 }
 
 Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t nowMs) {
   if (!principal.signedIn()) throw AuthError(401, kRefusedPat);
 
+  // A cookie is only a header a client may write itself: the token must also have been issued
+  // for a session, so that one copied from /auth/token cannot be renewed by sending it as a
+  // cookie.
+  if (!principal.viaCookie || !principal.browserSession) {
+    throw AuthError(403, kRenewRefusal);
+  }
+
   auto token = store_.findToken(principal.tokenId);
   if (!token || token->revokedAtMs != 0) throw AuthError(401, kRefusedPat);
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(principal.account, principal.member, std::move(*token), nowMs);
+  return issue(principal.account, principal.member, std::move(*token), nowMs, true);
 }
 
 void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
@@ -247,11 +258,13 @@ void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
 }
 
 Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::MemberRecord member,
-                                           store::TokenRecord token, int64_t nowMs) const {
+                                           store::TokenRecord token, int64_t nowMs,
+                                           bool browserSession) const {
   AccessClaims claims;
   claims.memberId = member.id;
   claims.accountId = account.id;
   claims.tokenId = token.id;
+  claims.browserSession = browserSession;
   claims.issuedAtS = nowMs / 1000;
   claims.expiresAtS = claims.issuedAtS + ttl_.count();
 
@@ -350,6 +363,7 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
   principal.tokenId = claims->tokenId;
   principal.sessionId = claims->sessionId;
   principal.expiresAtMs = claims->expiresAtS * 1000;
+  principal.browserSession = claims->browserSession;
   return principal;
 }
 
@@ -400,6 +414,12 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
     return std::nullopt;
   }
 
+  // Only a session's token carries `ses`, and only as true: any other value is a token this
+  // edge did not write.
+  const bool browserSession = payload->has("ses");
+  if (browserSession && !payload->get("ses").isBoolean()) return std::nullopt;
+  if (browserSession && !payload->getValue<bool>("ses")) return std::nullopt;
+
   // Times in seconds, with a small leeway for clocks of edges that differ a little. The bounds
   // keep the multiplication from overflowing.
   constexpr int64_t kMaxClaimS = INT64_C(1) << 40;
@@ -412,6 +432,7 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   claims.accountId = *acc;
   claims.tokenId = *tid;
   claims.sessionId = *jti;
+  claims.browserSession = browserSession;
   claims.issuedAtS = *iat;
   claims.expiresAtS = *exp;
   return claims;
@@ -427,6 +448,7 @@ std::string Authenticator::sign(const AccessClaims& claims, std::string_view iss
   payload.set("nbf", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("exp", static_cast<Poco::Int64>(claims.expiresAtS));
   payload.set("jti", claims.sessionId.empty() ? randomBase32(kIdChars) : claims.sessionId);
+  if (claims.browserSession) payload.set("ses", true);
   std::ostringstream text;
   payload.stringify(text);
 

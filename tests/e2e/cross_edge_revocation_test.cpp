@@ -139,6 +139,15 @@ TEST_F(CrossEdgeRevocationTest, SessionSignedOutOfOnOneEdgeIsRefusedByTheOtherAt
   ASSERT_EQ(withSessionCookie(edgeB, "GET", "/api/v1/account", jwt).status, 200);
   ASSERT_EQ(apiGet(edgeB.port(), "/api/v1/account", jwt).status, 200);
 
+  // Renewal takes the session's cookie only: the same token as a bearer is refused, saying
+  // what to do instead.
+  const WireResponse renewAsBearer = apiPost(edgeB.port(), "/api/v1/auth/session/renew", "", jwt);
+  EXPECT_EQ(renewAsBearer.status, 403) << renewAsBearer.message.body;
+  EXPECT_EQ(jsonText(parseObject(renewAsBearer.message.body), "error"),
+            "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+            "access token");
+  EXPECT_EQ(sessionCookie(renewAsBearer), "");
+
   // It signs out at edge a. Edge b, which signed nothing, refuses the token on the very next
   // request, in the cookie or as a bearer, and will not renew it.
   const WireResponse ended = withSessionCookie(edgeA, "DELETE", "/api/v1/auth/session", jwt);

@@ -170,6 +170,35 @@ TEST_F(SessionTest, SigningOutEndsTheAccessTokenItselfNotOnlyTheCookie) {
   EXPECT_EQ(endings, 1u);
 }
 
+TEST_F(SessionTest, RenewTakesTheSessionsOwnCookieOnly) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  ASSERT_FALSE(cookie.empty());
+  const std::string refusal =
+      "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+      "access token";
+
+  // The session's token sent as a bearer, as a client holding a copy of it would.
+  const auto asBearer = call("POST", "/api/v1/auth/session/renew", cookie);
+  EXPECT_EQ(asBearer.status, 403) << asBearer.body;
+  EXPECT_EQ(jsonField(asBearer.body, "error"), refusal);
+  EXPECT_TRUE(sessionCookie(asBearer).value.empty());
+
+  // A client's token from /auth/token, written into the cookie by hand.
+  const auto clientToken =
+      withCookie("POST", "/api/v1/auth/session/renew", acme_.jwt, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(clientToken.status, 403) << clientToken.body;
+  EXPECT_EQ(jsonField(clientToken.body, "error"), refusal);
+  EXPECT_TRUE(sessionCookie(clientToken).value.empty());
+
+  // The cookie itself still renews.
+  const auto renewed =
+      withCookie("POST", "/api/v1/auth/session/renew", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(renewed.status, 200) << renewed.body;
+  EXPECT_FALSE(sessionCookie(renewed).value.empty());
+}
+
 TEST_F(SessionTest, RevokingThePatEndsItsSessionsAtOnce) {
   const auto started =
       request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");

@@ -411,6 +411,9 @@ TEST_F(JwtTest, MalformedTokensAreRefused) {
        "{\"iss\":\"anonymily\",\"sub\":\"m\",\"acc\":\"a\",\"tid\":\"t\",\"iat\":1,"
        "\"nbf\":1,\"exp\":99999999999}"},  // no jti: a sign-out could not end it
       {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"jti\":\"\"")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":false")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":1")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":\"true\"")},
   };
   for (const auto& [header, payload] : signedBad) {
     EXPECT_FALSE(auth_->verify(forge(header, payload), kNowMs)) << header << " " << payload;
@@ -432,9 +435,45 @@ TEST_F(JwtTest, AuthenticateChecksTheTokenAndAccountOnEveryRequest) {
   EXPECT_EQ(auth_->authenticate("Bearer " + jwt, kNowMs + 2000).kind, Principal::Kind::kRefused);
 }
 
+TEST_F(JwtTest, OnlyATokenIssuedForASessionAndSentInItsCookieIsRenewed) {
+  // The exchange for a client carries no `ses`; the one for a session cookie carries true.
+  const auto cli = auth_->exchange(pat_, kNowMs);
+  const auto session = auth_->exchange(pat_, kNowMs, true);
+  EXPECT_FALSE(parseObject(unBase64Url(parts(cli.jwt)[1]))->has("ses"));
+  EXPECT_TRUE(parseObject(unBase64Url(parts(session.jwt)[1]))->getValue<bool>("ses"));
+
+  // What authenticateRequest makes of each, sent in a header or in the cookie.
+  const auto principal = [&](const std::string& jwt, bool viaCookie) {
+    Principal found = auth_->authenticate("Bearer " + jwt, kNowMs);
+    found.viaCookie = viaCookie;
+    return found;
+  };
+  const auto refusal = [&](const Principal& presented) {
+    try {
+      auth_->renew(presented, kNowMs + 1000);
+    } catch (const AuthError& e) {
+      return std::to_string(e.status()) + " " + e.what();
+    }
+    return std::string("renewed");
+  };
+  const std::string refused =
+      "403 only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+      "access token";
+  EXPECT_EQ(refusal(principal(session.jwt, false)), refused);
+  EXPECT_EQ(refusal(principal(cli.jwt, false)), refused);
+  EXPECT_EQ(refusal(principal(cli.jwt, true)), refused);
+
+  // The session's own token in its cookie gets a new one, again for a session, with its own id.
+  const auto renewed = auth_->renew(principal(session.jwt, true), kNowMs + 1000);
+  const auto claims = auth_->verify(renewed.jwt, kNowMs + 1000);
+  ASSERT_TRUE(claims);
+  EXPECT_TRUE(claims->browserSession);
+  EXPECT_NE(claims->sessionId, auth_->verify(session.jwt, kNowMs)->sessionId);
+}
+
 TEST_F(JwtTest, AnEndedTokenIsRefusedWhileTheOthersOfItsPatGoOn) {
-  const std::string ended = auth_->exchange(pat_, kNowMs).jwt;
-  const std::string other = auth_->exchange(pat_, kNowMs).jwt;
+  const std::string ended = auth_->exchange(pat_, kNowMs, true).jwt;
+  const std::string other = auth_->exchange(pat_, kNowMs, true).jwt;
   const Principal principal = auth_->authenticate("Bearer " + ended, kNowMs);
   ASSERT_TRUE(principal.signedIn());
   EXPECT_EQ(principal.expiresAtMs, (kNowS + 900) * 1000);
