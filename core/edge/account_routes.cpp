@@ -235,6 +235,15 @@ class SessionHandler : public AccountHandler {
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const int64_t now = nowMs();
     if (step_ == Step::kEnd) {
+      // The access token ends on every edge, not only in this browser: one copied out of it
+      // must not outlive the sign-out (#4). Without a valid one there is only the cookie to
+      // clear.
+      principal_ = services_.auth->authenticateRequest(req, now);
+      if (principal_.signedIn()) {
+        services_.auth->endSession(principal_, now);
+        audit(req, "session.end", "token=" + principal_.tokenId);
+      }
+      closeIfUnread(req, resp);
       resp.set("Cache-Control", "no-store");
       resp.set("Set-Cookie", cookie("", 0));
       resp.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NO_CONTENT);
@@ -251,7 +260,7 @@ class SessionHandler : public AccountHandler {
         throw BadRequest("token is required: {\"token\":\"anm_pat_...\"}");
       }
       try {
-        issued = services_.auth->exchange(stringMember(*request, "token", ""), now);
+        issued = services_.auth->exchange(stringMember(*request, "token", ""), now, true);
       } catch (const AuthError& e) {
         httpLog().information("session refused status=%s remote=%s", std::to_string(e.status()),
                               remote(req));
@@ -259,6 +268,9 @@ class SessionHandler : public AccountHandler {
       }
     } else {
       if (!signIn(req, resp)) return;
+
+      // Only a session renews itself (#4): a client holding an access token in a header
+      // exchanges its PAT again, so that a copied token cannot be kept alive for ever.
       issued = services_.auth->renew(principal_, now);
     }
 

@@ -249,7 +249,7 @@ class Admin {
     ConfigValues values;
     if (!line_.configFile.empty()) values = readConfigFile(line_.configFile);
     for (const auto& [key, value] : line_.overrides) values[key] = value;
-    config_ = parseConfig(values, exeDir());
+    config_ = parseConfig(values, exeDir(), ConfigUse::kAdmin);
 
     // A mistyped --data-dir must not grow a new empty store with keys of its own.
     if (config_.storeKind == StoreKind::kSqlite && !std::filesystem::exists(config_.sqlitePath)) {

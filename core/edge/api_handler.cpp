@@ -41,6 +41,7 @@ const Principal& ApiHandler::principal(const HTTPServerRequest& req) {
   }
 
   // Without an authenticator (an edge part run alone) a bearer can only be a relay token.
+  refuseRepeatedCredentials(req);
   Principal none;
   if (const auto bearer = bearerToken(req.get("Authorization", ""))) {
     none.kind = Principal::Kind::kHookToken;

@@ -62,6 +62,11 @@ std::string jsonText(std::string_view text) {
 
 std::string errorJson(std::string_view message) { return "{\"error\":" + jsonText(message) + "}"; }
 
+void setSafetyHeaders(Poco::Net::HTTPResponse& resp) {
+  resp.set("X-Content-Type-Options", "nosniff");
+  resp.set("Content-Security-Policy", kSandboxCsp);
+}
+
 void sendBody(Poco::Net::HTTPServerResponse& resp, int status, const std::string& contentType,
               const std::string& body) {
   resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));

@@ -41,6 +41,16 @@ std::string jsonText(std::string_view text);
 /// {"error": message}.
 std::string errorJson(std::string_view message);
 
+/// The Content-Security-Policy of every answer whose route sets none of its own (ingest, the
+/// API, errors): a document made from it runs no script and gets an opaque origin, so that bytes
+/// a sender or a hook's custom response chose never act as the dashboard's origin (#4).
+inline constexpr char kSandboxCsp[] = "sandbox; default-src 'none'";
+
+/// Sets what every answer of the edge carries before its route adds anything: nosniff, so that
+/// no browser reads a body as another type than the one sent, and kSandboxCsp, which a route
+/// with a policy of its own (the dashboard's files, the diagnosis pages) replaces.
+void setSafetyHeaders(Poco::Net::HTTPResponse& resp);
+
 void sendBody(Poco::Net::HTTPServerResponse& resp, int status, const std::string& contentType,
               const std::string& body);
 void sendJson(Poco::Net::HTTPServerResponse& resp, int status, const std::string& body);

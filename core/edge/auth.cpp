@@ -4,6 +4,7 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/Logger.h>
+#include <Poco/String.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -149,12 +150,35 @@ std::optional<int64_t> integerClaim(const Poco::JSON::Object& claims, const std:
 }
 
 const std::string kRefusedPat = "invalid or revoked token";
+const std::string kRenewRefusal =
+    "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+    "access token";
 
 std::string disabledRefusal(const store::AccountRecord& account) {
   return "account " + account.name + " is disabled";
 }
 
 }  // namespace
+
+void refuseRepeatedCredentials(const Poco::Net::HTTPServerRequest& request) {
+  const auto count = [](const Poco::Net::NameValueCollection& fields, const std::string& name) {
+    return std::count_if(fields.begin(), fields.end(), [&name](const auto& field) {
+      return Poco::icompare(field.first, name) == 0;
+    });
+  };
+  const auto headers = count(request, "Authorization");
+  if (headers > 1) {
+    throw AuthError(400, "a request may carry one Authorization header; this one carries " +
+                             std::to_string(headers));
+  }
+  Poco::Net::NameValueCollection cookies;
+  request.getCookies(cookies);
+  const auto sessions = count(cookies, kSessionCookie);
+  if (sessions > 1) {
+    throw AuthError(400, std::string("a request may carry one ") + kSessionCookie +
+                             " cookie; this one carries " + std::to_string(sessions));
+  }
+}
 
 std::string Principal::actor() const {
   switch (kind) {
@@ -181,7 +205,8 @@ Authenticator::Authenticator(store::Store& store, const EdgeConfig& config)
   key_ = *key;
 }
 
-Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowMs) {
+Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowMs,
+                                              bool browserSession) {
   // Only the hash is looked up, so any text costs one hash and one lookup; a text that cannot
   // be a PAT is refused with the same answer as an unknown one.
   const bool wellFormed = pat.size() == kPatPrefix.size() + kPatChars &&
@@ -206,24 +231,40 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs);
+  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs, browserSession);
 }
 
 Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t nowMs) {
   if (!principal.signedIn()) throw AuthError(401, kRefusedPat);
+
+  // A cookie is only a header a client may write itself: the token must also have been issued
+  // for a session, so that one copied from /auth/token cannot be renewed by sending it as a
+  // cookie.
+  if (!principal.viaCookie || !principal.browserSession) {
+    throw AuthError(403, kRenewRefusal);
+  }
+
   auto token = store_.findToken(principal.tokenId);
   if (!token || token->revokedAtMs != 0) throw AuthError(401, kRefusedPat);
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(principal.account, principal.member, std::move(*token), nowMs);
+  return issue(principal.account, principal.member, std::move(*token), nowMs, true);
+}
+
+void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
+  if (!principal.signedIn()) return;
+  // Kept as long as the token could pass the time checks, leeway included.
+  store_.endSession(principal.sessionId, principal.expiresAtMs + kClockLeewayMs, nowMs);
 }
 
 Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::MemberRecord member,
-                                           store::TokenRecord token, int64_t nowMs) const {
+                                           store::TokenRecord token, int64_t nowMs,
+                                           bool browserSession) const {
   AccessClaims claims;
   claims.memberId = member.id;
   claims.accountId = account.id;
   claims.tokenId = token.id;
+  claims.browserSession = browserSession;
   claims.issuedAtS = nowMs / 1000;
   claims.expiresAtS = claims.issuedAtS + ttl_.count();
 
@@ -238,6 +279,8 @@ Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::
 
 Principal Authenticator::authenticateRequest(const Poco::Net::HTTPServerRequest& request,
                                              int64_t nowMs) {
+  refuseRepeatedCredentials(request);
+
   // A header says what the client meant: it wins over a cookie the browser added on its own.
   const std::string& header = request.get("Authorization", "");
   if (header.find_first_not_of(" \t") != std::string::npos) return authenticate(header, nowMs);
@@ -293,6 +336,10 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
       token->accountId != claims->accountId) {
     return principal;
   }
+
+  // A token signed out of is refused like a revoked one, on every edge of the store (#4).
+  if (store_.sessionEnded(claims->sessionId, nowMs)) return principal;
+
   auto account = store_.findAccount(claims->accountId);
   if (!account) return principal;
   auto member = store_.findMember(claims->memberId);
@@ -314,6 +361,9 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
   principal.account = std::move(*account);
   principal.member = std::move(*member);
   principal.tokenId = claims->tokenId;
+  principal.sessionId = claims->sessionId;
+  principal.expiresAtMs = claims->expiresAtS * 1000;
+  principal.browserSession = claims->browserSession;
   return principal;
 }
 
@@ -358,8 +408,17 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   const auto iat = integerClaim(*payload, "iat");
   const auto nbf = integerClaim(*payload, "nbf");
   const auto exp = integerClaim(*payload, "exp");
-  if (!iss || !sub || !acc || !tid || !iat || !nbf || !exp) return std::nullopt;
-  if (*iss != issuer_ || sub->empty() || acc->empty() || tid->empty()) return std::nullopt;
+  const auto jti = stringClaim(*payload, "jti");
+  if (!iss || !sub || !acc || !tid || !iat || !nbf || !exp || !jti) return std::nullopt;
+  if (*iss != issuer_ || sub->empty() || acc->empty() || tid->empty() || jti->empty()) {
+    return std::nullopt;
+  }
+
+  // Only a session's token carries `ses`, and only as true: any other value is a token this
+  // edge did not write.
+  const bool browserSession = payload->has("ses");
+  if (browserSession && !payload->get("ses").isBoolean()) return std::nullopt;
+  if (browserSession && !payload->getValue<bool>("ses")) return std::nullopt;
 
   // Times in seconds, with a small leeway for clocks of edges that differ a little. The bounds
   // keep the multiplication from overflowing.
@@ -372,6 +431,8 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   claims.memberId = *sub;
   claims.accountId = *acc;
   claims.tokenId = *tid;
+  claims.sessionId = *jti;
+  claims.browserSession = browserSession;
   claims.issuedAtS = *iat;
   claims.expiresAtS = *exp;
   return claims;
@@ -386,7 +447,8 @@ std::string Authenticator::sign(const AccessClaims& claims, std::string_view iss
   payload.set("iat", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("nbf", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("exp", static_cast<Poco::Int64>(claims.expiresAtS));
-  payload.set("jti", randomBase32(kIdChars));
+  payload.set("jti", claims.sessionId.empty() ? randomBase32(kIdChars) : claims.sessionId);
+  if (claims.browserSession) payload.set("ses", true);
   std::ostringstream text;
   payload.stringify(text);
 

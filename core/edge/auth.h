@@ -65,6 +65,9 @@ struct Principal {
   store::AccountRecord account;  ///< kMember only
   store::MemberRecord member;    ///< kMember only
   std::string tokenId;           ///< kMember only: the PAT the JWT was issued from (`tid`)
+  std::string sessionId;         ///< kMember only: the JWT's own id (`jti`), which a sign-out ends
+  int64_t expiresAtMs = 0;       ///< kMember only: when the JWT expires (`exp`)
+  bool browserSession = false;   ///< kMember only: issued for a session cookie (`ses`)
 
   bool signedIn() const { return kind == Kind::kMember; }
 
@@ -74,9 +77,11 @@ struct Principal {
 
 /// The claims of a JWT that passed every check.
 struct AccessClaims {
-  std::string memberId;   ///< sub
-  std::string accountId;  ///< acc
-  std::string tokenId;    ///< tid
+  std::string memberId;         ///< sub
+  std::string accountId;        ///< acc
+  std::string tokenId;          ///< tid
+  std::string sessionId;        ///< jti
+  bool browserSession = false;  ///< ses: issued for a session cookie, the only kind renewed
   int64_t issuedAtS = 0;
   int64_t expiresAtS = 0;
 };
@@ -98,8 +103,9 @@ class Authenticator {
 
   /// Exchanges a PAT's text for a JWT. Throws AuthError 401 for an unknown, wrong or revoked
   /// PAT (one message for all), and 403 for a disabled account or a member the account's plan
-  /// does not allow (naming the plan).
-  Issued exchange(std::string_view pat, int64_t nowMs);
+  /// does not allow (naming the plan). `browserSession` marks the token as one for a session
+  /// cookie, the only kind renew takes.
+  Issued exchange(std::string_view pat, int64_t nowMs, bool browserSession = false);
 
   /// Checks the header's bearer value. A JWT is verified completely (docs/accounts.md), with a
   /// store lookup of its token and account, so a revocation counts at once. No header (or a
@@ -115,8 +121,14 @@ class Authenticator {
   Principal authenticateRequest(const Poco::Net::HTTPServerRequest& request, int64_t nowMs);
 
   /// A new access token for a member whose current one is valid (a session renewal): the same
-  /// PAT, account and member, checked again. Throws AuthError 401 when they no longer hold.
+  /// PAT, account and member, checked again. Throws AuthError 401 when they no longer hold, and
+  /// 403 unless the current one came in the session cookie and was issued for it: a token
+  /// handed out at /auth/token, wherever it is sent, ends at its `exp` (#4).
   Issued renew(const Principal& principal, int64_t nowMs);
+
+  /// Ends the principal's access token on every edge of the store before its time (a
+  /// sign-out): from now on it is refused like a revoked one. Throws StoreError.
+  void endSession(const Principal& principal, int64_t nowMs);
 
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.
   std::optional<AccessClaims> verify(std::string_view jwt, int64_t nowMs) const;
@@ -126,7 +138,7 @@ class Authenticator {
 
  private:
   Issued issue(store::AccountRecord account, store::MemberRecord member, store::TokenRecord token,
-               int64_t nowMs) const;
+               int64_t nowMs, bool browserSession) const;
 
   store::Store& store_;
   std::string key_;
@@ -134,7 +146,12 @@ class Authenticator {
   std::chrono::seconds ttl_;
 };
 
-/// A new PAT: "anm_pat_" + 52 lower-case base32 characters (256 random bits).
+/// Throws AuthError 400 for a request with more than one Authorization header or more than one
+/// session cookie (kSessionCookie): readers of such a request disagree on which one counts (a
+/// proxy may check the last, the edge would take the first), so none is taken (#4).
+void refuseRepeatedCredentials(const Poco::Net::HTTPServerRequest& request);
+
+/// A new PAT: "anm_pat_" + 52 lower-case base32 characters (260 random bits).
 std::string newPersonalToken();
 
 /// A new random id: prefix + 26 lower-case base32 characters (130 random bits).

@@ -365,7 +365,7 @@ void parseSecurity(const ConfigValues& values, EdgeConfig& config) {
 }
 
 // The model-based explanation (docs/diagnosis.md): off without explain.url.
-void parseExplain(const ConfigValues& values, EdgeConfig& config) {
+void parseExplain(const ConfigValues& values, EdgeConfig& config, ConfigUse use) {
   auto value = [&values](const char* key) -> const std::string* {
     const auto it = values.find(key);
     return it == values.end() ? nullptr : &it->second;
@@ -389,12 +389,17 @@ void parseExplain(const ConfigValues& values, EdgeConfig& config) {
   const auto* env = value("explain.key_env");
   if (file && env)
     throw ConfigError("explain.key_file and explain.key_env are both set; keep only one");
-  if (file) explain.key = readSecretFile("explain.key_file", *file);
-  if (env) {
-    if (!isEnvironmentName(*env)) {
-      throw ConfigError("invalid value for explain.key_env: \"" + *env +
-                        "\" is not an environment variable name");
-    }
+  if (file && file->empty()) throw ConfigError("invalid value for explain.key_file: it is empty");
+  if (env && !isEnvironmentName(*env)) {
+    throw ConfigError("invalid value for explain.key_env: \"" + *env +
+                      "\" is not an environment variable name");
+  }
+
+  // Only a serving edge asks the model, so only it needs the key.
+  if (file && use == ConfigUse::kServer) {
+    explain.key = readSecretFile("explain.key_file", *file);
+  }
+  if (env && use == ConfigUse::kServer) {
     const char* key = std::getenv(env->c_str());
     if (key == nullptr || *key == '\0') {
       throw ConfigError("explain.key_env names " + *env + ", which is not set");
@@ -503,7 +508,7 @@ ConfigValues readConfigFile(const std::string& path) {
   return values;
 }
 
-EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
+EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir, ConfigUse use) {
   EdgeConfig config;
   auto value = [&values](const char* key) -> const std::string* {
     const auto it = values.find(key);
@@ -580,7 +585,7 @@ EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir) {
 
   parseTls(values, config);
   parseSecurity(values, config);
-  parseExplain(values, config);
+  parseExplain(values, config, use);
   return config;
 }
 

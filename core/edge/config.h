@@ -172,7 +172,14 @@ ConfigValues readConfigFile(const std::string& path);
 /// ambiguous, and so are the mysql-only keys (`store.pool_size`, `store.poll_interval_ms`,
 /// `store.password_file`, `store.password_env`) with a sqlite store. No message repeats a
 /// password.
-EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir);
+///
+/// `use` kAdmin is for `anonymily-edge admin`: every value is checked as for the server, but
+/// what only a serving edge reads is not looked up (the model explanation's API key from
+/// `explain.key_file` or `explain.key_env`), so that an admin command needs no setting it never
+/// uses (#4).
+enum class ConfigUse { kServer, kAdmin };
+EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir,
+                       ConfigUse use = ConfigUse::kServer);
 
 /// `store` as it may be shown: a URL's password (between the user's ':' and the last '@')
 /// becomes ***; anything else is returned unchanged.

@@ -3,7 +3,6 @@
 #include "core/edge/connection.h"
 
 #include <Poco/Exception.h>
-#include <Poco/JSON/Stringifier.h>
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
@@ -27,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/edge/api_support.h"
 #include "core/edge/raw_head.h"
 #include "core/edge/recording_socket.h"
 #include "core/edge/tls.h"
@@ -40,12 +40,6 @@ namespace {
 constexpr int kLingerBytes = 1 << 20;
 constexpr long kLingerMicroseconds = 500000;
 
-// Looked up once: Logger::get takes a process-wide lock and searches a map on every call.
-Poco::Logger& httpLog() {
-  static Poco::Logger& instance = Poco::Logger::get("anm.http");
-  return instance;
-}
-
 // POCO reports every malformed head as MessageException; its text tells the limits apart.
 int statusForHeadError(const std::string& message) {
   if (message.find("URI") != std::string::npos) return 414;
@@ -54,14 +48,6 @@ int statusForHeadError(const std::string& message) {
     return 431;
   }
   return 400;
-}
-
-std::string errorJson(const std::string& message) {
-  std::ostringstream out;
-  out << "{\"error\":";
-  Poco::JSON::Stringifier::formatString(message, out);
-  out << "}";
-  return out.str();
 }
 
 // A receive timeout inside POCO's header stream surfaces as a parse error; the session keeps
@@ -529,6 +515,7 @@ EdgeConnection::After EdgeConnection::serveOne(EdgeSession& session, HeadRecorde
   response.setKeepAlive(params_->getKeepAlive() && request->getKeepAlive() &&
                         session.canKeepAlive());
   if (!server.empty()) response.set("Server", server);
+  setSafetyHeaders(response);
 
   // A request without a body has arrived whole; the deadline must not outlive the socket,
   // which a stream handler hands over to the hub.
@@ -639,6 +626,7 @@ void EdgeConnection::refuse(EdgeSession& session, int status, const std::string&
     response.setDate(Poco::Timestamp());
     const std::string& server = params_->getSoftwareVersion();
     if (!server.empty()) response.set("Server", server);
+    setSafetyHeaders(response);
     std::ostringstream head;
     response.write(head);
     const std::string bytes = head.str() + body;

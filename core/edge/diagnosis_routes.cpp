@@ -220,7 +220,8 @@ class BulkReplayHandler : public HookApiHandler {
     for (auto it = found.events.rbegin(); it != found.events.rend(); ++it) ids.push_back(it->id);
     const ReplayJobState job = services_.replayJobs->start(hook.id, std::move(ids));
     audit(req, "event.replay", hook.accountId, hook.id, 0,
-          "job=" + job.id + " count=" + std::to_string(job.total) + " q=" + text);
+          "job=" + job.id + " count=" + std::to_string(job.total) + " " +
+              queryAuditDetail(*query, text.size()));
     sendJson(resp, 202, replayJobJson(job));
   }
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -57,7 +58,19 @@ constexpr int kListenBacklog = 128;
 void createDataDir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(dir, ec)) return;
+  if (fs::is_directory(dir, ec)) {
+    // A directory made beforehand is the operator's to set; what the edge writes in it is its
+    // own user's only (the umask main() sets), but its names and any other files are not.
+    const auto perms = fs::status(dir, ec).permissions();
+    const auto open = perms & (fs::perms::group_all | fs::perms::others_all);
+    if (!ec && open != fs::perms::none) {
+      char mode[8];
+      std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(perms & fs::perms::mask));
+      edgeLog().warning("data directory accessible by group or others path=%s mode=%s", dir,
+                        std::string(mode));
+    }
+    return;
+  }
   if (!fs::create_directories(dir, ec) || ec) {
     throw ConfigError("could not create data_dir " + dir + ": " + ec.message());
   }

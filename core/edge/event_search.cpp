@@ -23,6 +23,16 @@ std::optional<search::Query> parseQueryOrAnswer(const std::string& text,
   }
 }
 
+std::string queryAuditDetail(const search::Query& query, size_t bytes) {
+  std::string fields;
+  for (const std::string_view name : query.fields()) {
+    if (!fields.empty()) fields += ',';
+    fields += name;
+  }
+  return "fields=" + (fields.empty() ? std::string("none") : fields) +
+         " q_bytes=" + std::to_string(bytes);
+}
+
 SearchPage searchEvents(store::Store& store, const std::string& hookId, const search::Query& query,
                         const SearchScope& scope) {
   SearchPage out;

@@ -46,6 +46,12 @@ struct SearchPage {
 std::optional<search::Query> parseQueryOrAnswer(const std::string& text,
                                                 Poco::Net::HTTPServerResponse& resp);
 
+/// What the audit log keeps of a query whose text was `bytes` long: the fields it uses and its
+/// length, "fields=body,header q_bytes=42" ("fields=none" for a query of no term). Never a
+/// value it searches for: a query often quotes what the bodies hold, and the audit log holds no
+/// request data (docs/security.md, #4).
+std::string queryAuditDetail(const search::Query& query, size_t bytes);
+
 /// Reads the hook's events in the scope's order until `limit` match or `maxScan` were read,
 /// loading only what the query needs (bodies, deliveries) and skipping what its prefilter
 /// excludes before matching. Bodies are dropped from the matches it returns.

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <initializer_list>
 #include <istream>
 #include <iterator>
 #include <limits>
@@ -96,10 +97,35 @@ std::string withLatestDeliveries(const store::EventRecord& event,
 
 // --- Custom responses -----------------------------------------------------------------------
 
-// Framing is the edge's business: a sender must never get a length or coding that lies.
-bool isFramingField(std::string_view name) {
-  return equalsIgnoringCase(name, "Content-Length") ||
-         equalsIgnoringCase(name, "Transfer-Encoding") || equalsIgnoringCase(name, "Connection");
+// Why a custom response may not set the field `name`, or "" when it may (#4). The answer goes
+// out on the edge's own origin, where the dashboard runs: nothing in it may frame the answer
+// differently, replace what the edge sets on every answer, or change what the browser keeps for
+// that origin (cookies, caches, permissions granted to other origins, ...).
+std::string customHeaderRefusal(std::string_view name) {
+  const auto any = [name](std::initializer_list<std::string_view> names) {
+    return std::any_of(names.begin(), names.end(),
+                       [name](std::string_view other) { return equalsIgnoringCase(name, other); });
+  };
+  const auto startsWith = [name](std::string_view prefix) {
+    return name.size() >= prefix.size() &&
+           equalsIgnoringCase(name.substr(0, prefix.size()), prefix);
+  };
+  if (any({"Content-Length", "Transfer-Encoding", "Connection"})) {
+    return "the edge frames the answer itself";
+  }
+  if (any({"Keep-Alive", "Upgrade", "Trailer", "TE"}) || startsWith("Proxy-")) {
+    return "it belongs to the connection, which is the edge's";
+  }
+  if (any({"Date", "Server", "Content-Security-Policy", "Content-Security-Policy-Report-Only",
+           "X-Content-Type-Options"})) {
+    return "the edge sets it on every answer";
+  }
+  if (any({"Set-Cookie", "Set-Cookie2", "Clear-Site-Data", "Refresh", "Strict-Transport-Security",
+           "Alt-Svc", "NEL", "Report-To", "Reporting-Endpoints", "Service-Worker-Allowed"}) ||
+      startsWith("Access-Control-")) {
+    return "it would reach what browsers keep for the edge's origin, where the dashboard runs";
+  }
+  return "";
 }
 
 bool isFieldValue(std::string_view value) {
@@ -134,9 +160,9 @@ store::CustomResponse parseCustomResponse(const Poco::JSON::Object& object) {
         throw BadRequest("custom_response header name " + jsonText(header.name) +
                          " is not an RFC 9110 token");
       }
-      if (isFramingField(header.name)) {
-        throw BadRequest("custom_response may not set " + header.name +
-                         ": the edge frames the answer itself");
+      const std::string refusal = customHeaderRefusal(header.name);
+      if (!refusal.empty()) {
+        throw BadRequest("custom_response may not set " + header.name + ": " + refusal);
       }
       if (!isFieldValue(header.value)) {
         throw BadRequest("custom_response header " + header.name +
@@ -171,7 +197,16 @@ Poco::JSON::Object::Ptr customResponseJson(const store::CustomResponse& response
 
 void sendCustomResponse(HTTPServerResponse& resp, const store::CustomResponse& response) {
   resp.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(response.status));
-  for (const auto& header : response.headers) resp.add(header.name, header.value);
+
+  // A field stored before the edge refused it (#4) is left out rather than sent. Without a
+  // Content-Type of its own the body is text: a browser must never guess HTML from it.
+  bool typed = false;
+  for (const auto& header : response.headers) {
+    if (!customHeaderRefusal(header.name).empty()) continue;
+    typed = typed || equalsIgnoringCase(header.name, "Content-Type");
+    resp.add(header.name, header.value);
+  }
+  if (!typed) resp.setContentType(kCustomResponseDefaultType);
   resp.setContentLength64(static_cast<Poco::Int64>(response.body.size()));
   resp.sendBuffer(response.body.data(), response.body.size());
 }
@@ -219,9 +254,12 @@ class IngestHandler : public EdgeHandler {
 
  private:
   void handle(HTTPServerRequest& req, HTTPServerResponse& resp) {
-    // The hook comes first: a request to nowhere is refused before its body is read.
+    // The hook comes first: a request to nowhere is refused before its body is read. A hook of
+    // a disabled (or deleted) account is nowhere too, for senders as for its members (#4).
     const auto hook = services_.store->findHook(hookId_);
-    if (!hook || expired(*hook, nowMs())) {
+    const auto account = hook ? accountOf(*hook) : std::nullopt;
+    const bool barred = hook && !hook->accountId.empty() && (!account || account->disabled);
+    if (!hook || expired(*hook, nowMs()) || barred) {
       services_.metrics->webhookRefused(IngestRefusal::kUnknownHook);
       closeIfBodyUnread(req, resp);
       sendError(resp, 404, "unknown hook");
@@ -245,9 +283,9 @@ class IngestHandler : public EdgeHandler {
     }
 
     // A custom response is the pro plan's: a hook whose account moved to free keeps its
-    // setting (for a move back) but answers with the default. Asked before the body is read, so
-    // that a store that cannot answer refuses the webhook rather than leaves it half answered.
-    const bool answersCustom = hook->customResponse && planAllowsCustomResponse(*hook);
+    // setting (for a move back) but answers with the default.
+    const bool answersCustom =
+        hook->customResponse && account && accountLimits(*account).customResponse;
 
     // Request framing the edge cannot relay faithfully is refused rather than guessed at.
     if (req.has("Transfer-Encoding") && !req.getChunkedTransferEncoding()) {
@@ -383,13 +421,13 @@ class IngestHandler : public EdgeHandler {
     sendJson(resp, 200, "{\"ok\":true,\"id\":" + std::to_string(eventId) + "}");
   }
 
-  // The account as read at most kAccountCacheTtl ago: one store read per account and second.
-  bool planAllowsCustomResponse(const store::HookRecord& hook) const {
-    if (hook.accountId.empty()) return false;
-    const auto account = services_.accounts != nullptr
-                             ? services_.accounts->find(hook.accountId)
-                             : services_.store->findAccount(hook.accountId);
-    return account && accountLimits(*account).customResponse;
+  // The hook's account as read at most kAccountCacheTtl ago: one store read per account and
+  // second. Read before the body, so that a store that cannot answer refuses the webhook rather
+  // than leaves it half answered. Nothing for an anonymous hook.
+  std::optional<store::AccountRecord> accountOf(const store::HookRecord& hook) const {
+    if (hook.accountId.empty()) return std::nullopt;
+    return services_.accounts != nullptr ? services_.accounts->find(hook.accountId)
+                                         : services_.store->findAccount(hook.accountId);
   }
 
   static std::string providerName(const store::HookRecord& hook) {
@@ -809,13 +847,16 @@ class ListEventsHandler : public HookApiHandler {
     const auto query = parseQueryOrAnswer(text, resp);
     if (!query) return;
 
-    // Searching reads contents, so it is on the record before anything leaves.
-    audit(req, "event.search", hook.accountId, hook.id, 0,
-          "before=" + std::to_string(before) + " q=" + text);
     SearchScope scope;
     scope.cursor = before;
     scope.limit = limit;
     const SearchPage page = searchEvents(*services_.store, hookId_, *query, scope);
+
+    // Searching reads contents, so it is on the record before anything leaves; the query's
+    // values are not (they quote what bodies hold), only what it looks at.
+    audit(req, "event.search", hook.accountId, hook.id, 0,
+          queryAuditDetail(*query, text.size()) + " before=" + std::to_string(before) +
+              " count=" + std::to_string(page.events.size()));
     std::string out = "{\"events\":[";
     for (size_t i = 0; i < page.events.size(); ++i) {
       if (i > 0) out += ',';

@@ -44,6 +44,8 @@ inline constexpr size_t kMaxRelayHeaderBytes = 64;
 /// Bounds of a hook's custom response (the pro plan): header fields and body bytes.
 inline constexpr size_t kMaxCustomResponseHeaders = 20;
 inline constexpr size_t kMaxCustomResponseBodyBytes = 64u << 10;
+/// The Content-Type of a custom response that names none.
+inline constexpr char kCustomResponseDefaultType[] = "text/plain; charset=utf-8";
 /// Most deliveries an event summary or detail lists: the latest ones, with "deliveries_total"
 /// giving how many are stored (docs/protocol.md).
 inline constexpr size_t kMaxListedDeliveries = 20;

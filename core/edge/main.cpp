@@ -9,6 +9,7 @@
 #include <Poco/Util/OptionException.h>
 #include <Poco/Util/OptionSet.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -292,6 +293,11 @@ class EdgeApp : public Poco::Util::Application {
 }  // namespace anm::edge
 
 int main(int argc, char** argv) {
+  // Before any file is made: the store, its journal and the keys hold other people's webhooks,
+  // so everything the edge (or admin) creates is its own user's only, whatever the data
+  // directory's mode (#4).
+  ::umask(077);
+
   // A service manager may ask for a reload as soon as the process exists, and SIGHUP's default
   // action ends it: from the first instruction on, the signals the edge acts on wait, pending,
   // until serveUntilStopped takes them, so an early SIGHUP is a reload once the edge serves

@@ -589,6 +589,11 @@ std::string render(const Node& node, int parentPrecedence) {
   return precedenceOf(node.kind) < parentPrecedence ? "(" + text + ")" : text;
 }
 
+void collectFields(const Node& node, std::vector<bool>& used) {
+  if (node.kind == Node::Kind::kTerm) used[static_cast<size_t>(node.term.field)] = true;
+  for (const auto& child : node.children) collectFields(child, used);
+}
+
 }  // namespace
 
 // --- Public API.
@@ -663,5 +668,20 @@ const Needs& Query::needs() const { return parsed_->needs; }
 bool Query::matchesEverything() const { return parsed_->tree.kind == Node::Kind::kAll; }
 
 std::string Query::toString() const { return render(parsed_->tree, 0); }
+
+std::vector<std::string_view> Query::fields() const {
+  std::vector<bool> used(static_cast<size_t>(Field::kText) + 1, false);
+  collectFields(parsed_->tree, used);
+  if (used[static_cast<size_t>(Field::kHeaderValue)])
+    used[static_cast<size_t>(Field::kHeader)] = true;
+
+  std::vector<std::string_view> out;
+  for (const std::string_view name : fieldNames()) {
+    const auto field = fieldNamed(name);
+    if (field && used[static_cast<size_t>(*field)]) out.push_back(name);
+  }
+  if (used[static_cast<size_t>(Field::kText)]) out.push_back("text");
+  return out;
+}
 
 }  // namespace anm::search

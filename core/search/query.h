@@ -145,6 +145,11 @@ class Query {
   /// suits logs and comparing queries.
   std::string toString() const;
 
+  /// The names of the fields the query's terms use, each once, in the order fieldNames()
+  /// lists them, with "text" last for a bare term. What a query looks at without any value it
+  /// looks for, so that it may be recorded where the values may not (the audit log, #4).
+  std::vector<std::string_view> fields() const;
+
   struct Parsed;
 
  private:

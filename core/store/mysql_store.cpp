@@ -296,6 +296,17 @@ const std::vector<Migration>& migrations() {
            // An event's detail lists its replays.
            "ALTER TABLE events ADD KEY events_by_replay_of (hook_id, replay_of)",
        }},
+      {6,
+       "access tokens ended by a sign-out",
+       {
+           // One row per signed-out access token (its jti) while it could still be used. The
+           // edge has no DELETE privilege: endSession reuses a row past its time instead.
+           "CREATE TABLE IF NOT EXISTS ended_sessions ("
+           " jti VARCHAR(64) NOT NULL PRIMARY KEY,"
+           " until_ms BIGINT NOT NULL,"
+           " KEY ended_sessions_by_until (until_ms)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+       }},
   };
   return kMigrations;
 }
@@ -1283,6 +1294,42 @@ class MySqlStore::Impl {
     });
   }
 
+  void endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) {
+    withConnection("end session", true, [&](Connection& c) {
+      // A row past its time takes the new one, so the table holds about as many rows as
+      // sign-outs whose tokens could still be used; only when none is free does it grow. A
+      // token ended twice keeps its own row (the reuse would duplicate its key).
+      auto& reuse = c.prepare(
+          "UPDATE ended_sessions SET jti = ?, until_ms = ? WHERE until_ms <= ? "
+          "ORDER BY until_ms LIMIT 1");
+      reuse.setString(1, sessionId);
+      reuse.setInt64(2, untilMs);
+      reuse.setInt64(3, nowMs);
+      try {
+        if (reuse.executeUpdate() == 1) return 0;
+      } catch (const sql::SQLException& e) {
+        if (e.getErrorCode() != 1062) throw;
+      }
+      auto& insert = c.prepare(
+          "INSERT INTO ended_sessions (jti, until_ms) VALUES (?, ?) "
+          "ON DUPLICATE KEY UPDATE until_ms = GREATEST(until_ms, VALUES(until_ms))");
+      insert.setString(1, sessionId);
+      insert.setInt64(2, untilMs);
+      insert.executeUpdate();
+      return 0;
+    });
+  }
+
+  bool sessionEnded(const std::string& sessionId, int64_t nowMs) {
+    return withConnection("find ended session", true, [&](Connection& c) {
+      auto& statement = c.prepare("SELECT 1 FROM ended_sessions WHERE jti = ? AND until_ms > ?");
+      statement.setString(1, sessionId);
+      statement.setInt64(2, nowMs);
+      std::unique_ptr<sql::ResultSet> rs(statement.executeQuery());
+      return rs->next();
+    });
+  }
+
   void touchToken(const std::string& tokenId, int64_t nowMs) {
     withConnection("touch token", false, [&](Connection& c) {
       auto& statement = c.prepare(
@@ -2258,6 +2305,7 @@ class MySqlStore::Impl {
         "INSERT INTO tokens SELECT * FROM tokens WHERE 0",
         "INSERT INTO audit SELECT * FROM audit WHERE 0",
         "INSERT INTO settings SELECT * FROM settings WHERE 0",
+        "INSERT INTO ended_sessions SELECT * FROM ended_sessions WHERE 0",
         "UPDATE sequences SET value = value WHERE 0",
         "UPDATE hooks SET relay_id = relay_id WHERE 0",
         "UPDATE events SET key_id = key_id WHERE 0",
@@ -2265,6 +2313,7 @@ class MySqlStore::Impl {
         "UPDATE accounts SET plan = plan WHERE 0",
         "UPDATE tokens SET revoked_at_ms = revoked_at_ms WHERE 0",
         "UPDATE settings SET value = value WHERE 0",
+        "UPDATE ended_sessions SET until_ms = until_ms WHERE 0",
     };
     try {
       for (const char* probe : kProbes) c.execute(probe);
@@ -3184,6 +3233,14 @@ std::vector<std::string> MySqlStore::revokedTokensSince(int64_t sinceMs) {
 
 void MySqlStore::touchToken(const std::string& tokenId, int64_t nowMs) {
   impl_->touchToken(tokenId, nowMs);
+}
+
+void MySqlStore::endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) {
+  impl_->endSession(sessionId, untilMs, nowMs);
+}
+
+bool MySqlStore::sessionEnded(const std::string& sessionId, int64_t nowMs) {
+  return impl_->sessionEnded(sessionId, nowMs);
 }
 
 int64_t MySqlStore::appendAudit(const AuditRecord& entry) { return impl_->appendAudit(entry); }

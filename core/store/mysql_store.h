@@ -112,7 +112,7 @@ struct MySqlStats {
 class MySqlStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 5;
+  static constexpr int64_t kSchemaVersion = 6;
 
   /// Connects, creates or migrates the schema and starts the writer and the follower. Throws
   /// StoreError when the server cannot be reached, refuses the login, or holds a newer schema.
@@ -168,6 +168,8 @@ class MySqlStore : public Store {
   bool revokeToken(const std::string& tokenId, int64_t nowMs) override;
   std::vector<std::string> revokedTokensSince(int64_t sinceMs) override;
   void touchToken(const std::string& tokenId, int64_t nowMs) override;
+  void endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) override;
+  bool sessionEnded(const std::string& sessionId, int64_t nowMs) override;
 
   /// Committed with autocommit before it returns. Ids come from AUTO_INCREMENT: increasing
   /// per edge, but two edges appending at once may commit them out of order.

@@ -228,6 +228,16 @@ const std::vector<Migration>& migrations() {
            // An event's detail lists its replays; only replays are in the index.
            "CREATE INDEX events_by_replay_of ON events(hook_id, replay_of) WHERE replay_of <> 0",
        }},
+      {6,
+       "access tokens ended by a sign-out",
+       {
+           // One row per signed-out access token (its jti) until it expires; endSession drops
+           // the rows past their time, through the index.
+           "CREATE TABLE ended_sessions ("
+           " jti TEXT PRIMARY KEY NOT NULL,"
+           " until_ms INTEGER NOT NULL)",
+           "CREATE INDEX ended_sessions_by_until ON ended_sessions(until_ms)",
+       }},
   };
   return kMigrations;
 }
@@ -2165,6 +2175,24 @@ std::vector<std::string> SqliteStore::revokedTokensSince(int64_t sinceMs) {
           "ORDER BY revoked_at_ms, id");
     q.int64(sinceMs);
     return idsOf(q);
+  });
+}
+
+void SqliteStore::endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) {
+  impl_->runOnWriter([&](sqlite3* db) {
+    Sql(db, "DELETE FROM ended_sessions WHERE until_ms <= ?").int64(nowMs).run();
+    Sql q(db,
+          "INSERT INTO ended_sessions (jti, until_ms) VALUES (?, ?) "
+          "ON CONFLICT (jti) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)");
+    q.text(sessionId).int64(untilMs).run();
+  });
+}
+
+bool SqliteStore::sessionEnded(const std::string& sessionId, int64_t nowMs) {
+  return impl_->read("ended session", [&](Session& s) {
+    Sql q(handleOf(s), "SELECT 1 FROM ended_sessions WHERE jti = ? AND until_ms > ?");
+    q.text(sessionId).int64(nowMs);
+    return q.step();
   });
 }
 

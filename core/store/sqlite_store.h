@@ -107,7 +107,7 @@ struct ReadStats {
 class SqliteStore : public Store {
  public:
   /// The newest schema version this build knows. A database with a newer one is refused.
-  static constexpr int64_t kSchemaVersion = 5;
+  static constexpr int64_t kSchemaVersion = 6;
 
   /// Opens or creates the database in `path` and brings its schema up to kSchemaVersion.
   /// Throws StoreError when the file cannot be opened or its schema is newer than this build.
@@ -159,6 +159,8 @@ class SqliteStore : public Store {
   bool revokeToken(const std::string& tokenId, int64_t nowMs) override;
   std::vector<std::string> revokedTokensSince(int64_t sinceMs) override;
   void touchToken(const std::string& tokenId, int64_t nowMs) override;
+  void endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) override;
+  bool sessionEnded(const std::string& sessionId, int64_t nowMs) override;
 
   /// Durable before it returns: it goes through the writer like an event.
   int64_t appendAudit(const AuditRecord& entry) override;

@@ -461,6 +461,21 @@ class Store {
     throw StoreError("accounts are not supported by this store");
   }
 
+  /// Ends the access token whose `jti` claim is `sessionId` before its time (a sign-out): from
+  /// now on sessionEnded is true for it, for every edge of the store, until `untilMs` (past
+  /// its expiry, when the token is refused anyway); then its record may be dropped or reused.
+  /// Ending one twice is no error. (Appended.)
+  virtual void endSession(const std::string& sessionId, int64_t untilMs, int64_t nowMs) {
+    (void)sessionId, (void)untilMs, (void)nowMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+  /// Whether the access token with this `jti` was ended and `nowMs` is before its untilMs.
+  /// (Appended.)
+  virtual bool sessionEnded(const std::string& sessionId, int64_t nowMs) {
+    (void)sessionId, (void)nowMs;
+    throw StoreError("accounts are not supported by this store");
+  }
+
   // --- Audit log: appended to, read, never changed.
 
   /// Stores the entry durably before returning (a read that could not be audited is refused);

@@ -1,6 +1,7 @@
 // tests/e2e/cross_edge_revocation_test.cpp: a personal access token revoked through one edge
 // stops working on another edge of the same MySQL database at once, and that edge closes the
-// streams opened with it within its revocation poll.
+// streams opened with it within its revocation poll; a dashboard session signed out of on one
+// edge is refused by the other at once.
 // SPDX-License-Identifier: Apache-2.0
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "tests/e2e/multi_edge_env.h"
+#include "tests/e2e/support/http_wire.h"
 #include "tests/e2e/support/sse_reader.h"
 
 namespace anm::e2e {
@@ -27,16 +29,42 @@ class CrossEdgeRevocationTest : public MultiEdgeTest {
     EXPECT_EQ(r.status, 200) << r.message.body;
     return r.status == 200 ? jsonText(parseObject(r.message.body), "access_token") : "";
   }
+
+  // Edge a started first on the new database, so it made the owner account and wrote its PAT;
+  // "" after a recorded failure.
+  std::string ownerPatOfEdgeA() {
+    std::string pat = readFile(dir_.path() / "edge-a" / "edge-data" / "owner.token");
+    EXPECT_FALSE(pat.empty()) << "edge a wrote no owner token";
+    if (!pat.empty()) pat.pop_back();
+    return pat;
+  }
+
+  // A request with the dashboard's session cookie holding `jwt`, and its CSRF header.
+  static WireResponse withSessionCookie(EdgeProcess& edge, const std::string& method,
+                                        const std::string& target, const std::string& jwt) {
+    const std::string request = method + " " + target +
+                                " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(edge.port()) +
+                                "\r\nCookie: anm_session=" + jwt +
+                                "\r\nX-Anonymily-CSRF: 1\r\nContent-Length: 0\r\n"
+                                "Connection: close\r\n\r\n";
+    return exchange(edge.port(), request, false);
+  }
+
+  // The value the answer's Set-Cookie gives the session cookie, or "".
+  static std::string sessionCookie(const WireResponse& r) {
+    const std::string header = r.message.value("Set-Cookie").value_or("");
+    const std::string prefix = "anm_session=";
+    if (header.rfind(prefix, 0) != 0) return "";
+    return header.substr(prefix.size(), header.find(';') - prefix.size());
+  }
 };
 
 TEST_F(CrossEdgeRevocationTest, RevokedTokenIsRefusedByTheOtherEdgeAtOnceAndItsStreamThereCloses) {
   EdgeProcess& edgeA = startEdge("a");
   EdgeProcess& edgeB = startEdge("b");
 
-  // Edge a started first on the new database, so it made the owner account and its token.
-  std::string ownerPat = readFile(dir_.path() / "edge-a" / "edge-data" / "owner.token");
-  ASSERT_FALSE(ownerPat.empty()) << "edge a wrote no owner token";
-  ownerPat.pop_back();
+  const std::string ownerPat = ownerPatOfEdgeA();
+  ASSERT_FALSE(ownerPat.empty());
   const std::string ownerJwt = signIn(edgeA, ownerPat);
   ASSERT_FALSE(ownerJwt.empty());
 
@@ -94,6 +122,45 @@ TEST_F(CrossEdgeRevocationTest, RevokedTokenIsRefusedByTheOtherEdgeAtOnceAndItsS
   EXPECT_EQ(ownerStream.webhookIds(), (std::vector<int64_t>{first, second}));
   EXPECT_EQ(laptopStream.webhookIds(), std::vector<int64_t>{first});
   EXPECT_EQ(apiGet(edgeB.port(), "/api/v1/account", ownerJwt).status, 200);
+}
+
+TEST_F(CrossEdgeRevocationTest, SessionSignedOutOfOnOneEdgeIsRefusedByTheOtherAtOnce) {
+  EdgeProcess& edgeA = startEdge("a");
+  EdgeProcess& edgeB = startEdge("b");
+  const std::string ownerPat = ownerPatOfEdgeA();
+  ASSERT_FALSE(ownerPat.empty());
+
+  // A dashboard signs in at edge a; its access token works on edge b too.
+  const WireResponse started =
+      apiPost(edgeA.port(), "/api/v1/auth/session", "{\"token\":\"" + ownerPat + "\"}");
+  ASSERT_EQ(started.status, 200) << started.message.body;
+  const std::string jwt = sessionCookie(started);
+  ASSERT_FALSE(jwt.empty());
+  ASSERT_EQ(withSessionCookie(edgeB, "GET", "/api/v1/account", jwt).status, 200);
+  ASSERT_EQ(apiGet(edgeB.port(), "/api/v1/account", jwt).status, 200);
+
+  // Renewal takes the session's cookie only: the same token as a bearer is refused, saying
+  // what to do instead.
+  const WireResponse renewAsBearer = apiPost(edgeB.port(), "/api/v1/auth/session/renew", "", jwt);
+  EXPECT_EQ(renewAsBearer.status, 403) << renewAsBearer.message.body;
+  EXPECT_EQ(jsonText(parseObject(renewAsBearer.message.body), "error"),
+            "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+            "access token");
+  EXPECT_EQ(sessionCookie(renewAsBearer), "");
+
+  // It signs out at edge a. Edge b, which signed nothing, refuses the token on the very next
+  // request, in the cookie or as a bearer, and will not renew it.
+  const WireResponse ended = withSessionCookie(edgeA, "DELETE", "/api/v1/auth/session", jwt);
+  ASSERT_EQ(ended.status, 204) << ended.message.body;
+  EXPECT_EQ(withSessionCookie(edgeB, "GET", "/api/v1/account", jwt).status, 401);
+  EXPECT_EQ(apiGet(edgeB.port(), "/api/v1/account", jwt).status, 401);
+  EXPECT_EQ(withSessionCookie(edgeB, "POST", "/api/v1/auth/session/renew", jwt).status, 401);
+  EXPECT_EQ(apiGet(edgeA.port(), "/api/v1/account", jwt).status, 401);
+
+  // The PAT itself is untouched: a new sign-in works on both.
+  const std::string fresh = signIn(edgeB, ownerPat);
+  ASSERT_FALSE(fresh.empty());
+  EXPECT_EQ(apiGet(edgeA.port(), "/api/v1/account", fresh).status, 200);
 }
 
 }  // namespace

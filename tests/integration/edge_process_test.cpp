@@ -305,5 +305,55 @@ TEST_F(EdgeProcessTest, AStartThatFailsBeforeServingCreatesNothingInTheDataDirec
   EXPECT_FALSE(std::filesystem::exists(data)) << run.err;
 }
 
+TEST_F(EdgeProcessTest, WhatTheEdgeCreatesIsItsOwnUsersOnlyInAnOpenDataDirectory) {
+  namespace fs = std::filesystem;
+  const std::string data = dir_ + "/open-data";
+  ASSERT_TRUE(fs::create_directory(data));
+  fs::permissions(data, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+
+  // A umask that leaves files 0644, as a shell's usually does; the edge must not rely on it.
+  const mode_t before = ::umask(022);
+  const std::string portFile = dir_ + "/port";
+  spawn({"--listen", "127.0.0.1:0", "--port-file", portFile, "--data-dir", data, "--plugin-dir",
+         ANM_TEST_PLUGIN_DIR});
+  ::umask(before);
+  const uint16_t port = waitForPortFile(portFile);
+  ASSERT_GT(port, 0);
+
+  // A webhook stored, so that the store's journal files exist too.
+  const Response hook = request(port, "POST", "/api/v1/hooks", "{}");
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  ASSERT_EQ(
+      request(port, "POST", "/h/" + jsonField(hook.body, "id"), "x").status,
+      200);
+  for (const char* name : {"anonymily.db", "anonymily.db-wal", "anonymily.db-shm"}) {
+    EXPECT_TRUE(fs::exists(data + "/" + name)) << name;
+  }
+
+  // Every file and directory it made is the owner's only; the directory it was given is kept.
+  std::vector<fs::path> made = {portFile};
+  for (const auto& entry : fs::recursive_directory_iterator(data)) made.push_back(entry.path());
+  EXPECT_GE(made.size(), 5u);
+  for (const auto& path : made) {
+    const auto perms = fs::status(path).permissions();
+    EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
+        << path << " mode " << std::oct << static_cast<unsigned>(perms);
+  }
+  EXPECT_EQ(fs::status(data).permissions() & fs::perms::all,
+            fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                fs::perms::others_read | fs::perms::others_exec);
+
+  // And says so, once.
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  const ProcessResult run = wait();
+  EXPECT_EQ(run.exitCode, 0) << run.err;
+  const std::string warning =
+      "data directory accessible by group or others path=" + data + " mode=0755";
+  const size_t at = run.err.find(warning);
+  EXPECT_NE(at, std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find(warning, at + 1), std::string::npos) << run.err;
+}
+
 }  // namespace
 }  // namespace anm::test

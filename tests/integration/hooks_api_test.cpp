@@ -1,5 +1,6 @@
 // tests/integration/hooks_api_test.cpp: named hooks, plans, relays, custom responses, audit.
 // SPDX-License-Identifier: Apache-2.0
+#include <Poco/URI.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -320,6 +321,105 @@ TEST_F(HooksApiTest, CustomResponseLimits) {
   EXPECT_EQ(patch("{\"body\":\"" + std::string(64 * 1024 + 1, 'b') + "\"}"), 400);
 }
 
+// What an answer on /h/... must carry, whoever wrote its body (#4).
+void expectSandboxed(const Response& r, const std::string& what) {
+  EXPECT_EQ(r.header("X-Content-Type-Options"), "nosniff") << what;
+  EXPECT_EQ(r.header("Content-Security-Policy"), "sandbox; default-src 'none'") << what;
+}
+
+TEST_F(HooksApiTest, IngestAnswersCannotActAsTheDashboardsOrigin) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  const std::string page =
+      R"(<script>fetch('/api/v1/tokens',{method:'POST',headers:{'X-Anonymily-CSRF':'1'}})</script>)";
+
+  // A page of the account's own making is served, but as a sandboxed document: no script runs
+  // in it and its origin is opaque, so the dashboard's session cookie is out of its reach.
+  const auto patched = call(
+      "PATCH", "/api/v1/hooks/" + id, pro.jwt,
+      R"({"custom_response":{"headers":[["Content-Type","text/html"]],"body":")" + page + R"("}})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  const auto html = ingest(id, "{}");
+  EXPECT_EQ(html.status, 200);
+  EXPECT_EQ(html.header("Content-Type"), "text/html");
+  EXPECT_EQ(html.body, page);
+  expectSandboxed(html, "custom response");
+
+  // Without a Content-Type of its own the body is text, never sniffed.
+  ASSERT_EQ(call("PATCH", "/api/v1/hooks/" + id, pro.jwt,
+                 R"({"custom_response":{"body":")" + page + R"("}})")
+                .status,
+            200);
+  const auto untyped = ingest(id, "{}");
+  EXPECT_EQ(untyped.header("Content-Type"), "text/plain; charset=utf-8");
+  expectSandboxed(untyped, "custom response without a type");
+
+  // The edge's own answers on the ingest routes, and a plugin's handshake answer.
+  ASSERT_EQ(call("PATCH", "/api/v1/hooks/" + id, pro.jwt, R"({"custom_response":null})").status,
+            200);
+  expectSandboxed(ingest(id, "{}"), "default answer");
+  expectSandboxed(ingest("nosuchhook", "{}"), "unknown hook");
+  expectSandboxed(request(port_, "GET", "/h/"), "no hook id");
+  const auto created = call("POST", "/api/v1/hooks", pro.jwt,
+                            R"({"name":"signed","provider":"hmacfix","secret":"s3cret"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const auto handshake =
+      ingest(jsonField(created.body, "id"), "{}", {{"X-Handshake", "<b>hello</b>"}});
+  EXPECT_EQ(handshake.body, "<b>hello</b>");
+  expectSandboxed(handshake, "plugin handshake");
+  const auto invalid = ingest(jsonField(created.body, "id"), "{}",
+                              {{"X-Signature-256", "sha256=" + std::string(64, '0')}});
+  EXPECT_EQ(invalid.status, 401);
+  expectSandboxed(invalid, "invalid signature");
+
+  // The API's answers and the dashboard's files are not sniffed either.
+  EXPECT_EQ(call("GET", "/api/v1/hooks", pro.jwt).header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(request(port_, "GET", "/").header("X-Content-Type-Options"), "nosniff");
+}
+
+TEST_F(HooksApiTest, CustomResponseMayNotSetWhatTheEdgeOrTheBrowsersOriginOwns) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string target =
+      "/api/v1/hooks/" + createNamedHook(pro, "main")->getValue<std::string>("id");
+  for (const std::string name : {"Set-Cookie",
+                                 "set-cookie2",
+                                 "Content-Security-Policy",
+                                 "Content-Security-Policy-Report-Only",
+                                 "X-Content-Type-Options",
+                                 "Refresh",
+                                 "Clear-Site-Data",
+                                 "Access-Control-Allow-Origin",
+                                 "access-control-allow-credentials",
+                                 "Strict-Transport-Security",
+                                 "Alt-Svc",
+                                 "NEL",
+                                 "Report-To",
+                                 "Date",
+                                 "Server",
+                                 "Upgrade",
+                                 "Keep-Alive",
+                                 "Trailer",
+                                 "Proxy-Authenticate",
+                                 "Proxy-Connection"}) {
+    const auto r = call("PATCH", target, pro.jwt,
+                        R"({"custom_response":{"headers":[[")" + name + R"(","x=y; Path=/"]]}})");
+    EXPECT_EQ(r.status, 400) << name << ": " << r.body;
+    EXPECT_EQ(jsonField(r.body, "error").rfind("custom_response may not set " + name + ": ", 0), 0u)
+        << r.body;
+  }
+
+  // Nothing was stored by the refusals; ordinary fields still go through.
+  const auto hook = parseObject(call("GET", target, pro.jwt).body);
+  EXPECT_TRUE(hook->isNull("custom_response"));
+  EXPECT_EQ(
+      call("PATCH", target, pro.jwt,
+           R"({"custom_response":{"headers":[["Cache-Control","no-store"],["X-Set-Cookie","a"]]}})")
+          .status,
+      200);
+}
+
 TEST_F(HooksApiTest, ReadingAnEventIsAuditedForTheOwner) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
@@ -382,6 +482,46 @@ TEST_F(HooksApiTest, ReplayIsAuditedWithTheOriginalEventAndItsCopy) {
   // A refused replay (no such event) writes nothing.
   EXPECT_EQ(call("POST", "/api/v1/hooks/" + id + "/events/999999/replay", bob.jwt).status, 404);
   EXPECT_EQ(auditEntries(owner)->size(), entries->size());
+}
+
+TEST_F(HooksApiTest, SearchesAndBulkReplaysAreAuditedWithoutTheirQueries) {
+  startServer();
+  const Account pro = createAccount("alpha", "pro");
+  const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
+  const std::string marker = "cardholder4242";
+  ASSERT_EQ(ingest(id, "{\"card\":\"" + marker + "\"}", {{"X-Token", "t-" + marker}}).status, 200);
+
+  // The queries quote what the bodies hold, as queries do.
+  const std::string query = "body:" + marker + " OR header.x-token:t-" + marker;
+  std::string encoded;
+  Poco::URI::encode(query, "+&=#", encoded);
+  const auto found = call("GET", "/api/v1/hooks/" + id + "/events?q=" + encoded, pro.jwt);
+  ASSERT_EQ(found.status, 200) << found.body;
+  const std::string replayQuery = "{\"q\":\"body:" + marker + "\"";
+  ASSERT_EQ(
+      call("POST", "/api/v1/hooks/" + id + "/replays", pro.jwt, replayQuery + ",\"dry_run\":true}")
+          .status,
+      200);
+  const auto started =
+      call("POST", "/api/v1/hooks/" + id + "/replays", pro.jwt, replayQuery + ",\"expect\":1}");
+  ASSERT_EQ(started.status, 202) << started.body;
+
+  // What the query looked at, how long it was and what it found are on the record; no value
+  // it looked for is.
+  std::string search;
+  std::string replay;
+  const auto entries = auditEntries(pro);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const auto entry = entries->getObject(static_cast<unsigned>(i));
+    const std::string detail = entry->getValue<std::string>("detail");
+    EXPECT_EQ(detail.find(marker), std::string::npos) << detail;
+    if (entry->getValue<std::string>("action") == "event.search") search = detail;
+    if (entry->getValue<std::string>("action") == "event.replay") replay = detail;
+  }
+  EXPECT_EQ(search,
+            "fields=header,body q_bytes=" + std::to_string(query.size()) + " before=0 count=1");
+  EXPECT_EQ(replay, "job=" + jsonField(started.body, "id") + " count=1 fields=body q_bytes=" +
+                        std::to_string(std::string("body:").size() + marker.size()));
 }
 
 TEST_F(HooksApiTest, ListingEventsIsAuditedOncePerRequest) {

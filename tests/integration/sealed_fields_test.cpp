@@ -13,9 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "accounts_env.h"
+#include "backend_env.h"
 #include "core/edge/standard_webhooks.h"
-#include "tests/support/mysql/test_mysql.h"
 
 namespace anm::test {
 namespace {
@@ -31,8 +30,6 @@ constexpr const char* kControl = "control-5e1f08";
 // The event columns that hold ciphertext, as both backends name them.
 const std::vector<std::string> kSealedColumns = {
     "raw_query", "headers", "body", "path_suffix", "reason_message", "event_type", "delivery_id"};
-
-enum class Backend { kSqlite, kMySql };
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -66,31 +63,16 @@ int64_t nowS() {
 
 /// An edge on SQLite or on the test MySQL server, with a pro account whose Standard Webhooks
 /// hook is named kControl.
-class SealedFieldsTest : public AccountsTest, public ::testing::WithParamInterface<Backend> {
+class SealedFieldsTest : public BackendAccountsTest {
  protected:
   void SetUp() override {
-    AccountsTest::SetUp();
-    if (GetParam() == Backend::kMySql) {
-      requireMySqlServer();
-      if (HasFatalFailure() || IsSkipped()) return;
-      db_ = std::make_unique<TestDatabase>(*testMySqlServer());
-      adminStore_ = db_->url();
-    }
-    startServer([this](edge::EdgeConfig& config) {
-      if (!db_) return;
-      config.storeKind = edge::StoreKind::kMySql;
-      config.mysql.endpoint = db_->endpoint();
-      config.store = "mysql " + db_->name();
-    });
+    BackendAccountsTest::SetUp();
+    startOnBackend();
+    if (HasFatalFailure() || IsSkipped()) return;
     account_ = createAccount("alpha", "pro");
     const auto hook = createNamedHook(account_, kControl, R"("standard_webhooks":true)");
     hookId_ = hook->getValue<std::string>("id");
     secret_ = hook->getValue<std::string>("signing_secret");
-  }
-
-  void TearDown() override {
-    AccountsTest::TearDown();
-    db_.reset();
   }
 
   /// Sends a correctly signed Standard Webhooks request; `mark` goes into the path suffix, the
@@ -168,7 +150,6 @@ class SealedFieldsTest : public AccountsTest, public ::testing::WithParamInterfa
 
   std::string eventsPath() const { return "/api/v1/hooks/" + hookId_ + "/events"; }
 
-  std::unique_ptr<TestDatabase> db_;
   Account account_;
   std::string hookId_;
   std::string secret_;
@@ -284,11 +265,7 @@ TEST_P(SealedFieldsTest, ChangedCiphertextInAnySealedColumnIsReportedUnreadableN
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SealedFieldsTest,
-                         ::testing::Values(Backend::kSqlite, Backend::kMySql),
-                         [](const ::testing::TestParamInfo<Backend>& info) {
-                           return info.param == Backend::kSqlite ? "Sqlite" : "MySql";
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, SealedFieldsTest, kBackends, backendName);
 
 }  // namespace
 }  // namespace anm::test

@@ -125,6 +125,80 @@ TEST_F(SessionTest, RenewGivesAFreshCookieAndEndClearsIt) {
   EXPECT_NE(ended.header("Set-Cookie").find("Max-Age=0"), std::string::npos);
 }
 
+TEST_F(SessionTest, SigningOutEndsTheAccessTokenItselfNotOnlyTheCookie) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  const auto otherStarted =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string otherCookie = sessionCookie(otherStarted).value;
+  ASSERT_FALSE(cookie.empty());
+  ASSERT_NE(cookie, otherCookie);
+  ASSERT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 200);
+  ASSERT_EQ(call("GET", "/api/v1/account", cookie).status, 200);
+
+  const auto ended =
+      withCookie("DELETE", "/api/v1/auth/session", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  ASSERT_EQ(ended.status, 204) << ended.body;
+
+  // A copy of the token kept anywhere is refused from now on, in the cookie or as a bearer,
+  // and cannot be renewed into a new one.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 401);
+  EXPECT_EQ(call("GET", "/api/v1/account", cookie).status, 401);
+  EXPECT_EQ(call("GET", "/api/v1/hooks", cookie).status, 401);
+  const auto renewed =
+      withCookie("POST", "/api/v1/auth/session/renew", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(renewed.status, 401) << renewed.body;
+  EXPECT_TRUE(sessionCookie(renewed).value.empty());
+
+  // Only that session ended: another of the same PAT, and the PAT itself, go on.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", otherCookie).status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/account", acme_.jwt).status, 200);
+
+  // Signing out again, with the ended token, only clears the cookie.
+  const auto again =
+      withCookie("DELETE", "/api/v1/auth/session", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(again.status, 204);
+  EXPECT_NE(again.header("Set-Cookie").find("Max-Age=0"), std::string::npos);
+
+  size_t endings = 0;
+  const auto entries = auditEntries(acme_);
+  for (size_t i = 0; i < entries->size(); ++i) {
+    endings += entries->getObject(static_cast<unsigned>(i))->getValue<std::string>("action") ==
+               "session.end";
+  }
+  EXPECT_EQ(endings, 1u);
+}
+
+TEST_F(SessionTest, RenewTakesTheSessionsOwnCookieOnly) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  ASSERT_FALSE(cookie.empty());
+  const std::string refusal =
+      "only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+      "access token";
+
+  // The session's token sent as a bearer, as a client holding a copy of it would.
+  const auto asBearer = call("POST", "/api/v1/auth/session/renew", cookie);
+  EXPECT_EQ(asBearer.status, 403) << asBearer.body;
+  EXPECT_EQ(jsonField(asBearer.body, "error"), refusal);
+  EXPECT_TRUE(sessionCookie(asBearer).value.empty());
+
+  // A client's token from /auth/token, written into the cookie by hand.
+  const auto clientToken =
+      withCookie("POST", "/api/v1/auth/session/renew", acme_.jwt, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(clientToken.status, 403) << clientToken.body;
+  EXPECT_EQ(jsonField(clientToken.body, "error"), refusal);
+  EXPECT_TRUE(sessionCookie(clientToken).value.empty());
+
+  // The cookie itself still renews.
+  const auto renewed =
+      withCookie("POST", "/api/v1/auth/session/renew", cookie, "", {{"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(renewed.status, 200) << renewed.body;
+  EXPECT_FALSE(sessionCookie(renewed).value.empty());
+}
+
 TEST_F(SessionTest, RevokingThePatEndsItsSessionsAtOnce) {
   const auto started =
       request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
@@ -143,6 +217,46 @@ TEST_F(SessionTest, RevokingThePatEndsItsSessionsAtOnce) {
       withCookie("POST", "/api/v1/auth/session/renew", cookie, "", {{"X-Anonymily-CSRF", "1"}})
           .status,
       401);
+}
+
+TEST_F(SessionTest, TwoCredentialsOfOneKindAreRefusedWhicheverComesFirst) {
+  const auto started =
+      request(port_, "POST", "/api/v1/auth/session", "{\"token\":\"" + acme_.pat + "\"}");
+  const std::string cookie = sessionCookie(started).value;
+  ASSERT_FALSE(cookie.empty());
+  const Account other = createAccount("other", "pro");
+
+  // Two Authorization headers, valid or not, on account routes and hook routes alike.
+  const Fields twoBearers = {{"Authorization", "Bearer " + acme_.jwt},
+                             {"Authorization", "Bearer " + other.jwt}};
+  for (const std::string target : {"/api/v1/account", "/api/v1/hooks", "/api/v1/tokens"}) {
+    const auto r = request(port_, "GET", target, "", twoBearers);
+    EXPECT_EQ(r.status, 400) << target << ": " << r.body;
+    EXPECT_EQ(jsonField(r.body, "error"),
+              "a request may carry one Authorization header; this one carries 2");
+  }
+  EXPECT_EQ(request(port_, "GET", "/api/v1/account", "",
+                    {{"Authorization", "Bearer " + acme_.jwt}, {"authorization", "Basic eA=="}})
+                .status,
+            400);
+
+  // Two session cookies, in one Cookie header or in two.
+  const auto oneHeader = request(port_, "GET", "/api/v1/account", "",
+                                 {{"Cookie", "anm_session=" + cookie + "; anm_session=x.y.z"}});
+  EXPECT_EQ(oneHeader.status, 400) << oneHeader.body;
+  EXPECT_EQ(jsonField(oneHeader.body, "error"),
+            "a request may carry one anm_session cookie; this one carries 2");
+  const auto twoHeaders = request(port_, "POST", "/api/v1/hooks", "{\"name\":\"twice\"}",
+                                  {{"Cookie", "anm_session=" + cookie},
+                                   {"Cookie", "anm_session=" + cookie},
+                                   {"X-Anonymily-CSRF", "1"}});
+  EXPECT_EQ(twoHeaders.status, 400) << twoHeaders.body;
+  EXPECT_TRUE(
+      parseObject(call("GET", "/api/v1/hooks", acme_.jwt).body)->getArray("hooks")->size() == 0);
+
+  // One of each is as before.
+  EXPECT_EQ(withCookie("GET", "/api/v1/account", cookie).status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/account", acme_.jwt).status, 200);
 }
 
 TEST_F(SessionTest, WrongPatAndGarbageCookiesAreRefused) {

@@ -66,6 +66,13 @@ class AccountMemoryStore : public store::Store {
     it->second.revokedAtMs = nowMs;
     return true;
   }
+  void endSession(const std::string& id, int64_t untilMs, int64_t) override {
+    endedSessions_[id] = untilMs;
+  }
+  bool sessionEnded(const std::string& id, int64_t nowMs) override {
+    const auto it = endedSessions_.find(id);
+    return it != endedSessions_.end() && nowMs < it->second;
+  }
   void touchToken(const std::string& id, int64_t nowMs) override {
     auto it = tokens_.find(id);
     if (it != tokens_.end()) it->second.lastUsedAtMs = nowMs;
@@ -88,6 +95,7 @@ class AccountMemoryStore : public store::Store {
   std::map<std::string, store::AccountRecord> accounts_;
   std::map<std::string, store::MemberRecord> members_;
   std::map<std::string, store::TokenRecord> tokens_;
+  std::map<std::string, int64_t> endedSessions_;
   std::map<std::string, std::string> settings_;
 };
 
@@ -399,6 +407,13 @@ TEST_F(JwtTest, MalformedTokensAreRefused) {
       {kHeader,
        "{\"iss\":\"anonymily\",\"sub\":\"\",\"acc\":\"a\",\"tid\":\"t\",\"iat\":1,"
        "\"nbf\":1,\"exp\":99999999999}"},  // empty sub
+      {kHeader,
+       "{\"iss\":\"anonymily\",\"sub\":\"m\",\"acc\":\"a\",\"tid\":\"t\",\"iat\":1,"
+       "\"nbf\":1,\"exp\":99999999999}"},  // no jti: a sign-out could not end it
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"jti\":\"\"")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":false")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":1")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":\"true\"")},
   };
   for (const auto& [header, payload] : signedBad) {
     EXPECT_FALSE(auth_->verify(forge(header, payload), kNowMs)) << header << " " << payload;
@@ -418,6 +433,60 @@ TEST_F(JwtTest, AuthenticateChecksTheTokenAndAccountOnEveryRequest) {
   ASSERT_TRUE(store_.revokeToken(tokenIds_[pat_], kNowMs + 1000));
   EXPECT_TRUE(auth_->verify(jwt, kNowMs + 2000));
   EXPECT_EQ(auth_->authenticate("Bearer " + jwt, kNowMs + 2000).kind, Principal::Kind::kRefused);
+}
+
+TEST_F(JwtTest, OnlyATokenIssuedForASessionAndSentInItsCookieIsRenewed) {
+  // The exchange for a client carries no `ses`; the one for a session cookie carries true.
+  const auto cli = auth_->exchange(pat_, kNowMs);
+  const auto session = auth_->exchange(pat_, kNowMs, true);
+  EXPECT_FALSE(parseObject(unBase64Url(parts(cli.jwt)[1]))->has("ses"));
+  EXPECT_TRUE(parseObject(unBase64Url(parts(session.jwt)[1]))->getValue<bool>("ses"));
+
+  // What authenticateRequest makes of each, sent in a header or in the cookie.
+  const auto principal = [&](const std::string& jwt, bool viaCookie) {
+    Principal found = auth_->authenticate("Bearer " + jwt, kNowMs);
+    found.viaCookie = viaCookie;
+    return found;
+  };
+  const auto refusal = [&](const Principal& presented) {
+    try {
+      auth_->renew(presented, kNowMs + 1000);
+    } catch (const AuthError& e) {
+      return std::to_string(e.status()) + " " + e.what();
+    }
+    return std::string("renewed");
+  };
+  const std::string refused =
+      "403 only a session's cookie renews it; exchange the PAT at /api/v1/auth/token for a new "
+      "access token";
+  EXPECT_EQ(refusal(principal(session.jwt, false)), refused);
+  EXPECT_EQ(refusal(principal(cli.jwt, false)), refused);
+  EXPECT_EQ(refusal(principal(cli.jwt, true)), refused);
+
+  // The session's own token in its cookie gets a new one, again for a session, with its own id.
+  const auto renewed = auth_->renew(principal(session.jwt, true), kNowMs + 1000);
+  const auto claims = auth_->verify(renewed.jwt, kNowMs + 1000);
+  ASSERT_TRUE(claims);
+  EXPECT_TRUE(claims->browserSession);
+  EXPECT_NE(claims->sessionId, auth_->verify(session.jwt, kNowMs)->sessionId);
+}
+
+TEST_F(JwtTest, AnEndedTokenIsRefusedWhileTheOthersOfItsPatGoOn) {
+  const std::string ended = auth_->exchange(pat_, kNowMs, true).jwt;
+  const std::string other = auth_->exchange(pat_, kNowMs, true).jwt;
+  const Principal principal = auth_->authenticate("Bearer " + ended, kNowMs);
+  ASSERT_TRUE(principal.signedIn());
+  EXPECT_EQ(principal.expiresAtMs, (kNowS + 900) * 1000);
+
+  auth_->endSession(principal, kNowMs + 1000);
+  EXPECT_TRUE(auth_->verify(ended, kNowMs + 2000));
+  EXPECT_EQ(auth_->authenticate("Bearer " + ended, kNowMs + 2000).kind, Principal::Kind::kRefused);
+  EXPECT_TRUE(auth_->authenticate("Bearer " + other, kNowMs + 2000).signedIn());
+
+  // Its record lasts as long as the token passes the time checks, leeway included.
+  const int64_t lastAcceptedMs = (kNowS + 900) * 1000 + kClockLeewayMs - 1;
+  ASSERT_TRUE(auth_->verify(ended, lastAcceptedMs));
+  EXPECT_TRUE(store_.sessionEnded(principal.sessionId, lastAcceptedMs));
 }
 
 TEST_F(JwtTest, ADisabledAccountEndsItsTokensWithAReason) {

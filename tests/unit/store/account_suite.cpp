@@ -263,6 +263,28 @@ TEST_P(AccountSuite, TokensAreFoundByHashRevokedOnceAndListedWithRevokedOnes) {
   EXPECT_TRUE(store->revokedTokensSince(1700000010001).empty());
 }
 
+TEST_P(AccountSuite, AnEndedSessionIsKnownUntilItsTimeAndEndingItTwiceIsNoError) {
+  auto store = open();
+  const int64_t now = 1700000000000;
+  EXPECT_FALSE(store->sessionEnded("jti-a", now));
+
+  store->endSession("jti-a", now + 1000, now);
+  store->endSession("jti-a", now + 1000, now + 10);
+  store->endSession("jti-b", now + 5000, now);
+  EXPECT_TRUE(store->sessionEnded("jti-a", now + 999));
+  EXPECT_FALSE(store->sessionEnded("jti-a", now + 1000));
+  EXPECT_TRUE(store->sessionEnded("jti-b", now + 1000));
+  EXPECT_FALSE(store->sessionEnded("jti-c", now));
+
+  // Ended after the first one's time, a new one takes its place; the others are kept.
+  store->endSession("jti-c", now + 9000, now + 2000);
+  EXPECT_TRUE(store->sessionEnded("jti-c", now + 2000));
+  EXPECT_TRUE(store->sessionEnded("jti-b", now + 2000));
+  EXPECT_FALSE(store->sessionEnded("jti-a", now + 2000));
+  store->endSession("jti-a", now + 9000, now + 3000);
+  EXPECT_TRUE(store->sessionEnded("jti-a", now + 3000));
+}
+
 TEST_P(AccountSuite, NamedHooksRoundTripWithEveryFieldAndNamesAreUniquePerAccount) {
   auto store = open();
   store->createAccount(makeAccount("acc_1", "alpha"));

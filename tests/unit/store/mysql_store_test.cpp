@@ -153,13 +153,15 @@ void flipDeliveryCiphertextByte(SqlConnection& raw, int64_t eventId, const std::
               " WHERE event_id = " + std::to_string(eventId) + " ORDER BY id LIMIT 1");
 }
 
-/// Drops what schema 4 added and its record, as a build of schema 3 left the database.
+/// Drops what the schemas after 3 added and their records, as a build of schema 3 left the
+/// database.
 void revertToSchemaThree(SqlConnection& raw) {
   raw.execute(
       "ALTER TABLE deliveries DROP COLUMN phase, DROP COLUMN timeout_ms, DROP COLUMN "
       "target_https, DROP COLUMN started_at_ms, DROP COLUMN response_excerpt, DROP COLUMN "
       "location, DROP COLUMN sealed");
   raw.execute("ALTER TABLE events DROP COLUMN modified, DROP KEY events_by_replay_of");
+  raw.execute("DROP TABLE ended_sessions");
   raw.execute("DELETE FROM schema_migrations WHERE version >= 4");
 }
 

@@ -99,7 +99,7 @@ void flipDeliveryCiphertextByte(TempDir& dir, int64_t eventId, const std::string
   flipCiphertextByte(dir, "deliveries", "id", first, column);
 }
 
-/// Drops what schema 4 added and its record, as a build of schema 3 left the file.
+/// Drops what the schemas after 3 added and their records, as a build of schema 3 left the file.
 void revertToSchemaThree(Session& session) {
   session << "DROP INDEX events_by_replay_of", now;
   session << "DROP TABLE modified_events", now;
@@ -107,6 +107,7 @@ void revertToSchemaThree(Session& session) {
                              "response_excerpt", "location", "sealed"}) {
     session << std::string("ALTER TABLE deliveries DROP COLUMN ") + column, now;
   }
+  session << "DROP TABLE ended_sessions", now;
   session << "DELETE FROM schema_migrations WHERE version >= 4", now;
 }
 
