@@ -140,32 +140,6 @@ TEST_F(HooksApiTest, AStreamWithTheConnectedRelaysIdReplacesItInsteadOfJoiningIt
   EXPECT_FALSE(holder.next(frame, 500));
 }
 
-TEST_F(HooksApiTest, AStreamThatLostTheLeaseToAnotherEdgeEndsAtItsNextRenewal) {
-  startServer();
-  const Account free = createAccount("alpha", "free");
-  const std::string id = createNamedHook(free, "main")->getValue<std::string>("id");
-
-  // A second edge on the same store and keys, as behind a load balancer.
-  edge::EdgeConfig config = loopbackEdgeConfig(dir_ + "/data-b");
-  config.sqlitePath = dir_ + "/data/anonymily.db";
-  config.store = "sqlite:" + config.sqlitePath;
-  config.keyFile = dir_ + "/data/encryption.keys";
-  edge::EdgeServer other(config);
-  other.start();
-
-  StreamReader onFirst(port_, id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
-  ASSERT_EQ(onFirst.status(), 200);
-  StreamReader onOther(other.port(), id, free.jwt, {{"X-Anonymily-Relay", "relay-1"}});
-  ASSERT_EQ(onOther.status(), 200);
-
-  // The first edge learns it at its next renewal of the lease, at most 10 s on.
-  Frame frame;
-  ASSERT_TRUE(onFirst.nextNamed(frame, 15000));
-  EXPECT_EQ(frame.event, "replaced");
-  EXPECT_TRUE(onFirst.closedWithin(5000));
-  EXPECT_FALSE(onOther.closedWithin(200));
-}
-
 TEST_F(HooksApiTest, ProPlanRelaysWithDifferentIdsEachGetEveryEvent) {
   startServer();
   const Account pro = createAccount("alpha", "pro");
