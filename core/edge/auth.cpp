@@ -192,7 +192,10 @@ std::string Principal::actor() const {
 }
 
 Authenticator::Authenticator(store::Store& store, const EdgeConfig& config)
-    : store_(store), issuer_(config.jwtIssuer), ttl_(config.jwtTtl) {
+    : store_(store),
+      issuer_(config.jwtIssuer),
+      ttl_(config.jwtTtl),
+      sessionMax_(config.sessionMax) {
   // Every edge on one database must sign with one key: the first to start stores it, and the
   // others read back the value stored then.
   const std::string stored =
@@ -231,7 +234,10 @@ Authenticator::Issued Authenticator::exchange(std::string_view pat, int64_t nowM
 
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs, browserSession);
+  // A browser session begins here: its sign-in id and time go with every renewal.
+  std::optional<SignIn> signIn;
+  if (browserSession) signIn = SignIn{randomBase32(kIdChars), nowMs / 1000};
+  return issue(std::move(*account), std::move(*member), std::move(*token), nowMs, signIn);
 }
 
 Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t nowMs) {
@@ -244,27 +250,47 @@ Authenticator::Issued Authenticator::renew(const Principal& principal, int64_t n
     throw AuthError(403, kRenewRefusal);
   }
 
+  // A session cookie taken from a browser could otherwise be renewed for ever: a sign-in lasts
+  // auth.session_max_s, then the PAT is asked for again.
+  if (nowMs - principal.signedInAtMs > sessionMax_.count() * 1000) {
+    throw AuthError(401, "the session began more than " + std::to_string(sessionMax_.count()) +
+                             " s ago; sign in again");
+  }
+
   auto token = store_.findToken(principal.tokenId);
   if (!token || token->revokedAtMs != 0) throw AuthError(401, kRefusedPat);
   store_.touchToken(token->id, nowMs);
   token->lastUsedAtMs = nowMs;
-  return issue(principal.account, principal.member, std::move(*token), nowMs, true);
+  return issue(principal.account, principal.member, std::move(*token), nowMs,
+               SignIn{principal.signInId, principal.signedInAtMs / 1000});
 }
 
 void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
   if (!principal.signedIn()) return;
+
+  // A browser session ends as a whole: a token its last renewal replaced would otherwise go on
+  // until its own exp. Every token of the sign-in expires within one lifetime from now.
+  if (principal.browserSession) {
+    store_.endSession(principal.signInId, nowMs + ttl_.count() * 1000 + kClockLeewayMs, nowMs);
+    return;
+  }
+
   // Kept as long as the token could pass the time checks, leeway included.
   store_.endSession(principal.sessionId, principal.expiresAtMs + kClockLeewayMs, nowMs);
 }
 
 Authenticator::Issued Authenticator::issue(store::AccountRecord account, store::MemberRecord member,
                                            store::TokenRecord token, int64_t nowMs,
-                                           bool browserSession) const {
+                                           const std::optional<SignIn>& signIn) const {
   AccessClaims claims;
   claims.memberId = member.id;
   claims.accountId = account.id;
   claims.tokenId = token.id;
-  claims.browserSession = browserSession;
+  claims.browserSession = signIn.has_value();
+  if (signIn) {
+    claims.signInId = signIn->id;
+    claims.signedInAtS = signIn->atS;
+  }
   claims.issuedAtS = nowMs / 1000;
   claims.expiresAtS = claims.issuedAtS + ttl_.count();
 
@@ -337,8 +363,10 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
     return principal;
   }
 
-  // A token signed out of is refused like a revoked one, on every edge of the store (#4).
-  if (store_.sessionEnded(claims->sessionId, nowMs)) return principal;
+  // A token signed out of is refused like a revoked one, on every edge of the store (#4); a
+  // browser session's sign-out ends all of its tokens.
+  const std::string& endedId = claims->browserSession ? claims->signInId : claims->sessionId;
+  if (store_.sessionEnded(endedId, nowMs)) return principal;
 
   auto account = store_.findAccount(claims->accountId);
   if (!account) return principal;
@@ -364,6 +392,8 @@ Principal Authenticator::authenticate(std::string_view authorizationHeader, int6
   principal.sessionId = claims->sessionId;
   principal.expiresAtMs = claims->expiresAtS * 1000;
   principal.browserSession = claims->browserSession;
+  principal.signInId = claims->signInId;
+  principal.signedInAtMs = claims->signedInAtS * 1000;
   return principal;
 }
 
@@ -420,6 +450,17 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   if (browserSession && !payload->get("ses").isBoolean()) return std::nullopt;
   if (browserSession && !payload->getValue<bool>("ses")) return std::nullopt;
 
+  // And with it the sign-in it belongs to: an id, and a time no later than the token's own.
+  std::optional<std::string> sid;
+  std::optional<int64_t> authTime;
+  if (browserSession) {
+    sid = stringClaim(*payload, "sid");
+    authTime = integerClaim(*payload, "auth_time");
+    if (!sid || sid->empty() || !authTime || *authTime < 0 || *authTime > *iat) {
+      return std::nullopt;
+    }
+  }
+
   // Times in seconds, with a small leeway for clocks of edges that differ a little. The bounds
   // keep the multiplication from overflowing.
   constexpr int64_t kMaxClaimS = INT64_C(1) << 40;
@@ -433,6 +474,10 @@ std::optional<AccessClaims> Authenticator::verify(std::string_view jwt, int64_t 
   claims.tokenId = *tid;
   claims.sessionId = *jti;
   claims.browserSession = browserSession;
+  if (browserSession) {
+    claims.signInId = *sid;
+    claims.signedInAtS = *authTime;
+  }
   claims.issuedAtS = *iat;
   claims.expiresAtS = *exp;
   return claims;
@@ -448,7 +493,11 @@ std::string Authenticator::sign(const AccessClaims& claims, std::string_view iss
   payload.set("nbf", static_cast<Poco::Int64>(claims.issuedAtS));
   payload.set("exp", static_cast<Poco::Int64>(claims.expiresAtS));
   payload.set("jti", claims.sessionId.empty() ? randomBase32(kIdChars) : claims.sessionId);
-  if (claims.browserSession) payload.set("ses", true);
+  if (claims.browserSession) {
+    payload.set("ses", true);
+    payload.set("sid", claims.signInId);
+    payload.set("auth_time", static_cast<Poco::Int64>(claims.signedInAtS));
+  }
   std::ostringstream text;
   payload.stringify(text);
 

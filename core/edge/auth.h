@@ -68,6 +68,8 @@ struct Principal {
   std::string sessionId;         ///< kMember only: the JWT's own id (`jti`), which a sign-out ends
   int64_t expiresAtMs = 0;       ///< kMember only: when the JWT expires (`exp`)
   bool browserSession = false;   ///< kMember only: issued for a session cookie (`ses`)
+  std::string signInId;          ///< browser sessions only: shared by its renewals (`sid`)
+  int64_t signedInAtMs = 0;      ///< browser sessions only: when it began (`auth_time`)
 
   bool signedIn() const { return kind == Kind::kMember; }
 
@@ -82,6 +84,8 @@ struct AccessClaims {
   std::string tokenId;          ///< tid
   std::string sessionId;        ///< jti
   bool browserSession = false;  ///< ses: issued for a session cookie, the only kind renewed
+  std::string signInId;         ///< sid: with ses, the sign-in every renewal carries on
+  int64_t signedInAtS = 0;      ///< auth_time: with ses, when that sign-in was
   int64_t issuedAtS = 0;
   int64_t expiresAtS = 0;
 };
@@ -121,13 +125,15 @@ class Authenticator {
   Principal authenticateRequest(const Poco::Net::HTTPServerRequest& request, int64_t nowMs);
 
   /// A new access token for a member whose current one is valid (a session renewal): the same
-  /// PAT, account and member, checked again. Throws AuthError 401 when they no longer hold, and
-  /// 403 unless the current one came in the session cookie and was issued for it: a token
-  /// handed out at /auth/token, wherever it is sent, ends at its `exp` (#4).
+  /// PAT, account, member and sign-in, checked again. Throws AuthError 401 when they no longer
+  /// hold or the sign-in is older than auth.session_max_s, and 403 unless the current one came
+  /// in the session cookie and was issued for it: a token handed out at /auth/token, wherever
+  /// it is sent, ends at its `exp` (#4).
   Issued renew(const Principal& principal, int64_t nowMs);
 
   /// Ends the principal's access token on every edge of the store before its time (a
-  /// sign-out): from now on it is refused like a revoked one. Throws StoreError.
+  /// sign-out): from now on it is refused like a revoked one. For a browser session that is
+  /// every token of its sign-in, the ones a renewal replaced too. Throws StoreError.
   void endSession(const Principal& principal, int64_t nowMs);
 
   /// The signature, algorithm and time checks alone, for tests: nothing when any fails.
@@ -137,13 +143,20 @@ class Authenticator {
   std::string sign(const AccessClaims& claims, std::string_view issuer) const;
 
  private:
+  /// A browser session's sign-in, carried from token to token by renewals.
+  struct SignIn {
+    std::string id;
+    int64_t atS = 0;
+  };
+
   Issued issue(store::AccountRecord account, store::MemberRecord member, store::TokenRecord token,
-               int64_t nowMs, bool browserSession) const;
+               int64_t nowMs, const std::optional<SignIn>& signIn) const;
 
   store::Store& store_;
   std::string key_;
   std::string issuer_;
   std::chrono::seconds ttl_;
+  std::chrono::seconds sessionMax_;
 };
 
 /// Throws AuthError 400 for a request with more than one Authorization header or more than one

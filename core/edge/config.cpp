@@ -22,7 +22,7 @@
 namespace anm::edge {
 namespace {
 
-constexpr std::array<const char*, 37> kKnownKeys = {"listen",
+constexpr std::array<const char*, 38> kKnownKeys = {"listen",
                                                     "data_dir",
                                                     "plugin_dir",
                                                     "public_url",
@@ -48,6 +48,7 @@ constexpr std::array<const char*, 37> kKnownKeys = {"listen",
                                                     "encryption.key_file",
                                                     "encryption.keys_env",
                                                     "auth.jwt_ttl_s",
+                                                    "auth.session_max_s",
                                                     "auth.issuer",
                                                     "auth.anonymous_hooks",
                                                     "hooks.anonymous_ttl_s",
@@ -321,6 +322,10 @@ void parseSecurity(const ConfigValues& values, EdgeConfig& config) {
   if (const auto* text = value("auth.jwt_ttl_s")) {
     config.jwtTtl =
         std::chrono::seconds(parseInteger("auth.jwt_ttl_s", *text, kMinJwtTtlS, kMaxJwtTtlS));
+  }
+  if (const auto* text = value("auth.session_max_s")) {
+    config.sessionMax = std::chrono::seconds(
+        parseInteger("auth.session_max_s", *text, kMinSessionMaxS, kMaxSessionMaxS));
   }
   if (const auto* text = value("auth.issuer")) {
     if (text->empty() || text->size() > 200) {

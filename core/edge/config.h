@@ -43,6 +43,9 @@ inline constexpr char kDefaultStorePasswordEnv[] = "ANONYMILY_STORE_PASSWORD";
 /// Bounds of auth.jwt_ttl_s: access tokens live at most 15 minutes.
 inline constexpr int64_t kMinJwtTtlS = 60;
 inline constexpr int64_t kMaxJwtTtlS = 900;
+/// Bounds of auth.session_max_s: how long a dashboard session may be renewed after its sign-in.
+inline constexpr int64_t kMinSessionMaxS = 60;
+inline constexpr int64_t kMaxSessionMaxS = 30 * 24 * 3600;
 /// Bounds of hooks.anonymous_ttl_s, how long an anonymous hook outlives its last relay stream.
 inline constexpr int64_t kMinAnonymousTtlS = 1;
 inline constexpr int64_t kMaxAnonymousTtlS = 30 * 86400;
@@ -119,6 +122,8 @@ struct EdgeConfig {
 
   /// Access tokens (JWTs) issued for personal access tokens.
   std::chrono::seconds jwtTtl{900};
+  /// A dashboard session is renewed up to this long after its sign-in, then signed in again.
+  std::chrono::seconds sessionMax{12 * 3600};
   std::string jwtIssuer = "anonymily";
   /// Whether anyone may create an anonymous hook (POST /api/v1/hooks without signing in).
   bool anonymousHooks = true;

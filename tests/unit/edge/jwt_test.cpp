@@ -414,6 +414,14 @@ TEST_F(JwtTest, MalformedTokensAreRefused) {
       {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":false")},
       {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":1")},
       {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":\"true\"")},
+      // A session's token names its sign-in, which cannot be later than the token itself.
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":true")},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily",
+                           ",\"ses\":true,\"sid\":\"\",\"auth_time\":" + std::to_string(kNowS))},
+      {kHeader, claimsJson(kNowS, kNowS, kNowS + 900, "anonymily", ",\"ses\":true,\"sid\":\"s\"")},
+      {kHeader,
+       claimsJson(kNowS, kNowS, kNowS + 900, "anonymily",
+                  ",\"ses\":true,\"sid\":\"s\",\"auth_time\":" + std::to_string(kNowS + 1))},
   };
   for (const auto& [header, payload] : signedBad) {
     EXPECT_FALSE(auth_->verify(forge(header, payload), kNowMs)) << header << " " << payload;
@@ -486,7 +494,50 @@ TEST_F(JwtTest, AnEndedTokenIsRefusedWhileTheOthersOfItsPatGoOn) {
   // Its record lasts as long as the token passes the time checks, leeway included.
   const int64_t lastAcceptedMs = (kNowS + 900) * 1000 + kClockLeewayMs - 1;
   ASSERT_TRUE(auth_->verify(ended, lastAcceptedMs));
-  EXPECT_TRUE(store_.sessionEnded(principal.sessionId, lastAcceptedMs));
+  EXPECT_TRUE(store_.sessionEnded(principal.signInId, lastAcceptedMs));
+}
+
+TEST_F(JwtTest, SigningOutEndsTheTokensARenewalReplacedAsWell) {
+  const auto cookie = [&](const std::string& jwt, int64_t atMs) {
+    Principal found = auth_->authenticate("Bearer " + jwt, atMs);
+    found.viaCookie = true;
+    return found;
+  };
+  const std::string first = auth_->exchange(pat_, kNowMs, true).jwt;
+  const std::string second = auth_->renew(cookie(first, kNowMs + 1000), kNowMs + 1000).jwt;
+  const Principal current = cookie(second, kNowMs + 2000);
+  ASSERT_TRUE(current.signedIn());
+  EXPECT_EQ(current.signInId, cookie(first, kNowMs + 2000).signInId);
+  EXPECT_EQ(current.signedInAtMs, kNowS * 1000);
+
+  auth_->endSession(current, kNowMs + 3000);
+  EXPECT_EQ(auth_->authenticate("Bearer " + first, kNowMs + 4000).kind, Principal::Kind::kRefused);
+  EXPECT_EQ(auth_->authenticate("Bearer " + second, kNowMs + 4000).kind,
+            Principal::Kind::kRefused);
+}
+
+TEST_F(JwtTest, ASessionIsRenewedUntilItsMaximumAgeAndNoLonger) {
+  config_.jwtTtl = std::chrono::seconds(60);
+  config_.sessionMax = std::chrono::seconds(120);
+  Authenticator auth(store_, config_);
+  const auto renewAt = [&](const std::string& jwt, int64_t atMs) {
+    Principal found = auth.authenticate("Bearer " + jwt, atMs);
+    found.viaCookie = true;
+    return auth.renew(found, atMs).jwt;
+  };
+
+  // Renewed within each token's minute, the session lasts two minutes from its sign-in.
+  std::string jwt = auth.exchange(pat_, kNowMs, true).jwt;
+  jwt = renewAt(jwt, kNowMs + 50'000);
+  jwt = renewAt(jwt, kNowMs + 100'000);
+  EXPECT_EQ(auth.verify(jwt, kNowMs + 100'000)->signedInAtS, kNowS);
+  try {
+    renewAt(jwt, kNowMs + 121'000);
+    FAIL() << "renewed past the session's maximum age";
+  } catch (const AuthError& e) {
+    EXPECT_EQ(e.status(), 401);
+    EXPECT_STREQ(e.what(), "the session began more than 120 s ago; sign in again");
+  }
 }
 
 TEST_F(JwtTest, ADisabledAccountEndsItsTokensWithAReason) {
