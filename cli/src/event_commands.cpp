@@ -286,6 +286,14 @@ int eventsShow(const Args& args, const std::string& eventId) {
   if (args.has("raw")) {
     const ApiResponse response = context.send(api, "GET", base + "/body");
     if (response.status != 200) return apiFailure(response, "could not read event " + eventId);
+
+    // A sender's escape sequences would act on a terminal (its title, its screen, what it
+    // types back): on one, only a body that would show as it is goes out raw.
+    if (::isatty(STDOUT_FILENO) != 0 && printableBody(response.body) != response.body) {
+      return failure("event " + eventId +
+                     "'s body holds bytes a terminal would act on or cannot show; send --raw to "
+                     "a file or a pipe, or leave it out to see the body escaped");
+    }
     std::fwrite(response.body.data(), 1, response.body.size(), stdout);
     std::fflush(stdout);
     return kExitOk;
@@ -490,16 +498,15 @@ std::string percentEncoded(const std::string& text) {
 }
 
 // The edge's error for a query it cannot read, with the query and a mark under the bad span,
-// as the dashboard shows it. Columns count characters, not bytes.
+// as the dashboard shows it. The edge counts bytes; the mark counts the columns the echoed
+// query takes on a terminal, escapes and wide characters included.
 std::string queryErrorText(const std::string& query, const Poco::JSON::Object& answer) {
   const auto position = static_cast<size_t>(std::max<int64_t>(0, getInt(answer, "position")));
   const auto length = static_cast<size_t>(std::max<int64_t>(1, getInt(answer, "length")));
   const auto columns = [&query](size_t from, size_t to) {
-    size_t count = 0;
-    for (size_t i = std::min(from, query.size()); i < std::min(to, query.size()); ++i) {
-      if ((static_cast<unsigned char>(query[i]) & 0xC0) != 0x80) ++count;
-    }
-    return count;
+    from = std::min(from, query.size());
+    to = std::min(to, query.size());
+    return displayWidth(printableText(query.substr(from, to - from)));
   };
   const size_t markFrom = columns(0, position);
   const size_t markWidth = std::max<size_t>(1, columns(position, position + length));

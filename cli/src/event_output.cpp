@@ -125,6 +125,32 @@ std::string printableText(const std::string& text) { return printable(text, fals
 
 std::string printableBody(const std::string& text) { return printable(text, true); }
 
+size_t displayWidth(const std::string& text) {
+  size_t columns = 0;
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = utf8Length(text, i);
+    if (n == 0) {
+      ++columns;
+      ++i;
+      continue;
+    }
+    const uint32_t cp = codePointAt(text, i, n);
+    const bool combining = (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+                           (cp >= 0x20D0 && cp <= 0x20FF) || (cp >= 0xFE20 && cp <= 0xFE2F) ||
+                           cp == 0x200B || cp == 0x200D || cp == 0xFEFF;
+    const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+                      (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+                      (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+                      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                      (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                      (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+                      (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+    columns += combining ? 0 : wide ? 2 : 1;
+    i += n;
+  }
+  return columns;
+}
+
 bool isValidUtf8(const std::string& text) {
   for (size_t i = 0; i < text.size();) {
     const size_t n = utf8Length(text, i);

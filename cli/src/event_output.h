@@ -22,6 +22,11 @@ std::string printableText(const std::string& text);
 /// The same for a body shown as text: tabs, line feeds and the CR of a CRLF stay as they are.
 std::string printableBody(const std::string& text);
 
+/// The columns a terminal gives to `text`, which is printable (printableText or printableBody
+/// without line breaks): East Asian wide characters and emoji take two, combining marks none,
+/// every other character one.
+size_t displayWidth(const std::string& text);
+
 /// `bytes` as text that the edge keeps as given: each byte that is not part of valid UTF-8
 /// becomes U+FFFD, and the result is cut to at most `maxBytes` at a character's end. A character
 /// cut short by the end of `bytes` (an excerpt that stopped inside it) is left out, not replaced.

@@ -65,5 +65,13 @@ TEST(PrintableBody, KeepsLinesAndTabsButNotABareCarriageReturn) {
   EXPECT_EQ(printableBody("\x1b]0;title\x07\xc2\x9b"), "\\x1b]0;title\\x07\\u009b");
 }
 
+TEST(DisplayWidth, CountsTheColumnsATerminalGives) {
+  EXPECT_EQ(displayWidth("abc"), 3u);
+  EXPECT_EQ(displayWidth("\xe6\x97\xa5\xe6\x9c\xac"), 4u);           // two CJK ideographs
+  EXPECT_EQ(displayWidth("e\xcc\x81"), 1u);                          // e and a combining acute
+  EXPECT_EQ(displayWidth("\xf0\x9f\x98\x80!"), 3u);                  // an emoji, then "!"
+  EXPECT_EQ(displayWidth(printableText("\x1b")), 4u);                 // shown as \x1b
+}
+
 }  // namespace
 }  // namespace anm::cli

@@ -2,10 +2,14 @@
 // `anonymily events replay --matching` against a real edge and relay.
 // SPDX-License-Identifier: Apache-2.0
 #include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/e2e/relay_env.h"
@@ -51,6 +55,52 @@ class CliInspectTest : public E2eTest {
     run.out = process.stdoutLines();
     run.err = process.stderrLines();
     return run;
+  }
+
+  // The same with stdout and stderr on a pseudo-terminal, as in a person's shell: the exit code
+  // and everything the terminal received.
+  std::pair<int, std::string> cliOnTerminal(std::vector<std::string> args) {
+    args.insert(args.begin(), ANM_E2E_RELAY_BIN);
+    args.insert(args.end(), {"--hook", env_->hookId(), "--token", env_->relay->token(), "--edge",
+                             env_->edge->url()});
+    std::vector<std::string> environment;
+    for (const auto& [name, value] : productEnv(env_->dir.path() / "cli-home")) {
+      environment.push_back(name + "=" + value);
+    }
+    int controller = -1;
+    int terminal = -1;
+    if (::openpty(&controller, &terminal, nullptr, nullptr, nullptr) != 0) {
+      ADD_FAILURE() << "openpty failed";
+      return {-1, ""};
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(controller);
+      ::dup2(terminal, STDOUT_FILENO);
+      ::dup2(terminal, STDERR_FILENO);
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      std::vector<char*> envp;
+      for (auto& entry : environment) envp.push_back(entry.data());
+      envp.push_back(nullptr);
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(terminal);
+
+    // Read until the child has closed its side (EIO on Linux), then reap it.
+    std::string screen;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = ::read(controller, buffer, sizeof buffer);
+      if (n <= 0) break;
+      screen.append(buffer, static_cast<size_t>(n));
+    }
+    ::close(controller);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, screen};
   }
 
   int64_t ingest(const std::string& suffix, const std::string& body, HeaderList headers = {}) {
@@ -109,6 +159,14 @@ TEST_F(CliInspectTest, SearchListsTheMatchesNewestFirstAndMarksAQueryErrorWhereI
   EXPECT_EQ(broken.err[1], "  verdict:maybe");
   EXPECT_EQ(broken.err[2], "          ^^^^^");
   EXPECT_TRUE(broken.out.empty());
+
+  // The edge counts bytes; the mark counts columns: three wide characters take two each and
+  // the escape byte is echoed as four.
+  const std::string japanese = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";
+  const CliRun wide = cli({"events", "search", "body:\"" + japanese + "\x1b\" verdict:maybe"});
+  ASSERT_GE(wide.err.size(), 3u) << wide.all();
+  EXPECT_EQ(wide.err[1], "  body:\"" + japanese + "\\x1b\" verdict:maybe");
+  EXPECT_EQ(wide.err[2], "  " + std::string(26, ' ') + "^^^^^");
 }
 
 TEST_F(CliInspectTest, DiagnoseNamesATargetThatIsNotListeningAndPointsAtItsPage) {
@@ -184,6 +242,21 @@ TEST_F(CliInspectTest, ShowAndSearchEscapeWhatCouldDriveTheTerminal) {
   const CliRun found = cli({"events", "search", "body:HIDDEN"});
   ASSERT_EQ(found.exitCode, 0) << found.all();
   EXPECT_EQ(listedIds(found), std::vector<std::string>{std::to_string(id)});
+
+  // --raw writes the exact bytes to a pipe, but not to a terminal, where they would act.
+  const CliRun piped = cli({"events", "show", std::to_string(id), "--raw"});
+  ASSERT_EQ(piped.exitCode, 0) << piped.all();
+  const auto [code, screen] = cliOnTerminal({"events", "show", std::to_string(id), "--raw"});
+  EXPECT_EQ(code, 1) << screen;
+  EXPECT_EQ(screen.find('\x1b'), std::string::npos) << screen;
+  EXPECT_NE(screen.find("body holds bytes a terminal would act on"), std::string::npos) << screen;
+
+  // A plain text body goes out raw on a terminal as well.
+  const int64_t plain = ingest("/plain", "just text\r\n");
+  const auto [plainCode, plainScreen] =
+      cliOnTerminal({"events", "show", std::to_string(plain), "--raw"});
+  EXPECT_EQ(plainCode, 0) << plainScreen;
+  EXPECT_NE(plainScreen.find("just text"), std::string::npos) << plainScreen;
 }
 
 TEST_F(CliInspectTest, ReplayMatchingConfirmsTheCountThenReplaysEachMatchToTheRelay) {
