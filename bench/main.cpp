@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/crypto/keys.h"
 #include "http_load.h"
 #include "local_servers.h"
 #include "mysql_probe.h"
@@ -1164,6 +1165,18 @@ std::optional<SharedDb> openSharedDb(const Options& o, std::string& why) {
   return db;
 }
 
+// The key ring every edge on the shared database encrypts with, and the probe reads with:
+// edges that share a database must share its keys. Written once per run, for the owner only.
+std::string sharedKeyFile(const Options& o) {
+  const std::string path = o.workDir + "/shared-db.keys";
+  if (!std::filesystem::exists(path)) {
+    std::ofstream(path) << crypto::KeyRing::newKeyLine("bench1");
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write);
+  }
+  return path;
+}
+
 // The edges on the shared database. Each starts when a part first asks for it, so that the
 // one-edge figures are taken while only one edge runs.
 class SharedDbEdges {
@@ -1177,6 +1190,7 @@ class SharedDbEdges {
       return nullptr;
     }
     std::string config = "store = " + o_.mysqlUrl + "\n";
+    config += "encryption.key_file = " + sharedKeyFile(o_) + "\n";
     if (o_.mysqlPoolSize > 0)
       config += "store.pool_size = " + std::to_string(o_.mysqlPoolSize) + "\n";
     if (o_.mysqlPollMs > 0)
@@ -1294,7 +1308,7 @@ DbIngest runDbIngest(const Options& o, SharedDb& db, const std::vector<Edge*>& e
   if (dbProfile) dbProfile->finish();
 
   // Every acknowledged webhook must be in the table, once and unchanged.
-  out.stored = db.probe->check(hook.id, acked);
+  out.stored = db.probe->check(hook.id, acked, sharedKeyFile(o));
   return out;
 }
 

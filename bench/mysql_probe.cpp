@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "core/crypto/keys.h"
+#include "core/store/mysql_store.h"
 #include "http_load.h"
 #include "webhook_bodies.h"
 
@@ -52,6 +54,7 @@ const std::vector<std::string>& statusNames() {
 
 struct MySqlProbe::Impl {
   std::unique_ptr<sql::Connection> connection;
+  std::string url;
 };
 
 MySqlProbe::MySqlProbe(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -85,6 +88,7 @@ std::unique_ptr<MySqlProbe> MySqlProbe::connect(const std::string& url, std::str
   }
 
   auto impl = std::make_unique<Impl>();
+  impl->url = url;
   try {
     sql::ConnectOptionsMap properties;
     properties["hostName"] = sql::SQLString("tcp://" + host + ":" + std::to_string(port));
@@ -137,31 +141,29 @@ StatusSnapshot MySqlProbe::status() {
   return snap;
 }
 
-StoredCheck MySqlProbe::check(const std::string& hookId, const std::vector<int64_t>& ackedSeqs) {
+StoredCheck MySqlProbe::check(const std::string& hookId, const std::vector<int64_t>& ackedSeqs,
+                              const std::string& keyFile) {
   StoredCheck out;
   std::vector<int64_t> acked = ackedSeqs;
   std::sort(acked.begin(), acked.end());
   std::unordered_set<int64_t> seen;
   try {
-    std::unique_ptr<sql::PreparedStatement> page(impl_->connection->prepareStatement(
-        "SELECT id, body FROM events WHERE hook_id = ? AND id > ? ORDER BY id LIMIT " +
-        std::to_string(kCheckPageRows)));
+    store::MySqlOptions options;
+    options.endpoint = store::parseMySqlUrl(impl_->url);
+    options.keys = std::make_shared<crypto::KeyHolder>(crypto::KeyRing::loadFile(keyFile));
+    options.poolSize = 1;
+    const auto events = store::MySqlStore::open(options);
+
     int64_t after = 0;
     while (true) {
-      page->setString(1, hookId);
-      page->setInt64(2, after);
-      std::unique_ptr<sql::ResultSet> rs(page->executeQuery());
-      size_t n = 0;
-      while (rs->next()) {
-        ++n;
+      const auto page = events->listEvents(hookId, after, kCheckPageRows, true, false);
+      for (const auto& event : page) {
         ++out.rows;
-        after = rs->getInt64(1);
-        const sql::SQLString raw = rs->getString(2);
-        const std::string body(raw.c_str(), raw.length());
+        after = event.id;
 
         // The body names its sequence number and must equal what the bench built for it.
-        auto seq = parseSeq(body);
-        if (!seq || body != makeBody(*seq)) {
+        auto seq = parseSeq(event.body);
+        if (!event.integrityError.empty() || !seq || event.body != makeBody(*seq)) {
           ++out.corrupted;
           continue;
         }
@@ -171,10 +173,10 @@ StoredCheck MySqlProbe::check(const std::string& hookId, const std::vector<int64
         }
         if (!std::binary_search(acked.begin(), acked.end(), *seq)) ++out.storedUnacked;
       }
-      if (n < static_cast<size_t>(kCheckPageRows)) break;
+      if (page.size() < static_cast<size_t>(kCheckPageRows)) break;
     }
-  } catch (const sql::SQLException& e) {
-    out.error = std::string("could not read the events table: ") + e.what();
+  } catch (const std::exception& e) {
+    out.error = std::string("could not read the hook's events: ") + e.what();
     return out;
   }
   for (int64_t seq : acked) {

@@ -10,9 +10,9 @@
 
 namespace anm::bench {
 
-/// What a hook's rows in the events table hold, compared with what the edges acknowledged.
+/// What a hook's events in the database hold, compared with what the edges acknowledged.
 struct StoredCheck {
-  int64_t rows = 0;           ///< rows of the hook in the events table
+  int64_t rows = 0;           ///< events of the hook in the database
   int64_t ackedMissing = 0;   ///< acknowledged webhooks with no row: lost
   int64_t storedUnacked = 0;  ///< rows whose webhook got no 2xx (unanswered at the end)
   int64_t duplicates = 0;     ///< rows for a webhook that already has one
@@ -41,9 +41,12 @@ class MySqlProbe {
   /// The server's global counters that show where commit time goes.
   StatusSnapshot status();
 
-  /// Reads every row of the hook, page by page, and checks it against the acknowledged
-  /// sequence numbers: each must be there once, with the body that was sent.
-  StoredCheck check(const std::string& hookId, const std::vector<int64_t>& ackedSeqs);
+  /// Reads every event of the hook, page by page, and checks it against the acknowledged
+  /// sequence numbers: each must be there once, with the body that was sent. Bodies are
+  /// encrypted at rest, so they are read through the store's own code under the edges' key
+  /// ring in `keyFile`.
+  StoredCheck check(const std::string& hookId, const std::vector<int64_t>& ackedSeqs,
+                    const std::string& keyFile);
 
  private:
   struct Impl;
