@@ -88,9 +88,9 @@ void serveUntilStopped(EdgeServer& server, ServiceNotifier& notifier, Poco::Logg
     }
     notifier.notify("RELOADING=1\n" + monotonicUsecField());
     const plugin::SyncResult result = server.reloadPlugins();
-    log.information("plugins reloaded loaded=%z removed=%z refused=%z plugins=%z",
+    log.information("plugins reloaded loaded=%z removed=%z refused=%z plugins=%z not_loaded=%z",
                     result.loaded.size(), result.removed.size(), result.refused.size(),
-                    server.pluginCount());
+                    server.pluginCount(), result.notLoaded);
     notifier.notify("READY=1\nSTATUS=serving, plugins reloaded");
   }
 }

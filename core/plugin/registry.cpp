@@ -754,6 +754,9 @@ SyncResult Registry::sync(const std::string& dir) {
     result.removed.push_back(plugin->info);
   }
   std::atomic_store(&table_, std::shared_ptr<const Table>(std::move(next)));
+  for (const auto& [path, state] : c.files) {
+    if (path.rfind(prefix, 0) == 0 && !state.plugin) ++result.notLoaded;
+  }
 
   // Retired plugins that no call holds any more are shut down here, on this thread; the
   // others wait for a later pass (or the registry's end).

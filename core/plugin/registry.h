@@ -77,6 +77,9 @@ struct SyncResult {
   std::vector<PluginInfo> loaded;    ///< plugins that began to be offered, replacements too
   std::vector<PluginInfo> removed;   ///< providers no longer offered
   std::vector<LoadFailure> refused;  ///< files refused in this pass (each logged once)
+  /// Files of the directory that offer nothing after the pass: refused in it or in an earlier
+  /// one and unchanged since (a broken file left in place is logged only once).
+  size_t notLoaded = 0;
   bool changed() const { return !loaded.empty() || !removed.empty(); }
 };
 

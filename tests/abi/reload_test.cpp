@@ -214,6 +214,28 @@ TEST_F(ReloadTest, BrokenNewVersionIsRefusedOnceAndThePreviousVersionStays) {
   EXPECT_EQ(registry.loadFailures(), 1u);
 }
 
+// A broken file left in place is reported once, and each later pass still counts it among the
+// files that offer nothing, so that a reload's log line does not read as if all were well.
+TEST_F(ReloadTest, ABrokenFileLeftInPlaceIsCountedByEveryPassUntilItGoes) {
+  test::LogCapture logs;
+  Registry registry;
+  copyIn("anm-gamma-v1.so", "anm-gamma.so");
+  std::ofstream(dir_ / "anm-broken.so") << std::string(300, '#') << "\n";
+
+  SyncResult result = registry.sync(dir_.string());
+  EXPECT_EQ(result.refused.size(), 1u);
+  EXPECT_EQ(result.notLoaded, 1u);
+
+  result = registry.sync(dir_.string());
+  EXPECT_TRUE(result.refused.empty());
+  EXPECT_EQ(result.notLoaded, 1u);
+  EXPECT_EQ(countWarningsAbout(logs, path("anm-broken.so")), 1u);
+
+  std::filesystem::remove(dir_ / "anm-broken.so");
+  EXPECT_EQ(registry.sync(dir_.string()).notLoaded, 0u);
+  EXPECT_EQ(verify(registry, "gamma").message, "gamma 1.0.0");
+}
+
 // The loader maps segments straight from the file: handed a copy that ends inside one, it
 // touched pages with nothing behind them and the process died of SIGBUS (#5). Such a copy is
 // refused by name before the loader sees it, and the version before it stays offered.
