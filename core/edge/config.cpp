@@ -471,7 +471,7 @@ bool isKnownConfigKey(const std::string& key) {
 
 std::vector<std::string> knownConfigKeys() { return {kKnownKeys.begin(), kKnownKeys.end()}; }
 
-ConfigValues readConfigFile(const std::string& path) {
+ConfigValues readConfigFile(const std::string& path, std::map<std::string, size_t>* lineOfKey) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError("could not read configuration file " + path + ": " +
@@ -482,7 +482,7 @@ ConfigValues readConfigFile(const std::string& path) {
   // other line must be a known key given once, so that a typo or a stale copy cannot be
   // silently ignored or silently win.
   ConfigValues values;
-  std::map<std::string, size_t> lineOfKey;
+  std::map<std::string, size_t> lineOfKeyRead;
   std::string text;
   size_t number = 0;
   while (std::getline(in, text)) {
@@ -502,7 +502,7 @@ ConfigValues readConfigFile(const std::string& path) {
     if (!isKnownConfigKey(key)) {
       throw ConfigError("unknown configuration key " + key + " in " + where);
     }
-    const auto [first, inserted] = lineOfKey.emplace(key, number);
+    const auto [first, inserted] = lineOfKeyRead.emplace(key, number);
     if (!inserted) {
       throw ConfigError("configuration key " + key + " is given twice in " + path + " (lines " +
                         std::to_string(first->second) + " and " + std::to_string(number) + ")");
@@ -510,7 +510,19 @@ ConfigValues readConfigFile(const std::string& path) {
     values[key] = std::string(trimBlanks(line.substr(equals + 1)));
   }
   if (in.bad()) throw ConfigError("could not read configuration file " + path);
+  if (lineOfKey != nullptr) *lineOfKey = std::move(lineOfKeyRead);
   return values;
+}
+
+std::string placeConfigError(const std::string& message, const std::string& path,
+                             const std::map<std::string, size_t>& lineOfKey) {
+  static const std::string kPrefix = "invalid value for ";
+  if (message.rfind(kPrefix, 0) != 0) return message;
+  const size_t end = message.find(':', kPrefix.size());
+  if (end == std::string::npos) return message;
+  const auto line = lineOfKey.find(message.substr(kPrefix.size(), end - kPrefix.size()));
+  if (line == lineOfKey.end()) return message;
+  return message + " (" + path + " line " + std::to_string(line->second) + ")";
 }
 
 EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir, ConfigUse use) {

@@ -160,8 +160,14 @@ using ConfigValues = std::map<std::string, std::string>;
 /// dropped; the value is the rest of the line), blank lines and lines whose first non-blank
 /// character is `#` or `!` are comments. Throws ConfigError, naming the line, when the file
 /// cannot be read, a line has no '=' or no key, a key is unknown (a typo must not be ignored
-/// silently) or a key is given twice.
-ConfigValues readConfigFile(const std::string& path);
+/// silently) or a key is given twice. With `lineOfKey`, also says on which line each key was.
+ConfigValues readConfigFile(const std::string& path,
+                            std::map<std::string, size_t>* lineOfKey = nullptr);
+
+/// `message` of a ConfigError, with the file and line of the value it refused when that value
+/// came from the file ("invalid value for KEY: ..." about a key in `lineOfKey`).
+std::string placeConfigError(const std::string& message, const std::string& path,
+                             const std::map<std::string, size_t>& lineOfKey);
 
 /// Builds the configuration from `values` (file values overlaid with command-line values).
 /// `exeDir` is the directory of the running executable; the default plugin directory is

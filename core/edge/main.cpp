@@ -172,13 +172,17 @@ class EdgeApp : public Poco::Util::Application {
 
     // Settings: built-in defaults, then the file, then the command line.
     EdgeConfig config;
+    std::map<std::string, size_t> lineOfKey;
     try {
       ConfigValues values;
-      if (!configFile_.empty()) values = readConfigFile(configFile_);
-      for (const auto& [key, value] : overrides_) values[key] = value;
+      if (!configFile_.empty()) values = readConfigFile(configFile_, &lineOfKey);
+      for (const auto& [key, value] : overrides_) {
+        values[key] = value;
+        lineOfKey.erase(key);  // the command line's value is the one refused, if any
+      }
       config = parseConfig(values, exeDir());
     } catch (const ConfigError& e) {
-      log.error("invalid configuration: %s", std::string(e.what()));
+      log.error("invalid configuration: %s", placeConfigError(e.what(), configFile_, lineOfKey));
       return Application::EXIT_CONFIG;
     }
     setUpLogging(config.logLevel);
@@ -192,7 +196,7 @@ class EdgeApp : public Poco::Util::Application {
     try {
       server.start();
     } catch (const ConfigError& e) {
-      log.error("invalid configuration: %s", std::string(e.what()));
+      log.error("invalid configuration: %s", placeConfigError(e.what(), configFile_, lineOfKey));
       return Application::EXIT_CONFIG;
     } catch (const StartError& e) {
       log.error("could not start: %s", std::string(e.what()));

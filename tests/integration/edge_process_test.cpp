@@ -121,6 +121,24 @@ TEST_F(EdgeProcessTest, ZeroThreadsInConfigFileExits78) {
   EXPECT_NE(run.err.find("http.max_threads"), std::string::npos) << run.err;
 }
 
+// A value refused in the file is named with its place there; the same value given on the
+// command line is not the file's.
+TEST_F(EdgeProcessTest, AValueRefusedInTheFileNamesItsLine) {
+  const std::string config =
+      writeConfig("# limits\nlisten = 127.0.0.1:0\ningest.max_body_bytes = 10MB\n");
+  ProcessResult run = runToEnd({"--config", config});
+  EXPECT_EQ(run.exitCode, 78);
+  EXPECT_NE(run.err.find("invalid value for ingest.max_body_bytes: \"10MB\" is not an integer (" +
+                         config + " line 3)"),
+            std::string::npos)
+      << run.err;
+
+  run = runToEnd({"--config", config, "--listen", "nonsense"});
+  EXPECT_EQ(run.exitCode, 78);
+  EXPECT_NE(run.err.find("invalid value for listen"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find(" line 2)"), std::string::npos) << run.err;
+}
+
 TEST_F(EdgeProcessTest, UnknownKeyMissingFileAndUnknownStoreExit78) {
   ProcessResult run = runToEnd({"--config", writeConfig("listen = 127.0.0.1:0\nlisen = x\n")});
   EXPECT_EQ(run.exitCode, 78);
