@@ -938,6 +938,8 @@ test('contents: webhook text cannot reorder, hide or widen what the page shows',
     };
     await signIn(page, env);
     await page.setViewportSize({width: 560, height: 860});
+    await page.getByRole('link', {name: 'dash', exact: true}).waitFor();
+    await pageFits('hooks');
     await openHook(page, 'dash');
     const row = page.locator(`.vlist-row[data-event="${eventId}"]`);
     await row.waitFor();

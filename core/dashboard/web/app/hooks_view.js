@@ -21,7 +21,8 @@ export function hooksView(main) {
             ['Hook', 'Provider', 'Ingest URL', 'Relays', 'Last event', 'Last hour'].map(
                 (heading) => el('th', {scope: 'col'}, heading)))),
       body);
-  main.append(el('h1', {}, 'Hooks'), status, table);
+  // On a narrow window the table scrolls in its own box rather than widening the page.
+  main.append(el('h1', {}, 'Hooks'), status, el('div', {class: 'table-scroll'}, table));
 
   let stopped = false;
   let timer = 0;
