@@ -269,9 +269,10 @@ void Authenticator::endSession(const Principal& principal, int64_t nowMs) {
   if (!principal.signedIn()) return;
 
   // A browser session ends as a whole: a token its last renewal replaced would otherwise go on
-  // until its own exp. Every token of the sign-in expires within one lifetime from now.
+  // until its own exp. Every token of the sign-in was issued by now, by this edge or another,
+  // under this lifetime or an earlier setting, so each expires within the longest lifetime.
   if (principal.browserSession) {
-    store_.endSession(principal.signInId, nowMs + ttl_.count() * 1000 + kClockLeewayMs, nowMs);
+    store_.endSession(principal.signInId, nowMs + kMaxJwtTtlS * 1000 + kClockLeewayMs, nowMs);
     return;
   }
 

@@ -516,6 +516,22 @@ TEST_F(JwtTest, SigningOutEndsTheTokensARenewalReplacedAsWell) {
             Principal::Kind::kRefused);
 }
 
+// An edge whose token lifetime was lowered since the sign-in (or another edge of the store with
+// a shorter one) must still end the sign-in's longer-lived tokens for their whole life.
+TEST_F(JwtTest, ASignOutOutlivesTokensIssuedUnderALongerLifetime) {
+  const std::string longLived = auth_->exchange(pat_, kNowMs, true).jwt;
+  config_.jwtTtl = std::chrono::seconds(60);
+  Authenticator shortLived(store_, config_);
+  const Principal principal = shortLived.authenticate("Bearer " + longLived, kNowMs + 1000);
+  ASSERT_TRUE(principal.signedIn());
+
+  shortLived.endSession(principal, kNowMs + 1000);
+  const int64_t lastAcceptedMs = (kNowS + 900) * 1000 + kClockLeewayMs - 1;
+  ASSERT_TRUE(shortLived.verify(longLived, lastAcceptedMs));
+  EXPECT_EQ(shortLived.authenticate("Bearer " + longLived, lastAcceptedMs).kind,
+            Principal::Kind::kRefused);
+}
+
 TEST_F(JwtTest, ASessionIsRenewedUntilItsMaximumAgeAndNoLonger) {
   config_.jwtTtl = std::chrono::seconds(60);
   config_.sessionMax = std::chrono::seconds(120);
