@@ -516,13 +516,28 @@ ConfigValues readConfigFile(const std::string& path, std::map<std::string, size_
 
 std::string placeConfigError(const std::string& message, const std::string& path,
                              const std::map<std::string, size_t>& lineOfKey) {
-  static const std::string kPrefix = "invalid value for ";
-  if (message.rfind(kPrefix, 0) != 0) return message;
-  const size_t end = message.find(':', kPrefix.size());
-  if (end == std::string::npos) return message;
-  const auto line = lineOfKey.find(message.substr(kPrefix.size(), end - kPrefix.size()));
-  if (line == lineOfKey.end()) return message;
-  return message + " (" + path + " line " + std::to_string(line->second) + ")";
+  // The key the message names first, as a word of its own: "invalid value for KEY: ...",
+  // "KEY VALUE is not ...", "could not read KEY FILE: ...".
+  const auto namedAt = [&message](const std::string& key) {
+    for (size_t at = message.find(key); at != std::string::npos; at = message.find(key, at + 1)) {
+      const size_t end = at + key.size();
+      const bool startsWord = at == 0 || message[at - 1] == ' ';
+      const bool endsWord = end == message.size() || message[end] == ' ' || message[end] == ':';
+      if (startsWord && endsWord) return at;
+    }
+    return std::string::npos;
+  };
+  size_t first = std::string::npos;
+  size_t line = 0;
+  for (const auto& [key, number] : lineOfKey) {
+    const size_t at = namedAt(key);
+    if (at < first) {
+      first = at;
+      line = number;
+    }
+  }
+  if (first == std::string::npos) return message;
+  return message + " (" + path + " line " + std::to_string(line) + ")";
 }
 
 EdgeConfig parseConfig(const ConfigValues& values, const std::string& exeDir, ConfigUse use) {

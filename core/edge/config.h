@@ -165,7 +165,7 @@ ConfigValues readConfigFile(const std::string& path,
                             std::map<std::string, size_t>* lineOfKey = nullptr);
 
 /// `message` of a ConfigError, with the file and line of the value it refused when that value
-/// came from the file ("invalid value for KEY: ..." about a key in `lineOfKey`).
+/// came from the file: the line of the key in `lineOfKey` that the message names first.
 std::string placeConfigError(const std::string& message, const std::string& path,
                              const std::map<std::string, size_t>& lineOfKey);
 

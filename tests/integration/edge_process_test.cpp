@@ -137,6 +137,13 @@ TEST_F(EdgeProcessTest, AValueRefusedInTheFileNamesItsLine) {
   EXPECT_EQ(run.exitCode, 78);
   EXPECT_NE(run.err.find("invalid value for listen"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find(" line 2)"), std::string::npos) << run.err;
+
+  // Also where the refusal names the key in other words.
+  const std::string plugins = writeConfig("plugin_dir = " + dir_ + "/no-plugins\n");
+  run = runToEnd({"--config", plugins, "--listen", "127.0.0.1:0", "--data-dir", dir_ + "/d"});
+  EXPECT_EQ(run.exitCode, 78);
+  EXPECT_NE(run.err.find("is not a directory (" + plugins + " line 1)"), std::string::npos)
+      << run.err;
 }
 
 TEST_F(EdgeProcessTest, UnknownKeyMissingFileAndUnknownStoreExit78) {
