@@ -4,6 +4,9 @@
 
 #include <Poco/DateTimeFormatter.h>
 
+#include <locale.h>
+#include <wchar.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -78,6 +81,16 @@ uint32_t codePointAt(const std::string& s, size_t i, size_t n) {
   return cp;
 }
 
+// glibc's built-in C.UTF-8 (2.35 on), or the C locale when a system lacks it (then every
+// character counts one column).
+locale_t utf8Locale() {
+  static const locale_t locale = [] {
+    locale_t made = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+    return made != static_cast<locale_t>(nullptr) ? made : LC_GLOBAL_LOCALE;
+  }();
+  return locale;
+}
+
 // Characters that steer a terminal or the order text is shown in: C0 and C1 controls, DEL,
 // and the bidirectional marks, embeddings, overrides and isolates.
 bool steersDisplay(uint32_t cp) {
@@ -126,6 +139,7 @@ std::string printableText(const std::string& text) { return printable(text, fals
 std::string printableBody(const std::string& text) { return printable(text, true); }
 
 size_t displayWidth(const std::string& text) {
+  const locale_t callers = ::uselocale(utf8Locale());
   size_t columns = 0;
   for (size_t i = 0; i < text.size();) {
     const size_t n = utf8Length(text, i);
@@ -134,20 +148,13 @@ size_t displayWidth(const std::string& text) {
       ++i;
       continue;
     }
-    const uint32_t cp = codePointAt(text, i, n);
-    const bool combining = (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
-                           (cp >= 0x20D0 && cp <= 0x20FF) || (cp >= 0xFE20 && cp <= 0xFE2F) ||
-                           cp == 0x200B || cp == 0x200D || cp == 0xFEFF;
-    const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
-                      (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-                      (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
-                      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-                      (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-                      (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
-                      (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
-    columns += combining ? 0 : wide ? 2 : 1;
+    // The C library's table of East Asian widths and emoji, read through a UTF-8 locale of its
+    // own so that the user's locale does not matter; a character it does not know takes one.
+    const int width = ::wcwidth(static_cast<wchar_t>(codePointAt(text, i, n)));
+    columns += width < 0 ? 1 : static_cast<size_t>(width);
     i += n;
   }
+  ::uselocale(callers);
   return columns;
 }
 

@@ -70,6 +70,7 @@ TEST(DisplayWidth, CountsTheColumnsATerminalGives) {
   EXPECT_EQ(displayWidth("\xe6\x97\xa5\xe6\x9c\xac"), 4u);           // two CJK ideographs
   EXPECT_EQ(displayWidth("e\xcc\x81"), 1u);                          // e and a combining acute
   EXPECT_EQ(displayWidth("\xf0\x9f\x98\x80!"), 3u);                  // an emoji, then "!"
+  EXPECT_EQ(displayWidth("\xf0\x9f\x9a\x80\xe2\x98\x95"), 4u);          // a rocket and a hot drink
   EXPECT_EQ(displayWidth(printableText("\x1b")), 4u);                 // shown as \x1b
 }
 
