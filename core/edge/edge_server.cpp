@@ -259,16 +259,35 @@ void EdgeServer::start() {
     throw cannotListen(e);
   }
 
+  // A SQLite file outside the data directory that another edge holds is refused before this
+  // edge makes its data directory. One inside it is locked after the directory's own lock,
+  // whose refusal names the other edge's PID.
+  const bool mysql = config_.storeKind == StoreKind::kMySql;
+  const auto storeDir =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(config_.sqlitePath), ec)
+          .parent_path();
+  const bool storeOutside =
+      storeDir != std::filesystem::weakly_canonical(
+                      std::filesystem::absolute(config_.dataDir), ec);
+  if (!mysql && storeOutside && std::filesystem::is_directory(storeDir, ec)) {
+    p.storeLock = lockStoreFile(config_.sqlitePath);
+  }
+
   // The data directory exists with either store: later features keep files in it.
-  createDataDir(config_.dataDir);
+  try {
+    createDataDir(config_.dataDir);
+    if (!mysql) {
+      p.lock = lockDataDir(config_.dataDir);
+      if (!p.storeLock) p.storeLock = lockStoreFile(config_.sqlitePath);
+    }
+  } catch (...) {
+    p.storeLock.reset();
+    p.lock.reset();
+    throw;
+  }
 
   // config_.store names the store without its password, and the backends' messages never
   // hold one.
-  const bool mysql = config_.storeKind == StoreKind::kMySql;
-  if (!mysql) {
-    p.lock = lockDataDir(config_.dataDir);
-    p.storeLock = lockStoreFile(config_.sqlitePath);
-  }
 
   // Contents are encrypted at rest under the ring, which must be there before the store opens.
   try {

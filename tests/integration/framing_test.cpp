@@ -291,6 +291,7 @@ TEST_F(FramingTest, SecondEdgeOnTheSameSqliteFileExits75) {
   EXPECT_NE(second.err().find("store " + dir_ + "/shared.db is in use by another edge"),
             std::string::npos)
       << second.err();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/d2")) << "the refused edge made its data_dir";
   EXPECT_EQ(request(port, "GET", "/healthz").body, "ok");
 }
 
