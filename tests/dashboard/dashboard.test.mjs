@@ -998,7 +998,8 @@ test('tab-keys: ← and → switch an event\'s tabs from outside the tab bar', a
     // On the body's radio buttons the arrows choose among them and leave the tabs alone.
     await page.getByRole('radio', {name: 'Raw'}).check();
     await page.getByRole('radio', {name: 'Raw'}).press('ArrowRight');
-    assert.equal(await page.getByRole('radio', {name: 'Hex'}).isChecked(), true, 'ArrowRight chose Hex');
+    assert.equal(
+        await page.getByRole('radio', {name: 'Hex'}).isChecked(), true, 'ArrowRight chose Hex');
     assert.equal(await selected.textContent(), first, 'the tab stayed');
   });
 });
