@@ -263,14 +263,14 @@ void EdgeServer::start() {
   // edge makes its data directory. One inside it is locked after the directory's own lock,
   // whose refusal names the other edge's PID.
   const bool mysql = config_.storeKind == StoreKind::kMySql;
-  const auto storeDir =
-      std::filesystem::weakly_canonical(std::filesystem::absolute(config_.sqlitePath), ec)
-          .parent_path();
-  const bool storeOutside =
-      storeDir != std::filesystem::weakly_canonical(
-                      std::filesystem::absolute(config_.dataDir), ec);
-  if (!mysql && storeOutside && std::filesystem::is_directory(storeDir, ec)) {
-    p.storeLock = lockStoreFile(config_.sqlitePath);
+  if (!mysql) {
+    namespace fs = std::filesystem;
+    const fs::path storeDir =
+        fs::weakly_canonical(fs::absolute(config_.sqlitePath, ec), ec).parent_path();
+    const fs::path dataDir = fs::weakly_canonical(fs::absolute(config_.dataDir, ec), ec);
+    if (storeDir != dataDir && fs::is_directory(storeDir, ec)) {
+      p.storeLock = lockStoreFile(config_.sqlitePath);
+    }
   }
 
   // The data directory exists with either store: later features keep files in it.
