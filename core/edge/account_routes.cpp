@@ -98,22 +98,8 @@ class AccountHandler : public EdgeHandler {
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     try {
       handle(req, resp);
-    } catch (const store::StoreError& e) {
-      // Also an audit entry that could not be written: the answer then carries no contents.
-      services_.metrics->storeError();
-      closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendStoreUnavailable(resp, e);
-    } catch (const BadRequest& e) {
-      if (!bodyRead_) closeIfBodyUnread(req, resp);
-      if (!resp.sent()) sendError(resp, e.status(), e.what());
-    } catch (const AuthError& e) {
-      if (!bodyRead_) closeIfBodyUnread(req, resp);
-      if (resp.sent()) return;
-      if (!e.body().empty()) {
-        sendJson(resp, e.status(), e.body());
-        return;
-      }
-      sendError(resp, e.status(), e.what());
+    } catch (...) {
+      answerRouteFailure(services_, req, resp, bodyRead_);
     }
   }
 

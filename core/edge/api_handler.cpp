@@ -20,16 +20,8 @@ bool expired(const store::HookRecord& hook, int64_t now) {
 void ApiHandler::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
   try {
     handle(req, resp);
-  } catch (const store::StoreError& e) {
-    services_.metrics->storeError();
-    closeIfBodyUnread(req, resp);
-    if (!resp.sent()) sendStoreUnavailable(resp, e);
-  } catch (const BadRequest& e) {
-    if (!bodyRead_) closeIfBodyUnread(req, resp);
-    if (!resp.sent()) sendError(resp, e.status(), e.what());
-  } catch (const AuthError& e) {
-    if (!bodyRead_) closeIfBodyUnread(req, resp);
-    if (!resp.sent()) sendError(resp, e.status(), e.what());
+  } catch (...) {
+    answerRouteFailure(services_, req, resp, bodyRead_);
   }
 }
 

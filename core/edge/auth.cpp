@@ -16,6 +16,7 @@
 #include "core/edge/api_support.h"
 #include "core/edge/config.h"
 #include "core/edge/handlers.h"
+#include "core/edge/metrics.h"
 #include "core/edge/plans.h"
 #include "core/edge/secrets.h"
 
@@ -527,6 +528,28 @@ void recordAudit(const EdgeServices& services, const Principal& principal,
   services.store->appendAudit(entry);
   if (authLog().debug()) {
     authLog().debug("audit entry written action=%s actor=%s", entry.action, entry.actor);
+  }
+}
+
+void answerRouteFailure(const EdgeServices& services, const Poco::Net::HTTPServerRequest& req,
+                        Poco::Net::HTTPServerResponse& resp, bool bodyRead) {
+  try {
+    throw;
+  } catch (const store::StoreError& e) {
+    services.metrics->storeError();
+    closeIfBodyUnread(req, resp);
+    if (!resp.sent()) sendStoreUnavailable(resp, e);
+  } catch (const BadRequest& e) {
+    if (!bodyRead) closeIfBodyUnread(req, resp);
+    if (!resp.sent()) sendError(resp, e.status(), e.what());
+  } catch (const AuthError& e) {
+    if (!bodyRead) closeIfBodyUnread(req, resp);
+    if (resp.sent()) return;
+    if (!e.body().empty()) {
+      sendJson(resp, e.status(), e.body());
+      return;
+    }
+    sendError(resp, e.status(), e.what());
   }
 }
 

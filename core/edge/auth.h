@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
 
 #include <chrono>
 #include <cstddef>
@@ -176,5 +177,13 @@ std::string newRecordId(std::string_view prefix);
 void recordAudit(const EdgeServices& services, const Principal& principal,
                  const std::string& remote, std::string action, std::string accountId,
                  std::string hookId, int64_t eventId, std::string detail);
+
+/// Answers a request whose route threw the exception being handled; call it from `catch (...)`.
+/// A StoreError is 503 (counted in the metrics; also an audit entry that could not be written,
+/// so the answer carries no contents). A BadRequest or an AuthError gets its status and message,
+/// an AuthError its own JSON body when it has one. A body the route had not read closes the
+/// connection. Any other exception is thrown on.
+void answerRouteFailure(const EdgeServices& services, const Poco::Net::HTTPServerRequest& req,
+                        Poco::Net::HTTPServerResponse& resp, bool bodyRead);
 
 }  // namespace anm::edge

@@ -410,7 +410,9 @@ std::string Explainer::redactedSummary(const ExplainSubject& subject) {
     if (delivery.phase != store::DeliveryPhase::kUnknown) {
       out->set("phase", std::string(phaseName(delivery.phase)));
     }
-    if (delivery.timeoutMs > 0) out->set("timeout_ms", static_cast<Poco::Int64>(delivery.timeoutMs));
+    if (delivery.timeoutMs > 0) {
+      out->set("timeout_ms", static_cast<Poco::Int64>(delivery.timeoutMs));
+    }
     out->set("target_https", delivery.targetHttps);
 
     // What the local server answered may echo the request: it leaves as the body does.

@@ -230,7 +230,8 @@ TEST_F(HooksApiTest, RelayHeaderMustBeAShortToken) {
 TEST_F(HooksApiTest, CustomResponseIsProOnlyAndAnswersSendersExactly) {
   startServer();
   const std::string response =
-      R"({"custom_response":{"status":202,"headers":[["X-Thanks","yes"],["Content-Type","text/plain"]],"body":"got it"}})";
+      R"({"custom_response":{"status":202,"headers":[["X-Thanks","yes"],)"
+      R"(["Content-Type","text/plain"]],"body":"got it"}})";
 
   const Account free = createAccount("alpha", "free");
   const std::string freeHook = createNamedHook(free, "main")->getValue<std::string>("id");
@@ -306,7 +307,8 @@ TEST_F(HooksApiTest, IngestAnswersCannotActAsTheDashboardsOrigin) {
   const Account pro = createAccount("alpha", "pro");
   const std::string id = createNamedHook(pro, "main")->getValue<std::string>("id");
   const std::string page =
-      R"(<script>fetch('/api/v1/tokens',{method:'POST',headers:{'X-Anonymily-CSRF':'1'}})</script>)";
+      R"(<script>fetch('/api/v1/tokens',{method:'POST',)"
+      R"(headers:{'X-Anonymily-CSRF':'1'}})</script>)";
 
   // A page of the account's own making is served, but as a sandboxed document: no script runs
   // in it and its origin is opaque, so the dashboard's session cookie is out of its reach.

@@ -4,9 +4,9 @@
 // A sender chooses every character of a path, a header value or a body. Bidirectional controls
 // (U+202E turns "gpj.exe" into "exe.jpg" on screen) would reorder what the page shows, and
 // invisible ones (a byte order mark, a zero-width space, C1 controls) would hide a difference
-// that matters, e.g. a BOM that broke a signature. Each such character is shown as \uXXXX in
-// a marked span, the way bytes that are not UTF-8 are shown as \xHH, so that no character in
-// the page can act on its neighbours.
+// that matters, e.g. a BOM that broke a signature. Each such character is shown as its escape
+// (\u202e for U+202E) in a marked span, the way bytes that are not UTF-8 are shown as \xHH,
+// so that no character in the page can act on its neighbours.
 // SPDX-License-Identifier: Apache-2.0
 
 import {el} from './dom.js';
@@ -38,14 +38,14 @@ function escapeOf(character) {
   return '\\u' + character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
 }
 
-/** `text` as a string with every hidden or reordering character written as \uXXXX. */
+/** `text` as a string with every hidden or reordering character written as its escape. */
 export function visibleString(text) {
   return String(text).replace(kHidden, escapeOf);
 }
 
 /**
  * `text` as nodes for el() and append(): the text as it is, each hidden or reordering
- * character as a span of class "escape" reading \uXXXX, titled with the character's name.
+ * character as a span of class "escape" reading its escape (\u202e), titled with its name.
  */
 export function visibleText(text) {
   const value = String(text);
